@@ -1,0 +1,161 @@
+/*
+ * modvm/events.h — the standard event catalogue.
+ *
+ * Every payload is plain data (fixed-size arrays, no pointers) so it can be
+ * copied across threads.  A VM is named by its index in the config's `vms`
+ * list (vm_id) and by its name.  Sizes are bytes, times nanoseconds, ratios
+ * per mille unless a field says otherwise.  Changing a payload layout means
+ * bumping its version number here (and the ABI minor).
+ */
+#ifndef MODVM_EVENTS_H
+#define MODVM_EVENTS_H
+
+#include "bus.h"
+
+MODVM_BEGIN_DECLS
+
+#define MODVM_NAME_MAX 32
+
+/* vm.lifecycle — a VM changed state. Published by the core. */
+enum modvm_vm_state {
+	MODVM_VM_CREATED = 1,
+	MODVM_VM_STARTING,
+	MODVM_VM_RUNNING,
+	MODVM_VM_PAUSED,
+	MODVM_VM_STOPPING,
+	MODVM_VM_STOPPED,
+	MODVM_VM_FAILED,
+};
+struct modvm_vm_lifecycle {
+	uint32_t vm_id;
+	uint32_t state;		/* enum modvm_vm_state */
+	uint32_t vcpus;
+	uint32_t reserved;
+	uint64_t memory_bytes;
+	char vm_name[MODVM_NAME_MAX];
+};
+MODVM_EVENT(vm_lifecycle, "vm.lifecycle", struct modvm_vm_lifecycle, 1)
+
+/* cpu.caps — what the selected CPU backend found on this host. */
+enum modvm_slat { MODVM_SLAT_NONE = 0, MODVM_SLAT_EPT = 1, MODVM_SLAT_NPT = 2 };
+enum modvm_cpu_vendor { MODVM_VENDOR_UNKNOWN = 0, MODVM_VENDOR_INTEL = 1, MODVM_VENDOR_AMD = 2 };
+struct modvm_cpu_caps {
+	uint32_t vendor;	/* enum modvm_cpu_vendor */
+	uint32_t slat;		/* enum modvm_slat */
+	uint8_t hw_virt;	/* VMX or SVM visible in CPUID */
+	uint8_t vpid;		/* VPID (Intel) or ASIDs (AMD) in use */
+	uint8_t apic_virt;	/* APICv (Intel) or AVIC (AMD) enabled */
+	uint8_t nested;
+	uint8_t unrestricted_guest;
+	uint8_t reserved[3];
+	uint32_t asid_count;	/* AMD: ASIDs; 0 if unknown */
+	uint32_t max_vcpus;
+	char backend[MODVM_NAME_MAX];		/* plugin name, "cpu-svm" */
+	char kvm_module[MODVM_NAME_MAX];	/* "kvm_amd", "kvm_intel", "kvm_pvm", "" */
+};
+MODVM_EVENT(cpu_caps, "cpu.caps", struct modvm_cpu_caps, 1)
+
+/* vcpu.stats — periodic per-vCPU accounting. Published by the core. */
+enum {
+	MODVM_EXIT_REASON_IO,
+	MODVM_EXIT_REASON_MMIO,
+	MODVM_EXIT_REASON_HLT,
+	MODVM_EXIT_REASON_INTR,
+	MODVM_EXIT_REASON_OTHER,
+	MODVM_EXIT_REASON_COUNT
+};
+struct modvm_vcpu_stats {
+	uint32_t vm_id;
+	uint32_t vcpu;
+	int32_t host_cpu;	/* core the thread last ran on, -1 unknown */
+	int32_t tid;		/* host thread id */
+	uint64_t run_ns;	/* thread CPU time since start */
+	uint64_t interval_ns;	/* wall time covered by this sample */
+	uint64_t exits[MODVM_EXIT_REASON_COUNT];
+};
+MODVM_EVENT(vcpu_stats, "vcpu.stats", struct modvm_vcpu_stats, 1)
+
+/* host.cpu_load — utilisation of one host core over the last interval. */
+struct modvm_host_cpu_load {
+	uint32_t cpu;
+	uint32_t busy_permille;
+	uint64_t interval_ns;
+};
+MODVM_EVENT(host_cpu_load, "host.cpu_load", struct modvm_host_cpu_load, 1)
+
+/* power.core_state — a core was parked or unparked. */
+enum modvm_core_state { MODVM_CORE_UNPARKED = 0, MODVM_CORE_PARKED = 1 };
+struct modvm_power_core_state {
+	uint32_t cpu;
+	uint32_t state;		/* enum modvm_core_state */
+	char reason[64];
+};
+MODVM_EVENT(power_core_state, "power.core_state", struct modvm_power_core_state, 1)
+
+/* host.mem_pressure — host memory situation. */
+struct modvm_mem_pressure {
+	uint64_t mem_total;
+	uint64_t mem_available;
+	uint32_t psi_some_avg10_permille;	/* /proc/pressure/memory "some avg10" × 10 */
+	uint32_t psi_full_avg10_permille;
+};
+MODVM_EVENT(mem_pressure, "host.mem_pressure", struct modvm_mem_pressure, 1)
+
+/* mem.guest_stats — what a guest reports through its balloon stats queue. */
+struct modvm_mem_guest_stats {
+	uint32_t vm_id;
+	uint32_t reserved;
+	uint64_t total;
+	uint64_t free;
+	uint64_t available;
+	uint64_t caches;
+	uint64_t swap_in;
+	uint64_t swap_out;
+	uint64_t major_faults;
+	uint64_t minor_faults;
+};
+MODVM_EVENT(mem_guest_stats, "mem.guest_stats", struct modvm_mem_guest_stats, 1)
+
+/* mem.balloon_target / mem.balloon_actual — desired and actual guest memory. */
+struct modvm_mem_balloon {
+	uint32_t vm_id;
+	uint32_t reserved;
+	uint64_t guest_bytes;	/* memory the guest should have (target) or has (actual) */
+	char source[MODVM_NAME_MAX];	/* who set it: plugin name or "operator" */
+};
+MODVM_EVENT(mem_balloon_target, "mem.balloon_target", struct modvm_mem_balloon, 1)
+MODVM_EVENT(mem_balloon_actual, "mem.balloon_actual", struct modvm_mem_balloon, 1)
+
+/* net.nic — a host NIC was discovered. */
+struct modvm_net_nic {
+	char ifname[16];
+	char pci_addr[16];	/* "0000:00:03.0", empty if not PCI */
+	char driver[MODVM_NAME_MAX];
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint32_t rx_queues;
+	uint32_t tx_queues;
+	uint32_t msix_vectors;
+	uint32_t sriov_vfs;
+	uint32_t mtu;
+	uint64_t offload_capa;	/* MODVM_NET_OFFLOAD_* bits */
+	uint8_t ntuple;		/* flow steering rules possible */
+	uint8_t reserved[7];
+};
+MODVM_EVENT(net_nic, "net.nic", struct modvm_net_nic, 1)
+
+/* net.queue_assigned — a VM NIC got a receive queue (and a core). */
+struct modvm_net_queue_assigned {
+	uint32_t vm_id;
+	uint32_t queue;
+	int32_t host_cpu;	/* core serving the queue's IRQ, -1 none */
+	uint32_t dedicated;	/* 0: fell back to the default queue */
+	char uplink[16];
+	uint8_t mac[6];
+	uint8_t reserved[2];
+};
+MODVM_EVENT(net_queue_assigned, "net.queue_assigned", struct modvm_net_queue_assigned, 1)
+
+MODVM_END_DECLS
+
+#endif

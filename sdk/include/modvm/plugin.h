@@ -1,0 +1,138 @@
+/*
+ * modvm/plugin.h — the plugin ABI.
+ *
+ * A plugin is a shared module that exports exactly one symbol, its
+ * descriptor, declared with MODVM_PLUGIN():
+ *
+ *     MODVM_PLUGIN(.name = "mem-balloon", .kind = MODVM_KIND_MEMORY_POLICY,
+ *                  .version = "1.0.0", .license = "MIT",
+ *                  .init = balloon_init, .fini = balloon_fini);
+ *
+ * The symbol's name carries the ABI major (modvm_plugin_entry_v1), so a
+ * plugin built for another major fails at dlsym with a message that says
+ * which major it was built for.  The loader also refuses — each with its own
+ * one-line message naming the file — another abi_major, an abi_minor newer
+ * than the core's, a struct_size smaller than the 1.0 layout, an empty name,
+ * a name that differs from the file name (mem-balloon.so ⇔ "mem-balloon"), a
+ * duplicate name, a `requires` entry that names no loaded plugin, and an
+ * init that fails (after which the plugin is unloaded with nothing left).
+ *
+ * Lifecycle, all on the loop thread:
+ *     dlopen → init(ctx) → start(ctx) → … running … → stop(ctx) → fini(ctx) → dlclose
+ * init and start run in `requires` order (dependencies first); stop and fini
+ * in reverse.  init may subscribe to events and allocate; start may begin
+ * timers and I/O; stop must end them; fini frees everything init made.  A
+ * plugin must tolerate any number of init→fini cycles in one process.
+ * Plugins are unloaded only after the bus is quiet: their subscriptions are
+ * removed (the core does it for them after fini) and no queued event can
+ * reach them any more.
+ *
+ * ABI rules for this struct: fields are only appended, and a new field is
+ * read only if struct_size says the plugin has it.
+ */
+#ifndef MODVM_PLUGIN_H
+#define MODVM_PLUGIN_H
+
+#include "common.h"
+#include "log.h"
+#include "config.h"
+#include "bus.h"
+
+MODVM_BEGIN_DECLS
+
+struct modvm_loop;
+struct modvm_plugin_ctx;
+
+enum modvm_plugin_kind {
+	MODVM_KIND_OTHER = 0,
+	MODVM_KIND_CPU_BACKEND = 1,
+	MODVM_KIND_NET = 2,
+	MODVM_KIND_MEMORY_POLICY = 3,
+	MODVM_KIND_POWER_POLICY = 4,
+	MODVM_KIND_DEVICE = 5,
+};
+
+/* "cpu-backend", "net", …; "unknown" for values outside the enum. */
+MODVM_EXPORT const char *modvm_plugin_kind_name(int kind);
+
+struct modvm_plugin {
+	uint32_t struct_size;
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	const char *name;		/* equals the file name without ".so" */
+	uint32_t kind;			/* enum modvm_plugin_kind */
+	const char *version;		/* the plugin's own version, "1.0.0" */
+	const char *license;		/* SPDX id */
+	const char *description;	/* one line */
+	const char *const *requires;	/* NULL-terminated plugin names, or NULL */
+	const struct modvm_option *options;	/* host-wide options, or NULL */
+	const struct modvm_option *vm_options;	/* per-VM options, or NULL */
+	struct modvm_event_desc *const *events;	/* events it publishes, NULL-terminated */
+
+	/* 0 on success, a negative errno on failure (log why first). */
+	int (*init)(struct modvm_plugin_ctx *ctx);
+	int (*start)(struct modvm_plugin_ctx *ctx);
+	void (*stop)(struct modvm_plugin_ctx *ctx);
+	void (*fini)(struct modvm_plugin_ctx *ctx);
+
+	/*
+	 * Optional interfaces, by versioned id ("modvm.cpu-backend/1").  Returns
+	 * a vtable whose layout for that id never changes, or NULL if this plugin
+	 * does not implement it.  Called only between init and fini.
+	 */
+	const void *(*get_interface)(struct modvm_plugin_ctx *ctx, const char *id);
+};
+
+/* Size of the ABI 1.0 layout: the loader refuses anything smaller. */
+#define MODVM_PLUGIN_MIN_SIZE_V1 (offsetof(struct modvm_plugin, get_interface) + sizeof(void *))
+
+#define MODVM__CAT2(a, b) a##b
+#define MODVM__CAT(a, b) MODVM__CAT2(a, b)
+#define MODVM_PLUGIN_SYMBOL MODVM__CAT(modvm_plugin_entry_v, MODVM_ABI_MAJOR)
+#define MODVM_PLUGIN_SYMBOL_NAME "modvm_plugin_entry_v"	/* + decimal major */
+
+#define MODVM_PLUGIN(...)                                                                \
+	MODVM_EXPORT extern const struct modvm_plugin MODVM_PLUGIN_SYMBOL;                \
+	const struct modvm_plugin MODVM_PLUGIN_SYMBOL = {                                  \
+		.struct_size = sizeof(struct modvm_plugin),                               \
+		.abi_major = MODVM_ABI_MAJOR,                                             \
+		.abi_minor = MODVM_ABI_MINOR,                                             \
+		__VA_ARGS__}
+
+/* ---- what a plugin can reach through its context ---- */
+
+MODVM_EXPORT const char *modvm_plugin_name(const struct modvm_plugin_ctx *ctx);
+MODVM_EXPORT struct modvm_bus *modvm_plugin_bus(struct modvm_plugin_ctx *ctx);
+MODVM_EXPORT struct modvm_loop *modvm_plugin_loop(struct modvm_plugin_ctx *ctx);
+/* The plugin's own validated option values (never NULL; empty if no table). */
+MODVM_EXPORT const struct modvm_config *modvm_plugin_config(struct modvm_plugin_ctx *ctx);
+
+/* One private pointer for the plugin's state, set in init. */
+MODVM_EXPORT void modvm_plugin_set_data(struct modvm_plugin_ctx *ctx, void *data);
+MODVM_EXPORT void *modvm_plugin_data(struct modvm_plugin_ctx *ctx);
+
+/* Logs one line with the plugin's name as the domain. */
+MODVM_EXPORT void modvm_plugin_log(struct modvm_plugin_ctx *ctx, enum modvm_log_level level,
+				   const char *fmt, ...) MODVM_PRINTF(3, 4);
+
+/*
+ * The VMs of the config, by index (vm_id in events).  vm_config returns the
+ * VM's group for this plugin validated against vm_options, or NULL if the
+ * VM has no such group or the plugin declares no vm_options.
+ */
+MODVM_EXPORT unsigned modvm_plugin_vm_count(struct modvm_plugin_ctx *ctx);
+MODVM_EXPORT const char *modvm_plugin_vm_name(struct modvm_plugin_ctx *ctx, unsigned vm_id);
+MODVM_EXPORT const struct modvm_config *modvm_plugin_vm_config(struct modvm_plugin_ctx *ctx,
+								unsigned vm_id);
+
+/*
+ * Finds an interface by versioned id among the core's own interfaces and
+ * every other initialised plugin's.  Returns NULL if nobody provides it;
+ * *provider (optional) receives the provider's name ("core" for the core).
+ */
+MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const char *id,
+					    const char **provider);
+
+MODVM_END_DECLS
+
+#endif
