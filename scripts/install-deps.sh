@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing modvm needs on Debian 12, and nothing
+# when it is all there already (so CI and repeated runs stay fast).
+set -euo pipefail
+
+packages=(gcc meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
+if [[ "${1:-}" == "--tests" ]]; then
+	packages+=(clang libclang-rt-14-dev zstd xz-utils)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's second command: install dependencies, build with ASan+UBSan
+# and warnings as errors, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --tests
+# A real Linux kernel for the boot tests, cached outside the repo.
+if [[ -x scripts/fetch-test-kernel.sh ]]; then
+	scripts/fetch-test-kernel.sh >/dev/null || echo "test.sh: no test kernel (boot tests will skip)"
+fi
+dir=build-test
+[[ -d $dir ]] || meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
+ninja -C "$dir"
+meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
