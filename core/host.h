@@ -1,0 +1,183 @@
+/*
+ * core/host.h — the host (one process's loop, bus, config, VMs and plugins)
+ * and the plugin loader behind it.
+ *
+ * Internal: used by core/main.c and the in-tree tests, never by plugins.
+ * The life of a host, each step undoable by the ones after it:
+ *
+ *     modvm__host_new → modvm__host_load_config → modvm__host_load_plugins
+ *       → modvm__host_start (init + start, in `requires` order)
+ *       → modvm__host_run → modvm__host_stop (stop + fini, in reverse)
+ *       → modvm__host_free (dlclose)
+ *
+ * start/stop may be repeated on one host: every cycle is a full init→fini
+ * of every plugin.  Plugins stay dlopen'd until modvm__host_free (or until
+ * their init fails), so an address a plugin handed out never dangles while
+ * the host lives.
+ */
+#ifndef MODVM_CORE_HOST_H
+#define MODVM_CORE_HOST_H
+
+#include "internal.h"
+
+struct modvm_host;
+
+/*
+ * One loaded plugin.  The SDK's opaque struct modvm_plugin_ctx is this
+ * record, so the accessors in plugin_ctx.c need no lookup.
+ */
+struct modvm_plugin_ctx {
+	struct modvm_host *host;
+	char *path;			/* absolute path of the .so */
+	char *name;			/* our copy: valid after dlclose, used as bus owner */
+	void *handle;			/* dlopen handle */
+	const struct modvm_plugin *desc;
+	struct modvm_config *cfg;	/* validated options, never NULL once loaded */
+	struct modvm_config **vm_cfg;	/* one per VM of the host; NULL entries allowed */
+	size_t vm_cfg_count;
+	void *data;			/* modvm_plugin_set_data */
+	bool inited, started;
+};
+
+/* ---- loader.c: files, descriptors, ordering ---- */
+
+/*
+ * Builds the plugin search path: @extra (e.g. `--path` dirs), then the
+ * config's plugins.path (@cf may be NULL), then $MODVM_PLUGIN_PATH
+ * (colon-separated), then MODVM_PLUGINDIR.  *out is NULL-terminated; free it
+ * with modvm__strv_free.  0 or -ENOMEM.
+ */
+MODVM_INTERNAL int modvm__plugin_search_path(const char *const *extra, size_t n_extra,
+					     const struct modvm__cfgfile *cf, char ***out);
+MODVM_INTERNAL void modvm__strv_free(char **strv);
+/* MODVM_PLUGINDIR, the last directory searched. */
+MODVM_INTERNAL const char *modvm__plugin_install_dir(void);
+/* "a:b:c", for messages. Caller frees; NULL on allocation failure. */
+MODVM_INTERNAL char *modvm__strv_join(char *const *strv, const char *sep);
+
+/* Finds NAME.so in @dirs; *path_out is malloc'd. -ENOENT (not logged). */
+MODVM_INTERNAL int modvm__plugin_find(char *const *dirs, const char *name, char **path_out);
+
+/*
+ * dlopens @path and checks its descriptor: entry symbol, ABI major/minor,
+ * struct_size, name (non-empty, equal to the file name), kind, requires
+ * entries, declared events and both option tables.  A refusal is logged at
+ * @level as one line "PATH: why" and returns a negative errno.  PATH is
+ * absolute, its directory resolved, its file name kept (a symlinked
+ * NAME.so is still NAME).  On success *real_path (that PATH, malloc'd),
+ * *handle and *desc are set; close with modvm__plugin_close.
+ */
+MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level level,
+				      char **real_path, void **handle,
+				      const struct modvm_plugin **desc);
+MODVM_INTERNAL void modvm__plugin_close(void *handle);
+
+/*
+ * Orders @in (n plugins, in config/load order) so that each comes after
+ * everything it requires, keeping the input order where `requires` allows.
+ * Logs every unmet `requires` ("PATH: requires plugin "X", which is not
+ * enabled", -ENOENT) or one cycle ("PATH: requires cycle: a -> b -> a",
+ * -ELOOP).  @out has room for n entries.
+ */
+MODVM_INTERNAL int modvm__plugins_order(struct modvm_plugin_ctx *const *in, size_t n,
+					struct modvm_plugin_ctx **out);
+
+/* ---- plugin_ctx.c ---- */
+
+/*
+ * Brackets every call into plugin code: makes @p the bus owner of this
+ * thread (NULL = "core") and returns the previous one, which the caller
+ * hands back to modvm__plugin_leave.  Nests (a plugin's init may query
+ * another plugin's interface).
+ */
+MODVM_INTERNAL struct modvm_plugin_ctx *modvm__plugin_enter(struct modvm_plugin_ctx *p);
+MODVM_INTERNAL void modvm__plugin_leave(struct modvm_plugin_ctx *prev);
+
+/* ---- host.c ---- */
+
+/* NULL on failure (logged). */
+MODVM_INTERNAL struct modvm_host *modvm__host_new(void);
+/* Stops if started, finis, unloads every plugin, frees. NULL is ignored. */
+MODVM_INTERNAL void modvm__host_free(struct modvm_host *host);
+
+/* Extra plugin directories searched before everything else (`--path`). */
+MODVM_INTERNAL int modvm__host_add_plugin_dir(struct modvm_host *host, const char *dir);
+/* Keeps host.log_level of the config from changing the level (-v / -q). */
+MODVM_INTERNAL void modvm__host_force_log_level(struct modvm_host *host,
+						enum modvm_log_level level);
+
+/*
+ * Parses the config: host options (applied: log_level) and the VMs.  Must
+ * come before any plugin is loaded.  -ENOENT (file missing), -EINVAL
+ * (syntax or value error), -EBUSY (a config or plugin is already there);
+ * every problem logged.
+ */
+MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *path);
+
+/*
+ * Loads every enabled plugin of the config, in file order, validates its
+ * option group and its per-VM groups, then checks `requires`.  Reports
+ * every problem before returning the first error.
+ */
+MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host);
+
+/*
+ * Loads one plugin: a path if @path_or_name contains '/', else NAME.so from
+ * the search path.  Its options come from plugins.NAME if the config has
+ * that group, else the defaults.  Refuses a duplicate name.  `requires` is
+ * checked later (modvm__host_resolve / start).  *out (optional) receives
+ * the record.
+ */
+MODVM_INTERNAL int modvm__host_load_one(struct modvm_host *host, const char *path_or_name,
+					struct modvm_plugin_ctx **out);
+
+/* Checks `requires` and computes the init order (also done by start). */
+MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host);
+
+/*
+ * init, then start, every plugin in `requires` order; then publishes
+ * vm.lifecycle CREATED for each VM.  A failing init unloads that plugin
+ * (subscriptions, config, dlclose) and finis the ones before it; a failing
+ * start stops the started ones in reverse and finis all.  -EALREADY if
+ * started.
+ */
+MODVM_INTERNAL int modvm__host_start(struct modvm_host *host);
+/*
+ * Runs the loop until SIGINT/SIGTERM or until no VM is running.  With no
+ * running VM (today: always, the VM runtime comes later) it delivers what is
+ * pending and returns at once.
+ */
+MODVM_INTERNAL int modvm__host_run(struct modvm_host *host);
+/* Publishes vm.lifecycle STOPPED, stops and finis in reverse order. */
+MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host);
+
+MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool on);
+
+/*
+ * Registers a core interface for modvm_plugin_query (the core's answers come
+ * before any plugin's).  @id is copied; @vtable must outlive the host.
+ * -EEXIST if @id is already provided.
+ */
+MODVM_INTERNAL int modvm__host_provide_interface(struct modvm_host *host, const char *id,
+						 const void *vtable);
+MODVM_INTERNAL const void *modvm__host_core_interface(const struct modvm_host *host,
+						      const char *id);
+
+/* Accessors for main.c, plugin_ctx.c and tests. */
+MODVM_INTERNAL struct modvm_loop *modvm__host_loop(struct modvm_host *host);
+MODVM_INTERNAL struct modvm_bus *modvm__host_bus(struct modvm_host *host);
+MODVM_INTERNAL size_t modvm__host_plugin_count(const struct modvm_host *host);
+/* In load order (i < count); by name; NULL if absent. */
+MODVM_INTERNAL struct modvm_plugin_ctx *modvm__host_plugin(struct modvm_host *host, size_t i);
+MODVM_INTERNAL struct modvm_plugin_ctx *modvm__host_plugin_by_name(struct modvm_host *host,
+								   const char *name);
+MODVM_INTERNAL size_t modvm__host_vm_count(const struct modvm_host *host);
+MODVM_INTERNAL const char *modvm__host_vm_name(const struct modvm_host *host, size_t i);
+/* Search path of this host (--path dirs, config, env, install dir). */
+MODVM_INTERNAL int modvm__host_search_path(const struct modvm_host *host, char ***out);
+
+/* The host's own option tables (for docs and table self-checks). */
+MODVM_INTERNAL const struct modvm_option *modvm__host_options(void);
+MODVM_INTERNAL const struct modvm_option *modvm__host_vm_options(void);
+
+#endif
