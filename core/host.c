@@ -15,6 +15,7 @@
 
 #include <modvm/events.h>
 
+#include "fleet.h"
 #include "host.h"
 
 struct host_vm {
@@ -44,7 +45,7 @@ struct modvm_host {
 	size_t iface_count;
 	bool log_forced;
 	bool started;
-	unsigned running_vms;		/* the VM runtime will keep this */
+	struct modvm__fleet *fleet;	/* the VMs, once launched */
 };
 
 /* Adding a host-wide knob is one line here; main.c and the docs read it. */
@@ -52,6 +53,12 @@ static const struct modvm_option host_options[] = {
 	{ .name = "log_level", .type = MODVM_OPT_ENUM, .default_value = "warn",
 	  .choices = "error|warn|info|debug|trace",
 	  .description = "messages above this level are discarded (-v/-q override it)" },
+	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
+	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
+	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
+	  .choices = "required|preferred|off",
+	  .description = "second-level address translation (EPT/NPT): refuse to run without it, "
+			 "prefer a backend with it, or ignore it" },
 	MODVM_OPTIONS_END,
 };
 
@@ -61,7 +68,21 @@ static const struct modvm_option vm_options[] = {
 	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1, .max = 288,
 	  .description = "number of virtual CPUs" },
 	{ .name = "memory", .type = MODVM_OPT_SIZE, .default_value = "128M",
-	  .min = 1LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
+	  .min = 2LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
+	{ .name = "kernel", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
+	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "initial ramdisk, empty for none" },
+	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
+	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
+	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",
+	  .description = "where the serial console goes: stdout, none, or a file path" },
+	{ .name = "rng", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "attach a virtio-rng device" },
+	{ .name = "autostart", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "start the VM with `modvm run` (false: defined but not started)" },
+	{ .name = "stats_interval_ms", .type = MODVM_OPT_INT, .default_value = "1000",
+	  .min = 0, .max = 3600000, .description = "vcpu.stats period, 0 for none" },
 	MODVM_OPTIONS_END,
 };
 
@@ -152,6 +173,17 @@ MODVM_INTERNAL size_t modvm__host_vm_count(const struct modvm_host *host)
 MODVM_INTERNAL const char *modvm__host_vm_name(const struct modvm_host *host, size_t i)
 {
 	return i < host->vm_count ? host->vms[i].name : NULL;
+}
+
+MODVM_INTERNAL const struct modvm_config *modvm__host_config(const struct modvm_host *host)
+{
+	return host->cfg;
+}
+
+MODVM_INTERNAL const struct modvm_config *modvm__host_vm_config(const struct modvm_host *host,
+								size_t i)
+{
+	return i < host->vm_count ? host->vms[i].cfg : NULL;
 }
 
 MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool on)
@@ -573,21 +605,6 @@ static void plugin_stop(struct modvm_plugin_ctx *p)
 	p->started = false;
 }
 
-static void publish_lifecycle(struct modvm_host *host, enum modvm_vm_state state)
-{
-	for (size_t i = 0; i < host->vm_count; i++) {
-		struct modvm_vm_lifecycle ev = {
-			.vm_id = (uint32_t)i,
-			.state = state,
-			.vcpus = (uint32_t)modvm_config_int(host->vms[i].cfg, "vcpus"),
-			.memory_bytes = modvm_config_size(host->vms[i].cfg, "memory"),
-		};
-
-		snprintf(ev.vm_name, sizeof(ev.vm_name), "%s", host->vms[i].name);
-		modvm_publish_vm_lifecycle(host->bus, &ev);
-	}
-}
-
 MODVM_INTERNAL int modvm__host_start(struct modvm_host *host)
 {
 	size_t n, k;
@@ -610,7 +627,6 @@ MODVM_INTERNAL int modvm__host_start(struct modvm_host *host)
 			goto err_stop;
 	}
 	host->started = true;
-	publish_lifecycle(host, MODVM_VM_CREATED);
 	return 0;
 
 err_stop:
@@ -633,6 +649,13 @@ static void on_stop_signal(int signo, void *ud)
 	modvm_loop_break(host->loop);
 }
 
+MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
+{
+	if (!host->started || host->fleet)
+		return -EINVAL;
+	return modvm__fleet_launch(host, &host->fleet);
+}
+
 MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 {
 	int r;
@@ -641,13 +664,13 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 		return -EINVAL;
 	modvm__bus_drain(host->bus);
 	modvm__loop_run_once(host->loop);
-	if (host->running_vms == 0)
-		return 0;
-	r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
-	if (r < 0)
-		return r;
-	modvm__loop_run(host->loop);
-	return 0;
+	if (modvm__fleet_running(host->fleet) > 0) {
+		r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
+		if (r < 0)
+			return r;
+		modvm__loop_run(host->loop);
+	}
+	return modvm__fleet_failed(host->fleet) ? -EIO : 0;
 }
 
 MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host)
@@ -656,7 +679,11 @@ MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host)
 
 	if (!host->started)
 		return;
-	publish_lifecycle(host, MODVM_VM_STOPPED);
+	/* VMs go before the plugins: the CPU backend's vtable runs them. Their
+	 * last lifecycle events are delivered while subscribers still exist. */
+	modvm__fleet_free(host->fleet);
+	host->fleet = NULL;
+	modvm__loop_run_once(host->loop);
 	modvm__bus_drain(host->bus);
 	for (size_t k = n; k-- > 0;)
 		plugin_stop(host->order[k]);

@@ -144,11 +144,16 @@ MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host);
 MODVM_INTERNAL int modvm__host_start(struct modvm_host *host);
 /*
  * Runs the loop until SIGINT/SIGTERM or until no VM is running.  With no
- * running VM (today: always, the VM runtime comes later) it delivers what is
- * pending and returns at once.
+ * running VM it delivers what is pending and returns at once.  -EIO if a
+ * VM failed.
  */
 MODVM_INTERNAL int modvm__host_run(struct modvm_host *host);
-/* Publishes vm.lifecycle STOPPED, stops and finis in reverse order. */
+/*
+ * Launches the configured VMs with autostart (choosing the CPU backend).
+ * After modvm__host_start.  0 or -errno, logged; nothing left running.
+ */
+MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host);
+/* Stops the VMs, then stops and finis the plugins in reverse order. */
 MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host);
 
 MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool on);
@@ -172,6 +177,10 @@ MODVM_INTERNAL struct modvm_plugin_ctx *modvm__host_plugin(struct modvm_host *ho
 MODVM_INTERNAL struct modvm_plugin_ctx *modvm__host_plugin_by_name(struct modvm_host *host,
 								   const char *name);
 MODVM_INTERNAL size_t modvm__host_vm_count(const struct modvm_host *host);
+/* Resolved host options and VM @i's options (NULL if out of range). */
+MODVM_INTERNAL const struct modvm_config *modvm__host_config(const struct modvm_host *host);
+MODVM_INTERNAL const struct modvm_config *modvm__host_vm_config(const struct modvm_host *host,
+								size_t i);
 MODVM_INTERNAL const char *modvm__host_vm_name(const struct modvm_host *host, size_t i);
 /* Search path of this host (--path dirs, config, env, install dir). */
 MODVM_INTERNAL int modvm__host_search_path(const struct modvm_host *host, char ***out);

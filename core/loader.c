@@ -73,6 +73,16 @@ MODVM_INTERNAL const char *modvm__plugin_install_dir(void)
 	return MODVM_PLUGINDIR;
 }
 
+static bool running_uninstalled(void)
+{
+	Dl_info info;
+	size_t len = strlen(MODVM_BUILD_ROOT);
+
+	if (!dladdr((void *)modvm__plugin_search_path, &info) || !info.dli_fname)
+		return false;
+	return strncmp(info.dli_fname, MODVM_BUILD_ROOT, len) == 0 && info.dli_fname[len] == '/';
+}
+
 MODVM_INTERNAL int modvm__plugin_search_path(const char *const *extra, size_t n_extra,
 					     const struct modvm__cfgfile *cf, char ***out)
 {
@@ -102,6 +112,18 @@ MODVM_INTERNAL int modvm__plugin_search_path(const char *const *extra, size_t n_
 	}
 	if (r == 0)
 		r = strv_push(&v, &n, MODVM_PLUGINDIR, strlen(MODVM_PLUGINDIR));
+	/* Running uninstalled (libmodvm loaded from its build tree): the build's
+	 * own plugin directories come last, so `build/core/modvm run …` works
+	 * from a fresh build without any environment. */
+	for (const char *p = running_uninstalled() ? MODVM_BUILD_PLUGIN_PATH : ""; *p && r == 0;) {
+		size_t len = strcspn(p, ":");
+
+		if (len)
+			r = strv_push(&v, &n, p, len);
+		p += len;
+		if (*p == ':')
+			p++;
+	}
 	if (r < 0) {
 		modvm__strv_free(v);
 		return r;

@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <modvm/hostfacts.h>
+
+#include "caps.h"
+#include "fleet.h"
 #include "host.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -25,6 +29,8 @@ struct cli {
 	bool quiet;
 	bool trace_events;
 	const char *describe;
+	bool json;
+	const char *record;	/* caps --record FILE */
 	char **dirs;		/* --path, in order */
 	size_t dir_count;
 };
@@ -39,6 +45,9 @@ static void usage(FILE *f)
 		"  run CONFIG [--trace-events]   load the plugins and VMs of CONFIG and run them\n"
 		"  check CONFIG                  validate CONFIG and its plugins, run nothing\n"
 		"  plugins [--describe NAME]     list the plugins found, or describe one\n"
+		"  caps [CONFIG] [--json] [--record FILE]\n"
+		"                                what this host can do for each CPU backend\n"
+		"                                (--record saves the probed host facts)\n"
 		"\n"
 		"Options:\n"
 		"      --path DIR    search DIR for plugins first (repeatable)\n"
@@ -319,13 +328,80 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	if (!cli->quiet) {
 		printf("started %zu plugins, %zu VMs\n", modvm__host_plugin_count(host),
 		       modvm__host_vm_count(host));
-		modvm__bus_foreach_type(print_event, modvm__host_bus(host));
+		fflush(stdout);	/* guest consoles write to fd 1 directly */
+	}
+	if (modvm__host_launch(host) < 0) {
+		rc = EXIT_RUNTIME;
+		modvm__host_stop(host);
+		goto out;
 	}
 	if (modvm__host_run(host) < 0)
 		rc = EXIT_RUNTIME;
 	modvm__host_stop(host);
 	if (!cli->quiet)
+		modvm__bus_foreach_type(print_event, modvm__host_bus(host));
+	if (!cli->quiet)
 		printf("stopped\n");
+out:
+	modvm__host_free(host);
+	return rc;
+}
+
+/*
+ * `modvm caps`: probe every CPU backend (those of CONFIG, or cpu-vmx and
+ * cpu-svm from the search path) and print what this host can do, marking
+ * the backend `run` would choose.  Exit 0 if some backend can run guests.
+ */
+static int cmd_caps(const struct cli *cli, const char *config)
+{
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm" };
+	struct modvm__backend_probe probes[8];
+	struct modvm_host *host = modvm__host_new();
+	int rc = EXIT_RUNTIME;
+
+	if (!host)
+		return EXIT_RUNTIME;
+	if (config) {
+		rc = setup(host, cli, config);
+		if (rc != EXIT_OK)
+			goto out;
+	} else {
+		for (size_t i = 0; i < cli->dir_count; i++)
+			if (modvm__host_add_plugin_dir(host, cli->dirs[i]) < 0)
+				goto out;
+		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+			if (modvm__host_load_one(host, defaults[i], NULL) < 0)
+				modvm_log(MODVM_LOG_WARN, NULL, "caps: plugin %s not available",
+					  defaults[i]);
+	}
+	rc = EXIT_RUNTIME;
+	if (modvm__host_start(host) < 0)
+		goto out;
+	size_t n = modvm__backends_probe(host, probes, sizeof(probes) / sizeof(probes[0]));
+	if (n == 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "caps: no CPU backend plugin could be loaded");
+		goto stop;
+	}
+	const struct modvm_config *hc = modvm__host_config(host);
+	int sel = modvm__backends_select(probes, n, hc ? modvm_config_string(hc, "cpu.backend") : "auto",
+					 hc ? modvm_config_string(hc, "cpu.slat") : "preferred");
+
+	struct modvm_cpu_probe list[8];
+	for (size_t i = 0; i < n; i++)
+		list[i] = probes[i].probe;
+	modvm__caps_print(stdout, list, n, sel, cli->json);
+	if (cli->record) {
+		struct modvm_host_facts facts;
+		modvm_host_facts_init(&facts);
+		if (modvm_host_facts_read(&facts) < 0 || modvm_host_facts_save(&facts, cli->record) < 0) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "caps: %s: could not record host facts",
+				  cli->record);
+			goto stop;
+		}
+	}
+	rc = sel >= 0 ? EXIT_OK : EXIT_RUNTIME;
+stop:
+	modvm__host_stop(host);
 out:
 	modvm__host_free(host);
 	return rc;
@@ -335,13 +411,15 @@ out:
 
 static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 {
-	enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH };
+	enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH, OPT_JSON, OPT_RECORD };
 	static const struct option longopts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "trace-events", no_argument, NULL, OPT_TRACE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "describe", required_argument, NULL, OPT_DESCRIBE },
 		{ "path", required_argument, NULL, OPT_PATH },
 		{ NULL, 0, NULL, 0 },
@@ -369,6 +447,12 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 			return 0;
 		case OPT_TRACE:
 			cli->trace_events = true;
+			break;
+		case OPT_JSON:
+			cli->json = true;
+			break;
+		case OPT_RECORD:
+			cli->record = optarg;
 			break;
 		case OPT_DESCRIBE:
 			cli->describe = optarg;
@@ -438,6 +522,11 @@ int main(int argc, char **argv)
 			rc = usage_error("--trace-events belongs to 'run'", NULL);
 		else
 			rc = cmd_run(&cli, argv[first + 1], !run);
+	} else if (strcmp(cmd, "caps") == 0) {
+		if (nargs > 1)
+			rc = usage_error("too many arguments", cmd);
+		else
+			rc = cmd_caps(&cli, nargs ? argv[first + 1] : NULL);
 	} else if (strcmp(cmd, "plugins") == 0) {
 		if (nargs != 0)
 			rc = usage_error("too many arguments", cmd);

@@ -1,0 +1,223 @@
+/*
+ * The VMs of one host at run time.  The core never knows a vendor: it asks
+ * every CPU-backend plugin to probe, picks one by score and policy, and
+ * hands its vtable to the VM runtime.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <modvm/events.h>
+
+#include "fleet.h"
+#include "vmm.h"
+
+#define MAX_BACKENDS 8
+
+struct modvm__fleet {
+	struct modvm_host *host;
+	struct modvm__vmm **vmms;
+	size_t count;
+	unsigned running;
+};
+
+MODVM_INTERNAL size_t modvm__backends_probe(struct modvm_host *host,
+					    struct modvm__backend_probe *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < modvm__host_plugin_count(host) && n < max; i++) {
+		struct modvm_plugin_ctx *p = modvm__host_plugin(host, i);
+		if (!p->inited || p->desc->kind != MODVM_KIND_CPU_BACKEND || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		const struct modvm_cpu_backend *be = p->desc->get_interface(p, MODVM_CPU_BACKEND_IFACE);
+		struct modvm__backend_probe *bp = &out[n];
+		memset(bp, 0, sizeof(*bp));
+		bp->probe.struct_size = sizeof(bp->probe);
+		int r = (be && be->struct_size >= sizeof(*be) && be->probe) ? be->probe(p, &bp->probe)
+									      : -ENOTSUP;
+		modvm__plugin_leave(prev);
+		if (r < 0) {
+			modvm_log(MODVM_LOG_WARN, p->name, "probe failed: %s", modvm_strerror(r));
+			continue;
+		}
+		bp->plugin = p;
+		bp->backend = be;
+		snprintf(bp->probe.caps.backend, sizeof(bp->probe.caps.backend), "%s", p->name);
+		n++;
+	}
+	return n;
+}
+
+static const char *slat_name(uint32_t slat)
+{
+	return slat == MODVM_SLAT_EPT ? "EPT" : slat == MODVM_SLAT_NPT ? "NPT" : "none (shadow paging)";
+}
+
+static const char *slat_remedy(const struct modvm_cpu_probe *p)
+{
+	for (uint32_t i = 0; i < p->n_advice && i < MODVM_CPU_MAX_ADVICE; i++)
+		if (strcmp(p->advice[i].feature, "SLAT") == 0)
+			return p->advice[i].remedy;
+	return "use a host whose CPU and KVM module provide EPT or NPT";
+}
+
+MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *probes, size_t n,
+					  const char *want, const char *slat)
+{
+	bool any = strcmp(want, "auto") == 0;
+	bool need_slat = strcmp(slat, "required") == 0;
+	bool prefer_slat = strcmp(slat, "preferred") == 0;
+	int best = -1;
+
+	if (n == 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "no CPU backend plugin enabled (enable cpu-vmx or cpu-svm under plugins)");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct modvm_cpu_probe *p = &probes[i].probe;
+		if (!any && strcmp(probes[i].plugin->name, want) != 0)
+			continue;
+		if (p->score <= 0) {
+			if (!any) {
+				modvm_log(MODVM_LOG_ERROR, NULL, "host.cpu.backend = \"%s\": cannot run here: %s",
+					  want, p->summary);
+				return -ENODEV;
+			}
+			continue;
+		}
+		if (need_slat && p->caps.slat == MODVM_SLAT_NONE) {
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "host.cpu.slat = \"required\", but %s reports SLAT: %s (%s); %s",
+				  probes[i].plugin->name, slat_name(p->caps.slat), p->summary,
+				  slat_remedy(p));
+			return -EOPNOTSUPP;
+		}
+		bool better = best < 0 || p->score > probes[best].probe.score;
+		if (prefer_slat && best >= 0)
+			better = (p->caps.slat != MODVM_SLAT_NONE) != (probes[best].probe.caps.slat != MODVM_SLAT_NONE)
+					 ? p->caps.slat != MODVM_SLAT_NONE
+					 : better;
+		if (better)
+			best = (int)i;
+	}
+	if (best >= 0)
+		return best;
+	if (!any) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "host.cpu.backend = \"%s\": no such CPU backend plugin is enabled", want);
+		return -ENOENT;
+	}
+	modvm_log(MODVM_LOG_ERROR, NULL, "no CPU backend can run guests here: %s",
+		  probes[0].probe.summary);
+	return -ENODEV;
+}
+
+static void on_vm_done(struct modvm_vm *vm, void *ud)
+{
+	struct modvm__fleet *fleet = ud;
+	modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "ended");
+	if (fleet->running > 0 && --fleet->running == 0)
+		modvm_loop_break(modvm__host_loop(fleet->host));
+}
+
+static void vmm_config_from(struct modvm_host *host, size_t i, struct modvm__vmm_config *vc)
+{
+	const struct modvm_config *c = modvm__host_vm_config(host, i);
+	*vc = (struct modvm__vmm_config){
+		.vm_id = (uint32_t)i,
+		.name = modvm__host_vm_name(host, i),
+		.vcpus = (uint32_t)modvm_config_int(c, "vcpus"),
+		.memory = modvm_config_size(c, "memory"),
+		.kernel = modvm_config_string(c, "kernel"),
+		.initrd = modvm_config_string(c, "initrd"),
+		.cmdline = modvm_config_string(c, "cmdline"),
+		.console = modvm_config_string(c, "console"),
+		.rng = modvm_config_bool(c, "rng"),
+		.stats_interval_ms = (uint32_t)modvm_config_int(c, "stats_interval_ms"),
+		.bus = modvm__host_bus(host),
+		.loop = modvm__host_loop(host),
+	};
+}
+
+MODVM_INTERNAL int modvm__fleet_launch(struct modvm_host *host, struct modvm__fleet **out)
+{
+	size_t nvm = modvm__host_vm_count(host), autostart = 0;
+	for (size_t i = 0; i < nvm; i++)
+		autostart += modvm_config_bool(modvm__host_vm_config(host, i), "autostart");
+
+	struct modvm__fleet *fleet = calloc(1, sizeof(*fleet));
+	if (!fleet)
+		return -ENOMEM;
+	fleet->host = host;
+	*out = fleet;
+	if (autostart == 0)
+		return 0;
+
+	struct modvm__backend_probe probes[MAX_BACKENDS];
+	size_t n = modvm__backends_probe(host, probes, MAX_BACKENDS);
+	const struct modvm_config *hc = modvm__host_config(host);
+	int sel = modvm__backends_select(probes, n, modvm_config_string(hc, "cpu.backend"),
+					 modvm_config_string(hc, "cpu.slat"));
+	if (sel < 0)
+		goto err;
+	const struct modvm__backend_probe *chosen = &probes[sel];
+	modvm_log(MODVM_LOG_INFO, NULL, "CPU backend %s: %s", chosen->plugin->name,
+		  chosen->probe.summary);
+	modvm_publish_cpu_caps(modvm__host_bus(host), &chosen->probe.caps);
+
+	fleet->vmms = calloc(nvm, sizeof(*fleet->vmms));
+	if (!fleet->vmms) {
+		sel = -ENOMEM;
+		goto err;
+	}
+	for (size_t i = 0; i < nvm; i++) {
+		if (!modvm_config_bool(modvm__host_vm_config(host, i), "autostart"))
+			continue;
+		struct modvm__vmm_config vc;
+		vmm_config_from(host, i, &vc);
+		sel = modvm__vmm_create(chosen->backend, chosen->plugin, &vc, &fleet->vmms[fleet->count]);
+		if (sel < 0)
+			goto err;
+		fleet->count++;
+	}
+	for (size_t i = 0; i < fleet->count; i++) {
+		fleet->running++;
+		sel = modvm__vmm_start(fleet->vmms[i], on_vm_done, fleet);
+		if (sel < 0) {
+			fleet->running--;
+			goto err;
+		}
+	}
+	return 0;
+
+err:
+	modvm__fleet_free(fleet);
+	*out = NULL;
+	return sel;
+}
+
+MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet)
+{
+	return fleet ? fleet->running : 0;
+}
+
+MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet)
+{
+	unsigned failed = 0;
+	for (size_t i = 0; fleet && i < fleet->count; i++)
+		failed += modvm__vmm_failed(fleet->vmms[i]);
+	return failed;
+}
+
+MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet)
+{
+	if (!fleet)
+		return;
+	for (size_t i = fleet->count; i-- > 0;)
+		modvm__vmm_free(fleet->vmms[i]);
+	free(fleet->vmms);
+	free(fleet);
+}

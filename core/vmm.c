@@ -1,0 +1,187 @@
+/*
+ * One VM assembled from its configuration.  Order matters and is undone in
+ * reverse: VM (RAM, memslots) → devices on its iobus → kernel into RAM →
+ * start state for the boot vCPU.  Nothing runs until modvm__vmm_start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "devices.h"
+#include "vmm.h"
+
+struct modvm__vmm {
+	struct modvm_vm *vm;
+	struct modvm__uart *uart;
+	struct modvm__power *power;
+	int console_fd;		/* owned when >= 0 and not stdout */
+	bool own_console;
+	struct modvm__boot_info boot;
+	char name[32];
+};
+
+MODVM_INTERNAL const char *modvm__vmm_resolve_kernel(const char *kernel)
+{
+	if (!kernel || strcmp(kernel, "builtin:demo") != 0)
+		return kernel;
+	/* Installed copy first, then the build tree (running uninstalled). */
+	const char *env = getenv("MODVM_DEMO_GUEST");
+	if (env && *env)
+		return env;
+	if (access(MODVM_DEMO_GUEST_INSTALLED, R_OK) == 0)
+		return MODVM_DEMO_GUEST_INSTALLED;
+	return MODVM_DEMO_GUEST_BUILD;
+}
+
+static int open_console(struct modvm__vmm *vmm, const char *console)
+{
+	vmm->console_fd = -1;
+	if (!console || strcmp(console, "stdout") == 0) {
+		vmm->console_fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (strcmp(console, "none") == 0)
+		return 0;
+	int fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int err = -errno;
+		modvm_log(MODVM_LOG_ERROR, NULL, "vm %s: console %s: %s", vmm->name, console,
+			  strerror(errno));
+		return err;
+	}
+	vmm->console_fd = fd;
+	vmm->own_console = true;
+	return 0;
+}
+
+static int init_vcpu(struct modvm_vm *vm, uint32_t index, void *ud)
+{
+	struct modvm__vmm *vmm = ud;
+	/* Application processors keep their reset state and wait for INIT/SIPI
+	 * from the boot vCPU through the in-kernel LAPIC. */
+	if (index != 0)
+		return 0;
+	int ret = modvm_vcpu_set_sregs(vm, 0, &vmm->boot.sregs);
+	if (ret == 0)
+		ret = modvm_vcpu_set_regs(vm, 0, &vmm->boot.regs);
+	return ret;
+}
+
+static int load_kernel(struct modvm__vmm *vmm, const struct modvm__vmm_config *cfg)
+{
+	const char *kernel = modvm__vmm_resolve_kernel(cfg->kernel);
+	struct modvm__boot_config bc = {
+		.kernel = kernel,
+		.initrd = cfg->initrd,
+		.cmdline = cfg->cmdline,
+		.ram = modvm_vm_ram_region(vmm->vm, 0),
+		.n_ram = modvm_vm_ram_region_count(vmm->vm),
+		.vcpus = cfg->vcpus,
+		.entry = MODVM_BOOT_ENTRY_AUTO,
+	};
+	char err[256] = "";
+	int ret = modvm__boot_load(&bc, &vmm->boot, err, sizeof(err));
+	if (ret < 0)
+		modvm_log(MODVM_LOG_ERROR, NULL, "vm %s: %s", vmm->name,
+			  err[0] ? err : modvm_strerror(ret));
+	return ret;
+}
+
+MODVM_INTERNAL int modvm__vmm_create(const struct modvm_cpu_backend *backend,
+				     struct modvm_plugin_ctx *backend_ctx,
+				     const struct modvm__vmm_config *cfg, struct modvm__vmm **out)
+{
+	struct modvm__vmm *vmm = calloc(1, sizeof(*vmm));
+	if (!vmm)
+		return -ENOMEM;
+	snprintf(vmm->name, sizeof(vmm->name), "%s", cfg->name ? cfg->name : "vm");
+	vmm->console_fd = -1;
+
+	if (!cfg->kernel || !cfg->kernel[0]) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "vm %s: no kernel configured", vmm->name);
+		free(vmm);
+		return -EINVAL;
+	}
+
+	struct modvm_vm_config vc = {
+		.struct_size = sizeof(vc),
+		.vm_id = cfg->vm_id,
+		.name = cfg->name,
+		.vcpus = cfg->vcpus,
+		.memory_bytes = cfg->memory,
+		.stats_interval_ms = cfg->stats_interval_ms,
+		.irqchip = true,
+		.bus = cfg->bus,
+		.loop = cfg->loop,
+	};
+	int ret = __modvm_vm_create(backend, backend_ctx, &vc, &vmm->vm);
+	if (ret < 0)
+		goto err_free;
+	ret = open_console(vmm, cfg->console);
+	if (ret < 0)
+		goto err_vm;
+	ret = modvm__uart_attach(vmm->vm, MODVM_COM1_BASE, MODVM_COM1_IRQ, vmm->console_fd,
+				 &vmm->uart);
+	if (ret < 0)
+		goto err_console;
+	ret = modvm__power_attach(vmm->vm, &vmm->power);
+	if (ret < 0)
+		goto err_uart;
+	ret = load_kernel(vmm, cfg);
+	if (ret < 0)
+		goto err_power;
+	ret = modvm_vm_set_vcpu_init(vmm->vm, init_vcpu, vmm);
+	if (ret < 0)
+		goto err_power;
+	*out = vmm;
+	return 0;
+
+err_power:
+	modvm__power_free(vmm->power);
+err_uart:
+	modvm__uart_free(vmm->uart);
+err_console:
+	if (vmm->own_console)
+		close(vmm->console_fd);
+err_vm:
+	modvm_vm_destroy(vmm->vm);
+err_free:
+	free(vmm);
+	return ret;
+}
+
+MODVM_INTERNAL int modvm__vmm_start(struct modvm__vmm *vmm, modvm_vm_done_fn done, void *ud)
+{
+	int ret = modvm_vm_set_done_callback(vmm->vm, done, ud);
+	if (ret < 0)
+		return ret;
+	return modvm_vm_start(vmm->vm);
+}
+
+MODVM_INTERNAL void modvm__vmm_free(struct modvm__vmm *vmm)
+{
+	if (!vmm)
+		return;
+	modvm_vm_stop(vmm->vm);
+	/* Devices go after the vCPUs are joined: no handler can still run. */
+	modvm__power_free(vmm->power);
+	modvm__uart_free(vmm->uart);
+	modvm_vm_destroy(vmm->vm);
+	if (vmm->own_console)
+		close(vmm->console_fd);
+	free(vmm);
+}
+
+MODVM_INTERNAL struct modvm_vm *modvm__vmm_vm(struct modvm__vmm *vmm)
+{
+	return vmm->vm;
+}
+
+MODVM_INTERNAL bool modvm__vmm_failed(struct modvm__vmm *vmm)
+{
+	return modvm_vm_state(vmm->vm) == MODVM_VM_FAILED;
+}
