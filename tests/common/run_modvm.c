@@ -1,0 +1,178 @@
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run_modvm.h"
+
+static const char *modvm_exe;
+
+void run_modvm_init(const char *exe)
+{
+	modvm_exe = exe;
+}
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+void run_modvm(struct run_result *res, int timeout_s, ...)
+{
+	const char *argv[16] = { modvm_exe };
+	char out_path[] = "/tmp/modvm-test-out-XXXXXX", err_path[] = "/tmp/modvm-test-err-XXXXXX";
+	int out = mkstemp(out_path), err = mkstemp(err_path), status = 0;
+	size_t argc = 1;
+	va_list ap;
+
+	ck_assert(modvm_exe && out >= 0 && err >= 0);
+	unlink(out_path);
+	unlink(err_path);
+	va_start(ap, timeout_s);
+	for (const char *a; argc < 15 && (a = va_arg(ap, const char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+		execv(modvm_exe, (char *const *)argv);
+		_exit(127);
+	}
+	/* Bounded: a hung modvm is killed and reported, never waited on forever. */
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		ck_assert_int_ge(r, 0);
+		if (r == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout_s) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			ck_abort_msg("modvm did not finish within %d s", timeout_s);
+		}
+		usleep(2000);
+	}
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	slurp(out, res->out, sizeof(res->out));
+	slurp(err, res->err, sizeof(res->err));
+}
+
+static bool all_seen(int fd, const char *const *until, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	for (; *until; until++)
+		if (!strstr(buf, *until))
+			return false;
+	return true;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+double run_modvm_until(struct run_result *res, int timeout_s, const char *const *until,
+		       const char *const *args)
+{
+	const char *argv[16] = { modvm_exe };
+	char out_path[] = "/tmp/modvm-test-out-XXXXXX", err_path[] = "/tmp/modvm-test-err-XXXXXX";
+	int out = mkstemp(out_path), err = mkstemp(err_path), status = 0;
+	size_t argc = 1;
+	double seen = -1;
+
+	ck_assert(modvm_exe && out >= 0 && err >= 0);
+	unlink(out_path);
+	unlink(err_path);
+	for (; args && *args && argc < 15; args++)
+		argv[argc++] = *args;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+		execv(modvm_exe, (char *const *)argv);
+		_exit(127);
+	}
+	bool termed = false;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		ck_assert_int_ge(r, 0);
+		if (r == pid)
+			break;
+		if (!termed && seen < 0 && all_seen(out, until, res->out, sizeof(res->out)))
+			seen = seconds_since(&start);
+		if (!termed && (seen >= 0 || seconds_since(&start) >= timeout_s)) {
+			kill(pid, SIGTERM);
+			termed = true;
+		}
+		if (termed && seconds_since(&start) >= timeout_s + 10.0) {
+			kill(pid, SIGKILL);	/* SIGTERM must stop it; this only bounds the test */
+			waitpid(pid, &status, 0);
+			ck_abort_msg("modvm ignored SIGTERM for 10 s");
+		}
+		usleep(5000);
+	}
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	slurp(out, res->out, sizeof(res->out));
+	slurp(err, res->err, sizeof(res->err));
+	return seen;
+}
+
+void run_expect(const struct run_result *res, int status, const char *out_has, const char *err_has)
+{
+	ck_assert_msg(res->status == status, "exit %d, want %d\nstdout:\n%s\nstderr:\n%s",
+		      res->status, status, res->out, res->err);
+	if (out_has)
+		ck_assert_msg(strstr(res->out, out_has), "stdout lacks \"%s\":\n%s", out_has,
+			      res->out);
+	if (err_has)
+		ck_assert_msg(strstr(res->err, err_has), "stderr lacks \"%s\":\n%s", err_has,
+			      res->err);
+}
+
+const char *run_conf(const char *name)
+{
+	static char path[2][PATH_MAX + 64];
+	static int k;
+	const char *root = getenv("MODVM_SOURCE_ROOT");
+
+	k ^= 1;
+	if (!root)
+		root = ".";
+	if (strcmp(name, "modvm.conf") == 0)
+		snprintf(path[k], sizeof(path[k]), "%s/etc/modvm.conf", root);
+	else
+		snprintf(path[k], sizeof(path[k]), "%s/tests/fixtures/configs/%s", root, name);
+	return path[k];
+}
+
+bool kvm_usable(char *why, unsigned long len)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, len, "/dev/kvm: %s", strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
