@@ -9,10 +9,14 @@
  *
  * The per-bus slot array is sized for the registry's maximum up front so it
  * is never reallocated: other threads may bump counters in it concurrently.
+ *
+ * Subscribing, unsubscribing and delivery happen on the loop thread only, so
+ * the subscriber lists need no lock; the synchronous publish path takes no
+ * lock and allocates nothing (the type comes from desc->id_cache).
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +25,8 @@
 #include "internal.h"
 
 #define MAX_TYPES 1024
-#define QUEUE_LIMIT (64u << 20)	/* bytes of queued payloads per bus */
-#define REFUSED (-2)		/* id_cache value of a desc that failed validation */
+#define QUEUE_LIMIT (64u << 20)	/* bytes waiting for the loop thread, per bus */
+#define REFUSED (-2)		/* id_cache of a desc refused for its layout */
 
 struct type_info {
 	char *name;
@@ -42,7 +46,7 @@ struct sub {
 	modvm_bus_trampoline trampoline;
 	modvm_fn handler;
 	void *userdata;
-	char owner[32];
+	char *owner;	/* a copy: unsubscribe_owner compares it with full names */
 };
 
 struct slot {
@@ -53,11 +57,19 @@ struct slot {
 	uint32_t live;
 };
 
-/* A queued event: header followed by the payload, padded to 8 bytes. */
+/* A queued event: header followed by the payload, padded to 8 bytes.  The
+ * sequence number is taken at publish time so a trace names the event the
+ * publisher sent, not whatever the counter reads at delivery. */
 struct record {
 	uint32_t type;
 	uint32_t size;
+	uint64_t seq;
 };
+
+static size_t record_len(uint32_t size)
+{
+	return sizeof(struct record) + ((size + 7u) & ~(size_t)7u);
+}
 
 struct queue_buf {
 	unsigned char *data;
@@ -71,9 +83,11 @@ struct modvm_bus {
 	int dispatch_depth;
 	bool need_sweep;
 	bool trace;
+	bool draining;
 	ev_async wakeup;
 	pthread_mutex_t qlock;
-	struct queue_buf queue, spare;
+	struct queue_buf queue, spare;	/* under qlock */
+	bool full_warned;		/* under qlock; one warning per full episode */
 };
 
 static __thread const char *tls_owner;
@@ -85,6 +99,21 @@ MODVM_INTERNAL void modvm__bus_set_owner(const char *owner)
 
 /* ---- registry ---- */
 
+static int register_type(struct modvm_event_desc *desc);
+
+/*
+ * Returns the type id for @desc; after the first use, one load and no lock.
+ * id_cache holds the slot plus one, so a hand-built desc that leaves it 0
+ * (instead of MODVM_EVENT's -1) is registered, not taken for slot 0.
+ */
+static inline int resolve_type(struct modvm_event_desc *desc)
+{
+	int cached = __atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(cached > 0, 1))
+		return cached - 1;
+	return register_type(desc);
+}
+
 static int registry_find_locked(const char *name)
 {
 	for (int i = 0; i < registry_count; i++)
@@ -93,18 +122,22 @@ static int registry_find_locked(const char *name)
 	return -1;
 }
 
-/* Returns the type id for @desc, registering it on first use. */
-static int resolve_type(struct modvm_event_desc *desc)
+/* The first use of a desc: validate it, find or add its name, cache the slot. */
+static __attribute__((noinline)) int register_type(struct modvm_event_desc *desc)
 {
-	int id = __atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE);
-	if (id >= 0)
-		return id;
-	if (id == REFUSED)
+	if (__atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE) == REFUSED)
 		return -EPROTO;
-	if (desc->struct_size < sizeof(struct modvm_event_desc) - sizeof(int32_t) ||
-	    !desc->name || !desc->name[0] || desc->payload_size == 0) {
-		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: invalid descriptor",
-			  desc->name ? desc->name : "(null)");
+	/* struct_size is checked before the fields after it are trusted. */
+	if (desc->struct_size < offsetof(struct modvm_event_desc, id_cache) + sizeof(int32_t)) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "event descriptor of %u bytes is too small (need %zu)", desc->struct_size,
+			  offsetof(struct modvm_event_desc, id_cache) + sizeof(int32_t));
+		return -EINVAL;
+	}
+	if (!desc->name || !desc->name[0] || desc->payload_size == 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: invalid descriptor (%s)",
+			  desc->name && desc->name[0] ? desc->name : "(no name)",
+			  desc->payload_size == 0 ? "payload size 0" : "empty name");
 		return -EINVAL;
 	}
 
@@ -136,7 +169,7 @@ static int resolve_type(struct modvm_event_desc *desc)
 		}
 	}
 	if (ret >= 0)
-		__atomic_store_n(&desc->id_cache, ret, __ATOMIC_RELEASE);
+		__atomic_store_n(&desc->id_cache, ret + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&registry_lock);
 	return ret;
 }
@@ -172,6 +205,12 @@ MODVM_INTERNAL void modvm__bus_foreach_type(void (*fn)(const char *name, uint32_
 
 /* ---- delivery ---- */
 
+static void free_sub(struct sub *s)
+{
+	free(s->owner);
+	free(s);
+}
+
 static void sweep(struct modvm_bus *bus)
 {
 	int n = __atomic_load_n(&registry_count, __ATOMIC_ACQUIRE);
@@ -181,7 +220,7 @@ static void sweep(struct modvm_bus *bus)
 			struct sub *s = *pp;
 			if (s->dead) {
 				*pp = s->next;
-				free(s);
+				free_sub(s);
 			} else {
 				pp = &s->next;
 			}
@@ -190,7 +229,12 @@ static void sweep(struct modvm_bus *bus)
 	bus->need_sweep = false;
 }
 
-static void dispatch(struct modvm_bus *bus, int type, const void *payload)
+/*
+ * Walking on after a handler ran is safe: an unsubscribed entry is only
+ * marked dead while any dispatch is on the stack, and entries subscribed
+ * meanwhile are linked in without moving the others.
+ */
+static void dispatch(struct modvm_bus *bus, int type, const void *payload, uint64_t seq)
 {
 	struct slot *slot = &bus->slots[type];
 	bus->dispatch_depth++;
@@ -199,10 +243,8 @@ static void dispatch(struct modvm_bus *bus, int type, const void *payload)
 			continue;
 		if (bus->trace)
 			modvm_log(MODVM_LOG_INFO, NULL, "event %s #%llu -> %s (prio %d)",
-				  registry[type].name,
-				  (unsigned long long)__atomic_load_n(&slot->published,
-								      __ATOMIC_RELAXED),
-				  s->owner, s->priority);
+				  registry[type].name, (unsigned long long)seq, s->owner,
+				  s->priority);
 		slot->delivered++;
 		s->trampoline(payload, s->handler, s->userdata);
 	}
@@ -210,20 +252,30 @@ static void dispatch(struct modvm_bus *bus, int type, const void *payload)
 		sweep(bus);
 }
 
+/*
+ * Takes the whole queue in one swap, so producers hold the lock only for a
+ * memcpy and the loop thread delivers a batch without touching the lock.
+ * A nested drain (a handler running the loop) returns at once: delivering
+ * newer events before the outer batch is done would break publish order.
+ */
 static void drain(struct modvm_bus *bus)
 {
+	if (bus->draining)
+		return;
+	bus->draining = true;
 	pthread_mutex_lock(&bus->qlock);
 	struct queue_buf batch = bus->queue;
 	bus->queue = bus->spare;
 	bus->queue.len = 0;
 	bus->spare = (struct queue_buf){ 0 };
+	bus->full_warned = false;
 	pthread_mutex_unlock(&bus->qlock);
 
 	size_t off = 0;
 	while (off < batch.len) {
 		const struct record *r = (const void *)(batch.data + off);
-		dispatch(bus, (int)r->type, batch.data + off + sizeof(*r));
-		off += sizeof(*r) + ((r->size + 7u) & ~7u);
+		dispatch(bus, (int)r->type, batch.data + off + sizeof(*r), r->seq);
+		off += record_len(r->size);
 	}
 
 	/* Keep the drained buffer as the next spare so steady state never mallocs. */
@@ -235,6 +287,7 @@ static void drain(struct modvm_bus *bus)
 	}
 	pthread_mutex_unlock(&bus->qlock);
 	free(batch.data);
+	bus->draining = false;
 }
 
 static void on_wakeup(struct ev_loop *ev, ev_async *w, int revents)
@@ -249,18 +302,29 @@ MODVM_INTERNAL void modvm__bus_drain(struct modvm_bus *bus)
 	drain(bus);
 }
 
+static int queue_full(struct modvm_bus *bus, int type)
+{
+	bool warn = !bus->full_warned;
+	bus->full_warned = true;
+	pthread_mutex_unlock(&bus->qlock);
+	__atomic_add_fetch(&bus->slots[type].dropped, 1, __ATOMIC_RELAXED);
+	if (warn)
+		modvm_log(MODVM_LOG_WARN, NULL,
+			  "event %s: cross-thread queue full (%u MiB waiting for the loop "
+			  "thread), dropping events until it catches up",
+			  registry[type].name, QUEUE_LIMIT >> 20);
+	return -EAGAIN;
+}
+
 static int enqueue(struct modvm_bus *bus, int type, const void *payload, uint32_t size)
 {
-	size_t need = sizeof(struct record) + ((size + 7u) & ~7u);
+	size_t need = record_len(size);
 	struct slot *slot = &bus->slots[type];
 
 	pthread_mutex_lock(&bus->qlock);
 	struct queue_buf *q = &bus->queue;
-	if (q->len + need > QUEUE_LIMIT) {
-		pthread_mutex_unlock(&bus->qlock);
-		__atomic_add_fetch(&slot->dropped, 1, __ATOMIC_RELAXED);
-		return -EAGAIN;
-	}
+	if (q->len + need > QUEUE_LIMIT)
+		return queue_full(bus, type);	/* unlocks */
 	if (q->len + need > q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64 * 1024;
 		while (cap < q->len + need)
@@ -274,15 +338,21 @@ static int enqueue(struct modvm_bus *bus, int type, const void *payload, uint32_
 		q->data = data;
 		q->cap = cap;
 	}
+	/* Only the push that makes the queue non-empty wakes the loop: the
+	 * drain it triggers swaps out everything pushed after it too, and
+	 * ev_async_send costs a full fence plus a shared cache line. */
+	bool wake = q->len == 0;
 	struct record *r = (void *)(q->data + q->len);
 	r->type = (uint32_t)type;
 	r->size = size;
+	/* Taken under qlock, so sequence order is queue order. */
+	r->seq = __atomic_add_fetch(&slot->published, 1, __ATOMIC_RELAXED);
 	memcpy(q->data + q->len + sizeof(*r), payload, size);
 	q->len += need;
-	__atomic_add_fetch(&slot->published, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&bus->qlock);
 
-	ev_async_send(modvm__loop_ev(bus->loop), &bus->wakeup);
+	if (wake)
+		ev_async_send(modvm__loop_ev(bus->loop), &bus->wakeup);
 	return 0;
 }
 
@@ -294,16 +364,16 @@ MODVM_EXPORT int modvm_bus_publish(struct modvm_bus *bus, struct modvm_event_des
 	int type = resolve_type(desc);
 	if (type < 0)
 		return type;
-	if (size != registry[type].size) {
+	if (size != desc->payload_size) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: published %zu bytes, type has %u",
-			  desc->name, size, registry[type].size);
+			  desc->name, size, desc->payload_size);
 		return -EINVAL;
 	}
 	if (!modvm_loop_on_thread(bus->loop))
 		return enqueue(bus, type, payload, (uint32_t)size);
 
-	__atomic_add_fetch(&bus->slots[type].published, 1, __ATOMIC_RELAXED);
-	dispatch(bus, type, payload);
+	uint64_t seq = __atomic_add_fetch(&bus->slots[type].published, 1, __ATOMIC_RELAXED);
+	dispatch(bus, type, payload, seq);
 	return 0;
 }
 
@@ -319,12 +389,16 @@ MODVM_EXPORT int modvm_bus_subscribe(struct modvm_bus *bus, struct modvm_event_d
 	struct sub *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->owner = strdup(tls_owner ? tls_owner : "core");
+	if (!s->owner) {
+		free(s);
+		return -ENOMEM;
+	}
 	s->id = ++bus->next_sub_id;
 	s->priority = priority;
 	s->trampoline = trampoline;
 	s->handler = handler;
 	s->userdata = userdata;
-	snprintf(s->owner, sizeof(s->owner), "%s", tls_owner ? tls_owner : "core");
 
 	/* Insert after every subscription of equal or higher priority. */
 	struct sub **pp = &bus->slots[type].subs;
@@ -345,7 +419,7 @@ static void kill_sub(struct modvm_bus *bus, int type, struct sub *s)
 
 MODVM_EXPORT int modvm_bus_unsubscribe(struct modvm_bus *bus, int id)
 {
-	if (!bus || id <= 0)
+	if (!bus)
 		return -EINVAL;
 	int n = __atomic_load_n(&registry_count, __ATOMIC_ACQUIRE);
 	for (int t = 0; t < n; t++) {
@@ -429,7 +503,7 @@ MODVM_INTERNAL void modvm__bus_free(struct modvm_bus *bus)
 	while (off < bus->queue.len) {
 		const struct record *r = (const void *)(bus->queue.data + off);
 		__atomic_add_fetch(&bus->slots[r->type].dropped, 1, __ATOMIC_RELAXED);
-		off += sizeof(*r) + ((r->size + 7u) & ~7u);
+		off += record_len(r->size);
 	}
 	free(bus->queue.data);
 	free(bus->spare.data);
@@ -438,7 +512,7 @@ MODVM_INTERNAL void modvm__bus_free(struct modvm_bus *bus)
 		struct sub *s = bus->slots[t].subs;
 		while (s) {
 			struct sub *next = s->next;
-			free(s);
+			free_sub(s);
 			s = next;
 		}
 	}

@@ -700,6 +700,9 @@ MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 	if (!host)
 		return;
 	modvm__host_stop(host);
+	/* Calls still queued on the loop (a VM's last lifecycle event) may
+	 * publish on the bus: run them while the bus exists. */
+	modvm__loop_run_once(host->loop);
 	/* Bus and loop go first: anything they still hold (a queued call, a
 	 * queued event) may point into plugin code that dlclose unmaps. */
 	modvm__bus_free(host->bus);

@@ -1,6 +1,9 @@
 /*
  * One logging channel for the whole process: a line per message, written
  * with a single write(2) so lines from vCPU threads never interleave.
+ * The sink is called under a lock so that modvm_log_set_sink() returning
+ * means no thread is still inside the old sink (tests free their buffers
+ * right after); a sink therefore must not log itself.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -66,8 +69,13 @@ MODVM_EXPORT void modvm_logv(enum modvm_log_level level, const char *domain, con
 		return;
 	size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
 	int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
-	if (m > 0)
-		used += (size_t)m < sizeof(line) - used ? (size_t)m : sizeof(line) - used - 1;
+	if (m > 0 && (size_t)m >= sizeof(line) - used) {
+		/* Say that the line was cut rather than silently lose its end. */
+		used = sizeof(line) - 1;
+		memcpy(line + used - 3, "...", 3);
+	} else if (m > 0) {
+		used += (size_t)m;
+	}
 	/* One message is one line, whatever the caller passed. */
 	while (used > 0 && line[used - 1] == '\n')
 		line[--used] = '\0';

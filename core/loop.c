@@ -20,7 +20,7 @@ struct loop_call {
 
 struct modvm_loop {
 	struct ev_loop *ev;
-	pthread_t thread;
+	pthread_t thread;	/* atomic: other threads read it in on_thread */
 	ev_async wakeup;
 	pthread_mutex_t lock;
 	struct loop_call *head, *tail;
@@ -46,6 +46,9 @@ struct modvm_io {
 	struct modvm_loop *loop;
 	bool in_cb, dead;
 };
+
+/* libev aborts if two loops watch one signal; refuse that politely instead. */
+static struct modvm_loop *signal_owner;	/* atomic */
 
 static struct loop_call *take_calls(struct modvm_loop *loop)
 {
@@ -91,7 +94,7 @@ MODVM_INTERNAL struct modvm_loop *modvm__loop_new(void)
 		return NULL;
 	}
 	pthread_mutex_init(&loop->lock, NULL);
-	loop->thread = pthread_self();
+	__atomic_store_n(&loop->thread, pthread_self(), __ATOMIC_RELEASE);
 	ev_async_init(&loop->wakeup, on_wakeup);
 	loop->wakeup.data = loop;
 	ev_async_start(loop->ev, &loop->wakeup);
@@ -108,8 +111,12 @@ MODVM_INTERNAL void modvm__loop_free(struct modvm_loop *loop)
 	while ((list = take_calls(loop)))
 		run_calls(list);
 	if (loop->signals_on) {
+		/* Undo the ev_unref()s of watch_stop_signals, as libev asks. */
+		ev_ref(loop->ev);
+		ev_ref(loop->ev);
 		ev_signal_stop(loop->ev, &loop->sigint);
 		ev_signal_stop(loop->ev, &loop->sigterm);
+		__atomic_store_n(&signal_owner, NULL, __ATOMIC_RELEASE);
 	}
 	ev_async_stop(loop->ev, &loop->wakeup);
 	ev_loop_destroy(loop->ev);
@@ -119,7 +126,7 @@ MODVM_INTERNAL void modvm__loop_free(struct modvm_loop *loop)
 
 MODVM_INTERNAL void modvm__loop_run(struct modvm_loop *loop)
 {
-	loop->thread = pthread_self();
+	__atomic_store_n(&loop->thread, pthread_self(), __ATOMIC_RELEASE);
 	if (__atomic_exchange_n(&loop->break_requested, 0, __ATOMIC_ACQ_REL))
 		return;
 	ev_run(loop->ev, 0);
@@ -127,7 +134,7 @@ MODVM_INTERNAL void modvm__loop_run(struct modvm_loop *loop)
 
 MODVM_INTERNAL void modvm__loop_run_once(struct modvm_loop *loop)
 {
-	loop->thread = pthread_self();
+	__atomic_store_n(&loop->thread, pthread_self(), __ATOMIC_RELEASE);
 	ev_run(loop->ev, EVRUN_NOWAIT);
 }
 
@@ -148,6 +155,14 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
 MODVM_INTERNAL int modvm__loop_watch_stop_signals(struct modvm_loop *loop,
 						  void (*cb)(int signo, void *ud), void *ud)
 {
+	struct modvm_loop *expected = NULL;
+	if (!loop->signals_on &&
+	    !__atomic_compare_exchange_n(&signal_owner, &expected, loop, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "loop: SIGINT/SIGTERM are already watched by another loop");
+		return -EBUSY;
+	}
 	loop->signal_cb = cb;
 	loop->signal_ud = ud;
 	if (loop->signals_on)
@@ -286,5 +301,6 @@ MODVM_EXPORT double modvm_loop_now(struct modvm_loop *loop)
 
 MODVM_EXPORT bool modvm_loop_on_thread(struct modvm_loop *loop)
 {
-	return loop && pthread_equal(pthread_self(), loop->thread);
+	return loop && pthread_equal(pthread_self(),
+				     __atomic_load_n(&loop->thread, __ATOMIC_ACQUIRE));
 }
