@@ -123,6 +123,48 @@ static void on_vm_done(struct modvm_vm *vm, void *ud)
 		modvm_loop_break(modvm__host_loop(fleet->host));
 }
 
+/* Each plugin's setup hook, in init order; a failure detaches the ones before. */
+static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
+{
+	struct modvm_host *host = ud;
+	size_t n = modvm__host_plugin_count(host);
+	for (size_t i = 0; i < n; i++) {
+		struct modvm_plugin_ctx *p = modvm__host_plugin(host, i);
+		if (!p->inited || !p->vm_hooks || !p->vm_hooks->setup)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		int r = p->vm_hooks->setup(p, vm, vm_id, p->vm_hooks_ud);
+		modvm__plugin_leave(prev);
+		if (r < 0) {
+			modvm_log(MODVM_LOG_ERROR, p->name, "vm %s: setup failed: %s",
+				  modvm_vm_name(vm), modvm_strerror(r));
+			while (i-- > 0) {
+				struct modvm_plugin_ctx *q = modvm__host_plugin(host, i);
+				if (q->inited && q->vm_hooks && q->vm_hooks->teardown) {
+					prev = modvm__plugin_enter(q);
+					q->vm_hooks->teardown(q, vm, vm_id, q->vm_hooks_ud);
+					modvm__plugin_leave(prev);
+				}
+			}
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void detach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
+{
+	struct modvm_host *host = ud;
+	for (size_t i = modvm__host_plugin_count(host); i-- > 0;) {
+		struct modvm_plugin_ctx *p = modvm__host_plugin(host, i);
+		if (!p->inited || !p->vm_hooks || !p->vm_hooks->teardown)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		p->vm_hooks->teardown(p, vm, vm_id, p->vm_hooks_ud);
+		modvm__plugin_leave(prev);
+	}
+}
+
 static void vmm_config_from(struct modvm_host *host, size_t i, struct modvm__vmm_config *vc)
 {
 	const struct modvm_config *c = modvm__host_vm_config(host, i);
@@ -139,6 +181,9 @@ static void vmm_config_from(struct modvm_host *host, size_t i, struct modvm__vmm
 		.stats_interval_ms = (uint32_t)modvm_config_int(c, "stats_interval_ms"),
 		.bus = modvm__host_bus(host),
 		.loop = modvm__host_loop(host),
+		.attach = attach_devices,
+		.detach = detach_devices,
+		.hooks_ud = host,
 	};
 }
 
@@ -210,6 +255,16 @@ MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet)
 	for (size_t i = 0; fleet && i < fleet->count; i++)
 		failed += modvm__vmm_failed(fleet->vmms[i]);
 	return failed;
+}
+
+MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsigned vm_id)
+{
+	for (size_t i = 0; fleet && i < fleet->count; i++) {
+		struct modvm_vm *vm = modvm__vmm_vm(fleet->vmms[i]);
+		if (modvm_vm_id(vm) == vm_id)
+			return vm;
+	}
+	return NULL;
 }
 
 MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet)

@@ -42,6 +42,8 @@ MODVM_INTERNAL int modvm__fleet_launch(struct modvm_host *host, struct modvm__fl
 MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet);
 /* VMs that ended in failure so far. */
 MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet);
+/* The VM of config entry @vm_id while it exists (created, not yet freed). */
+MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsigned vm_id);
 /* Stops every VM still running, then frees. NULL is ignored. */
 MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet);
 

@@ -141,6 +141,11 @@ MODVM_INTERNAL struct modvm_loop *modvm__host_loop(struct modvm_host *host)
 	return host->loop;
 }
 
+MODVM_INTERNAL struct modvm__fleet *modvm__host_fleet(struct modvm_host *host)
+{
+	return host->fleet;
+}
+
 MODVM_INTERNAL struct modvm_bus *modvm__host_bus(struct modvm_host *host)
 {
 	return host->bus;
@@ -551,6 +556,8 @@ static void plugin_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	modvm__bus_unsubscribe_owner(host->bus, p->name);
 	p->inited = false;
 	p->data = NULL;
+	p->vm_hooks = NULL;
+	p->vm_hooks_ud = NULL;
 }
 
 static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)

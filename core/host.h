@@ -36,6 +36,8 @@ struct modvm_plugin_ctx {
 	struct modvm_config **vm_cfg;	/* one per VM of the host; NULL entries allowed */
 	size_t vm_cfg_count;
 	void *data;			/* modvm_plugin_set_data */
+	const struct modvm_vm_hooks *vm_hooks;	/* modvm_plugin_set_vm_hooks, reset at fini */
+	void *vm_hooks_ud;
 	bool inited, started;
 };
 
@@ -170,6 +172,8 @@ MODVM_INTERNAL const void *modvm__host_core_interface(const struct modvm_host *h
 
 /* Accessors for main.c, plugin_ctx.c and tests. */
 MODVM_INTERNAL struct modvm_loop *modvm__host_loop(struct modvm_host *host);
+/* The running VMs, NULL before modvm__host_launch. */
+MODVM_INTERNAL struct modvm__fleet *modvm__host_fleet(struct modvm_host *host);
 MODVM_INTERNAL struct modvm_bus *modvm__host_bus(struct modvm_host *host);
 MODVM_INTERNAL size_t modvm__host_plugin_count(const struct modvm_host *host);
 /* In load order (i < count); by name; NULL if absent. */

@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <errno.h>
+
+#include "fleet.h"
 #include "host.h"
 
 /* Which plugin's code this thread is running, for nested calls. */
@@ -134,4 +137,19 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 		}
 	}
 	return NULL;
+}
+
+MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id)
+{
+	return ctx ? modvm__fleet_vm(modvm__host_fleet(ctx->host), vm_id) : NULL;
+}
+
+MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,
+					   const struct modvm_vm_hooks *hooks, void *ud)
+{
+	if (!ctx || (hooks && hooks->struct_size < sizeof(*hooks)))
+		return -EINVAL;
+	ctx->vm_hooks = hooks;
+	ctx->vm_hooks_ud = ud;
+	return 0;
 }

@@ -162,6 +162,7 @@ MODVM_EXPORT void modvm_vm_destroy(struct modvm_vm *vm)
 		modvm__vm_set_state_locked(vm, MODVM_VM_STOPPED);
 	pthread_mutex_unlock(&vm->lock);
 
+	modvm__vm_devices_free(vm);
 	modvm__guest_mem_unmap(vm);
 	vm->be->vm_destroy(vm->cvm);
 	modvm__iobus_free(vm->iobus);

@@ -100,6 +100,7 @@ struct modvm_vm {
 	struct modvm__guest_mem mem;
 	struct modvm__iobus *iobus;
 	struct modvm__vcpu *vcpus;
+	struct modvm__vm_devices *devices;	/* virtio-mmio windows, vm_devices.c */
 
 	modvm_vcpu_init_fn init_fn;
 	void *init_ud;
@@ -152,5 +153,14 @@ MODVM_INTERNAL void modvm__vm_fail(struct modvm_vm *vm, const char *fmt, ...) MO
 MODVM_INTERNAL void modvm__vm_vcpu_finished_locked(struct modvm_vm *vm);
 /* Called by each vCPU thread, not holding the lock, after finished_locked. */
 MODVM_INTERNAL void modvm__vm_vcpu_after_finish(struct modvm_vm *vm, bool last);
+
+/* ---- vm_devices.c ---- */
+
+struct modvm__vm_devices;
+/* The VM's virtio-mmio devices in window order, for the boot command line. */
+MODVM_INTERNAL unsigned modvm__vm_virtio_count(struct modvm_vm *vm);
+MODVM_INTERNAL struct modvm_virtio_mmio *modvm__vm_virtio(struct modvm_vm *vm, unsigned index);
+/* Removes every device left (after the vCPUs stopped). */
+MODVM_INTERNAL void modvm__vm_devices_free(struct modvm_vm *vm);
 
 #endif

@@ -10,8 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <modvm/virtio.h>
+
 #include "boot.h"
 #include "devices.h"
+#include "virtio_internal.h"
+#include "vm_internal.h"
 #include "vmm.h"
 
 struct modvm__vmm {
@@ -21,6 +25,10 @@ struct modvm__vmm {
 	int console_fd;		/* owned when >= 0 and not stdout */
 	bool own_console;
 	struct modvm__boot_info boot;
+	struct modvm__virtio_rng *rng;
+	void (*detach)(struct modvm_vm *vm, uint32_t vm_id, void *ud);
+	void *hooks_ud;
+	bool attached;
 	char name[32];
 };
 
@@ -71,9 +79,26 @@ static int init_vcpu(struct modvm_vm *vm, uint32_t index, void *ud)
 	return ret;
 }
 
+/* The core's own virtio devices (virtio-rng), before the plugins' ones. */
+static int attach_core_virtio(struct modvm__vmm *vmm, const struct modvm__vmm_config *cfg)
+{
+	if (!cfg->rng)
+		return 0;
+	return modvm__virtio_rng_attach(vmm->vm, &vmm->rng);
+}
+
 static int load_kernel(struct modvm__vmm *vmm, const struct modvm__vmm_config *cfg)
 {
 	const char *kernel = modvm__vmm_resolve_kernel(cfg->kernel);
+	/* Every virtio-mmio device added so far is announced on the command line. */
+	struct modvm__boot_mmio_dev mmio[MODVM_VM_VIRTIO_MAX];
+	uint32_t n_mmio = modvm__vm_virtio_count(vmm->vm);
+	for (uint32_t i = 0; i < n_mmio; i++) {
+		struct modvm_virtio_mmio *t = modvm__vm_virtio(vmm->vm, i);
+		mmio[i] = (struct modvm__boot_mmio_dev){ modvm_virtio_mmio_base(t),
+							 modvm_virtio_mmio_size(t),
+							 modvm_virtio_mmio_irq(t) };
+	}
 	struct modvm__boot_config bc = {
 		.kernel = kernel,
 		.initrd = cfg->initrd,
@@ -82,6 +107,8 @@ static int load_kernel(struct modvm__vmm *vmm, const struct modvm__vmm_config *c
 		.n_ram = modvm_vm_ram_region_count(vmm->vm),
 		.vcpus = cfg->vcpus,
 		.entry = MODVM_BOOT_ENTRY_AUTO,
+		.mmio = mmio,
+		.n_mmio = n_mmio,
 	};
 	char err[256] = "";
 	int ret = modvm__boot_load(&bc, &vmm->boot, err, sizeof(err));
@@ -131,15 +158,31 @@ MODVM_INTERNAL int modvm__vmm_create(const struct modvm_cpu_backend *backend,
 	ret = modvm__power_attach(vmm->vm, &vmm->power);
 	if (ret < 0)
 		goto err_uart;
+	ret = attach_core_virtio(vmm, cfg);
+	if (ret < 0)
+		goto err_power;
+	if (cfg->attach) {
+		ret = cfg->attach(vmm->vm, cfg->vm_id, cfg->hooks_ud);
+		if (ret < 0)
+			goto err_virtio;
+		vmm->detach = cfg->detach;
+		vmm->hooks_ud = cfg->hooks_ud;
+		vmm->attached = true;
+	}
 	ret = load_kernel(vmm, cfg);
 	if (ret < 0)
-		goto err_power;
+		goto err_plugins;
 	ret = modvm_vm_set_vcpu_init(vmm->vm, init_vcpu, vmm);
 	if (ret < 0)
-		goto err_power;
+		goto err_plugins;
 	*out = vmm;
 	return 0;
 
+err_plugins:
+	if (vmm->attached && vmm->detach)
+		vmm->detach(vmm->vm, cfg->vm_id, vmm->hooks_ud);
+err_virtio:
+	modvm__virtio_rng_detach(vmm->vm, vmm->rng);
 err_power:
 	modvm__power_free(vmm->power);
 err_uart:
@@ -168,6 +211,9 @@ MODVM_INTERNAL void modvm__vmm_free(struct modvm__vmm *vmm)
 		return;
 	modvm_vm_stop(vmm->vm);
 	/* Devices go after the vCPUs are joined: no handler can still run. */
+	if (vmm->attached && vmm->detach)
+		vmm->detach(vmm->vm, modvm_vm_id(vmm->vm), vmm->hooks_ud);
+	modvm__virtio_rng_detach(vmm->vm, vmm->rng);
 	modvm__power_free(vmm->power);
 	modvm__uart_free(vmm->uart);
 	modvm_vm_destroy(vmm->vm);

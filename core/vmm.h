@@ -25,6 +25,11 @@ struct modvm__vmm_config {
 	uint32_t stats_interval_ms;
 	struct modvm_bus *bus;
 	struct modvm_loop *loop;
+	/* Device plugins' per-VM hooks: attach runs after the core devices and
+	 * before the kernel is loaded, detach after the vCPUs stopped. */
+	int (*attach)(struct modvm_vm *vm, uint32_t vm_id, void *ud);
+	void (*detach)(struct modvm_vm *vm, uint32_t vm_id, void *ud);
+	void *hooks_ud;
 };
 
 struct modvm__vmm;

@@ -20,6 +20,11 @@ START_TEST(demo_guest_boots_prints_and_powers_off)
 	ck_assert_ptr_nonnull(strstr(res.out, "command line: console=ttyS0 modvm.demo=1"));
 	ck_assert_ptr_nonnull(strstr(res.out, "e820: 000000000000-00000009fbff usable"));
 	ck_assert_ptr_nonnull(strstr(res.out, "usable RAM: 63 MiB"));
+	/* virtio-rng announced on the command line, found and driven by the guest */
+	ck_assert_ptr_nonnull(strstr(res.out, "virtio_mmio.device=4K@0xd0000000:5"));
+	ck_assert_ptr_nonnull(strstr(res.out, "virtio-mmio at 0xd0000000: rng"));
+	ck_assert_ptr_nonnull(strstr(res.out, "virtio-rng: 16 random bytes: "));
+	ck_assert_ptr_nonnull(strstr(res.out, "virtio devices driven: 1"));
 	ck_assert_ptr_nonnull(strstr(res.out, "powering off\r\n"));
 	ck_assert_ptr_nonnull(strstr(res.out, "event vm.lifecycle"));
 	ck_assert_ptr_nonnull(strstr(res.out, "stopped\n"));

@@ -42,6 +42,7 @@ MODVM_BEGIN_DECLS
 
 struct modvm_loop;
 struct modvm_plugin_ctx;
+struct modvm_vm;
 
 enum modvm_plugin_kind {
 	MODVM_KIND_OTHER = 0,
@@ -132,6 +133,34 @@ MODVM_EXPORT const struct modvm_config *modvm_plugin_vm_config(struct modvm_plug
  */
 MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const char *id,
 					    const char **provider);
+
+/*
+ * The running VM @vm_id (see modvm/vm.h), or NULL when it is not running:
+ * valid from its vm.lifecycle STARTING to its STOPPING event, on the loop
+ * thread.  Policy plugins use it to reach vCPU threads (affinity, stats) or
+ * guest RAM (the balloon).
+ */
+MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id);
+
+/*
+ * Per-VM hooks, for plugins that add devices to VMs.  @setup runs on the
+ * loop thread for every VM the host creates, after the core devices exist
+ * and before the kernel is loaded (so virtio-mmio devices added with
+ * modvm_vm_add_virtio() are announced on the kernel command line) and
+ * before any vCPU runs.  A negative return fails that VM (log why first).
+ * @teardown runs after the VM's vCPUs have stopped and before its RAM goes:
+ * remove the plugin's devices (modvm_vm_remove_virtio) and free their
+ * state there.  Set in init.  ABI: size-stamped, fields appended only.
+ */
+struct modvm_vm_hooks {
+	uint32_t struct_size;
+	int (*setup)(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned vm_id, void *ud);
+	void (*teardown)(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned vm_id,
+			 void *ud);
+};
+/* @hooks must outlive the plugin's init→fini cycle (a static const table). */
+MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,
+					   const struct modvm_vm_hooks *hooks, void *ud);
 
 MODVM_END_DECLS
 

@@ -300,6 +300,29 @@ MODVM_EXPORT int modvm_vm_vcpu_tid(struct modvm_vm *vm, uint32_t index);
 MODVM_EXPORT int modvm_vcpu_get_stats(struct modvm_vm *vm, uint32_t index,
 				      struct modvm_vcpu_stats *out);
 
+/* ---- virtio-mmio devices ---- */
+
+struct modvm_virtio_device_ops;
+struct modvm_virtio_mmio;
+
+#define MODVM_VM_VIRTIO_MMIO_BASE 0xd0000000ULL	/* first window; 4 KiB each */
+#define MODVM_VM_VIRTIO_MAX 10
+
+/*
+ * Adds a virtio-mmio device (modvm/virtio.h) to @vm: takes the next 4 KiB
+ * window from MODVM_VM_VIRTIO_MMIO_BASE and the next free ISA interrupt
+ * (5, 6, 7, 9, 10, …), wires guest memory and the interrupt, registers the
+ * window on the iobus and records it so the boot path announces it with
+ * "virtio_mmio.device=".  Before modvm_vm_start (a device added later is
+ * not on the command line).  @name appears in log lines.  0 or -ENOSPC /
+ * -EBUSY / -ENOMEM / the transport's error, logged.  Owner thread.
+ */
+MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
+				     const struct modvm_virtio_device_ops *ops, void *opaque,
+				     struct modvm_virtio_mmio **out);
+/* Unregisters and destroys a device added above (after the vCPUs stopped). */
+MODVM_EXPORT void modvm_vm_remove_virtio(struct modvm_vm *vm, struct modvm_virtio_mmio *t);
+
 MODVM_END_DECLS
 
 #endif
