@@ -1,0 +1,222 @@
+/*
+ * actions.c — parking actions on sysfs and thread affinity, and their undo.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <modvm/log.h>
+
+#include "actions.h"
+
+#define DOMAIN "power-park"
+
+static const char *const names[] = { "affinity", "cpufreq", "offline" };
+
+int park_action_parse(const char *text, enum park_action *out)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		if (text && strcmp(text, names[i]) == 0) {
+			*out = (enum park_action)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *park_action_name(enum park_action kind)
+{
+	return (unsigned)kind < 3 ? names[kind] : "unknown";
+}
+
+int park_actions_init(struct park_actions *a, enum park_action kind, const char *sysfs_root)
+{
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	snprintf(a->root, sizeof(a->root), "%s", sysfs_root);
+	if (sched_getaffinity(0, sizeof(a->orig_affinity), &a->orig_affinity) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ssize_t len = (ssize_t)strlen(text), w;
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: cannot open for writing: %s", path,
+			  strerror(errno));
+		return rc;
+	}
+	w = write(fd, text, (size_t)len);
+	if (w != len) {
+		rc = w < 0 ? -errno : -EIO;
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: cannot write \"%s\": %s", path, text,
+			  strerror(-rc));
+	}
+	close(fd);
+	return rc;
+}
+
+static int read_word(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (!fgets(out, (int)len, f)) {
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: empty", path);
+		rc = -EIO;
+	}
+	out[strcspn(out, " \n")] = '\0';
+	fclose(f);
+	return rc;
+}
+
+static void cpu_path(const struct park_actions *a, unsigned cpu, const char *leaf, char *out,
+		     size_t len)
+{
+	snprintf(out, len, "%s/cpu%u/%s", a->root, cpu, leaf);
+}
+
+int park_actions_park(struct park_actions *a, unsigned cpu)
+{
+	char path[300];
+	int rc;
+
+	if (cpu >= PARK_MAX_CPUS || a->parked[cpu])
+		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
+	switch (a->kind) {
+	case PARK_ACTION_CPUFREQ:
+		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
+		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]));
+		if (rc < 0)
+			return rc;
+		rc = write_file(path, "powersave");
+		break;
+	case PARK_ACTION_OFFLINE:
+		if (cpu == 0) {
+			modvm_log(MODVM_LOG_ERROR, DOMAIN, "offline: cpu0 is never taken offline");
+			return -EPERM;
+		}
+		cpu_path(a, cpu, "online", path, sizeof(path));
+		rc = write_file(path, "0");
+		break;
+	default:
+		return 0;
+	}
+	if (rc == 0)
+		a->parked[cpu] = true;
+	return rc;
+}
+
+int park_actions_unpark(struct park_actions *a, unsigned cpu)
+{
+	char path[300];
+	int rc;
+
+	if (cpu >= PARK_MAX_CPUS || !a->parked[cpu])
+		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
+	switch (a->kind) {
+	case PARK_ACTION_CPUFREQ:
+		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
+		rc = write_file(path, a->saved_gov[cpu]);
+		break;
+	case PARK_ACTION_OFFLINE:
+		cpu_path(a, cpu, "online", path, sizeof(path));
+		rc = write_file(path, "1");
+		break;
+	default:
+		return 0;
+	}
+	if (rc == 0)
+		a->parked[cpu] = false;
+	return rc;
+}
+
+static bool skipped(int tid, const int *skip, unsigned nskip)
+{
+	for (unsigned i = 0; i < nskip; i++)
+		if (skip[i] == tid)
+			return true;
+	return false;
+}
+
+int park_actions_pin_threads(struct park_actions *a, const cpu_set_t *set, const int *skip,
+			     unsigned nskip)
+{
+	/* /proc/self/task: only this process's threads, never anyone else's */
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int pinned = 0;
+
+	if (!d) {
+		int rc = -errno;
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "/proc/self/task: %s", strerror(errno));
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+
+		if (de->d_name[0] == '.' || *end || tid <= 0 || skipped((int)tid, skip, nskip))
+			continue;
+		if (sched_setaffinity((pid_t)tid, sizeof(*set), set) == 0)
+			pinned++;
+		else if (errno != ESRCH)
+			modvm_log(MODVM_LOG_WARN, DOMAIN, "thread %ld: sched_setaffinity: %s", tid,
+				  strerror(errno));
+	}
+	closedir(d);
+	a->pinned_threads = true;
+	return pinned;
+}
+
+void park_actions_restore(struct park_actions *a)
+{
+	for (unsigned cpu = 0; cpu < PARK_MAX_CPUS; cpu++)
+		if (a->parked[cpu])
+			park_actions_unpark(a, cpu);
+	if (a->pinned_threads) {
+		park_actions_pin_threads(a, &a->orig_affinity, NULL, 0);
+		a->pinned_threads = false;
+	}
+}
+
+int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, unsigned len)
+{
+	char path[300];
+
+	if (a->kind == PARK_ACTION_AFFINITY || (a->kind == PARK_ACTION_OFFLINE && cpu == 0))
+		return 0;
+	cpu_path(a, cpu, a->kind == PARK_ACTION_CPUFREQ ? "cpufreq/scaling_governor" : "online",
+		 path, sizeof(path));
+	if (access(path, W_OK) == 0)
+		return 0;
+	snprintf(err, len, "action %s: %s: %s", park_action_name(a->kind), path, strerror(errno));
+	return -errno;
+}
+
+void park_actions_permitted(const char *sysfs_root, char *out, unsigned len)
+{
+	char path[300];
+
+	snprintf(out, len, "affinity");
+	snprintf(path, sizeof(path), "%s/cpu1/cpufreq/scaling_governor", sysfs_root);
+	if (access(path, W_OK) == 0)
+		snprintf(out + strlen(out), len - strlen(out), " cpufreq");
+	snprintf(path, sizeof(path), "%s/cpu1/online", sysfs_root);
+	if (access(path, W_OK) == 0)
+		snprintf(out + strlen(out), len - strlen(out), " offline");
+}

@@ -1,0 +1,69 @@
+/*
+ * actions.h — what parking does to the host, and how it is undone.
+ *
+ *  affinity  re-pin this process's threads (the plugin pins vCPU threads
+ *            itself, through modvm_vcpu_set_affinity) onto the unparked set;
+ *  cpufreq   write "powersave" to a parked core's scaling_governor, keeping
+ *            the governor it had, and write that back on unpark;
+ *  offline   write 0 to a parked core's cpuN/online and 1 on unpark; cpu0 is
+ *            refused.
+ * sysfs paths are under a configurable root so tests run on a fixture tree.
+ * park_actions_restore() undoes everything still changed; it is what stop()
+ * (and so SIGTERM) calls.
+ */
+#ifndef POWER_PARK_ACTIONS_H
+#define POWER_PARK_ACTIONS_H
+
+#include <sched.h>
+#include <stdbool.h>
+
+#include "policy.h"
+
+enum park_action { PARK_ACTION_AFFINITY, PARK_ACTION_CPUFREQ, PARK_ACTION_OFFLINE };
+
+struct park_actions {
+	enum park_action kind;
+	char root[200];
+	bool parked[PARK_MAX_CPUS];		/* cpufreq/offline: changed by us */
+	char saved_gov[PARK_MAX_CPUS][32];	/* cpufreq: governor before parking */
+	cpu_set_t orig_affinity;		/* affinity: the process's at init */
+	bool pinned_threads;			/* affinity: threads re-pinned */
+};
+
+/* Parses "affinity" | "cpufreq" | "offline"; -EINVAL otherwise. */
+int park_action_parse(const char *text, enum park_action *out);
+const char *park_action_name(enum park_action kind);
+
+/* Remembers the process affinity (restored later).  0 or -errno. */
+int park_actions_init(struct park_actions *a, enum park_action kind, const char *sysfs_root);
+
+/*
+ * cpufreq / offline: park or unpark host cpu @cpu.  0 or -errno (logged
+ * with the path).  Unparking a cpu this module did not park does nothing.
+ * The affinity action ignores these calls.
+ */
+int park_actions_park(struct park_actions *a, unsigned cpu);
+int park_actions_unpark(struct park_actions *a, unsigned cpu);
+
+/*
+ * affinity: pins every thread in /proc/self/task (this process only) except
+ * the @nskip tids in @skip onto @set.  A thread that ended meanwhile is
+ * skipped.  Returns the number of threads pinned, or -errno.
+ */
+int park_actions_pin_threads(struct park_actions *a, const cpu_set_t *set, const int *skip,
+			     unsigned nskip);
+
+/*
+ * Whether the action can act on @cpu here: the sysfs file it writes exists
+ * and is writable (always true for affinity; cpu0 is skipped for offline).
+ * 0, or -errno with @err naming the file.
+ */
+int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, unsigned len);
+
+/* Undoes everything: governors written back, cpus online, threads unpinned. */
+void park_actions_restore(struct park_actions *a);
+
+/* "cpufreq offline" style: the actions this host permits (for logs / caps). */
+void park_actions_permitted(const char *sysfs_root, char *out, unsigned len);
+
+#endif
