@@ -1,0 +1,321 @@
+/*
+ * virtio-balloon device tests through the qtest-style driver (bdrv.c):
+ * what an inflate gives back is measured as the Rss of the fake RAM's
+ * mapping in /proc/self/smaps, the host's own view.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdrv.h"
+
+#define F(bit) MODVM_VIRTIO_FEATURE(bit)
+#define ALL_F (F(BALLOON_F_MUST_TELL_HOST) | F(BALLOON_F_STATS_VQ) | \
+	       F(BALLOON_F_DEFLATE_ON_OOM) | F(BALLOON_F_REPORTING))
+#define RAM (32u << 20)
+#define PAGE BALLOON_PAGE_SIZE
+#define PFN0 (BDRV_PAGES_GPA / PAGE)
+
+static struct bdrv d;
+
+static void start(bool shared, uint64_t want)
+{
+	bdrv_init(&d, RAM, shared);
+	ck_assert_uint_ne(bdrv_start(&d, want) & MODVM_VIRTIO_STATUS_DRIVER_OK, 0);
+}
+
+static void touch(uint32_t pfn, uint32_t n, uint8_t byte)
+{
+	memset(bdrv_gpa(&d, (uint64_t)pfn * PAGE), byte, (size_t)n * PAGE);
+}
+
+static struct balloon_counters counters(void)
+{
+	struct balloon_counters c;
+	balloon_dev_get_counters(d.b, &c);
+	return c;
+}
+
+START_TEST(test_identity)
+{
+	bdrv_init(&d, RAM, false);
+	uint32_t id = 0;
+	modvm_virtio_mmio_access(d.t, MODVM_VIRTIO_MMIO_DEVICE_ID, (uint8_t *)&id, 4, false);
+	ck_assert_uint_eq(id, MODVM_VIRTIO_ID_BALLOON);
+	ck_assert_uint_ne(bdrv_start(&d, ALL_F) & MODVM_VIRTIO_STATUS_FEATURES_OK, 0);
+	ck_assert_uint_eq(d.features & ALL_F, ALL_F);
+	ck_assert_int_eq(d.qidx[BALLOON_Q_REPORTING], 3);
+	bdrv_fini(&d);
+}
+END_TEST
+
+/* Inflate N pages (in a shuffled order) → Rss drops by exactly N pages. */
+static void inflate_drops_rss(bool shared)
+{
+	enum { N = 512 };
+	uint32_t pfn[N];
+
+	start(shared, ALL_F);
+	touch(PFN0, N + 64, 0xab);
+	size_t before = bdrv_rss(d.ram);
+	ck_assert_uint_ge(before, (size_t)(N + 64) * PAGE);
+	for (uint32_t i = 0; i < N; i++)
+		pfn[i] = PFN0 + (i * 37u) % N;	/* a permutation: 37 and 512 coprime */
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_INFLATE, pfn, N));
+	size_t after = bdrv_rss(d.ram);
+	ck_assert_uint_eq(before - after, (size_t)N * PAGE);
+	struct balloon_counters c = counters();
+	ck_assert_uint_eq(c.inflated_pages, N);
+	ck_assert_uint_eq(c.released_bytes, (uint64_t)N * PAGE);
+	ck_assert_uint_eq(c.madvise_calls, 1);	/* sorted into one run */
+	ck_assert_uint_eq(c.bad_pfns, 0);
+	/* The pages after the ballooned ones kept their contents. */
+	ck_assert_uint_eq(*bdrv_gpa(&d, (uint64_t)(PFN0 + N) * PAGE), 0xab);
+
+	/* Deflate: the guest may use them again; writing brings Rss back. */
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_DEFLATE, pfn, N));
+	ck_assert_uint_eq(counters().deflated_pages, N);
+	ck_assert_uint_eq(*bdrv_gpa(&d, (uint64_t)PFN0 * PAGE), 0);	/* given back empty */
+	touch(PFN0, N, 0xcd);
+	ck_assert_uint_eq(bdrv_rss(d.ram), before);
+	ck_assert_uint_eq(*bdrv_gpa(&d, (uint64_t)(PFN0 + N - 1) * PAGE), 0xcd);
+	bdrv_fini(&d);
+}
+
+START_TEST(test_inflate_private)
+{
+	inflate_drops_rss(false);
+}
+END_TEST
+
+START_TEST(test_inflate_shared)
+{
+	inflate_drops_rss(true);	/* the VM runtime's RAM: MADV_REMOVE */
+}
+END_TEST
+
+START_TEST(test_bad_pfns)
+{
+	uint32_t pfn[] = { PFN0, RAM / PAGE, PFN0 + 1, 0xffffffffu, RAM / PAGE - 1 };
+
+	start(false, ALL_F);
+	touch(PFN0, 2, 1);
+	touch(RAM / PAGE - 1, 1, 1);
+	size_t before = bdrv_rss(d.ram);
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_INFLATE, pfn, 5));
+	struct balloon_counters c = counters();
+	ck_assert_uint_eq(c.bad_pfns, 2);
+	ck_assert_uint_eq(c.inflated_pages, 3);
+	ck_assert_uint_eq(before - bdrv_rss(d.ram), 3u * PAGE);
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_DEFLATE, pfn, 5));
+	ck_assert_uint_eq(counters().bad_pfns, 4);
+	ck_assert_uint_eq(counters().deflated_pages, 3);
+	bdrv_fini(&d);
+}
+END_TEST
+
+START_TEST(test_malformed_pfn_buffers)
+{
+	uint32_t id, len;
+
+	start(false, ALL_F);
+	touch(PFN0, 4, 1);
+	size_t before = bdrv_rss(d.ram);
+	/* 6 bytes: one and a half page numbers. */
+	uint64_t buf = bdrv_alloc(&d, 8);
+	uint32_t pfns[2] = { PFN0, PFN0 + 1 };
+	memcpy(bdrv_gpa(&d, buf), pfns, 8);
+	struct bdrv_seg odd = { .gpa = buf, .len = 6 };
+	bdrv_post(&d, BALLOON_Q_INFLATE, &odd, 1);
+	/* Two segments of 2 bytes each: 4 in total, but split inside a PFN. */
+	struct bdrv_seg split[2] = { { .gpa = buf, .len = 2 }, { .gpa = buf + 2, .len = 2 } };
+	bdrv_post(&d, BALLOON_Q_INFLATE, split, 2);
+	/* A device-writable buffer on the inflate queue. */
+	struct bdrv_seg wr = { .gpa = buf, .len = 8, .write = true };
+	bdrv_post(&d, BALLOON_Q_INFLATE, &wr, 1);
+	/* More page numbers than any driver sends in one buffer. */
+	struct bdrv_seg big = { .gpa = BDRV_PAGES_GPA, .len = BALLOON_PFN_CHAIN_MAX + 4 };
+	bdrv_post(&d, BALLOON_Q_INFLATE, &big, 1);
+	bdrv_kick(&d, BALLOON_Q_INFLATE);
+	for (int i = 0; i < 4; i++)
+		ck_assert(bdrv_get_used(&d, BALLOON_Q_INFLATE, &id, &len));
+	struct balloon_counters c = counters();
+	ck_assert_uint_eq(c.bad_requests, 4);
+	ck_assert_uint_eq(c.inflated_pages, 0);
+	ck_assert_uint_eq(c.madvise_calls, 0);
+	ck_assert_uint_eq(bdrv_rss(d.ram), before);
+	bdrv_fini(&d);
+}
+END_TEST
+
+static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
+{
+	memcpy(p, &tag, 2);
+	memcpy(p + 2, &val, 8);
+}
+
+START_TEST(test_stats)
+{
+	struct balloon_guest_stats st;
+	uint32_t id, len;
+
+	start(false, ALL_F);
+	ck_assert(!balloon_dev_request_stats(d.b));	/* nothing held yet */
+	uint64_t buf = bdrv_alloc(&d, 17 * BALLOON_STAT_SIZE);
+	uint8_t *p = bdrv_gpa(&d, buf);
+	for (uint16_t t = 0; t < BALLOON_S_NR; t++)
+		put_stat(p + t * BALLOON_STAT_SIZE, t, 1000u + t);
+	put_stat(p + 16 * BALLOON_STAT_SIZE, 99, 7);	/* unknown: ignored */
+	struct bdrv_seg s = { .gpa = buf, .len = 17 * BALLOON_STAT_SIZE };
+	bdrv_post(&d, BALLOON_Q_STATS, &s, 1);
+	bdrv_kick(&d, BALLOON_Q_STATS);
+	ck_assert(!bdrv_get_used(&d, BALLOON_Q_STATS, &id, &len));	/* held */
+	balloon_dev_get_stats(d.b, &st);
+	ck_assert_uint_eq(st.generation, 1);
+	ck_assert_uint_eq(st.present, 0xffffu);
+	ck_assert_uint_eq(st.val[BALLOON_S_MEMTOT], 1005);
+	ck_assert_uint_eq(st.val[BALLOON_S_AVAIL], 1006);
+	ck_assert_uint_eq(st.val[BALLOON_S_DIRECT_RECLAIM], 1015);
+
+	/* The host asks for fresh numbers: the buffer goes back... */
+	ck_assert(balloon_dev_request_stats(d.b));
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_STATS, &id, &len));
+	ck_assert_uint_eq(len, 0);
+	/* ...and the driver refills it with only two tags. */
+	put_stat(p, BALLOON_S_MEMFREE, 4096);
+	put_stat(p + BALLOON_STAT_SIZE, BALLOON_S_MEMTOT, 8192);
+	s.len = 2 * BALLOON_STAT_SIZE;
+	bdrv_post(&d, BALLOON_Q_STATS, &s, 1);
+	bdrv_kick(&d, BALLOON_Q_STATS);
+	balloon_dev_get_stats(d.b, &st);
+	ck_assert_uint_eq(st.generation, 2);
+	ck_assert_uint_eq(st.present, (1u << BALLOON_S_MEMFREE) | (1u << BALLOON_S_MEMTOT));
+	ck_assert_uint_eq(st.val[BALLOON_S_MEMFREE], 4096);
+	ck_assert_uint_eq(st.val[BALLOON_S_AVAIL], 0);
+	ck_assert_uint_eq(counters().stats_updates, 2);
+	ck_assert_uint_eq(counters().stats_requests, 1);
+	bdrv_fini(&d);	/* a held buffer is freed with the device */
+}
+END_TEST
+
+START_TEST(test_stats_malformed)
+{
+	struct balloon_guest_stats st;
+	uint32_t id, len;
+
+	start(false, ALL_F);
+	uint64_t buf = bdrv_alloc(&d, 1024);
+	put_stat(bdrv_gpa(&d, buf), BALLOON_S_MEMTOT, 1);
+	/* Not a multiple of 10 bytes; then too large; then device-writable. */
+	struct bdrv_seg bad[3] = { { .gpa = buf, .len = 15 },
+				   { .gpa = buf, .len = (BALLOON_STATS_MAX + 1) * BALLOON_STAT_SIZE },
+				   { .gpa = buf, .len = 10, .write = true } };
+	for (int i = 0; i < 3; i++) {
+		bdrv_post(&d, BALLOON_Q_STATS, &bad[i], 1);
+		bdrv_kick(&d, BALLOON_Q_STATS);
+	}
+	/* Each new buffer returned the one held before it. */
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_STATS, &id, &len));
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_STATS, &id, &len));
+	ck_assert(!bdrv_get_used(&d, BALLOON_Q_STATS, &id, &len));
+	ck_assert_uint_eq(counters().bad_stats, 3);
+	balloon_dev_get_stats(d.b, &st);
+	ck_assert_uint_eq(st.generation, 0);
+	/* A driver reset drops the held buffer (ASan would see a leak). */
+	uint32_t zero = 0;
+	modvm_virtio_mmio_access(d.t, MODVM_VIRTIO_MMIO_STATUS, (uint8_t *)&zero, 4, true);
+	ck_assert(!balloon_dev_request_stats(d.b));
+	bdrv_fini(&d);
+}
+END_TEST
+
+START_TEST(test_reporting)
+{
+	uint32_t id, len;
+
+	start(false, ALL_F);
+	uint64_t gpa = 8u << 20;	/* a 2 MiB free block */
+	touch((uint32_t)(gpa / PAGE), 512, 3);
+	size_t before = bdrv_rss(d.ram);
+	struct bdrv_seg s[2] = { { .gpa = gpa, .len = 1u << 20, .write = true },
+				 { .gpa = gpa + (1u << 20), .len = 1u << 20, .write = true } };
+	bdrv_post(&d, BALLOON_Q_REPORTING, s, 2);
+	/* Not page aligned: refused. */
+	struct bdrv_seg mis = { .gpa = gpa + 100, .len = PAGE, .write = true };
+	bdrv_post(&d, BALLOON_Q_REPORTING, &mis, 1);
+	bdrv_kick(&d, BALLOON_Q_REPORTING);
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_REPORTING, &id, &len));
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_REPORTING, &id, &len));
+	ck_assert_uint_eq(before - bdrv_rss(d.ram), 2u << 20);
+	struct balloon_counters c = counters();
+	ck_assert_uint_eq(c.reported_bytes, 2u << 20);
+	ck_assert_uint_eq(c.madvise_calls, 1);
+	ck_assert_uint_eq(c.bad_requests, 1);
+	bdrv_fini(&d);
+}
+END_TEST
+
+/* Without STATS_VQ the reporting queue moves to index 2, as in Linux. */
+START_TEST(test_roles_without_stats)
+{
+	uint32_t id, len;
+
+	start(false, F(BALLOON_F_REPORTING));
+	ck_assert_int_eq(d.qidx[BALLOON_Q_REPORTING], 2);
+	touch(2048, 1, 1);
+	size_t before = bdrv_rss(d.ram);
+	struct bdrv_seg s = { .gpa = 2048ull * PAGE, .len = PAGE, .write = true };
+	bdrv_post(&d, BALLOON_Q_REPORTING, &s, 1);
+	bdrv_kick(&d, BALLOON_Q_REPORTING);
+	ck_assert(bdrv_get_used(&d, BALLOON_Q_REPORTING, &id, &len));
+	ck_assert_uint_eq(before - bdrv_rss(d.ram), PAGE);
+	ck_assert_uint_eq(counters().bad_requests, 0);
+	bdrv_fini(&d);
+}
+END_TEST
+
+START_TEST(test_config)
+{
+	start(false, ALL_F);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, 0), 0);
+	int irqs = d.irqs;
+	balloon_dev_set_target(d.b, 1234);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, 0), 1234);
+	ck_assert_int_gt(d.irqs, irqs);
+	irqs = d.irqs;
+	balloon_dev_set_target(d.b, 1234);	/* unchanged: no interrupt */
+	ck_assert_int_eq(d.irqs, irqs);
+	bdrv_cfg_write(&d, 4, 1000);
+	ck_assert_uint_eq(balloon_dev_actual(d.b), 1000);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, 4), 1000);
+	bdrv_cfg_write(&d, 0, 5);	/* num_pages is the device's: ignored */
+	ck_assert_uint_eq(balloon_dev_target(d.b), 1234);
+	uint16_t hi = 1;	/* a 2-byte write to the upper half of actual */
+	modvm_virtio_mmio_access(d.t, MODVM_VIRTIO_MMIO_CONFIG + 6, (uint8_t *)&hi, 2, true);
+	ck_assert_uint_eq(balloon_dev_actual(d.b), 65536 + 1000);
+	bdrv_fini(&d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("balloon_dev");
+	TCase *tc = tcase_create("device");
+
+	tcase_add_test(tc, test_identity);
+	tcase_add_test(tc, test_inflate_private);
+	tcase_add_test(tc, test_inflate_shared);
+	tcase_add_test(tc, test_bad_pfns);
+	tcase_add_test(tc, test_malformed_pfn_buffers);
+	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_stats_malformed);
+	tcase_add_test(tc, test_reporting);
+	tcase_add_test(tc, test_roles_without_stats);
+	tcase_add_test(tc, test_config);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

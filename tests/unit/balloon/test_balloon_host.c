@@ -1,0 +1,178 @@
+/*
+ * The mem-balloon plugin in an in-process host (no VM launched): fixture
+ * meminfo/PSI files come out as host.mem_pressure every interval, a target
+ * from an operator is taken for a VM with a balloon group and refused
+ * (one line) for one without, and a PSI file gone bad freezes targets with
+ * one error, not one per tick.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <modvm/events.h>
+
+#include "host.h"
+#include "internal.h"
+
+static char meminfo[64], psi[64], conf[64], logbuf[8192];
+static unsigned pressures;
+static struct modvm_mem_pressure last;
+
+static void sink(enum modvm_log_level lvl, const char *line, void *ud)
+{
+	(void)lvl;
+	(void)ud;
+	strncat(logbuf, line, sizeof(logbuf) - strlen(logbuf) - 2);
+	strcat(logbuf, "\n");
+}
+
+static void on_pressure(const struct modvm_mem_pressure *ev, void *ud)
+{
+	(void)ud;
+	last = *ev;
+	pressures++;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	snprintf(meminfo, sizeof(meminfo), "/tmp/mb-host-meminfo-%d", (int)getpid());
+	snprintf(psi, sizeof(psi), "/tmp/mb-host-psi-%d", (int)getpid());
+	snprintf(conf, sizeof(conf), "/tmp/mb-host-%d.conf", (int)getpid());
+	write_file(meminfo, "MemTotal: 8388608 kB\nMemAvailable: 2097152 kB\n");
+	write_file(psi, "some avg10=25.00 avg60=0 avg300=0 total=1\nfull avg10=5.00 total=0\n");
+	FILE *f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"host = { log_level = \"info\"; };\n"
+		"plugins = { mem-balloon = { enabled = true; interval_ms = 50;\n"
+		"  meminfo = \"%s\"; psi = \"%s\"; }; };\n"
+		"vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		"          mem-balloon = { weight = 100; }; },\n"
+		"        { name = \"b\"; memory = \"64M\"; kernel = \"builtin:demo\"; } );\n",
+		meminfo, psi);
+	fclose(f);
+	logbuf[0] = '\0';
+	pressures = 0;
+	modvm_log_set_sink(sink, NULL);
+}
+
+static void teardown(void)
+{
+	modvm_log_set_sink(NULL, NULL);
+	unlink(meminfo);
+	unlink(psi);
+	unlink(conf);
+}
+
+static void run_until(struct modvm_host *host, unsigned want)
+{
+	for (int i = 0; i < 3000 && pressures < want; i++) {
+		modvm__loop_run_once(modvm__host_loop(host));
+		usleep(1000);
+	}
+	ck_assert_uint_ge(pressures, want);
+}
+
+static struct modvm_host *host_up(void)
+{
+	struct modvm_host *host = modvm__host_new();
+
+	ck_assert_ptr_nonnull(host);
+	ck_assert_int_eq(modvm__host_load_config(host, conf), 0);
+	ck_assert_int_eq(modvm__host_load_plugins(host), 0);
+	ck_assert_int_ge(modvm_subscribe_mem_pressure(modvm__host_bus(host), 0, on_pressure, NULL),
+			 1);
+	ck_assert_int_eq(modvm__host_start(host), 0);
+	return host;
+}
+
+START_TEST(pressure_published_every_interval)
+{
+	struct modvm_host *host = host_up();
+
+	run_until(host, 3);
+	ck_assert_uint_eq(last.mem_total, 8ull << 30);
+	ck_assert_uint_eq(last.mem_available, 2ull << 30);
+	ck_assert_uint_eq(last.psi_some_avg10_permille, 250);
+	ck_assert_uint_eq(last.psi_full_avg10_permille, 50);
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
+START_TEST(operator_targets)
+{
+	struct modvm_host *host = host_up();
+	struct modvm_mem_balloon t = { .vm_id = 0, .guest_bytes = 48ull << 20 };
+
+	snprintf(t.source, sizeof(t.source), "operator");
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_msg(strstr(logbuf, "vm 0: target 48 MiB set by operator"), "log: %s", logbuf);
+	t.vm_id = 1;	/* no mem-balloon group */
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_msg(strstr(logbuf, "from operator: vm 1 has no balloon (ignored)"), "log: %s",
+		      logbuf);
+	t.vm_id = 0;
+	t.guest_bytes = 0;
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_ptr_nonnull(strstr(logbuf, "vm 0: back to the automatic policy"));
+	/* its own targets are not orders */
+	size_t len = strlen(logbuf);
+	snprintf(t.source, sizeof(t.source), "mem-balloon");
+	t.guest_bytes = 1;
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_uint_eq(strlen(logbuf), len);
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
+START_TEST(bad_psi_freezes_with_one_line)
+{
+	struct modvm_host *host = host_up();
+
+	run_until(host, 1);
+	write_file(psi, "garbage\n");
+	for (int i = 0; i < 400; i++) {	/* several intervals */
+		modvm__loop_run_once(modvm__host_loop(host));
+		usleep(1000);
+	}
+	const char *first = strstr(logbuf, "no \"some avg10=\" line (targets frozen)");
+	ck_assert_msg(first, "log: %s", logbuf);
+	ck_assert_msg(!strstr(strchr(first, '\n'), "targets frozen"), "log: %s", logbuf);
+	unsigned before = pressures;
+	write_file(psi, "some avg10=0.00 avg60=0 avg300=0 total=1\n");
+	run_until(host, before + 1);
+	ck_assert_uint_eq(last.psi_some_avg10_permille, 0);
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("balloon_host");
+	TCase *tc = tcase_create("host");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, pressure_published_every_interval);
+	tcase_add_test(tc, operator_targets);
+	tcase_add_test(tc, bad_psi_freezes_with_one_line);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,151 @@
+/*
+ * The mem-balloon plugin as a user meets it, through the built `modvm`:
+ * its options are described, the example config validates, a bad per-VM
+ * range and an unreadable meminfo are refused naming the file, and (with
+ * /dev/kvm) both VMs of etc/dynamic-memory.conf find a virtio-balloon on
+ * their command line.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_modvm.h"
+
+static struct run_result res;
+static char example[4096];
+
+/* `run` needs a usable CPU backend before plugins see VMs. */
+static bool need_kvm(void)
+{
+	char why[256];
+	if (kvm_usable(why, sizeof(why)))
+		return true;
+	printf("skipped: %s\n", why);
+	return false;
+}
+
+/* Writes @text to a fresh /tmp/mem-balloon-XXXXXX.conf; the caller unlinks it. */
+static const char *temp_conf(char *path, size_t size, const char *text)
+{
+	snprintf(path, size, "/tmp/mem-balloon-XXXXXX.conf");
+	int fd = mkstemps(path, 5);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(describe_lists_options_and_events)
+{
+	run_modvm(&res, 30, "plugins", "--describe", "mem-balloon", NULL);
+	run_expect(&res, 0, "memory-policy", NULL);
+	const char *want[] = { "interval_ms", "meminfo", "psi", "startup", "minimum", "maximum",
+			       "buffer", "weight", "range 5..2000", "range 0..10000",
+			       "host.mem_pressure", "mem.guest_stats", "mem.balloon_target",
+			       "mem.balloon_actual" };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(res.out, want[i]), "missing %s", want[i]);
+}
+END_TEST
+
+START_TEST(example_config_validates)
+{
+	run_modvm(&res, 30, "check", example, NULL);
+	run_expect(&res, 0, "OK (3 plugins, 2 VMs)", NULL);
+}
+END_TEST
+
+START_TEST(bad_buffer_refused)
+{
+	char path[64];
+	temp_conf(path, sizeof(path),
+		  "plugins = { mem-balloon = { enabled = true; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  mem-balloon = { buffer = 3; }; } );\n");
+	run_modvm(&res, 30, "check", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 2);
+	ck_assert_ptr_nonnull(strstr(res.err, ":3:"));
+	ck_assert_ptr_nonnull(strstr(res.err, "buffer"));
+}
+END_TEST
+
+START_TEST(minimum_above_maximum_refused)
+{
+	char path[64];
+	if (!need_kvm())
+		return;
+	temp_conf(path, sizeof(path),
+		  "plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
+		  "  mem-balloon = { enabled = true; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  mem-balloon = { minimum = \"48M\";\n"
+		  "    maximum = \"32M\"; }; } );\n");
+	run_modvm(&res, 30, "run", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 1);
+	ck_assert_msg(strstr(res.err, ":4: vm a: minimum 50331648 bytes is above maximum 33554432"),
+		      "stderr: %s", res.err);
+	ck_assert_ptr_nonnull(strstr(res.err, ":5)"));
+}
+END_TEST
+
+START_TEST(unreadable_meminfo_refused)
+{
+	char path[64];
+	if (!need_kvm())
+		return;
+	temp_conf(path, sizeof(path),
+		  "plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
+		  "  mem-balloon = { enabled = true; meminfo = \"/nonexistent/meminfo\"; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  mem-balloon = { }; } );\n");
+	run_modvm(&res, 30, "run", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 1);
+	ck_assert_msg(strstr(res.err, "mem-balloon: /nonexistent/meminfo: No such file"),
+		      "stderr: %s", res.err);
+}
+END_TEST
+
+START_TEST(both_vms_get_a_balloon)
+{
+	if (!need_kvm())
+		return;
+	run_modvm(&res, 60, "run", example, NULL);
+	run_expect(&res, 0, "virtio_mmio.device=4K@0xd0001000:6", NULL);
+	const char *first = strstr(res.out, "virtio-mmio at 0xd0001000: balloon");
+	ck_assert_ptr_nonnull(first);
+	ck_assert_ptr_nonnull(strstr(first + 1, "virtio-mmio at 0xd0001000: balloon"));
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	const char *root = getenv("MODVM_SOURCE_ROOT");
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s MODVM_BINARY\n", argv[0]);
+		return 2;
+	}
+	run_modvm_init(argv[1]);
+	snprintf(example, sizeof(example), "%s/etc/dynamic-memory.conf", root ? root : ".");
+
+	Suite *s = suite_create("balloon_plugin");
+	TCase *tc = tcase_create("plugin");
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, describe_lists_options_and_events);
+	tcase_add_test(tc, example_config_validates);
+	tcase_add_test(tc, bad_buffer_refused);
+	tcase_add_test(tc, minimum_above_maximum_refused);
+	tcase_add_test(tc, unreadable_meminfo_refused);
+	tcase_add_test(tc, both_vms_get_a_balloon);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
