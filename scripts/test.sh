@@ -12,3 +12,9 @@ dir=build-test
 [[ -d $dir ]] || meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
 ninja -C "$dir"
 meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
+
+# The SDK as a third party uses it: installed into a prefix, the example
+# plugin built through pkg-config only and certified by modvm-conform.
+scripts/test-sdk.sh
+# The virtqueue parser under libFuzzer (clang), 60 s by default.
+scripts/run-fuzz.sh "${MODVM_FUZZ_SECONDS:-60}"

@@ -250,9 +250,13 @@ static void queue_notify(void *opaque, uint16_t qi)
 	unsigned n = 0;
 	struct run r = { 0 };
 	int got;
+	/* One kick handles at most a queue's worth: a guest whose used ring
+	 * overlaps avail->idx would otherwise make every push a new entry and
+	 * keep this vCPU thread here forever. */
+	uint32_t budget = modvm_virtq_size(vq);
 
 	do {
-		got = modvm_virtq_pop(vq, &c);
+		got = budget-- > 0 ? modvm_virtq_pop(vq, &c) : 0;
 		if (got > 0) {
 			switch (role) {
 			case BALLOON_Q_INFLATE:
