@@ -322,7 +322,10 @@ static void put_used(struct modvm_virtq *vq, uint16_t id, uint32_t len)
 
 MODVM_INTERNAL int modvm__virtq_pop_locked(struct modvm_virtq *vq, struct modvm_virtq_chain **out)
 {
-	for (;;) {
+	/* A guest that overlaps its used ring with avail->idx makes every
+	 * used entry look like a new available one: without this bound one
+	 * pop would never return. */
+	for (uint32_t skipped = 0;; skipped++) {
 		uint16_t idx, pending, head;
 		int ret;
 
@@ -330,6 +333,11 @@ MODVM_INTERNAL int modvm__virtq_pop_locked(struct modvm_virtq *vq, struct modvm_
 			return 0;
 		if (vq->broken)
 			return -EIO;
+		if (skipped == vq->num) {
+			guest_error(vq, "%u malformed chains in a row; pausing until the next pop",
+				    skipped);
+			return 0;
+		}
 		if (vq->event_idx) {
 			/* Ask for a kick on the next new entry; the fence orders
 			 * this store before the idx load, or a kick is lost. */

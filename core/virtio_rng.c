@@ -43,16 +43,17 @@ static void rng_queue_notify(void *opaque, uint16_t queue_index)
 	struct modvm__virtio_rng *rng = opaque;
 	struct modvm_virtq *vq = modvm_virtio_queue(rng->dev, queue_index);
 	struct modvm_virtq_chain *c;
+	uint32_t budget = modvm_virtq_size(vq);
 
-	while (modvm_virtq_pop(vq, &c) > 0) {
-		uint32_t budget = MODVM_VIRTIO_RNG_CHAIN_MAX, written = 0;
+	while (budget-- > 0 && modvm_virtq_pop(vq, &c) > 0) {
+		uint32_t left = MODVM_VIRTIO_RNG_CHAIN_MAX, written = 0;
 		uint32_t first = c->n_readable, end = c->n_readable + c->n_writable;
 
-		for (uint32_t i = first; i < end && budget; i++) {
-			uint32_t want = c->segs[i].len < budget ? c->segs[i].len : budget;
+		for (uint32_t i = first; i < end && left; i++) {
+			uint32_t want = c->segs[i].len < left ? c->segs[i].len : left;
 			size_t got = fill(c->segs[i].addr, want);
 			written += (uint32_t)got;
-			budget -= (uint32_t)got;
+			left -= (uint32_t)got;
 			if (got < want)
 				break;
 		}

@@ -9,9 +9,9 @@ DESC, AVAIL, USED = 0x000, 0x400, 0x800   # ring offsets in the image
 IMAGE = 0x2000
 
 
-def header(log2, flags, last_avail=0, used_idx=0):
+def header(log2, flags, last_avail=0, used_idx=0, used=USED):
     return struct.pack('<BBHHHHH', log2, flags, last_avail, used_idx,
-                       DESC // 16, AVAIL // 2, USED // 4)
+                       DESC // 16, AVAIL // 2, used // 4)
 
 
 def image(num, descs, heads, avail_idx, used_event=0):
@@ -40,6 +40,11 @@ def seeds():
     yield 'event_wrap', header(2, 1 | 4, 0xfffe, 0xfffe), image(
         4, {0: (0x1000, 8, W, 0), 1: (0x1010, 8, W, 0), 2: (0x1020, 8, 0, 0)},
         [0, 1, 2], 0x0001, used_event=0xffff)
+    # regression: the used ring overlaps avail->idx, so each used entry the
+    # library writes for a malformed chain looked like a new available one
+    # and one pop never returned (found by this fuzzer, fixed in pop)
+    yield 'used_over_avail', header(2, 0xff, 0xfffe, 0, used=AVAIL), image(
+        4, {0: (0x100000, 8, N, 3)}, [0, 0, 0, 0], 2)
     # a loop, for the mutator to play with
     yield 'loop', header(3, 8), image(8, {0: (0x1000, 8, N, 1), 1: (0x1010, 8, N, 0)}, [0], 1)
 

@@ -24,4 +24,4 @@ python3 fuzz/gen_virtq_seeds.py "$corpus"
 # -jobs would compete with the vCPU-heavy test suites on a 2-core box: one
 # process, and the final stats give execs/s.
 exec "$dir/fuzz/fuzz_virtq" -max_total_time="$secs" -print_final_stats=1 \
-	-max_len=8192 -artifact_prefix="$artifacts" "$corpus"
+	-max_len=8192 -timeout=10 -artifact_prefix="$artifacts" "$corpus"

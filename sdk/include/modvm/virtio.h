@@ -181,7 +181,10 @@ struct modvm_virtq_chain {
  * the driver resets the device), -ENOMEM.  Malformed chains met on the way
  * (a loop, a chain longer than the queue, an address outside RAM, a length
  * overflow, nested indirect tables, a readable buffer after a writable one)
- * are returned used with length 0, counted and skipped.  When
+ * are returned used with length 0, counted and skipped (at most queue-size
+ * of them per call, then it returns 0).  A device must bound its own pop
+ * loop too, e.g. to modvm_virtq_size() chains per kick: a guest whose used
+ * ring overlaps avail->idx sees each push as a new available entry.  When
  * RING_EVENT_IDX was negotiated it also publishes avail_event, so the driver
  * kicks again for the next new buffer.  Any thread.
  */
