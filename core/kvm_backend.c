@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <modvm/hostfacts.h>
 #include <modvm/kvm.h>
 #include <modvm/log.h>
 #include <modvm/plugin.h>
@@ -46,6 +47,27 @@ static void vlog(const struct modvm_kvm_vendor *vendor, struct modvm_plugin_ctx 
 		modvm_plugin_log(ctx, level, "%s", line);
 	else
 		modvm_log(level, vendor && vendor->name ? vendor->name : "kvm", "%s", line);
+}
+
+MODVM_EXPORT int modvm_kvm_backend_probe(const struct modvm_kvm_vendor *vendor,
+					 struct modvm_plugin_ctx *ctx,
+					 struct modvm_cpu_probe *out)
+{
+	struct modvm_host_facts facts;
+	int rc = modvm_host_facts_read(&facts);
+
+	if (rc < 0 || !vendor->probe_facts) {
+		memset(out, 0, sizeof(*out));
+		out->struct_size = sizeof(*out);
+		snprintf(out->summary, sizeof(out->summary), "cannot read host facts: %s",
+			 modvm_strerror(rc < 0 ? rc : -ENOSYS));
+		if (ctx)
+			modvm_plugin_log(ctx, MODVM_LOG_WARN, "%s", out->summary);
+		else
+			modvm_log(MODVM_LOG_WARN, vendor->name, "%s", out->summary);
+		return 0;
+	}
+	return vendor->probe_facts(&facts, out);
 }
 
 MODVM_EXPORT int modvm_kvm_backend_vm_create(const struct modvm_kvm_vendor *vendor,

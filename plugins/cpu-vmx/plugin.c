@@ -5,10 +5,8 @@
  * the guest CPUID is vmx_guest_cpuid(), and every other vtable entry is
  * libmodvm's generic KVM backend (modvm/kvm.h).
  */
-#include <stdio.h>
 #include <string.h>
 
-#include <modvm/hostfacts.h>
 #include <modvm/kvm.h>
 #include <modvm/log.h>
 #include <modvm/plugin.h>
@@ -22,25 +20,12 @@ static const struct modvm_kvm_vendor vmx_vendor = {
 	.struct_size = sizeof(struct modvm_kvm_vendor),
 	.name = PLUGIN_NAME,
 	.guest_cpuid = vmx_guest_cpuid,
+	.probe_facts = vmx_probe,
 };
 
-/* @ctx may be NULL when a test uses the vtable without the loader. */
 static int vmx_backend_probe(struct modvm_plugin_ctx *ctx, struct modvm_cpu_probe *out)
 {
-	struct modvm_host_facts facts;
-	int rc = modvm_host_facts_read(&facts);
-	if (rc < 0) {
-		memset(out, 0, sizeof(*out));
-		out->struct_size = sizeof(*out);
-		snprintf(out->summary, sizeof(out->summary), "cannot read host facts: %s",
-			 modvm_strerror(rc));
-		if (ctx)
-			modvm_plugin_log(ctx, MODVM_LOG_WARN, "%s", out->summary);
-		else
-			modvm_log(MODVM_LOG_WARN, PLUGIN_NAME, "%s", out->summary);
-		return 0;
-	}
-	return vmx_probe(&facts, out);
+	return modvm_kvm_backend_probe(&vmx_vendor, ctx, out);
 }
 
 static int vmx_vm_create(struct modvm_plugin_ctx *ctx, const struct modvm_cpu_vm_config *cfg,

@@ -188,12 +188,25 @@ MODVM_EXPORT int modvm_kvm_set_sregs(int vcpu_fd, const struct modvm_sregs *sreg
  * pure function over KVM's supported CPUID (*nent entries, room for @cap)
  * that edits it in place for one vCPU.
  */
+struct modvm_host_facts;
+
 struct modvm_kvm_vendor {
 	uint32_t struct_size;
 	const char *name;
 	int (*guest_cpuid)(struct kvm_cpuid_entry2 *ent, uint32_t *nent, uint32_t cap,
 			   const struct modvm_kvm_cpuid_topo *topo);
+	/* The vendor's probe as a pure function of recorded host facts. */
+	int (*probe_facts)(const struct modvm_host_facts *facts, struct modvm_cpu_probe *out);
 };
+
+/*
+ * probe for a vendor: reads this host's facts and runs vendor->probe_facts.
+ * If the facts can't be read the probe scores 0 with a summary saying why
+ * (logged as a warning; @ctx may be NULL in tests).
+ */
+MODVM_EXPORT int modvm_kvm_backend_probe(const struct modvm_kvm_vendor *vendor,
+					 struct modvm_plugin_ctx *ctx,
+					 struct modvm_cpu_probe *out);
 
 /*
  * vm_create for a vendor: opens /dev/kvm, checks cfg->vcpus against
