@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <modvm/virtio.h>
 
@@ -16,6 +18,7 @@ static const uint32_t virtio_irqs[MODVM_VM_VIRTIO_MAX] = { 5, 6, 7, 9, 10, 11, 1
 struct slot {
 	struct modvm_vm *vm;
 	uint32_t gsi;
+	int irqfd;		/* eventfd wired to the GSI, -1: pulse the line by ioctl */
 	struct modvm_virtio_mmio *t;
 };
 
@@ -28,12 +31,36 @@ static void *translate(void *ctx, uint64_t gpa, uint64_t len)
 	return modvm_gpa_to_hva(ctx, gpa, len);
 }
 
-/* The transport wants edge semantics: a pulse on the line. */
+/* The transport wants edge semantics: a pulse on the line.  An irqfd does
+ * that inside the kernel with one write; without one, two ioctls. */
 static void raise_irq(void *ctx)
 {
 	struct slot *s = ctx;
+	if (s->irqfd >= 0) {
+		uint64_t one = 1;
+		if (write(s->irqfd, &one, sizeof(one)) == sizeof(one))
+			return;
+	}
 	modvm_vm_irq_line(s->vm, s->gsi, true);
 	modvm_vm_irq_line(s->vm, s->gsi, false);
+}
+
+static void irqfd_setup(struct slot *s)
+{
+	s->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->irqfd >= 0 && modvm_vm_irqfd(s->vm, s->gsi, s->irqfd, true) < 0) {
+		close(s->irqfd);	/* no irqfd on this backend: ioctls it is */
+		s->irqfd = -1;
+	}
+}
+
+static void irqfd_teardown(struct slot *s)
+{
+	if (s->irqfd < 0)
+		return;
+	modvm_vm_irqfd(s->vm, s->gsi, s->irqfd, false);
+	close(s->irqfd);
+	s->irqfd = -1;
 }
 
 MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
@@ -56,6 +83,7 @@ MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
 	struct slot *s = &vm->devices->slot[i];
 	s->vm = vm;
 	s->gsi = virtio_irqs[i];
+	irqfd_setup(s);
 	struct modvm_virtio_mmio_config cfg = {
 		.struct_size = sizeof(cfg),
 		.irq = s->gsi,
@@ -67,12 +95,15 @@ MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
 	};
 	struct modvm_virtio_mmio *t;
 	int ret = modvm_virtio_mmio_create(&cfg, ops, opaque, &t);
-	if (ret < 0)
+	if (ret < 0) {
+		irqfd_teardown(s);
 		return ret;
+	}
 	ret = modvm_iobus_register(vm, MODVM_IOBUS_MMIO, cfg.base, MODVM_VIRTIO_MMIO_SIZE,
 				   modvm_virtio_mmio_bus_handler, t);
 	if (ret < 0) {
 		modvm_virtio_mmio_destroy(t);
+		irqfd_teardown(s);
 		return ret;
 	}
 	s->t = t;
@@ -90,6 +121,7 @@ MODVM_EXPORT void modvm_vm_remove_virtio(struct modvm_vm *vm, struct modvm_virti
 		/* Unregistering waits out any vCPU still inside the handler. */
 		modvm_iobus_unregister(vm, MODVM_IOBUS_MMIO, modvm_virtio_mmio_base(t));
 		modvm_virtio_mmio_destroy(t);
+		irqfd_teardown(s);
 		s->t = NULL;
 		return;
 	}
