@@ -10,40 +10,11 @@
 #include <string.h>
 
 #include "internal.h"
-
-struct ping { uint64_t seq; uint32_t producer; uint32_t pad; };
-MODVM_EVENT(ping, "test.bus.ping", struct ping, 1)
+#include "bus_fixture.h"
 
 /* A second type, to show subscribers of one never see the other. */
 struct pong { uint32_t value; };
 MODVM_EVENT(pong, "test.bus.pong", struct pong, 3)
-
-struct fixture {
-	struct modvm_loop *loop;
-	struct modvm_bus *bus;
-};
-
-static struct fixture make(void)
-{
-	struct fixture f = { modvm__loop_new(), NULL };
-	ck_assert_ptr_nonnull(f.loop);
-	f.bus = modvm__bus_new(f.loop);
-	ck_assert_ptr_nonnull(f.bus);
-	return f;
-}
-
-static void destroy(struct fixture *f)
-{
-	modvm__bus_free(f->bus);
-	modvm__loop_free(f->loop);
-}
-
-static struct modvm_bus_stats stats(struct modvm_bus *bus, const char *name)
-{
-	struct modvm_bus_stats st;
-	ck_assert_int_eq(modvm_bus_get_stats(bus, name, &st), 0);
-	return st;
-}
 
 /* Records the order handlers ran in, as a string of tags. */
 static char order[64];

@@ -10,40 +10,11 @@
 #include <string.h>
 
 #include "internal.h"
-
-struct ping { uint64_t seq; uint32_t producer; uint32_t pad; };
-MODVM_EVENT(ping, "test.bus.ping", struct ping, 1)
+#include "bus_fixture.h"
 
 /* Big enough that a few dozen fill the queue's 64 MiB bound quickly. */
 struct slab { unsigned char bytes[1u << 20]; };
 MODVM_EVENT(slab, "test.bus.slab", struct slab, 1)
-
-struct fixture {
-	struct modvm_loop *loop;
-	struct modvm_bus *bus;
-};
-
-static struct fixture make(void)
-{
-	struct fixture f = { modvm__loop_new(), NULL };
-	ck_assert_ptr_nonnull(f.loop);
-	f.bus = modvm__bus_new(f.loop);
-	ck_assert_ptr_nonnull(f.bus);
-	return f;
-}
-
-static void destroy(struct fixture *f)
-{
-	modvm__bus_free(f->bus);
-	modvm__loop_free(f->loop);
-}
-
-static struct modvm_bus_stats stats(struct modvm_bus *bus, const char *name)
-{
-	struct modvm_bus_stats st;
-	ck_assert_int_eq(modvm_bus_get_stats(bus, name, &st), 0);
-	return st;
-}
 
 static pthread_t spawn(void *(*fn)(void *), void *arg)
 {
