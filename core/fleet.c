@@ -64,8 +64,12 @@ static const char *slat_remedy(const struct modvm_cpu_probe *p)
 }
 
 MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *probes, size_t n,
-					  const char *want, const char *slat)
+					  const char *want, const char *slat, const char *where)
 {
+	/* Prefixes the messages about a setting with the file:line it came from. */
+	const char *at = where && strcmp(where, "(default)") != 0 ? where : NULL;
+	char prefix[320];
+	snprintf(prefix, sizeof(prefix), "%s%s", at ? at : "", at ? ": " : "");
 	bool any = strcmp(want, "auto") == 0;
 	bool need_slat = strcmp(slat, "required") == 0;
 	bool prefer_slat = strcmp(slat, "preferred") == 0;
@@ -82,7 +86,8 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 			continue;
 		if (p->score <= 0) {
 			if (!any) {
-				modvm_log(MODVM_LOG_ERROR, NULL, "host.cpu.backend = \"%s\": cannot run here: %s",
+				modvm_log(MODVM_LOG_ERROR, NULL,
+					  "%shost.cpu.backend = \"%s\": cannot run here: %s", prefix,
 					  want, p->summary);
 				return -ENODEV;
 			}
@@ -107,7 +112,8 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 		return best;
 	if (!any) {
 		modvm_log(MODVM_LOG_ERROR, NULL,
-			  "host.cpu.backend = \"%s\": no such CPU backend plugin is enabled", want);
+			  "%shost.cpu.backend = \"%s\": no such CPU backend plugin is enabled", prefix,
+			  want);
 		return -ENOENT;
 	}
 	modvm_log(MODVM_LOG_ERROR, NULL, "no CPU backend can run guests here: %s",
@@ -205,7 +211,8 @@ MODVM_INTERNAL int modvm__fleet_launch(struct modvm_host *host, struct modvm__fl
 	size_t n = modvm__backends_probe(host, probes, MAX_BACKENDS);
 	const struct modvm_config *hc = modvm__host_config(host);
 	int sel = modvm__backends_select(probes, n, modvm_config_string(hc, "cpu.backend"),
-					 modvm_config_string(hc, "cpu.slat"));
+					 modvm_config_string(hc, "cpu.slat"),
+					 modvm_config_where(hc, "cpu.backend"));
 	if (sel < 0)
 		goto err;
 	const struct modvm__backend_probe *chosen = &probes[sel];

@@ -25,11 +25,12 @@ MODVM_INTERNAL size_t modvm__backends_probe(struct modvm_host *host,
 					    struct modvm__backend_probe *out, size_t max);
 /*
  * Picks from @probes per host.cpu.backend (@want: "auto" or a plugin name)
- * and host.cpu.slat (@slat: required|preferred|off).  Returns the index,
+ * and host.cpu.slat (@slat: required|preferred|off); @where ("file:line" of
+ * cpu.backend, or NULL) prefixes messages about it.  Returns the index,
  * or -ENOENT / -ENODEV / -EOPNOTSUPP with one line saying why nothing fits.
  */
 MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *probes, size_t n,
-					  const char *want, const char *slat);
+					  const char *want, const char *slat, const char *where);
 
 struct modvm__fleet;
 

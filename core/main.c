@@ -384,7 +384,8 @@ static int cmd_caps(const struct cli *cli, const char *config)
 	}
 	const struct modvm_config *hc = modvm__host_config(host);
 	int sel = modvm__backends_select(probes, n, hc ? modvm_config_string(hc, "cpu.backend") : "auto",
-					 hc ? modvm_config_string(hc, "cpu.slat") : "preferred");
+					 hc ? modvm_config_string(hc, "cpu.slat") : "preferred",
+					 hc ? modvm_config_where(hc, "cpu.backend") : NULL);
 
 	struct modvm_cpu_probe list[8];
 	for (size_t i = 0; i < n; i++)
