@@ -18,3 +18,14 @@ meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
 scripts/test-sdk.sh
 # The virtqueue parser under libFuzzer (clang), 60 s by default.
 scripts/run-fuzz.sh "${MODVM_FUZZ_SECONDS:-60}"
+
+# One closing line for whoever reads only the end of the log.
+python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for line in open(sys.argv[1]):
+    result = json.loads(line).get("result", "")
+    key = "OK" if result in ("OK", "EXPECTEDFAIL") else "SKIP" if result == "SKIP" else "FAIL"
+    counts[key] += 1
+print(f"tests: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
