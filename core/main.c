@@ -347,6 +347,27 @@ out:
 	return rc;
 }
 
+/* Plugins with a "modvm.caps-report/1" interface add their own lines. */
+static void print_plugin_caps(struct modvm_host *host)
+{
+	for (size_t i = 0; i < modvm__host_plugin_count(host); i++) {
+		struct modvm_plugin_ctx *p = modvm__host_plugin(host, i);
+		if (!p->inited || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		const struct modvm_caps_report *r = p->desc->get_interface(p, MODVM_CAPS_REPORT_IFACE);
+		char text[1024] = "";
+		if (r && r->struct_size >= sizeof(*r) && r->report)
+			r->report(p, text, sizeof(text));
+		modvm__plugin_leave(prev);
+		if (!text[0])
+			continue;
+		printf("\n%s:\n", p->name);
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			printf("  %s\n", line);
+	}
+}
+
 /*
  * `modvm caps`: probe every CPU backend (those of CONFIG, or cpu-vmx and
  * cpu-svm from the search path) and print what this host can do, marking
@@ -354,7 +375,7 @@ out:
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
-	static const char *const defaults[] = { "cpu-vmx", "cpu-svm" };
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park" };
 	struct modvm__backend_probe probes[8];
 	struct modvm_host *host = modvm__host_new();
 	int rc = EXIT_RUNTIME;
@@ -391,6 +412,8 @@ static int cmd_caps(const struct cli *cli, const char *config)
 	for (size_t i = 0; i < n; i++)
 		list[i] = probes[i].probe;
 	modvm__caps_print(stdout, list, n, sel, cli->json);
+	if (!cli->json)
+		print_plugin_caps(host);
 	if (cli->record) {
 		struct modvm_host_facts facts;
 		modvm_host_facts_init(&facts);

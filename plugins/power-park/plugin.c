@@ -399,6 +399,27 @@ static const struct modvm_option options[] = {
 	MODVM_OPTIONS_END,
 };
 
+static int park_caps(struct modvm_plugin_ctx *ctx, char *buf, size_t len)
+{
+	struct park *pk = modvm_plugin_data(ctx);
+	char permitted[64];
+
+	park_actions_permitted(pk ? pk->act.root : "/sys/devices/system/cpu", permitted,
+			       sizeof(permitted));
+	return snprintf(buf, len, "parking actions this host permits: %s", permitted);
+}
+
+static const struct modvm_caps_report caps_report = {
+	.struct_size = sizeof(struct modvm_caps_report),
+	.report = park_caps,
+};
+
+static const void *park_get_interface(struct modvm_plugin_ctx *ctx, const char *id)
+{
+	(void)ctx;
+	return id && strcmp(id, MODVM_CAPS_REPORT_IFACE) == 0 ? &caps_report : NULL;
+}
+
 static struct modvm_event_desc *const events[] = { &modvm_event_host_cpu_load,
 						    &modvm_event_power_core_state, NULL };
 
@@ -406,4 +427,4 @@ MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_POWER_POLICY, .version = "1
 	     .license = "MIT",
 	     .description = "Core Parking: pack vCPUs onto fewer cores, park the idle ones",
 	     .options = options, .events = events, .init = park_init, .start = park_start,
-	     .stop = park_stop, .fini = park_fini);
+	     .stop = park_stop, .fini = park_fini, .get_interface = park_get_interface);

@@ -83,6 +83,8 @@ START_TEST(caps_reports_this_host)
 	run_expect(&res, 0, "(selected)", NULL);
 	ck_assert_ptr_nonnull(strstr(res.out, "KVM module:"));
 	ck_assert_ptr_nonnull(strstr(res.out, "SLAT:"));
+	/* power-park reports through "modvm.caps-report/1" */
+	ck_assert_ptr_nonnull(strstr(res.out, "power-park:\n  parking actions this host permits: affinity"));
 }
 END_TEST
 

@@ -162,6 +162,19 @@ struct modvm_vm_hooks {
 MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,
 					   const struct modvm_vm_hooks *hooks, void *ud);
 
+/*
+ * Optional interface "modvm.caps-report/1": what this host lets the plugin
+ * do, for `modvm caps` (the way CPU backends report through their probe).
+ * @report writes "name: value" lines (newline-separated, no trailing
+ * newline needed) into @buf and returns the length it needed, like snprintf.
+ * Called between init and fini, on the loop thread.
+ */
+#define MODVM_CAPS_REPORT_IFACE "modvm.caps-report/1"
+struct modvm_caps_report {
+	uint32_t struct_size;
+	int (*report)(struct modvm_plugin_ctx *ctx, char *buf, size_t len);
+};
+
 MODVM_END_DECLS
 
 #endif
