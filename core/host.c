@@ -15,6 +15,7 @@
 
 #include <modvm/events.h>
 
+#include "control.h"
 #include "fleet.h"
 #include "host.h"
 
@@ -46,6 +47,7 @@ struct modvm_host {
 	bool log_forced;
 	bool started;
 	struct modvm__fleet *fleet;	/* the VMs, once launched */
+	struct modvm__control *control;	/* host.control_socket, while running */
 };
 
 /* Adding a host-wide knob is one line here; main.c and the docs read it. */
@@ -53,6 +55,9 @@ static const struct modvm_option host_options[] = {
 	{ .name = "log_level", .type = MODVM_OPT_ENUM, .default_value = "warn",
 	  .choices = "error|warn|info|debug|trace",
 	  .description = "messages above this level are discarded (-v/-q override it)" },
+	{ .name = "control_socket", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop); "
+			 "with it, `modvm run` keeps running without VMs until stopped" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -660,6 +665,12 @@ MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
 {
 	if (!host->started || host->fleet)
 		return -EINVAL;
+	const char *sock = host->cfg ? modvm_config_string(host->cfg, "control_socket") : NULL;
+	if (sock && *sock) {
+		int r = modvm__control_open(host, sock, &host->control);
+		if (r < 0)
+			return r;
+	}
 	return modvm__fleet_launch(host, &host->fleet);
 }
 
@@ -671,7 +682,8 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 		return -EINVAL;
 	modvm__bus_drain(host->bus);
 	modvm__loop_run_once(host->loop);
-	if (modvm__fleet_running(host->fleet) > 0) {
+	/* A control socket makes modvm a daemon: it runs until told to stop. */
+	if (modvm__fleet_running(host->fleet) > 0 || host->control) {
 		r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
 		if (r < 0)
 			return r;
@@ -688,6 +700,8 @@ MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host)
 		return;
 	/* VMs go before the plugins: the CPU backend's vtable runs them. Their
 	 * last lifecycle events are delivered while subscribers still exist. */
+	modvm__control_close(host->control);
+	host->control = NULL;
 	modvm__fleet_free(host->fleet);
 	host->fleet = NULL;
 	modvm__loop_run_once(host->loop);

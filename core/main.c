@@ -19,6 +19,7 @@
 #include <modvm/hostfacts.h>
 
 #include "caps.h"
+#include "control.h"
 #include "fleet.h"
 #include "host.h"
 
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 		"  caps [CONFIG] [--json] [--record FILE]\n"
 		"                                what this host can do for each CPU backend\n"
 		"                                (--record saves the probed host facts)\n"
+		"  ctl SOCKET COMMAND [ARGS]     talk to a running modvm (host.control_socket):\n"
+		"                                status | balloon VM SIZE | stop\n"
 		"\n"
 		"Options:\n"
 		"      --path DIR    search DIR for plugins first (repeatable)\n"
@@ -546,6 +549,21 @@ int main(int argc, char **argv)
 			rc = usage_error("--trace-events belongs to 'run'", NULL);
 		else
 			rc = cmd_run(&cli, argv[first + 1], !run);
+	} else if (strcmp(cmd, "ctl") == 0) {
+		if (nargs < 2) {
+			rc = usage_error("usage: ctl SOCKET COMMAND [ARGS]", cmd);
+		} else {
+			char line[512] = "";
+			for (int i = first + 2; i < argc; i++) {
+				if (strlen(line) + strlen(argv[i]) + 2 > sizeof(line))
+					break;
+				if (line[0])
+					strcat(line, " ");
+				strcat(line, argv[i]);
+			}
+			rc = modvm__control_request(argv[first + 1], line, stdout) == 0 ? EXIT_OK
+											: EXIT_RUNTIME;
+		}
 	} else if (strcmp(cmd, "caps") == 0) {
 		if (nargs > 1)
 			rc = usage_error("too many arguments", cmd);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,57 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* A daemon with a control socket: status, a balloon target by hand, stop. */
+START_TEST(test_control_socket)
+{
+	char dir[] = "/tmp/modvm-ctl-XXXXXX", sock[64], conf[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	snprintf(conf, sizeof(conf), "%s/ctl.conf", dir);
+	FILE *f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "host = { control_socket = \"%s\"; };\n"
+		   "vms = ( { name = \"idle\"; autostart = false; } );\n", sock);
+	fclose(f);
+
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(run_modvm_exe(), run_modvm_exe(), "-q", "run", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(access(sock, F_OK), 0);
+
+	run_modvm(&res, 10, "ctl", sock, "status", NULL);
+	run_expect(&res, 0, "ok\n0 idle defined\n", NULL);
+	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "64M", NULL);
+	run_expect(&res, 0, "ok target idle 67108864\n", NULL);
+	run_modvm(&res, 10, "ctl", sock, "balloon", "nope", "1M", NULL);
+	run_expect(&res, 1, "error: no VM named \"nope\"", NULL);
+	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "12Q", NULL);
+	run_expect(&res, 1, "error: \"12Q\" is not a size", NULL);
+	run_modvm(&res, 10, "ctl", sock, "stop", NULL);
+	run_expect(&res, 0, "ok stopping\n", NULL);
+
+	int status = -1;
+	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("modvm did not stop after `ctl stop`");
+	}
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_ne(access(sock, F_OK), 0);	/* the socket is removed */
+	unlink(conf);
+	rmdir(dir);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s = suite_create("cli");
@@ -183,6 +235,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_describe);
 	tcase_add_test(t, test_describe_refused);
 	tcase_add_test(t, test_list);
+	tcase_add_test(t, test_control_socket);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

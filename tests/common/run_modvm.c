@@ -20,6 +20,11 @@ void run_modvm_init(const char *exe)
 	modvm_exe = exe;
 }
 
+const char *run_modvm_exe(void)
+{
+	return modvm_exe;
+}
+
 static void slurp(int fd, char *buf, size_t len)
 {
 	ssize_t n = pread(fd, buf, len - 1, 0);

@@ -15,6 +15,8 @@ struct run_result {
 
 /* The binary to run (argv[1] of the test) and the source root (env MODVM_SOURCE_ROOT). */
 void run_modvm_init(const char *exe);
+/* The binary given to run_modvm_init. */
+const char *run_modvm_exe(void);
 /* Runs modvm with the NULL-terminated arguments; kills it after @timeout_s. */
 void run_modvm(struct run_result *res, int timeout_s, ...);
 /*
