@@ -256,6 +256,11 @@ MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet)
 	return fleet ? fleet->running : 0;
 }
 
+MODVM_INTERNAL unsigned modvm__fleet_launched(const struct modvm__fleet *fleet)
+{
+	return fleet ? (unsigned)fleet->count : 0;
+}
+
 MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet)
 {
 	unsigned failed = 0;

@@ -41,6 +41,8 @@ struct modvm__fleet;
  */
 MODVM_INTERNAL int modvm__fleet_launch(struct modvm_host *host, struct modvm__fleet **out);
 MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet);
+/* VMs launched (running or ended). */
+MODVM_INTERNAL unsigned modvm__fleet_launched(const struct modvm__fleet *fleet);
 /* VMs that ended in failure so far. */
 MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet);
 /* The VM of config entry @vm_id while it exists (created, not yet freed). */

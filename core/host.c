@@ -57,7 +57,7 @@ static const struct modvm_option host_options[] = {
 	  .description = "messages above this level are discarded (-v/-q override it)" },
 	{ .name = "control_socket", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop); "
-			 "with it, `modvm run` keeps running without VMs until stopped" },
+			 "with it and no VM to start, `modvm run` runs until stopped" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -682,8 +682,10 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 		return -EINVAL;
 	modvm__bus_drain(host->bus);
 	modvm__loop_run_once(host->loop);
-	/* A control socket makes modvm a daemon: it runs until told to stop. */
-	if (modvm__fleet_running(host->fleet) > 0 || host->control) {
+	/* Run while VMs run; with none launched, a control socket makes modvm
+	 * a daemon that runs until told to stop. */
+	if (modvm__fleet_running(host->fleet) > 0 ||
+	    (host->control && modvm__fleet_launched(host->fleet) == 0)) {
 		r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
 		if (r < 0)
 			return r;
