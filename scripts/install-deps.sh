@@ -3,7 +3,7 @@
 # when it is all there already (so CI and repeated runs stay fast).
 set -euo pipefail
 
-packages=(gcc meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
+packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4)
 fi
