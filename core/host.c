@@ -18,11 +18,7 @@
 #include "control.h"
 #include "fleet.h"
 #include "host.h"
-
-struct host_vm {
-	const char *name;		/* lives in cfg */
-	struct modvm_config *cfg;
-};
+#include "host_vms.h"
 
 struct host_iface {
 	char *id;
@@ -34,8 +30,8 @@ struct modvm_host {
 	struct modvm_bus *bus;
 	struct modvm__cfgfile *cf;
 	struct modvm_config *cfg;	/* host options */
-	struct host_vm *vms;
-	size_t vm_count;
+	struct modvm__vmdefs *vms;	/* the config's VMs (host_vms.c) */
+	size_t vm_count;		/* modvm__vmdefs_count(vms), for the plugin tables */
 	char **extra_dirs;
 	size_t extra_dir_count;
 	struct modvm_plugin_ctx **plugins;	/* load order */
@@ -67,29 +63,6 @@ static const struct modvm_option host_options[] = {
 	MODVM_OPTIONS_END,
 };
 
-static const struct modvm_option vm_options[] = {
-	{ .name = "name", .type = MODVM_OPT_STRING, .default_value = NULL,
-	  .description = "unique VM name, at most 31 characters" },
-	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1, .max = 288,
-	  .description = "number of virtual CPUs" },
-	{ .name = "memory", .type = MODVM_OPT_SIZE, .default_value = "128M",
-	  .min = 2LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
-	{ .name = "kernel", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
-	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "initial ramdisk, empty for none" },
-	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
-	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
-	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",
-	  .description = "where the serial console goes: stdout, none, or a file path" },
-	{ .name = "rng", .type = MODVM_OPT_BOOL, .default_value = "true",
-	  .description = "attach a virtio-rng device" },
-	{ .name = "autostart", .type = MODVM_OPT_BOOL, .default_value = "true",
-	  .description = "start the VM with `modvm run` (false: defined but not started)" },
-	{ .name = "stats_interval_ms", .type = MODVM_OPT_INT, .default_value = "1000",
-	  .min = 0, .max = 3600000, .description = "vcpu.stats period, 0 for none" },
-	MODVM_OPTIONS_END,
-};
 
 /* Used for plugins that declare no table: their group must then be empty. */
 static const struct modvm_option no_options[] = { MODVM_OPTIONS_END };
@@ -106,10 +79,6 @@ MODVM_INTERNAL const struct modvm_option *modvm__host_options(void)
 	return host_options;
 }
 
-MODVM_INTERNAL const struct modvm_option *modvm__host_vm_options(void)
-{
-	return vm_options;
-}
 
 /* ---- creation and accessors ---- */
 
@@ -182,7 +151,7 @@ MODVM_INTERNAL size_t modvm__host_vm_count(const struct modvm_host *host)
 
 MODVM_INTERNAL const char *modvm__host_vm_name(const struct modvm_host *host, size_t i)
 {
-	return i < host->vm_count ? host->vms[i].name : NULL;
+	return modvm__vmdefs_name(host->vms, i);
 }
 
 MODVM_INTERNAL const struct modvm_config *modvm__host_config(const struct modvm_host *host)
@@ -193,7 +162,7 @@ MODVM_INTERNAL const struct modvm_config *modvm__host_config(const struct modvm_
 MODVM_INTERNAL const struct modvm_config *modvm__host_vm_config(const struct modvm_host *host,
 								size_t i)
 {
-	return i < host->vm_count ? host->vms[i].cfg : NULL;
+	return modvm__vmdefs_config(host->vms, i);
 }
 
 MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool on)
@@ -259,69 +228,6 @@ MODVM_INTERNAL const void *modvm__host_core_interface(const struct modvm_host *h
 
 /* ---- config ---- */
 
-/* The enabled plugin names, NULL-terminated: the sub-groups a VM may have. */
-static const char **enabled_names(const struct modvm__cfgfile *cf)
-{
-	size_t n = modvm__config_plugin_count(cf), k = 0;
-	const char **v = calloc(n + 1, sizeof(*v));
-
-	for (size_t i = 0; v && i < n; i++)
-		if (modvm__config_plugin_enabled(cf, i))
-			v[k++] = modvm__config_plugin_name(cf, i);
-	return v;
-}
-
-static int load_vms(struct modvm_host *host)
-{
-	size_t n = modvm__config_vm_count(host->cf);
-	const char **groups = enabled_names(host->cf);
-	int r = 0;
-
-	host->vms = calloc(n ? n : 1, sizeof(*host->vms));
-	if (!groups || !host->vms) {
-		free(groups);
-		return -ENOMEM;
-	}
-	/* Report every VM's problems, not just the first VM's. */
-	for (size_t i = 0; i < n; i++) {
-		struct host_vm *vm = &host->vms[host->vm_count];
-		int e = modvm__config_resolve_vm(host->cf, i, vm_options, groups, &vm->cfg);
-
-		if (e < 0) {
-			r = r ? r : e;
-			continue;
-		}
-		host->vm_count++;
-		vm->name = modvm_config_string(vm->cfg, "name");
-		if (strlen(vm->name) >= MODVM_NAME_MAX) {
-			modvm_log(MODVM_LOG_ERROR, NULL,
-				  "%s: name: \"%s\": VM name too long (at most %d characters)",
-				  modvm_config_where(vm->cfg, "name"), vm->name, MODVM_NAME_MAX - 1);
-			r = r ? r : -EINVAL;
-		}
-		for (size_t j = 0; j + 1 < host->vm_count; j++) {
-			if (strcmp(host->vms[j].name, vm->name) == 0) {
-				modvm_log(MODVM_LOG_ERROR, NULL,
-					  "%s: name: \"%s\": duplicate VM name (first at %s)",
-					  modvm_config_where(vm->cfg, "name"), vm->name,
-					  modvm_config_where(host->vms[j].cfg, "name"));
-				r = r ? r : -EINVAL;
-			}
-		}
-	}
-	free(groups);
-	return r;
-}
-
-static void free_vms(struct modvm_host *host)
-{
-	for (size_t i = 0; i < host->vm_count; i++)
-		cfg_free(host->vms[i].cfg);
-	free(host->vms);
-	host->vms = NULL;
-	host->vm_count = 0;
-}
-
 MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *path)
 {
 	enum modvm_log_level level;
@@ -338,13 +244,15 @@ MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *
 	if (!host->log_forced &&
 	    modvm_log_level_parse(modvm_config_string(host->cfg, "log_level"), &level) == 0)
 		modvm_log_set_level(level);
-	r = load_vms(host);
+	r = modvm__vmdefs_load(host->cf, &host->vms);
 	if (r < 0)
 		goto err_vms;
+	host->vm_count = modvm__vmdefs_count(host->vms);
 	return 0;
 
 err_vms:
-	free_vms(host);
+	modvm__vmdefs_free(host->vms);
+	host->vms = NULL;
 	cfg_free(host->cfg);
 	host->cfg = NULL;
 err_close:
@@ -734,7 +642,7 @@ MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 		plugin_free(host->plugins[i]);
 	free(host->plugins);
 	free(host->order);
-	free_vms(host);
+	modvm__vmdefs_free(host->vms);
 	cfg_free(host->cfg);
 	if (host->cf)
 		modvm__config_close(host->cf);
