@@ -63,6 +63,16 @@ static const char *slat_remedy(const struct modvm_cpu_probe *p)
 	return "use a host whose CPU and KVM module provide EPT or NPT";
 }
 
+/* With SLAT preferred, having it beats any score; otherwise the score decides. */
+static bool outranks(const struct modvm_cpu_probe *a, const struct modvm_cpu_probe *b,
+		     bool prefer_slat)
+{
+	bool a_slat = a->caps.slat != MODVM_SLAT_NONE, b_slat = b->caps.slat != MODVM_SLAT_NONE;
+	if (prefer_slat && a_slat != b_slat)
+		return a_slat;
+	return a->score > b->score;
+}
+
 MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *probes, size_t n,
 					  const char *want, const char *slat, const char *where)
 {
@@ -100,12 +110,7 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 				  slat_remedy(p));
 			return -EOPNOTSUPP;
 		}
-		bool better = best < 0 || p->score > probes[best].probe.score;
-		if (prefer_slat && best >= 0)
-			better = (p->caps.slat != MODVM_SLAT_NONE) != (probes[best].probe.caps.slat != MODVM_SLAT_NONE)
-					 ? p->caps.slat != MODVM_SLAT_NONE
-					 : better;
-		if (better)
+		if (best < 0 || outranks(p, &probes[best].probe, prefer_slat))
 			best = (int)i;
 	}
 	if (best >= 0)
@@ -130,6 +135,21 @@ static void on_vm_done(struct modvm_vm *vm, void *ud)
 }
 
 /* Each plugin's setup hook, in init order; a failure detaches the ones before. */
+/* Plugins' teardown hooks for plugins [0, @end), last first. */
+static void teardown_until(struct modvm_host *host, size_t end, struct modvm_vm *vm,
+			   uint32_t vm_id)
+{
+	while (end-- > 0) {
+		struct modvm_plugin_ctx *p = modvm__host_plugin(host, end);
+		if (!p->inited || !p->vm_hooks || !p->vm_hooks->teardown)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		p->vm_hooks->teardown(p, vm, vm_id, p->vm_hooks_ud);
+		modvm__plugin_leave(prev);
+	}
+}
+
+/* Each plugin's setup hook, in load order; a failure tears down the ones before. */
 static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
 {
 	struct modvm_host *host = ud;
@@ -144,14 +164,7 @@ static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
 		if (r < 0) {
 			modvm_log(MODVM_LOG_ERROR, p->name, "vm %s: setup failed: %s",
 				  modvm_vm_name(vm), modvm_strerror(r));
-			while (i-- > 0) {
-				struct modvm_plugin_ctx *q = modvm__host_plugin(host, i);
-				if (q->inited && q->vm_hooks && q->vm_hooks->teardown) {
-					prev = modvm__plugin_enter(q);
-					q->vm_hooks->teardown(q, vm, vm_id, q->vm_hooks_ud);
-					modvm__plugin_leave(prev);
-				}
-			}
+			teardown_until(host, i, vm, vm_id);
 			return r;
 		}
 	}
@@ -161,14 +174,7 @@ static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
 static void detach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
 {
 	struct modvm_host *host = ud;
-	for (size_t i = modvm__host_plugin_count(host); i-- > 0;) {
-		struct modvm_plugin_ctx *p = modvm__host_plugin(host, i);
-		if (!p->inited || !p->vm_hooks || !p->vm_hooks->teardown)
-			continue;
-		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
-		p->vm_hooks->teardown(p, vm, vm_id, p->vm_hooks_ud);
-		modvm__plugin_leave(prev);
-	}
+	teardown_until(host, modvm__host_plugin_count(host), vm, vm_id);
 }
 
 static void vmm_config_from(struct modvm_host *host, size_t i, struct modvm__vmm_config *vc)
