@@ -33,48 +33,69 @@ static void slurp(int fd, char *buf, size_t len)
 	close(fd);
 }
 
-void run_modvm(struct run_result *res, int timeout_s, ...)
-{
-	const char *argv[16] = { modvm_exe };
-	char out_path[] = "/tmp/modvm-test-out-XXXXXX", err_path[] = "/tmp/modvm-test-err-XXXXXX";
-	int out = mkstemp(out_path), err = mkstemp(err_path), status = 0;
-	size_t argc = 1;
-	va_list ap;
+/* Starts modvm with @argv (argv[0] is filled in), stdout and stderr into
+ * unlinked temporary files whose fds are returned. */
+struct child {
+	pid_t pid;
+	int out, err;
+};
 
-	ck_assert(modvm_exe && out >= 0 && err >= 0);
+static struct child spawn(const char **argv)
+{
+	char out_path[] = "/tmp/modvm-test-out-XXXXXX", err_path[] = "/tmp/modvm-test-err-XXXXXX";
+	struct child c = { -1, mkstemp(out_path), mkstemp(err_path) };
+
+	ck_assert(modvm_exe && c.out >= 0 && c.err >= 0);
 	unlink(out_path);
 	unlink(err_path);
+	argv[0] = modvm_exe;
+	c.pid = fork();
+	ck_assert_int_ge(c.pid, 0);
+	if (c.pid == 0) {
+		dup2(c.out, 1);
+		dup2(c.err, 2);
+		execv(modvm_exe, (char *const *)argv);
+		_exit(127);
+	}
+	return c;
+}
+
+static void collect(struct run_result *res, const struct child *c, int status)
+{
+	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	slurp(c->out, res->out, sizeof(res->out));
+	slurp(c->err, res->err, sizeof(res->err));
+}
+
+void run_modvm(struct run_result *res, int timeout_s, ...)
+{
+	const char *argv[16] = { NULL };
+	size_t argc = 1;
+	int status = 0;
+	va_list ap;
+
 	va_start(ap, timeout_s);
 	for (const char *a; argc < 15 && (a = va_arg(ap, const char *));)
 		argv[argc++] = a;
 	va_end(ap);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(modvm_exe, (char *const *)argv);
-		_exit(127);
-	}
+	struct child c = spawn(argv);
 	/* Bounded: a hung modvm is killed and reported, never waited on forever. */
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
+		pid_t r = waitpid(c.pid, &status, WNOHANG);
 		ck_assert_int_ge(r, 0);
-		if (r == pid)
+		if (r == c.pid)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec >= timeout_s) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+			kill(c.pid, SIGKILL);
+			waitpid(c.pid, &status, 0);
 			ck_abort_msg("modvm did not finish within %d s", timeout_s);
 		}
 		usleep(2000);
 	}
-	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-	slurp(out, res->out, sizeof(res->out));
-	slurp(err, res->err, sizeof(res->err));
+	collect(res, &c, status);
 }
 
 static bool all_seen(int fd, const char *const *until, char *buf, size_t len)
@@ -97,49 +118,36 @@ static double seconds_since(const struct timespec *t0)
 double run_modvm_until(struct run_result *res, int timeout_s, const char *const *until,
 		       const char *const *args)
 {
-	const char *argv[16] = { modvm_exe };
-	char out_path[] = "/tmp/modvm-test-out-XXXXXX", err_path[] = "/tmp/modvm-test-err-XXXXXX";
-	int out = mkstemp(out_path), err = mkstemp(err_path), status = 0;
+	const char *argv[16] = { NULL };
 	size_t argc = 1;
+	int status = 0;
 	double seen = -1;
 
-	ck_assert(modvm_exe && out >= 0 && err >= 0);
-	unlink(out_path);
-	unlink(err_path);
 	for (; args && *args && argc < 15; args++)
 		argv[argc++] = *args;
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(modvm_exe, (char *const *)argv);
-		_exit(127);
-	}
+	struct child c = spawn(argv);
 	bool termed = false;
 	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
+		pid_t r = waitpid(c.pid, &status, WNOHANG);
 		ck_assert_int_ge(r, 0);
-		if (r == pid)
+		if (r == c.pid)
 			break;
-		if (!termed && seen < 0 && all_seen(out, until, res->out, sizeof(res->out)))
+		if (!termed && seen < 0 && all_seen(c.out, until, res->out, sizeof(res->out)))
 			seen = seconds_since(&start);
 		if (!termed && (seen >= 0 || seconds_since(&start) >= timeout_s)) {
-			kill(pid, SIGTERM);
+			kill(c.pid, SIGTERM);
 			termed = true;
 		}
 		if (termed && seconds_since(&start) >= timeout_s + 10.0) {
-			kill(pid, SIGKILL);	/* SIGTERM must stop it; this only bounds the test */
-			waitpid(pid, &status, 0);
+			kill(c.pid, SIGKILL);	/* SIGTERM must stop it; this only bounds the test */
+			waitpid(c.pid, &status, 0);
 			ck_abort_msg("modvm ignored SIGTERM for 10 s");
 		}
 		usleep(5000);
 	}
-	res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-	slurp(out, res->out, sizeof(res->out));
-	slurp(err, res->err, sizeof(res->err));
+	collect(res, &c, status);
 	return seen;
 }
 
