@@ -14,6 +14,29 @@ _start:
 1:	hlt
 	jmp	1b
 
+/* Any interrupt: end it at the local APIC and return (the driver re-reads
+ * its device state after every wakeup). */
+	.text
+	.global irq_stub
+irq_stub:
+	push	%rax
+	mov	$0xfee000b0, %eax	/* LAPIC EOI; a 32-bit mov zero-extends */
+	movl	$0, (%rax)
+	pop	%rax
+	iretq
+
+/* Any exception: say so on the console and power off, rather than hang. */
+	.global fault_stub
+fault_stub:
+	mov	$0x3f8, %dx
+	mov	$'!', %al
+	out	%al, %dx
+	mov	$0x604, %dx
+	mov	$0x2000, %ax
+	out	%ax, %dx
+2:	hlt
+	jmp	2b
+
 	.section .bss
 	.balign 16
 	.skip	16384

@@ -113,7 +113,7 @@ bool mb_policy_run(const struct mb_policy_params *p, const struct mb_policy_host
 
 	for (size_t i = 0; i < n; i++) {
 		vms[i].desired = desired(&vms[i]);
-		held += vms[i].current;
+		held += vms[i].held && vms[i].held < vms[i].current ? vms[i].held : vms[i].current;
 		want += vms[i].desired;
 		floor += vms[i].minimum;
 	}

@@ -6,7 +6,10 @@
  *   demand  = guest total − available (free when available is missing);
  *   desired = demand × (1 + buffer/100), clamped to [minimum, maximum].
  * The host can spend budget = MemAvailable − reserve + what the VMs hold
- * now.  If the desired sizes don't fit (or memory PSI says the host is
+ * now, each VM counted at the smaller of its target and its RAM minus what
+ * its balloon really holds: a grow not reached yet is not in MemAvailable's
+ * books, and counting it would hand the same memory out twice; a shrink not
+ * reached yet has not given anything back.  If the desired sizes don't fit (or memory PSI says the host is
  * stalling, which shrinks the budget by psi_shrink_permille of what the
  * VMs hold), every VM gets its minimum and the rest is shared by weight
  * (water-filling: a VM never gets more than it desires, what it leaves
@@ -49,6 +52,7 @@ struct mb_policy_vm {
 	/* guest demand, from the stats queue */
 	bool have_stats;
 	uint64_t total, free, available;
+	uint64_t held;		/* RAM − balloon actual, from the device; 0: unknown */
 	/* state carried between calls (zero-initialise once) */
 	uint64_t current;	/* the target in force; 0: none yet */
 	int last_dir;		/* -1 shrink, +1 grow, 0 none */

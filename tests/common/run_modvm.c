@@ -98,16 +98,6 @@ void run_modvm(struct run_result *res, int timeout_s, ...)
 	collect(res, &c, status);
 }
 
-static bool all_seen(int fd, const char *const *until, char *buf, size_t len)
-{
-	ssize_t n = pread(fd, buf, len - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
-	for (; *until; until++)
-		if (!strstr(buf, *until))
-			return false;
-	return true;
-}
-
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec now;
@@ -115,8 +105,8 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-double run_modvm_until(struct run_result *res, int timeout_s, const char *const *until,
-		       const char *const *args)
+double run_modvm_watch(struct run_result *res, int timeout_s, const char *const *args,
+		       bool (*done)(int pid, const char *out, void *ud), void *ud)
 {
 	const char *argv[16] = { NULL };
 	size_t argc = 1;
@@ -134,8 +124,12 @@ double run_modvm_until(struct run_result *res, int timeout_s, const char *const 
 		ck_assert_int_ge(r, 0);
 		if (r == c.pid)
 			break;
-		if (!termed && seen < 0 && all_seen(c.out, until, res->out, sizeof(res->out)))
-			seen = seconds_since(&start);
+		if (!termed && seen < 0) {
+			ssize_t n = pread(c.out, res->out, sizeof(res->out) - 1, 0);
+			res->out[n > 0 ? n : 0] = '\0';
+			if (done(c.pid, res->out, ud))
+				seen = seconds_since(&start);
+		}
 		if (!termed && (seen >= 0 || seconds_since(&start) >= timeout_s)) {
 			kill(c.pid, SIGTERM);
 			termed = true;
@@ -149,6 +143,21 @@ double run_modvm_until(struct run_result *res, int timeout_s, const char *const 
 	}
 	collect(res, &c, status);
 	return seen;
+}
+
+static bool all_seen(int pid, const char *out, void *ud)
+{
+	(void)pid;
+	for (const char *const *until = ud; *until; until++)
+		if (!strstr(out, *until))
+			return false;
+	return true;
+}
+
+double run_modvm_until(struct run_result *res, int timeout_s, const char *const *until,
+		       const char *const *args)
+{
+	return run_modvm_watch(res, timeout_s, args, all_seen, (void *)until);
 }
 
 void run_expect(const struct run_result *res, int status, const char *out_has, const char *err_has)

@@ -27,6 +27,14 @@ void run_modvm(struct run_result *res, int timeout_s, ...);
  */
 double run_modvm_until(struct run_result *res, int timeout_s, const char *const *until,
 		       const char *const *argv);
+/*
+ * The general form: runs modvm with @argv and, every few milliseconds while
+ * it runs, calls @done with its pid and the stdout so far; once @done
+ * returns true — or after @timeout_s — sends SIGTERM and waits for the clean
+ * stop.  Returns the seconds until @done said yes, or -1.
+ */
+double run_modvm_watch(struct run_result *res, int timeout_s, const char *const *argv,
+		       bool (*done)(int pid, const char *out, void *ud), void *ud);
 /* Asserts the exit status and that stdout/stderr contain the given texts (NULL: any). */
 void run_expect(const struct run_result *res, int status, const char *out_has, const char *err_has);
 /* Path of a config: "modvm.conf" is etc/modvm.conf, anything else tests/fixtures/configs/NAME. */

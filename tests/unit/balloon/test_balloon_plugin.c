@@ -110,11 +110,21 @@ START_TEST(unreadable_meminfo_refused)
 }
 END_TEST
 
+/* The example's guests drive their balloons until stopped: wait for both. */
+static bool both_driving(int pid, const char *out, void *ud)
+{
+	(void)pid, (void)ud;
+	const char *first = strstr(out, "driving the balloon");
+	return first && strstr(first + 1, "driving the balloon");
+}
+
 START_TEST(both_vms_get_a_balloon)
 {
 	if (!need_kvm())
 		return;
-	run_modvm(&res, 60, "run", example, NULL);
+	const char *args[] = { "run", example, NULL };
+	double t = run_modvm_watch(&res, 60, args, both_driving, NULL);
+	ck_assert_msg(t >= 0, "stdout: %s\nstderr: %s", res.out, res.err);
 	run_expect(&res, 0, "virtio_mmio.device=4K@0xd0001000:6", NULL);
 	const char *first = strstr(res.out, "virtio-mmio at 0xd0001000: balloon");
 	ck_assert_ptr_nonnull(first);

@@ -128,6 +128,39 @@ START_TEST(test_weights_within_5pct)
 }
 END_TEST
 
+/*
+ * A grow not reached yet is not memory the host has handed out: the budget
+ * counts each VM at min(target, what it holds).  Both VMs' targets say
+ * 2 GiB, but the first still holds only 1 GiB (its balloon has not
+ * deflated): MemAvailable 1.256 GiB − reserve leaves 1 GiB + 1 GiB + 2 GiB
+ * = 4 GiB, not 5 GiB, so two guests wanting 3 GiB each are short.
+ */
+START_TEST(test_budget_counts_what_guests_hold)
+{
+	struct mb_policy_params p;
+	struct mb_policy_host host = { .mem_total = 32 * G, .mem_available = 1 * G + 256 * M };
+	struct mb_policy_vm vms[2] = {
+		{ .minimum = 512 * M, .maximum = 8 * G, .buffer_pct = 20, .weight = 5000,
+		  .have_stats = true, .total = 2560 * M, .available = 1, .current = 2 * G,
+		  .held = 1 * G },
+		{ .minimum = 512 * M, .maximum = 8 * G, .buffer_pct = 20, .weight = 5000,
+		  .have_stats = true, .total = 2560 * M, .available = 1, .current = 2 * G,
+		  .held = 2 * G },
+	};
+
+	mb_policy_defaults(&p);
+	ck_assert(mb_policy_run(&p, &host, vms, 2));
+	ck_assert_uint_le(vms[0].target + vms[1].target, 4 * G);
+	ck_assert_uint_ge(vms[0].target + vms[1].target, 4 * G - 2);
+	/* counted at its target (what the old policy did) it would have been 5 GiB */
+	vms[0].held = 0;
+	vms[0].current = vms[1].current = 2 * G;
+	vms[0].last_dir = vms[1].last_dir = 0;
+	mb_policy_run(&p, &host, vms, 2);
+	ck_assert_uint_gt(vms[0].target + vms[1].target, 4 * G + 512 * M);
+}
+END_TEST
+
 static struct mb_policy_host roomy = { .mem_total = 128 * G, .mem_available = 64 * G };
 
 /* A guest whose demand makes desired = @mib MiB at buffer 0... 5 %. */
@@ -230,6 +263,7 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_table, 0, (int)(sizeof(table) / sizeof(table[0])));
 	tcase_add_test(tc, test_weights_within_5pct);
+	tcase_add_test(tc, test_budget_counts_what_guests_hold);
 	tcase_add_test(tc, test_hysteresis_small_steps);
 	tcase_add_test(tc, test_hysteresis_no_quick_reversal);
 	tcase_add_test(tc, test_hysteresis_pressure_wins);
