@@ -503,7 +503,7 @@ struct rss {
 	bool found_ram;
 };
 
-/* Sums /proc/PID/smaps; the guest RAM is the shared mapping of exactly @ram_bytes. */
+/* Sums /proc/PID/smaps; the guest RAM is the read-write mapping of exactly @ram_bytes. */
 static int read_smaps(pid_t pid, uint64_t ram_bytes, struct rss *out)
 {
 	char path[64], line[512];
@@ -518,7 +518,7 @@ static int read_smaps(pid_t pid, uint64_t ram_bytes, struct rss *out)
 		char perms[8];
 		unsigned long long kb;
 		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3) {
-			in_ram = end - start == ram_bytes && perms[3] == 's';
+			in_ram = end - start == ram_bytes && perms[0] == 'r' && perms[1] == 'w';
 			out->found_ram |= in_ram;
 		} else if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
 			out->total_kb += kb;

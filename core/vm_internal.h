@@ -72,8 +72,9 @@ MODVM_INTERNAL uint64_t modvm__now_ns(void);
 /* ---- guest_mem.c ---- */
 
 struct modvm__guest_mem {
-	void *base;		/* one mapping; regions are slices of it */
+	void *base;		/* one mapping (between guard pages); regions are slices of it */
 	size_t size;
+	bool hugepages;	/* no guard pages around base */
 	uint32_t nregions;
 	uint32_t registered;	/* slots the backend knows, to undo */
 	struct modvm_ram_region regions[2];

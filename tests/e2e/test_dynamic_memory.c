@@ -64,7 +64,7 @@ static uint64_t guest_bytes(long pages)
 	return VM_MEMORY - (uint64_t)pages * 4096;
 }
 
-/* A field of /proc/PID/smaps_rollup ("Rss", "Pss_Shmem"), in bytes. */
+/* A field of /proc/PID/smaps_rollup ("Rss"), in bytes. */
 static uint64_t smaps_bytes(int pid, const char *field)
 {
 	char path[64], line[256], fmt[64];
@@ -79,6 +79,30 @@ static uint64_t smaps_bytes(int pid, const char *field)
 			break;
 	fclose(f);
 	return kb * 1024;
+}
+
+/* Resident bytes of the guests' RAM: the read-write mappings of exactly
+ * VM_MEMORY bytes in /proc/PID/smaps (the VM runtime maps each VM's RAM
+ * as one private anonymous mapping). */
+static uint64_t guest_ram_rss(int pid)
+{
+	char path[64], line[256];
+	unsigned long start, end;
+	unsigned long long kb, sum = 0;
+	char perms[8];
+	bool in_ram = false;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3)
+			in_ram = end - start == VM_MEMORY && perms[0] == 'r' && perms[1] == 'w';
+		else if (in_ram && sscanf(line, "Rss: %llu kB", &kb) == 1)
+			sum += kb;
+	}
+	fclose(f);
+	return sum * 1024;
 }
 
 static const char *config(const char *meminfo, const char *vms)
@@ -200,7 +224,7 @@ struct split {
 /*
  * A small host: beyond its reserve it has HOST_FOR_VMS for the two VMs, so
  * MemAvailable = reserve + HOST_FOR_VMS − what the guests really occupy:
- * modvm's resident guest RAM (shared memory, so Pss_Shmem), as the kernel
+ * modvm's resident guest RAM, as the kernel
  * would count it.  Rewritten atomically, the plugin reads it at any time.
  */
 static void write_short_host(uint64_t held)
@@ -229,7 +253,7 @@ static bool split_settled(int pid, const char *out, void *ud)
 	read_file("a.log", s->la, sizeof(s->la));
 	read_file("b.log", s->lb, sizeof(s->lb));
 	long a = last_balloon(s->la), b = last_balloon(s->lb);
-	write_short_host(smaps_bytes(pid, "Pss_Shmem"));
+	write_short_host(guest_ram_rss(pid));
 	/* Settled: both have moved off their startup size and neither changed for ~1.5 s. */
 	if (a < 0 || b < 0 || a == b || a != s->a || b != s->b) {
 		s->a = a;
@@ -267,7 +291,7 @@ START_TEST(weights_split_memory_when_the_host_is_short)
 	       (unsigned long long)(ga / MiB), (unsigned long long)(gb / MiB));
 	/* The host's 256 MiB for VMs is all handed out, give or take what the
 	 * guests' RAM holds but never touched (low memory, the gap below the
-	 * pool: in the balloon's books, not in Pss_Shmem) and one hysteresis
+	 * pool: in the balloon's books, not resident) and one hysteresis
 	 * step … */
 	ck_assert_msg(ga + gb <= HOST_FOR_VMS + 8 * MiB && ga + gb >= HOST_FOR_VMS - 8 * MiB,
 		      "a %llu + b %llu MiB, want 256; a:\n%s\nb:\n%s\nstderr:\n%s",

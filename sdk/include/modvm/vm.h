@@ -63,7 +63,7 @@ struct modvm_vm_config {
 
 /*
  * Creates a VM: the backend VM (@backend->vm_create with @backend_ctx), guest
- * RAM (an anonymous MAP_SHARED|MAP_NORESERVE mapping, or MAP_HUGETLB without
+ * RAM (an anonymous MAP_PRIVATE|MAP_NORESERVE mapping, or MAP_HUGETLB without
  * NORESERVE so a missing reservation fails here and not as a SIGBUS later)
  * registered as memslot 0 (and 1 above 4 GiB), and an empty iobus.  Logs one
  * line naming the VM and the bad value on any failure and returns -EINVAL

@@ -1,5 +1,6 @@
 /* Guest RAM: layout around the MMIO hole and bounds-checked access. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,48 @@ START_TEST(gpa_bounds)
 END_TEST
 
 /* More than 3 GiB: RAM continues at 4 GiB.  NORESERVE: nothing is touched. */
+/* Permissions of the mapping holding @addr in /proc/self/maps ("" if none). */
+static void perms_at(const void *addr, char perms[5])
+{
+	char line[512];
+	unsigned long lo, hi, a = (unsigned long)addr;
+	FILE *f = fopen("/proc/self/maps", "r");
+	perms[0] = '\0';
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && a >= lo && a < hi)
+			break;
+		else
+			perms[0] = '\0';
+	fclose(f);
+}
+
+/* Private RAM between two PROT_NONE guard pages: an overrun faults, and two
+ * VMs' RAM never merges into one mapping. */
+START_TEST(ram_private_between_guard_pages)
+{
+	struct fake_backend fb;
+	char perms[5];
+
+	fake_backend_init(&fb);
+	struct modvm_vm *a = vm_create(&fb, "a", 1, 16 * MiB);
+	struct modvm_vm *b = vm_create(&fb, "b", 1, 16 * MiB);
+	uint8_t *ha = modvm_vm_ram_region(a, 0)->hva, *hb = modvm_vm_ram_region(b, 0)->hva;
+	perms_at(ha, perms);
+	ck_assert_str_eq(perms, "rw-p");
+	perms_at(ha + 16 * MiB - 1, perms);
+	ck_assert_str_eq(perms, "rw-p");
+	perms_at(ha - 1, perms);
+	ck_assert_str_eq(perms, "---p");
+	perms_at(ha + 16 * MiB, perms);
+	ck_assert_str_eq(perms, "---p");
+	perms_at(hb + 16 * MiB, perms);
+	ck_assert_str_eq(perms, "---p");
+	modvm_vm_destroy(b);
+	modvm_vm_destroy(a);
+}
+END_TEST
+
 START_TEST(ram_split_around_mmio_hole)
 {
 	struct fake_backend fb;
@@ -227,6 +270,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, gpa_bounds);
+	tcase_add_test(tc, ram_private_between_guard_pages);
 	tcase_add_test(tc, ram_split_around_mmio_hole);
 	tcase_add_test(tc, ram_exactly_3g_is_one_region);
 	tcase_add_test(tc, create_refusals);
