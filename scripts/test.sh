@@ -16,6 +16,7 @@ meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
 # The SDK as a third party uses it: installed into a prefix, the example
 # plugin built through pkg-config only and certified by modvm-conform.
 scripts/test-sdk.sh
+scripts/check-abi.sh --lib "$dir/core/libmodvm.so"	# libabigail vs abi/libmodvm.abi
 # The virtqueue parser under libFuzzer (clang), 60 s by default.
 scripts/run-fuzz.sh "${MODVM_FUZZ_SECONDS:-60}"
 

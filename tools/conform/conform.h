@@ -75,4 +75,69 @@ uint64_t conform_now_ns(void);
 /* xorshift64*: the same --seed always gives the same sequence. */
 uint64_t conform_rand(uint64_t *state);
 
+/*
+ * main.c: the child's pipe to the parent.  A check that is about to die
+ * (a fault, a sanitizer report) writes its verdict there first, so the
+ * parent can say what the check was doing and not only which signal came.
+ */
+extern int conform_verdict_fd;
+void conform_last_words(const char *detail);
+
+/* ---- devvm.c: a device plugin's devices, without a guest ---- */
+
+#define DEVVM_MAX_WINDOWS 10
+
+/*
+ * A VM built by the runtime over the kit's own CPU backend, whose vCPUs are
+ * never created: only the plugin's setup hook, its MMIO windows and guest
+ * RAM (moved between two PROT_NONE pages) exist.  The kit plays the guest
+ * driver by dispatching accesses through the VM's iobus.
+ */
+struct devvm {
+	struct harness h;
+	struct modvm_vm *vm;
+	unsigned vm_id;
+	uint8_t *ram;			/* host view of guest RAM (region 0) */
+	uint64_t ram_size;		/* bytes of region 0 */
+	void *guard_lo, *guard_hi;	/* PROT_NONE neighbours of the whole RAM */
+	uint64_t ram_total;		/* the whole mapping */
+	bool set_up;			/* the plugin's setup hook succeeded */
+	unsigned nwin;
+	uint64_t win_base[DEVVM_MAX_WINDOWS];
+};
+
+/*
+ * Loads and starts the plugin (with a generated one-VM config when --config
+ * has no VMs), builds VM 0 and runs the plugin's setup hook on it.  V_SKIP
+ * with why (no setup hook, no device added) in @detail, V_FAIL if setup
+ * failed.  Guest RAM is filled from @seed.
+ */
+enum verdict devvm_open(struct devvm *d, const struct conform_opts *o, char *detail, size_t n);
+/* Runs the plugin's teardown hook, checks it removed its windows, destroys
+ * the VM, stops and finis the plugin.  V_PASS or V_FAIL with why. */
+enum verdict devvm_close(struct devvm *d, char *detail, size_t n);
+/* One guest access to window @w at @off (through the iobus, as a vCPU would). */
+void devvm_access(struct devvm *d, unsigned w, uint64_t off, uint8_t *data, uint32_t len,
+		  bool is_write);
+uint32_t devvm_read32(struct devvm *d, unsigned w, uint64_t off);
+void devvm_write32(struct devvm *d, unsigned w, uint64_t off, uint32_t v);
+/* Lets the loop deliver what the device queued (deferred work, events). */
+void devvm_settle(struct devvm *d);
+
+/*
+ * What the device checks are doing, for the verdict if the plugin crashes:
+ * "<what>" is formatted lazily, only when it dies.
+ */
+struct devvm_step {
+	const char *check;
+	const char *scenario;	/* NULL during plain fuzzing */
+	unsigned window, queue;
+	uint64_t index;		/* access or scenario number */
+	uint64_t offset, value;
+	uint32_t len;
+	bool is_write, in_access;
+	uint64_t seed;
+};
+extern struct devvm_step devvm_step;
+
 #endif

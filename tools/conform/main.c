@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ enum verdict conform_check_interfaces(const struct conform_opts *, char *, size_
 enum verdict conform_check_handlers(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_global_state(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_virtqueues(const struct conform_opts *, char *, size_t);
 
 const struct check conform_checks[] = {
 	{ "load", conform_check_load, 10 },
@@ -54,10 +57,30 @@ const struct check conform_checks[] = {
 	{ "handlers", conform_check_handlers, 20 },
 	{ "global-state", conform_check_global_state, 20 },
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
+	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
+	{ "virtqueues", conform_check_virtqueues, 30 },
 	{ NULL, NULL, 0 },
 };
 
 static const char verdict_name[][5] = { "PASS", "FAIL", "SKIP" };
+
+int conform_verdict_fd = -1;
+
+/* Called from a fault handler or a sanitizer's death callback: one write. */
+void conform_last_words(const char *detail)
+{
+	char line[600];
+	int len = snprintf(line, sizeof(line), "%d %s", (int)V_FAIL, detail);
+
+	if (conform_verdict_fd < 0 || len < 0)
+		return;
+	if (len > (int)sizeof(line) - 1)
+		len = (int)sizeof(line) - 1;
+	ssize_t w = write(conform_verdict_fd, line, (size_t)len);
+
+	(void)w;	/* dying anyway: nobody to tell if the pipe is gone */
+	conform_verdict_fd = -1;	/* first words only */
+}
 
 static void child(const struct check *c, const struct conform_opts *o, int wfd, bool verbose)
 {
@@ -76,7 +99,10 @@ static void child(const struct check *c, const struct conform_opts *o, int wfd, 
 		}
 	}
 	dup2(STDERR_FILENO, STDOUT_FILENO);
+	conform_verdict_fd = wfd;
 	v = c->fn(o, detail, sizeof(detail));
+	if (conform_verdict_fd < 0)
+		_exit(0);	/* last words already written */
 	len = snprintf(line, sizeof(line), "%d %s", (int)v, detail);
 	if (len > (int)sizeof(line) - 1)
 		len = (int)sizeof(line) - 1;
@@ -150,14 +176,25 @@ static enum verdict run_one(const struct check *c, const struct conform_opts *o,
 		snprintf(detail, n, "timed out after %d ms", timeout_ms);
 		return V_FAIL;
 	}
-	if (WIFSIGNALED(status)) {
-		snprintf(detail, n, "crashed: killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+	if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+		char why[64];
+
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "killed by signal %d (%s)", WTERMSIG(status),
+				 strsignal(WTERMSIG(status)));
+		else
+			snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
+		/* Last words from the dying check say what it was doing. */
+		if (got > 2 && buf[0] == '0' + V_FAIL)
+			snprintf(detail, n, "crashed: %s: %.400s", why, buf + 2);
+		else if (WIFSIGNALED(status))
+			snprintf(detail, n, "crashed: %s", why);
+		else
+			snprintf(detail, n, "check process %s without a verdict", why);
 		return V_FAIL;
 	}
-	if (got < 2 || buf[0] < '0' || buf[0] > '2' || WEXITSTATUS(status) != 0) {
-		snprintf(detail, n, "check process exited with status %d without a verdict",
-			 WEXITSTATUS(status));
+	if (got < 2 || buf[0] < '0' || buf[0] > '2') {
+		snprintf(detail, n, "check process exited without a verdict");
 		return V_FAIL;
 	}
 	got -= 2;
@@ -195,7 +232,7 @@ static void usage(FILE *f)
 }
 
 static int parse_args(int argc, char **argv, struct conform_opts *o, bool *json, bool *verbose,
-		      const char **only)
+		      const char **only, bool *seeded)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -231,6 +268,7 @@ static int parse_args(int argc, char **argv, struct conform_opts *o, bool *json,
 			}
 			o->timeout_ms = (int)ms;
 		} else if (i + 1 < argc && strcmp(a, "--seed") == 0) {
+			*seeded = true;
 			errno = 0;
 			o->seed = strtoull(argv[++i], &end, 0);
 			if (*end || errno) {
@@ -265,16 +303,22 @@ static int parse_args(int argc, char **argv, struct conform_opts *o, bool *json,
 
 int main(int argc, char **argv)
 {
-	struct conform_opts o = { .strictness = 5, .seed = 1 };
-	bool json = false, verbose = false, first = true;
+	struct conform_opts o = { .strictness = 5 };
+	bool json = false, verbose = false, first = true, seeded = false;
 	const char *only = NULL;
 	int passed = 0, failed = 0, skipped = 0;
 	uint64_t t0 = conform_now_ns();
 
-	if (parse_args(argc, argv, &o, &json, &verbose, &only) < 0) {
+	if (parse_args(argc, argv, &o, &json, &verbose, &only, &seeded) < 0) {
 		usage(stderr);
 		return 2;
 	}
+	/* A fresh seed per run finds more; it is always printed, so any run replays. */
+	if (!seeded && getrandom(&o.seed, sizeof(o.seed), 0) != sizeof(o.seed))
+		o.seed = conform_now_ns() ^ ((uint64_t)getpid() << 32);
+	if (!json)
+		printf("modvm-conform %s: seed %" PRIu64 ", strictness %d\n", o.plugin, o.seed,
+		       o.strictness);
 	if (json) {
 		printf("{\"plugin\": ");
 		json_string(o.plugin);
@@ -306,7 +350,7 @@ int main(int argc, char **argv)
 		printf("\n], \"passed\": %d, \"failed\": %d, \"skipped\": %d, \"seconds\": %.3f}\n",
 		       passed, failed, skipped, (conform_now_ns() - t0) / 1e9);
 	else
-		printf("%d passed, %d failed, %d skipped (%.2f s)\n", passed, failed, skipped,
-		       (conform_now_ns() - t0) / 1e9);
+		printf("%d passed, %d failed, %d skipped (%.2f s, seed %" PRIu64 ")\n", passed,
+		       failed, skipped, (conform_now_ns() - t0) / 1e9, o.seed);
 	return failed ? 1 : 0;
 }
