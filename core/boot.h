@@ -275,16 +275,30 @@ MODVM_INTERNAL int modvm__boot_mptable_write(const struct modvm__boot_ram *ram, 
 
 /* ---- ACPI ---- */
 
+/* Most virtio-mmio windows the DSDT describes. */
+#define MODVM_BOOT_MAX_MMIO 32
+
 /*
  * Writes RSDP (0xe0000, revision 2) -> XSDT -> FADT (hardware-reduced, X_DSDT
- * -> an empty DSDT) and MADT: one enabled local APIC per vCPU (ids as in the
- * MP table), the IOAPIC (id @vcpus, 0xfec00000, GSI base 0, no overrides)
- * and LINT1 NMI.  Needed because distribution kernels are built without
- * CONFIG_X86_MPPARSE; the MP table stays for kernels without ACPI.  0,
- * -EINVAL (vcpus, with @err) or -EFAULT (no RAM there).
+ * -> the DSDT at 0xe1000: one LNRO0005 device per virtio-mmio window in
+ * @mmio, see boot_aml.c) and MADT: one enabled local APIC per vCPU (ids as
+ * in the MP table), the IOAPIC (id @vcpus, 0xfec00000, GSI base 0, no
+ * overrides) and LINT1 NMI.  Needed because distribution kernels are built
+ * without CONFIG_X86_MPPARSE (and without virtio-mmio command-line
+ * devices); the MP table stays for kernels without ACPI.  0, -EINVAL
+ * (vcpus, windows, with @err) or -EFAULT (no RAM there).
  */
 MODVM_INTERNAL int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
+					  const struct modvm__boot_mmio_dev *mmio, uint32_t n_mmio,
 					  char *err, size_t errlen);
+/*
+ * The DSDT body (AML, after the table header) describing @n virtio-mmio
+ * windows as LNRO0005 devices under \_SB: its length (0 for none), or
+ * -E2BIG (more than MODVM_BOOT_MAX_MMIO), -ERANGE (a window not below
+ * 4 GiB), -ENOSPC (more than @cap bytes).  Pure.
+ */
+MODVM_INTERNAL int modvm__boot_aml_virtio_mmio(uint8_t *out, size_t cap,
+					       const struct modvm__boot_mmio_dev *dev, uint32_t n);
 
 /* ---- initial CPU state ---- */
 

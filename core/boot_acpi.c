@@ -1,6 +1,7 @@
 /*
  * core/boot_acpi.c — the smallest ACPI table set that lets Linux enumerate
- * every vCPU: RSDP -> XSDT -> {FADT, MADT}, FADT -> empty DSDT.
+ * every vCPU and find the virtio-mmio windows: RSDP -> XSDT -> {FADT,
+ * MADT}, FADT -> DSDT (their LNRO0005 devices, boot_aml.c).
  *
  * Why not just the MP table: distribution kernels (Debian's cloud kernel
  * among them) are built without CONFIG_X86_MPPARSE and never read it.  The
@@ -19,7 +20,8 @@
 #define FADT_SIZE 276		/* ACPI 6.x */
 #define OFF_XSDT (MODVM_BOOT_ACPI_GPA + 0x40)
 #define OFF_FADT (MODVM_BOOT_ACPI_GPA + 0x100)
-#define OFF_DSDT (MODVM_BOOT_ACPI_GPA + 0x300)
+#define OFF_DSDT (MODVM_BOOT_ACPI_GPA + 0x1000)	/* after the largest MADT */
+#define DSDT_MAX 0x2000
 #define OFF_MADT (MODVM_BOOT_ACPI_GPA + 0x400)
 
 #define FADT_HW_REDUCED_ACPI (1u << 20)
@@ -96,7 +98,8 @@ static void write_madt(uint8_t *t, uint32_t vcpus)
 	seal(t, len);
 }
 
-int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus, char *err,
+int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
+			   const struct modvm__boot_mmio_dev *mmio, uint32_t n_mmio, char *err,
 			   size_t errlen)
 {
 	uint8_t *base, *rsdp, *xsdt, *fadt, *dsdt, *madt;
@@ -112,8 +115,10 @@ int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus, ch
 			 (unsigned long long)MODVM_BOOT_ACPI_GPA);
 		return -EFAULT;
 	}
-	_Static_assert(OFF_MADT + 44 + 8 * MODVM_BOOT_MAX_VCPUS + 18 <=
-		       MODVM_BOOT_ACPI_GPA + MODVM_BOOT_ACPI_MAX, "MADT overflows its area");
+	_Static_assert(OFF_MADT + 44 + 8 * MODVM_BOOT_MAX_VCPUS + 18 <= OFF_DSDT,
+		       "MADT overflows into the DSDT");
+	_Static_assert(OFF_DSDT + DSDT_MAX <= MODVM_BOOT_ACPI_GPA + MODVM_BOOT_ACPI_MAX,
+		       "DSDT overflows the ACPI area");
 	memset(base, 0, MODVM_BOOT_ACPI_MAX);
 	rsdp = base;
 	xsdt = base + (OFF_XSDT - MODVM_BOOT_ACPI_GPA);
@@ -121,9 +126,14 @@ int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus, ch
 	dsdt = base + (OFF_DSDT - MODVM_BOOT_ACPI_GPA);
 	madt = base + (OFF_MADT - MODVM_BOOT_ACPI_GPA);
 
-	/* An empty DSDT: no AML, nothing for the interpreter to run. */
-	header(dsdt, "DSDT", HDR_SIZE, 2);
-	seal(dsdt, HDR_SIZE);
+	int aml = modvm__boot_aml_virtio_mmio(dsdt + HDR_SIZE, DSDT_MAX - HDR_SIZE, mmio, n_mmio);
+	if (aml < 0) {
+		snprintf(err, errlen, "%u virtio-mmio windows: the DSDT cannot describe them (%s)",
+			 n_mmio, strerror(-aml));
+		return -EINVAL;
+	}
+	header(dsdt, "DSDT", HDR_SIZE + (uint32_t)aml, 2);
+	seal(dsdt, HDR_SIZE + (uint32_t)aml);
 
 	header(fadt, "FACP", FADT_SIZE, 6);
 	put32(fadt + 40, (uint32_t)OFF_DSDT);

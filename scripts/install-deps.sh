@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
-	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools)
+	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
 fi
 
 missing=()
