@@ -378,7 +378,7 @@ static void print_plugin_caps(struct modvm_host *host)
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
-	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park" };
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq" };
 	struct modvm__backend_probe probes[8];
 	struct modvm_host *host = modvm__host_new();
 	int rc = EXIT_RUNTIME;

@@ -156,6 +156,26 @@ struct modvm_net_queue_assigned {
 };
 MODVM_EVENT(net_queue_assigned, "net.queue_assigned", struct modvm_net_queue_assigned, 1)
 
+/*
+ * MODVM_NET_OFFLOAD_* — the bits of modvm_net_nic.offload_capa: what the NIC
+ * can do (on now, or switchable on), from the kernel's ethtool feature names
+ * given after each bit.  Bits are only ever appended.
+ */
+#define MODVM_NET_OFFLOAD_RX_CSUM	(UINT64_C(1) << 0)	/* rx-checksum */
+#define MODVM_NET_OFFLOAD_TX_CSUM	(UINT64_C(1) << 1)	/* tx-checksum-{ipv4,ipv6,ip-generic} */
+#define MODVM_NET_OFFLOAD_SG		(UINT64_C(1) << 2)	/* tx-scatter-gather */
+#define MODVM_NET_OFFLOAD_TSO4		(UINT64_C(1) << 3)	/* tx-tcp-segmentation */
+#define MODVM_NET_OFFLOAD_TSO6		(UINT64_C(1) << 4)	/* tx-tcp6-segmentation */
+#define MODVM_NET_OFFLOAD_TSO_ECN	(UINT64_C(1) << 5)	/* tx-tcp-ecn-segmentation */
+#define MODVM_NET_OFFLOAD_GSO		(UINT64_C(1) << 6)	/* tx-generic-segmentation */
+#define MODVM_NET_OFFLOAD_GRO		(UINT64_C(1) << 7)	/* rx-gro */
+#define MODVM_NET_OFFLOAD_LRO		(UINT64_C(1) << 8)	/* rx-lro */
+#define MODVM_NET_OFFLOAD_USO		(UINT64_C(1) << 9)	/* tx-udp-segmentation */
+#define MODVM_NET_OFFLOAD_RXHASH	(UINT64_C(1) << 10)	/* rx-hashing */
+#define MODVM_NET_OFFLOAD_NTUPLE	(UINT64_C(1) << 11)	/* rx-ntuple-filter */
+#define MODVM_NET_OFFLOAD_VLAN_RX	(UINT64_C(1) << 12)	/* rx-vlan-hw-parse */
+#define MODVM_NET_OFFLOAD_VLAN_TX	(UINT64_C(1) << 13)	/* tx-vlan-hw-insert */
+
 MODVM_END_DECLS
 
 #endif

@@ -1,0 +1,430 @@
+/*
+ * plugin.c — net-vmq: a virtio-net NIC on a multi-queue tap for each VM
+ * with a `net-vmq` group.
+ *
+ * One NIC per VM: the option tables describe one group per VM and have no
+ * list type, so a VM cannot declare several NICs here.
+ *
+ * Threads.  TX runs on the vCPU thread that kicks (netdev_tx.c: a tap
+ * write never blocks, so no hop to another thread is worth its cost; see
+ * bench/net).  RX runs on the loop thread (rxloop.c).
+ *
+ * Queue assignment (VMQ): at start the VMQ manager (vmq/) discovers the
+ * host's NICs and publishes net.nic for each; every VM NIC with an
+ * `uplink` then asks it for a dedicated receive queue (a destination-MAC
+ * n-tuple rule, the queue's IRQ on the VM's core).  Without such a NIC the
+ * NIC keeps its own tap queues, and we say so.  Either way
+ * net.queue_assigned tells power-park which core must stay unparked.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <modvm/events.h>
+#include <modvm/loop.h>
+#include <modvm/plugin.h>
+#include <modvm/vm.h>
+
+#include "netdev.h"
+#include "rxloop.h"
+#include "tap.h"
+#include "vmq.h"
+
+#define PLUGIN_NAME "net-vmq"
+
+struct nv;
+
+struct nv_nic {
+	struct nv *m;
+	unsigned vm_id;
+	bool enabled;
+	/* configuration */
+	const char *tap_name, *uplink;
+	uint8_t mac[6];
+	unsigned pairs, mtu;
+	bool csum, tso, ecn;
+	/* running */
+	struct modvm_vm *vm;
+	struct tap *tap;
+	struct rxloop *rx;
+	struct netdev *nd;
+};
+
+struct nv {
+	struct modvm_plugin_ctx *ctx;
+	unsigned nvms;
+	struct nv_nic *nics;
+	const char *sysfs_root, *proc_root;
+	struct vmq_manager *vmq;	/* from start to stop; NULL if discovery failed */
+};
+
+/* ---- queue assignment (VMQ) ---- */
+
+/*
+ * The core that serves the NIC's receive queue: the VMs' vCPU threads are
+ * spread over the online cores by VM index (power-park may pack them
+ * later, but it never parks a core named in net.queue_assigned).
+ */
+static int home_cpu(unsigned vm_id)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu > 0 ? (int)(vm_id % (unsigned long)ncpu) : -1;
+}
+
+/* A dedicated receive queue from the VMQ manager, or the tap queues. */
+static void assign_queue(struct nv *m, struct nv_nic *n)
+{
+	struct modvm_net_queue_assigned ev = { .vm_id = n->vm_id, .queue = 0, .host_cpu = -1,
+					       .dedicated = 0 };
+
+	if (m->vmq && *n->uplink &&
+	    vmq_manager_assign(m->vmq, n->vm_id, n->mac, n->uplink, home_cpu(n->vm_id), &ev) == 0 &&
+	    ev.dedicated) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
+				 "vm %s: receive queue %u on %s (MAC rule), IRQ on cpu %d",
+				 modvm_plugin_vm_name(m->ctx, n->vm_id), ev.queue, n->uplink,
+				 ev.host_cpu);
+		return;	/* the manager published net.queue_assigned */
+	}
+	bool published = m->vmq && *n->uplink;	/* the manager published the fallback */
+	modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
+			 "vm %s: %s%s: no dedicated receive queue, falling back to per-VM tap "
+			 "queues (%u on %s)",
+			 modvm_plugin_vm_name(m->ctx, n->vm_id), *n->uplink ? "uplink " : "no uplink",
+			 n->uplink, n->pairs, tap_name(n->tap));
+	if (published)
+		return;
+	snprintf(ev.uplink, sizeof(ev.uplink), "%s", n->uplink);
+	memcpy(ev.mac, n->mac, 6);
+	modvm_publish_net_queue_assigned(modvm_plugin_bus(m->ctx), &ev);
+}
+
+/* ---- per-VM hooks ---- */
+
+static void nic_stop(struct nv_nic *n)
+{
+	rxloop_stop(n->rx);
+	if (n->nd)
+		netdev_detach(n->vm, n->nd);
+	n->nd = NULL;
+	rxloop_free(n->rx);
+	n->rx = NULL;
+	tap_close(n->tap);
+	n->tap = NULL;
+	n->vm = NULL;
+}
+
+static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned id, void *ud)
+{
+	struct nv *m = ud;
+	const char *vmname = modvm_vm_name(vm);
+	struct nv_nic *n;
+	int r;
+
+	if (id >= m->nvms || !m->nics[id].enabled)
+		return 0;
+	n = &m->nics[id];
+	n->vm = vm;
+	r = tap_open(n->tap_name, n->pairs, &n->tap);
+	if (r < 0) {
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "vm %s: cannot open tap \"%s\": %s", vmname,
+				 n->tap_name, modvm_strerror(r));
+		goto fail;
+	}
+	unsigned want = (n->csum ? NETDEV_OFF_CSUM : 0) |
+			(n->tso ? NETDEV_OFF_TSO4 | NETDEV_OFF_TSO6 : 0) |
+			(n->ecn ? NETDEV_OFF_TSO_ECN : 0);
+	if ((r = tap_check_offloads(n->tap, want)) < 0) {
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR,
+				 "vm %s: offload = { csum = %s, tso = %s, ecn = %s } asks for more "
+				 "than tap %s can do",
+				 vmname, n->csum ? "true" : "false", n->tso ? "true" : "false",
+				 n->ecn ? "true" : "false", tap_name(n->tap));
+		goto fail;
+	}
+	if ((r = tap_set_mtu(n->tap, n->mtu)) < 0 || (r = tap_set_up(n->tap)) < 0)
+		goto fail;
+	r = rxloop_create(modvm_plugin_loop(ctx), n->tap, n->pairs, &n->rx);
+	if (r < 0)
+		goto fail;
+	struct netdev_config cfg = {
+		.pairs = (uint16_t)n->pairs, .mtu = n->mtu,
+		.csum = n->csum, .tso = n->tso, .ecn = n->ecn,
+		.backend = rxloop_backend(n->rx),
+	};
+	memcpy(cfg.mac, n->mac, 6);
+	r = netdev_attach(vm, &cfg, &n->nd);
+	if (r < 0) {
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "vm %s: cannot add virtio-net: %s", vmname,
+				 modvm_strerror(r));
+		goto fail;
+	}
+	modvm_plugin_log(ctx, MODVM_LOG_INFO,
+			 "vm %s: virtio-net on %s, mac %02x:%02x:%02x:%02x:%02x:%02x, %u queue "
+			 "pair(s), mtu %u",
+			 vmname, tap_name(n->tap), n->mac[0], n->mac[1], n->mac[2], n->mac[3],
+			 n->mac[4], n->mac[5], n->pairs, n->mtu);
+	/* Queue assignment before RX starts: with VMQ it decides where RX is
+	 * served. */
+	assign_queue(m, n);
+	if ((r = rxloop_start(n->rx, n->nd)) < 0)
+		goto fail;
+	return 0;
+fail:
+	nic_stop(n);
+	return r;
+}
+
+static void vm_teardown(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned id, void *ud)
+{
+	struct nv *m = ud;
+
+	(void)ctx;
+	(void)vm;
+	if (id < m->nvms && m->nics[id].vm) {
+		if (m->vmq)
+			vmq_manager_release(m->vmq, id);
+		nic_stop(&m->nics[id]);
+	}
+}
+
+static const struct modvm_vm_hooks hooks = {
+	.struct_size = sizeof(struct modvm_vm_hooks),
+	.setup = vm_setup,
+	.teardown = vm_teardown,
+};
+
+/* ---- configuration ---- */
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+/* A stable, locally administered address from the VM's name. */
+static void default_mac(const char *name, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	mac[3] = (uint8_t)(h >> 16);
+	mac[4] = (uint8_t)(h >> 8);
+	mac[5] = (uint8_t)h;
+}
+
+static int vm_configure(struct nv *m, unsigned id)
+{
+	const struct modvm_config *c = modvm_plugin_vm_config(m->ctx, id);
+	struct nv_nic *n = &m->nics[id];
+	const char *vm = modvm_plugin_vm_name(m->ctx, id);
+
+	n->m = m;
+	n->vm_id = id;
+	if (!c)
+		return 0;
+	n->enabled = true;
+	n->tap_name = modvm_config_string(c, "tap");
+	n->uplink = modvm_config_string(c, "uplink");
+	n->pairs = (unsigned)modvm_config_int(c, "queues");
+	n->mtu = (unsigned)modvm_config_int(c, "mtu");
+	n->csum = modvm_config_bool(c, "offload.csum");
+	n->tso = modvm_config_bool(c, "offload.tso");
+	n->ecn = modvm_config_bool(c, "offload.ecn");
+	const char *mac = modvm_config_string(c, "mac");
+	if (!*mac) {
+		default_mac(vm, n->mac);
+	} else if (parse_mac(mac, n->mac) < 0) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: mac: \"%s\": expected a unicast xx:xx:xx:xx:xx:xx",
+				 modvm_config_where(c, "mac"), vm, mac);
+		return -EINVAL;
+	}
+	if (strlen(n->tap_name) >= 16) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: tap: \"%s\": longer than 15 characters",
+				 modvm_config_where(c, "tap"), vm, n->tap_name);
+		return -EINVAL;
+	}
+	if (n->tso && !n->csum) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: offload.tso = true needs offload.csum = true",
+				 modvm_config_where(c, "offload.tso"), vm);
+		return -EINVAL;
+	}
+	if (n->ecn && !n->tso) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: offload.ecn = true needs offload.tso = true",
+				 modvm_config_where(c, "offload.ecn"), vm);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static int nv_init(struct modvm_plugin_ctx *ctx)
+{
+	struct nv *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
+	m->ctx = ctx;
+	m->nvms = modvm_plugin_vm_count(ctx);
+	m->nics = calloc(m->nvms ? m->nvms : 1, sizeof(*m->nics));
+	rc = -ENOMEM;
+	if (!m->nics)
+		goto free_m;
+	for (unsigned i = 0; i < m->nvms; i++)
+		if ((rc = vm_configure(m, i)) < 0)
+			goto free_m;
+	if ((rc = modvm_bus_register(&modvm_event_net_queue_assigned)) < 0 ||
+	    (rc = modvm_bus_register(&modvm_event_net_nic)) < 0)
+		goto free_m;
+	const struct modvm_config *cfg = modvm_plugin_config(ctx);
+	m->sysfs_root = modvm_config_string(cfg, "sysfs_root");
+	m->proc_root = modvm_config_string(cfg, "proc_root");
+	rc = modvm_plugin_set_vm_hooks(ctx, &hooks, m);
+	if (rc < 0)
+		goto free_m;
+	modvm_plugin_set_data(ctx, m);
+	return 0;
+free_m:
+	free(m->nics);
+	free(m);
+	return rc;
+}
+
+/* Discovery at start, when every plugin has subscribed to net.nic. */
+static int nv_start(struct modvm_plugin_ctx *ctx)
+{
+	struct nv *m = modvm_plugin_data(ctx);
+	struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
+
+	int r = vmq_manager_create(modvm_plugin_bus(ctx), &opt, &m->vmq);
+	if (r < 0) {
+		/* Not fatal: VM NICs still work on their tap queues. */
+		modvm_plugin_log(ctx, MODVM_LOG_WARN,
+				 "NIC discovery under %s failed (%s): no dedicated receive queues",
+				 m->sysfs_root, modvm_strerror(r));
+		m->vmq = NULL;
+	}
+	return 0;
+}
+
+static void nv_stop(struct modvm_plugin_ctx *ctx)
+{
+	struct nv *m = modvm_plugin_data(ctx);
+
+	vmq_manager_destroy(m->vmq);	/* rules removed, IRQ affinity restored */
+	m->vmq = NULL;
+}
+
+/* `modvm caps`: what discovery found, one line each. */
+struct caps_buf {
+	char *buf;
+	size_t len, used;
+};
+
+static void caps_line(const char *text, void *ud)
+{
+	struct caps_buf *c = ud;
+	if (c->used < c->len)
+		c->used += (size_t)snprintf(c->buf + c->used, c->len - c->used, "%s\n", text);
+}
+
+static int caps_report(struct modvm_plugin_ctx *ctx, char *buf, size_t len)
+{
+	struct nv *m = modvm_plugin_data(ctx);
+	struct caps_buf c = { buf, len, 0 };
+	struct vmq_manager *own = NULL;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	if (!m->vmq) {	/* `modvm caps` does not start plugins: discover for the report */
+		struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
+		if (vmq_manager_create(NULL, &opt, &own) < 0) {
+			snprintf(buf, len, "NIC discovery under %s failed\n", m->sysfs_root);
+			return 0;
+		}
+	}
+	vmq_manager_describe(m->vmq ? m->vmq : own, caps_line, &c);
+	vmq_manager_destroy(own);
+	return 0;
+}
+
+static const struct modvm_caps_report caps = {
+	.struct_size = sizeof(struct modvm_caps_report),
+	.report = caps_report,
+};
+
+static const void *nv_get_interface(struct modvm_plugin_ctx *ctx, const char *id)
+{
+	(void)ctx;
+	return id && strcmp(id, MODVM_CAPS_REPORT_IFACE) == 0 ? &caps : NULL;
+}
+
+static void nv_fini(struct modvm_plugin_ctx *ctx)
+{
+	struct nv *m = modvm_plugin_data(ctx);
+
+	modvm_plugin_set_vm_hooks(ctx, NULL, NULL);
+	/* The core tears VMs down (our teardown hook) before fini. */
+	for (unsigned i = 0; i < m->nvms; i++)
+		if (m->nics[i].vm)
+			nic_stop(&m->nics[i]);
+	free(m->nics);
+	free(m);
+	modvm_plugin_set_data(ctx, NULL);
+}
+
+static const struct modvm_option vm_options[] = {
+	{ .name = "tap", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "tap interface to open or create (\"\": the kernel picks mvtapN)" },
+	{ .name = "mac", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "guest MAC address xx:xx:xx:xx:xx:xx (\"\": 52:54:00 + hash of the VM name)" },
+	{ .name = "queues", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
+	  .max = NETDEV_MAX_PAIRS, .description = "queue pairs (one tap queue each)" },
+	{ .name = "mtu", .type = MODVM_OPT_INT, .default_value = "1500", .min = 68, .max = 65535,
+	  .description = "MTU told to the guest and set on the tap (9000: jumbo frames)" },
+	{ .name = "offload.csum", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "checksum offload both ways (CSUM, GUEST_CSUM)" },
+	{ .name = "offload.tso", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "TCP segmentation offload both ways (HOST/GUEST_TSO4/6); needs csum" },
+	{ .name = "offload.ecn", .type = MODVM_OPT_BOOL, .default_value = "false",
+	  .description = "TSO with ECN (HOST/GUEST_ECN); needs tso" },
+	{ .name = "uplink", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "host NIC whose receive queue (VMQ) this NIC should get" },
+	MODVM_OPTIONS_END,
+};
+
+static const struct modvm_option options[] = {
+	{ .name = "sysfs_root", .type = MODVM_OPT_STRING, .default_value = "/sys",
+	  .description = "where NIC discovery reads class/net and bus/pci (tests: a fixture)" },
+	{ .name = "proc_root", .type = MODVM_OPT_STRING, .default_value = "/proc",
+	  .description = "where queue IRQs are found and their affinity set" },
+	MODVM_OPTIONS_END,
+};
+
+static struct modvm_event_desc *const events[] = { &modvm_event_net_nic,
+						   &modvm_event_net_queue_assigned, NULL };
+
+MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_NET, .version = "1.0.0", .license = "MIT",
+	     .description = "virtio-net on a multi-queue tap: offloads, jumbo frames, VMQ",
+	     .options = options, .vm_options = vm_options, .events = events, .init = nv_init,
+	     .start = nv_start, .stop = nv_stop, .fini = nv_fini, .get_interface = nv_get_interface);

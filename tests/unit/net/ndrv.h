@@ -1,0 +1,69 @@
+/*
+ * A qtest-style virtio-net driver for the net-vmq tests and bench, on top of
+ * tests/devices/virtio_driver.c (fake guest RAM between guard pages, the
+ * Linux virtio-mmio programming sequence): it adds what a NIC needs, several
+ * queues with their own rings, transmit of one frame, receive buffers and
+ * gathering of merged receive buffers.
+ *
+ * Layout: rings of queue q at 0x1000 + q * 0x4000 (virtio_driver's), data
+ * buffers from NDRV_DATA_GPA up to the end of RAM.
+ */
+#ifndef NET_VMQ_TEST_NDRV_H
+#define NET_VMQ_TEST_NDRV_H
+
+#include "netdev.h"
+#include "virtio_driver.h"
+
+#define NDRV_MAX_Q 7
+#define NDRV_DATA_GPA 0x20000u
+
+struct ndrv_q {
+	uint16_t num, avail_idx, last_used, next_desc;
+	uint64_t buf_gpa[NETDEV_QUEUE_MAX];	/* by head: the buffer posted there */
+};
+
+struct ndrv {
+	struct vdrv v;
+	struct netdev *nd;
+	unsigned nq, pairs;
+	struct ndrv_q q[NDRV_MAX_Q];
+	uint64_t data_next;
+};
+
+struct ndrv_seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+/* Maps RAM and creates the device with @cfg. */
+void ndrv_init(struct ndrv *d, const struct netdev_config *cfg);
+void ndrv_fini(struct ndrv *d);
+/* Negotiates @want (VERSION_1 added) and returns the status read back. */
+uint8_t ndrv_negotiate(struct ndrv *d, uint64_t want);
+/* negotiate, @nq queues of @num entries, DRIVER_OK; asserts each step. */
+void ndrv_start(struct ndrv *d, uint64_t want, unsigned nq, uint16_t num);
+
+uint64_t ndrv_alloc(struct ndrv *d, uint32_t len);
+void ndrv_data_reset(struct ndrv *d);
+/* Posts a chain on queue @q; returns its head. */
+uint16_t ndrv_post(struct ndrv *d, unsigned q, const struct ndrv_seg *segs, unsigned n);
+void ndrv_kick(struct ndrv *d, unsigned q);
+bool ndrv_used(struct ndrv *d, unsigned q, uint32_t *id, uint32_t *len);
+
+/* Sends @hdr + @frame as one buffer on pair @pair's TX queue, kicks, and
+ * asserts the buffer came back. */
+void ndrv_tx(struct ndrv *d, unsigned pair, const struct vnet_hdr *hdr, const void *frame,
+	     uint32_t len);
+/* Posts @n writable buffers of @size bytes on pair @pair's RX queue and kicks. */
+void ndrv_rx_fill(struct ndrv *d, unsigned pair, unsigned n, uint32_t size);
+/* Takes the next received frame (gathering merged buffers by num_buffers):
+ * copies the header into *@hdr and at most @cap frame bytes into @frame;
+ * returns the frame length (without header), or -1 when nothing is used. */
+long ndrv_rx(struct ndrv *d, unsigned pair, struct vnet_hdr *hdr, void *frame, size_t cap);
+/* Sends a control command (class, cmd, data) and returns the ack byte. */
+uint8_t ndrv_ctrl(struct ndrv *d, uint8_t cls, uint8_t cmd, const void *data, uint32_t len);
+
+uint32_t ndrv_cfg_read(struct ndrv *d, uint32_t off, uint32_t len);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * The net-vmq plugin as a user meets it, through the built `modvm`: its
+ * options are described, out-of-range and malformed values are refused
+ * naming the file and line, and (with /dev/kvm and a private network
+ * namespace) a VM gets a virtio-net device its demo guest finds, on a tap
+ * that exists while the VM runs and is gone after a clean stop.
+ */
+#include <check.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netns.h"
+#include "run_modvm.h"
+
+static struct run_result res;
+
+static bool need_kvm_and_netns(void)
+{
+	char why[256];
+	if (!kvm_usable(why, sizeof(why))) {
+		printf("skipped: %s\n", why);
+		return false;
+	}
+	const char *no = netns_unavailable();
+	if (no) {
+		printf("skipped: %s\n", no);
+		return false;
+	}
+	ck_assert_int_eq(netns_enter(), 0);
+	return true;
+}
+
+static const char *temp_conf(char *path, size_t size, const char *text)
+{
+	snprintf(path, size, "/tmp/net-vmq-XXXXXX.conf");
+	int fd = mkstemps(path, 5);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+#define PLUGINS                                                                        \
+	"plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"  \
+	"  net-vmq = { enabled = true; }; };\n"
+
+START_TEST(describe_lists_options)
+{
+	run_modvm(&res, 30, "plugins", "--describe", "net-vmq", NULL);
+	run_expect(&res, 0, "net", NULL);
+	const char *want[] = { "tap", "mac", "queues", "range 1..16", "mtu", "range 68..65535",
+			       "offload.csum", "offload.tso", "offload.ecn", "uplink",
+			       "net.queue_assigned" };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(res.out, want[i]), "missing %s", want[i]);
+}
+END_TEST
+
+START_TEST(mtu_out_of_range_refused)
+{
+	char path[64];
+	temp_conf(path, sizeof(path),
+		  PLUGINS "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+			  "  net-vmq = { mtu = 65536; }; } );\n");
+	run_modvm(&res, 30, "check", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 2);
+	ck_assert_msg(strstr(res.err, ":4:") && strstr(res.err, "mtu"), "stderr: %s", res.err);
+}
+END_TEST
+
+START_TEST(unknown_offload_refused)
+{
+	char path[64];
+	temp_conf(path, sizeof(path),
+		  PLUGINS "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+			  "  net-vmq = { offload = { csum = true; ufo = true; }; }; } );\n");
+	run_modvm(&res, 30, "check", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 2);
+	ck_assert_msg(strstr(res.err, ":4:") && strstr(res.err, "ufo"), "stderr: %s", res.err);
+}
+END_TEST
+
+START_TEST(bad_mac_refused)
+{
+	char path[64];
+	if (!need_kvm_and_netns())
+		return;
+	temp_conf(path, sizeof(path),
+		  PLUGINS "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+			  "  net-vmq = {\n    mac = \"01:02:03:04:05:06\"; }; } );\n");
+	run_modvm(&res, 30, "run", path, NULL);
+	unlink(path);
+	ck_assert_int_ne(res.status, 0);
+	ck_assert_msg(strstr(res.err, ":5: vm a: mac: \"01:02:03:04:05:06\": expected a unicast"),
+		      "stderr: %s", res.err);
+}
+END_TEST
+
+START_TEST(tso_without_csum_refused)
+{
+	char path[64];
+	if (!need_kvm_and_netns())
+		return;
+	temp_conf(path, sizeof(path),
+		  PLUGINS "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+			  "  net-vmq = { offload = { csum = false; tso = true; }; }; } );\n");
+	run_modvm(&res, 30, "run", path, NULL);
+	unlink(path);
+	ck_assert_int_ne(res.status, 0);
+	ck_assert_msg(strstr(res.err, "offload.tso = true needs offload.csum = true"), "stderr: %s",
+		      res.err);
+}
+END_TEST
+
+START_TEST(vm_gets_a_nic)
+{
+	char path[64];
+	if (!need_kvm_and_netns())
+		return;
+	temp_conf(path, sizeof(path),
+		  "host = { log_level = \"info\"; };\n" PLUGINS
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  net-vmq = { tap = \"mvp0\"; mac = \"52:54:00:aa:bb:cc\"; queues = 2;\n"
+		  "    mtu = 9000; offload = { ecn = true; }; uplink = \"eth9\"; }; } );\n");
+	/* The demo guest lists its virtio devices and powers off. */
+	run_modvm(&res, 60, "run", path, NULL);
+	unlink(path);
+	ck_assert_msg(res.status == 0, "status %d, stderr: %s", res.status, res.err);
+	ck_assert_msg(strstr(res.out, "virtio-mmio at 0xd0001000: net"), "stdout: %s", res.out);
+	const char *ev = strstr(res.out, "event net.queue_assigned");
+	ck_assert_ptr_nonnull(ev);
+	const char *pub = strstr(ev, "published 1 "), *eol = strchr(ev, '\n');
+	ck_assert_msg(pub && eol && pub < eol, "net.queue_assigned not published once");
+	ck_assert_msg(strstr(res.err, "virtio-net on mvp0, mac 52:54:00:aa:bb:cc, 2 queue pair(s), "
+				      "mtu 9000"), "stderr: %s", res.err);
+	ck_assert_ptr_nonnull(strstr(res.err, "uplink eth9: no dedicated receive queue, falling "
+					      "back to per-VM tap queues"));
+	/* Not persistent: closing its queues on teardown removed it. */
+	ck_assert_uint_eq(if_nametoindex("mvp0"), 0);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s MODVM_BINARY\n", argv[0]);
+		return 2;
+	}
+	run_modvm_init(argv[1]);
+	Suite *s = suite_create("net_plugin");
+	TCase *tc = tcase_create("plugin");
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, describe_lists_options);
+	tcase_add_test(tc, mtu_out_of_range_refused);
+	tcase_add_test(tc, unknown_offload_refused);
+	tcase_add_test(tc, bad_mac_refused);
+	tcase_add_test(tc, tso_without_csum_refused);
+	tcase_add_test(tc, vm_gets_a_nic);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

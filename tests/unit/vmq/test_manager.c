@@ -1,0 +1,247 @@
+/*
+ * The manager on the fixture tree with the fake ethtool: the MAC rules a
+ * driver is told, the IRQ affinity written under the fixture /proc and
+ * written back, net.queue_assigned, and the fallbacks with their one line.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/ethtool.h>
+
+#include "fake_ethtool.h"
+#include "nic_tree.h"
+#include "vmq_test.h"
+
+static struct nic_tree tree;
+static struct fake_ethtool fake;
+static struct events ev;
+static struct modvm_bus *bus;
+static struct vmq_manager *mgr;
+static struct fake_nic *ix;
+
+static const uint8_t mac_a[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
+static const uint8_t mac_b[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
+
+static void setup(void)
+{
+	struct vmq_options o;
+
+	ck_assert_int_eq(nic_tree_create(&tree), 0);
+	fake_ethtool_fixture(&fake);
+	ix = fake_ethtool_nic(&fake, NIC_TREE_IXGBE_IF);
+	capture_start();
+	bus = test_bus_new(&ev);
+	o = (struct vmq_options){ .sysfs_root = tree.sys, .proc_root = tree.proc,
+				  .ethtool = &fake_ethtool_ops, .ethtool_ud = &fake };
+	ck_assert_int_eq(vmq_manager_create(bus, &o, &mgr), 0);
+	ck_assert_uint_eq(vmq_manager_nic_count(mgr), 2);
+}
+
+static void teardown(void)
+{
+	vmq_manager_destroy(mgr);
+	test_bus_free(bus);
+	capture_stop();
+	nic_tree_destroy(&tree);
+}
+
+static const char *affinity(int irq)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "proc/irq/%d/smp_affinity_list", irq);
+	return nic_tree_read(&tree, rel);
+}
+
+START_TEST(two_vms_get_two_queues_rules_and_irqs)
+{
+	struct modvm_net_queue_assigned a, b;
+	const struct fake_rule *r;
+
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &a), 0);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 2, mac_b, NIC_TREE_IXGBE_IF, 0, &b), 0);
+	ck_assert_uint_eq(a.dedicated, 1);
+	ck_assert_uint_eq(b.dedicated, 1);
+	ck_assert_uint_ne(a.queue, 0);
+	ck_assert_uint_ne(b.queue, 0);
+	ck_assert_uint_ne(a.queue, b.queue);
+	ck_assert_int_eq(a.host_cpu, 1);
+	ck_assert_int_eq(b.host_cpu, 0);
+	ck_assert_str_eq(a.uplink, NIC_TREE_IXGBE_IF);
+	ck_assert(memcmp(a.mac, mac_a, 6) == 0);
+
+	/* the driver was told: ETHER_FLOW, dst MAC fully masked, ring = queue */
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 2);
+	r = fake_ethtool_rule_for(ix, mac_a);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->flow_type, ETHER_FLOW);
+	ck_assert(memcmp(r->dst_mask, (uint8_t[6]){ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, 6) == 0);
+	ck_assert_uint_eq(r->ring, a.queue);
+	r = fake_ethtool_rule_for(ix, mac_b);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->ring, b.queue);
+
+	/* each queue's IRQ points at its VM's core; the others are untouched */
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + (int)a.queue), "1");
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + (int)b.queue), "0");
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0), NIC_TREE_AFFINITY);
+	ck_assert_str_eq(affinity(120), NIC_TREE_AFFINITY);
+
+	/* published as it was returned */
+	ck_assert_uint_eq(ev.nq, 2);
+	ck_assert(memcmp(&ev.q[0], &a, sizeof(a)) == 0);
+	ck_assert(memcmp(&ev.q[1], &b, sizeof(b)) == 0);
+
+	/* release VM 1: its rule goes, its IRQ gets its old affinity back */
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
+	ck_assert_ptr_null(fake_ethtool_rule_for(ix, mac_a));
+	ck_assert_ptr_nonnull(fake_ethtool_rule_for(ix, mac_b));
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + (int)a.queue), NIC_TREE_AFFINITY);
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + (int)b.queue), "0");
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 0);
+
+	/* the freed queue is reused by the next VM */
+	{
+		const uint8_t mac_c[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x03 };
+		struct modvm_net_queue_assigned c;
+
+		ck_assert_int_eq(vmq_manager_assign(mgr, 3, mac_c, NIC_TREE_IXGBE_IF, -1, &c), 0);
+		ck_assert_uint_eq(c.dedicated, 1);
+		ck_assert_uint_eq(c.queue, a.queue);
+		ck_assert_int_eq(c.host_cpu, -1);	/* no core asked for: IRQ left alone */
+		ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + (int)c.queue), NIC_TREE_AFFINITY);
+	}
+}
+END_TEST
+
+START_TEST(exhaustion_gives_default_queue_with_warning)
+{
+	struct modvm_net_queue_assigned q;
+	uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 0 };
+
+	for (uint32_t vm = 0; vm < 7; vm++) {
+		mac[5] = (uint8_t)(vm + 1);
+		ck_assert_int_eq(vmq_manager_assign(mgr, vm, mac, NIC_TREE_IXGBE_IF, 1, &q), 0);
+		ck_assert_uint_eq(q.dedicated, 1);
+		ck_assert_uint_ne(q.queue, 0);
+	}
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 7);
+	ck_assert_uint_eq(capture_count("no free rx queue", NULL), 0);
+	mac[5] = 0x42;
+	ck_assert_int_eq(vmq_manager_assign(mgr, 7, mac, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(q.queue, 0);
+	ck_assert_int_eq(q.host_cpu, -1);
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 7);	/* no rule for the 8th */
+	ck_assert_uint_eq(capture_count("warn: net-vmq: vm 7", "no free rx queue", NULL), 1);
+	ck_assert_uint_eq(ev.nq, 8);
+	ck_assert_uint_eq(ev.q[7].dedicated, 0);
+
+	/* destroy (in teardown) undoes all seven; check it here explicitly */
+	vmq_manager_destroy(mgr);
+	mgr = NULL;
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 0);
+	ck_assert_uint_eq(ix->deletes, 7);
+	for (int q2 = 0; q2 < 8; q2++)
+		ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + q2), NIC_TREE_AFFINITY);
+}
+END_TEST
+
+START_TEST(fallbacks_say_why)
+{
+	struct modvm_net_queue_assigned q;
+	unsigned calls;
+
+	/* virtio uplink: no n-tuple */
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_VIRTIO_IF, 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(q.queue, 0);
+	ck_assert_str_eq(q.uplink, NIC_TREE_VIRTIO_IF);
+	ck_assert_uint_eq(capture_count("vm 1", "uplink eth0", "n-tuple", "per-VM tap queues", NULL), 1);
+
+	/* no uplink */
+	ck_assert_int_eq(vmq_manager_assign(mgr, 2, mac_b, NULL, 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_str_eq(q.uplink, "");
+	ck_assert_uint_eq(capture_count("vm 2", "no uplink configured", NULL), 1);
+
+	/* lo exists but has no PCI device; veth9 does not exist */
+	ck_assert_int_eq(vmq_manager_assign(mgr, 3, mac_a, "lo", 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(capture_count("vm 3", "uplink lo", "virtual interface", NULL), 1);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 4, mac_b, "veth9", 0, &q), 0);
+	ck_assert_uint_eq(capture_count("vm 4", "uplink veth9", "no such interface", NULL), 1);
+
+	/* the driver refuses the rule: default queue, one warning with the errno */
+	ix->insert_errno = EBUSY;
+	calls = ix->inserts;
+	ck_assert_int_eq(vmq_manager_assign(mgr, 5, mac_b, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(q.queue, 0);
+	ck_assert_uint_eq(ix->inserts, calls);
+	ck_assert_uint_eq(capture_count("vm 5", "refused the steering rule", strerror(EBUSY), NULL), 1);
+	ck_assert_str_eq(affinity(NIC_TREE_IXGBE_IRQ0 + 1), NIC_TREE_AFFINITY);
+
+	/* nothing anywhere was programmed */
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 0);
+	ck_assert_uint_eq(ev.nq, 5);
+}
+END_TEST
+
+START_TEST(bad_requests_are_refused)
+{
+	const uint8_t zero[6] = { 0 };
+	struct modvm_net_queue_assigned q;
+
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, zero, NIC_TREE_IXGBE_IF, 0, &q), -EINVAL);
+	ck_assert_uint_eq(capture_count("vm 1", "not a unicast MAC", NULL), 1);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 0, &q), 0);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 2, mac_a, NIC_TREE_IXGBE_IF, 0, &q), -EEXIST);
+	ck_assert_uint_eq(capture_count("vm 2", "already has a queue", NULL), 1);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 3, mac_b, "an-interface-name-too-long", 0, &q), -EINVAL);
+	ck_assert_uint_eq(capture_count("vm 3", "at most 15 characters", NULL), 1);
+	ck_assert_uint_eq(vmq_manager_assignment_count(mgr), 1);
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 1);
+	ck_assert_uint_eq(ev.nq, 1);
+}
+END_TEST
+
+/* A driver that picks the location itself (RX_CLS_LOC_SPECIAL). */
+START_TEST(driver_chosen_rule_location)
+{
+	struct modvm_net_queue_assigned q;
+	const struct vmq_assignment *a;
+
+	ix->loc_special = true;
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	a = vmq_manager_assignment(mgr, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->rule_loc, 0);	/* the fake's first free slot */
+	ck_assert(ix->rules[0].used);
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
+	ck_assert(!ix->rules[0].used);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("vmq_manager");
+	TCase *tc = tcase_create("manager");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, two_vms_get_two_queues_rules_and_irqs);
+	tcase_add_test(tc, exhaustion_gives_default_queue_with_warning);
+	tcase_add_test(tc, fallbacks_say_why);
+	tcase_add_test(tc, bad_requests_are_refused);
+	tcase_add_test(tc, driver_chosen_rule_location);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
