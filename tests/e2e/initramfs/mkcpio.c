@@ -1,7 +1,7 @@
 /*
- * Writes a cpio "newc" archive holding one file as /init (mode 0100755):
- * the initramfs for the Linux e2e test, built without host cpio tools.
- * Usage: mkcpio INIT OUT
+ * Writes a cpio "newc" archive holding INIT as /init (mode 0100755) and
+ * each NAME=PATH as /NAME: the initramfs for the Linux e2e test, built
+ * without host cpio tools.  Usage: mkcpio INIT OUT [NAME=PATH...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,40 +26,67 @@ static void entry(FILE *f, const char *name, unsigned mode, const char *data, lo
 	}
 }
 
-int main(int argc, char **argv)
+/* Reads all of @path; NULL (after a message) on failure. */
+static char *slurp(const char *path, long *size)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s INIT OUT\n", argv[0]);
-		return 2;
-	}
-	FILE *in = fopen(argv[1], "rb");
+	FILE *in = fopen(path, "rb");
 	if (!in) {
-		perror(argv[1]);
-		return 1;
+		perror(path);
+		return NULL;
 	}
 	fseek(in, 0, SEEK_END);
-	long size = ftell(in);
+	*size = ftell(in);
 	rewind(in);
-	char *buf = malloc(size > 0 ? (size_t)size : 1);
-	if (!buf || size < 0 || fread(buf, 1, (size_t)size, in) != (size_t)size) {
-		fprintf(stderr, "%s: read failed\n", argv[1]);
-		fclose(in);
+	char *buf = malloc(*size > 0 ? (size_t)*size : 1);
+	if (!buf || *size < 0 || fread(buf, 1, (size_t)*size, in) != (size_t)*size) {
+		fprintf(stderr, "%s: read failed\n", path);
 		free(buf);
-		return 1;
+		buf = NULL;
 	}
 	fclose(in);
+	return buf;
+}
+
+/* Adds @path as /@name (mode 0100644, or 0100755 for /init). */
+static int add(FILE *out, const char *name, const char *path)
+{
+	long size;
+	char *buf = slurp(path, &size);
+	if (!buf)
+		return 1;
+	entry(out, name, strcmp(name, "init") ? 0100644 : 0100755, buf, size);
+	free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s INIT OUT [NAME=PATH...]\n", argv[0]);
+		return 2;
+	}
 	FILE *out = fopen(argv[2], "wb");
 	if (!out) {
 		perror(argv[2]);
-		free(buf);
 		return 1;
 	}
-	entry(out, "init", 0100755, buf, size);
+	int rc = add(out, "init", argv[1]);
+	for (int i = 3; i < argc && !rc; i++) {
+		char *eq = strchr(argv[i], '='), *slash = strchr(argv[i], '/');
+		if (!eq || eq == argv[i] || (slash && slash < eq)) {
+			fprintf(stderr, "%s: want NAME=PATH, NAME without '/'\n", argv[i]);
+			rc = 2;
+			break;
+		}
+		*eq = '\0';
+		rc = add(out, argv[i], eq + 1);
+	}
 	entry(out, "TRAILER!!!", 0, NULL, 0);
-	free(buf);
 	if (fclose(out) != 0) {
 		perror(argv[2]);
 		return 1;
 	}
-	return 0;
+	if (rc)
+		remove(argv[2]);
+	return rc;
 }
