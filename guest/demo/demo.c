@@ -120,6 +120,8 @@ static unsigned probe_virtio(const char *cmdline)
 			mmio_write32(base + VM_STATUS, S_ACK | S_DRIVER);
 			if (id == 4)
 				drive_rng(base);
+			if (id == 1)
+				drive_net(base, irq, cmdline);
 			if (id == 5 && want_balloon && !balloon_base) {
 				balloon_base = base;
 				balloon_irq = irq;

@@ -85,6 +85,10 @@ void irq_route(uint32_t gsi);
 /* sti; hlt; cli: sleeps until an interrupt arrives (race-free: the STI shadow). */
 void wait_for_interrupt(void);
 
+/* ---- net.c ---- */
+/* With "modvm.demo.net=GUEST_IP,PEER_IP": ARP for the peer, ping it, print. */
+void drive_net(uint64_t base, uint32_t irq, const char *cmdline);
+
 /* ---- balloon.c ---- */
 /*
  * Runs a virtio-balloon driver for ever (the VM is stopped from outside):

@@ -59,6 +59,16 @@ START_TEST(describe_lists_options)
 }
 END_TEST
 
+START_TEST(example_config_validates)
+{
+	char path[4096];
+	const char *root = getenv("MODVM_SOURCE_ROOT");
+	snprintf(path, sizeof(path), "%s/etc/networking.conf", root ? root : ".");
+	run_modvm(&res, 30, "check", path, NULL);
+	run_expect(&res, 0, "OK (3 plugins, 1 VMs)", NULL);
+}
+END_TEST
+
 START_TEST(mtu_out_of_range_refused)
 {
 	char path[64];
@@ -145,6 +155,35 @@ START_TEST(vm_gets_a_nic)
 }
 END_TEST
 
+/*
+ * Frames both ways through a running VM: the demo guest's own virtio-net
+ * driver asks who has 10.0.0.1 (the tap's address in this namespace) and
+ * pings it; the host kernel answers both over the tap.
+ */
+START_TEST(guest_arps_and_pings_the_host)
+{
+	char path[64];
+	if (!need_kvm_and_netns())
+		return;
+	ck_assert_int_eq(netns_sh("ip tuntap add dev mvp1 mode tap multi_queue vnet_hdr && "
+				  "ip addr add 10.0.0.1/24 dev mvp1 && ip link set mvp1 up"), 0);
+	temp_conf(path, sizeof(path),
+		  "host = { log_level = \"info\"; };\n" PLUGINS
+		  "vms = ( { name = \"pinger\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  cmdline = \"console=ttyS0 modvm.demo.net=10.0.0.2,10.0.0.1\";\n"
+		  "  net-vmq = { tap = \"mvp1\"; mac = \"52:54:00:12:34:56\"; }; } );\n");
+	run_modvm(&res, 60, "run", path, NULL);
+	unlink(path);
+	ck_assert_msg(res.status == 0, "status %d, stderr: %s", res.status, res.err);
+	ck_assert_msg(strstr(res.out, "demo-net: 52:54:00:12:34:56 10.0.0.2 asks who has 10.0.0.1"),
+		      "stdout: %s", res.out);
+	ck_assert_msg(strstr(res.out, "demo-net: 10.0.0.1 is at "), "stdout: %s", res.out);
+	ck_assert_msg(strstr(res.out, "demo-net: echo reply from 10.0.0.1, 32 bytes"), "stdout: %s",
+		      res.out);
+	ck_assert_int_eq(netns_sh("ip link del mvp1"), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -156,11 +195,13 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("plugin");
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, describe_lists_options);
+	tcase_add_test(tc, example_config_validates);
 	tcase_add_test(tc, mtu_out_of_range_refused);
 	tcase_add_test(tc, unknown_offload_refused);
 	tcase_add_test(tc, bad_mac_refused);
 	tcase_add_test(tc, tso_without_csum_refused);
 	tcase_add_test(tc, vm_gets_a_nic);
+	tcase_add_test(tc, guest_arps_and_pings_the_host);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
