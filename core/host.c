@@ -588,17 +588,21 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 
 	if (!host->started)
 		return -EINVAL;
+	/* SIGINT/SIGTERM are ours before the first loop step: plugin timers
+	 * may act on the host there (power-park parks cores), and a signal
+	 * taking the default action then would leave it changed.  A signal
+	 * during that step only sets break_requested; modvm__loop_run returns
+	 * at once and host_stop undoes everything. */
+	r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
+	if (r < 0)
+		return r;
 	modvm__bus_drain(host->bus);
 	modvm__loop_run_once(host->loop);
 	/* Run while VMs run; with none launched, a control socket makes modvm
 	 * a daemon that runs until told to stop. */
 	if (modvm__fleet_running(host->fleet) > 0 ||
-	    (host->control && modvm__fleet_launched(host->fleet) == 0)) {
-		r = modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
-		if (r < 0)
-			return r;
+	    (host->control && modvm__fleet_launched(host->fleet) == 0))
 		modvm__loop_run(host->loop);
-	}
 	return modvm__fleet_failed(host->fleet) ? -EIO : 0;
 }
 

@@ -208,15 +208,55 @@ int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, un
 	return -errno;
 }
 
+/* cpufreq needs the powersave governor; a kernel that lists its governors must offer it. */
+static bool offers_powersave(const char *sysfs_root, unsigned cpu)
+{
+	char path[300], line[512];
+	bool ok = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cpu%u/cpufreq/scaling_available_governors", sysfs_root,
+		 cpu);
+	f = fopen(path, "re");
+	if (!f)
+		return true;	/* not listed: the write itself decides */
+	if (fgets(line, sizeof(line), f)) {
+		char *save = NULL;
+		ok = false;
+		for (char *w = strtok_r(line, " \n", &save); w && !ok; w = strtok_r(NULL, " \n", &save))
+			ok = strcmp(w, "powersave") == 0;
+	}
+	fclose(f);
+	return ok;
+}
+
+/*
+ * What this host lets us do, checked rather than assumed: affinity needs
+ * two cpus this process may run on (else nothing can be packed); cpufreq a
+ * writable scaling_governor offering powersave on some cpu; offline a
+ * writable online file on some cpu but cpu0.  "none" if nothing.
+ */
 void park_actions_permitted(const char *sysfs_root, char *out, unsigned len)
 {
+	bool cpufreq = false, offline = false;
 	char path[300];
+	cpu_set_t mine;
 
-	snprintf(out, len, "affinity");
-	snprintf(path, sizeof(path), "%s/cpu1/cpufreq/scaling_governor", sysfs_root);
-	if (access(path, W_OK) == 0)
-		snprintf(out + strlen(out), len - strlen(out), " cpufreq");
-	snprintf(path, sizeof(path), "%s/cpu1/online", sysfs_root);
-	if (access(path, W_OK) == 0)
-		snprintf(out + strlen(out), len - strlen(out), " offline");
+	out[0] = '\0';
+	if (sched_getaffinity(0, sizeof(mine), &mine) == 0 && CPU_COUNT(&mine) >= 2)
+		snprintf(out, len, "affinity");
+	for (unsigned cpu = 0; cpu < PARK_MAX_CPUS && !(cpufreq && offline); cpu++) {
+		snprintf(path, sizeof(path), "%s/cpu%u/cpufreq/scaling_governor", sysfs_root, cpu);
+		if (!cpufreq && access(path, W_OK) == 0 && offers_powersave(sysfs_root, cpu))
+			cpufreq = true;
+		snprintf(path, sizeof(path), "%s/cpu%u/online", sysfs_root, cpu);
+		if (!offline && cpu > 0 && access(path, W_OK) == 0)
+			offline = true;
+	}
+	if (cpufreq)
+		snprintf(out + strlen(out), len - strlen(out), "%scpufreq", out[0] ? " " : "");
+	if (offline)
+		snprintf(out + strlen(out), len - strlen(out), "%soffline", out[0] ? " " : "");
+	if (!out[0])
+		snprintf(out, len, "none");
 }

@@ -2,7 +2,8 @@
  * plugin.c — power-park: Core Parking for the VMs of this process.
  *
  * Every interval_ms the loop timer reads /proc/stat, publishes host.cpu_load
- * per managed core, feeds the pure policy (policy.c) and, when the unparked
+ * per managed core, adds the vCPU threads' own run time from vcpu.stats
+ * (the demand /proc/stat lags behind), feeds the pure policy (policy.c) and, when the unparked
  * set changes, applies the configured action (actions.c) and publishes
  * power.core_state with the reason.  Cores serving a VM's network queue
  * (net.queue_assigned) are never parked.  stop() — also what SIGTERM leads
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <modvm/events.h>
@@ -25,10 +27,21 @@
 
 #define PLUGIN_NAME "power-park"
 #define MAX_QUEUES 64
+#define MAX_VCPUS 256
 
 struct queue_pin {
 	uint32_t vm_id, queue;
 	int32_t cpu;
+};
+
+/* One vCPU thread as vcpu.stats last described it. */
+struct vcpu_track {
+	uint32_t vm_id, vcpu;
+	int32_t tid;
+	uint64_t run_ns;	/* thread CPU time at the last sample */
+	uint64_t seen_ns;	/* CLOCK_MONOTONIC of the last sample */
+	uint64_t period_ns;	/* wall time that sample covered */
+	uint32_t permille;	/* run time / wall time of that sample */
 };
 
 struct park {
@@ -45,8 +58,10 @@ struct park {
 	bool applied[PARK_MAX_CPUS];	/* unparked state the host was last given */
 	struct queue_pin queues[MAX_QUEUES];
 	unsigned nqueues;
+	struct vcpu_track vcpus[MAX_VCPUS];
+	unsigned nvcpus;
 	struct modvm_timer *timer;
-	int sub_vm, sub_queue;
+	int sub_vm, sub_queue, sub_stats;
 	bool read_failing;		/* log a failing /proc/stat once, not every tick */
 	bool some_parked;
 };
@@ -69,10 +84,51 @@ static void allowed_set(const struct park *pk, cpu_set_t *set)
 			CPU_CLR(pk->cpus[i], set);
 }
 
-/* affinity: every running VM's vCPUs, then our other threads. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A vCPU's last rate holds until its VM stops or pauses (vm.lifecycle).  A
+ * late sample is no sign of idleness — a busy host delays the stats timer
+ * most — so only a long silence (ten periods, at least 1 s) drops it.
+ */
+static bool fresh(const struct park *pk, const struct vcpu_track *v, uint64_t now)
+{
+	uint64_t window = 10 * v->period_ns > 1000000000u ? 10 * v->period_ns : 1000000000u;
+
+	return v->tid > 0 && now - v->seen_ns <= window + pk->interval_ns;
+}
+
+static bool has_tid(const int *tids, unsigned n, int tid)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* Only a thread of this process is ever pinned, whatever an event claims. */
+static bool own_thread(int tid)
+{
+	char path[48];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", tid);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * affinity: every running VM's vCPUs (through the VM API, plus the threads
+ * vcpu.stats names that the API did not), then our other threads.
+ */
 static void repin(struct park *pk, bool restore)
 {
 	unsigned nvms = modvm_plugin_vm_count(pk->ctx), ntids = 0;
+	uint64_t now = now_ns();
 	int tids[512];
 	cpu_set_t set;
 
@@ -87,6 +143,15 @@ static void repin(struct park *pk, bool restore)
 			if (tid > 0 && ntids < sizeof(tids) / sizeof(tids[0]))
 				tids[ntids++] = tid;
 		}
+	}
+	for (unsigned i = 0; i < pk->nvcpus && ntids < sizeof(tids) / sizeof(tids[0]); i++) {
+		const struct vcpu_track *v = &pk->vcpus[i];
+
+		if (!fresh(pk, v, now) || has_tid(tids, ntids, v->tid) || !own_thread(v->tid))
+			continue;
+		if (sched_setaffinity(v->tid, sizeof(set), restore ? &pk->act.orig_affinity : &set))
+			continue;	/* ended meanwhile */
+		tids[ntids++] = v->tid;
 	}
 	if (!restore) {
 		int others = park_actions_pin_threads(&pk->act, &set, tids, ntids);
@@ -137,6 +202,7 @@ static void on_tick(struct modvm_timer *t, void *ud)
 {
 	struct park *pk = ud;
 	struct park_decision d;
+	uint64_t now = now_ns();
 	char err[300];
 	int rc;
 
@@ -150,6 +216,10 @@ static void on_tick(struct modvm_timer *t, void *ud)
 	}
 	pk->read_failing = false;
 	memset(pk->sample.pinned, 0, sizeof(pk->sample.pinned));
+	pk->sample.vcpu_permille = 0;
+	for (unsigned v = 0; v < pk->nvcpus; v++)
+		if (fresh(pk, &pk->vcpus[v], now))
+			pk->sample.vcpu_permille += pk->vcpus[v].permille;
 	for (unsigned i = 0; i < pk->ncores; i++) {
 		struct modvm_host_cpu_load ev = { .cpu = pk->cpus[i],
 						  .busy_permille = pk->permille[pk->cpus[i]],
@@ -173,6 +243,10 @@ static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 	if ((ev->state == MODVM_VM_STARTING || ev->state == MODVM_VM_RUNNING) &&
 	    pk->some_parked && pk->act.kind == PARK_ACTION_AFFINITY)
 		repin(pk, false);
+	if (ev->state == MODVM_VM_PAUSED)	/* no demand until it runs again */
+		for (unsigned v = 0; v < pk->nvcpus; v++)
+			if (pk->vcpus[v].vm_id == ev->vm_id)
+				pk->vcpus[v].permille = 0;
 	if (ev->state == MODVM_VM_STOPPING || ev->state == MODVM_VM_STOPPED ||
 	    ev->state == MODVM_VM_FAILED) {
 		unsigned w = 0;
@@ -180,7 +254,40 @@ static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 			if (pk->queues[q].vm_id != ev->vm_id)
 				pk->queues[w++] = pk->queues[q];
 		pk->nqueues = w;
+		w = 0;
+		for (unsigned v = 0; v < pk->nvcpus; v++)
+			if (pk->vcpus[v].vm_id != ev->vm_id)
+				pk->vcpus[w++] = pk->vcpus[v];
+		pk->nvcpus = w;
 	}
+}
+
+/* vcpu.stats: the thread's run time over the wall time since its previous sample. */
+static void on_stats(const struct modvm_vcpu_stats *ev, void *ud)
+{
+	struct park *pk = ud;
+	struct vcpu_track *v = NULL;
+	uint64_t ran;
+
+	for (unsigned i = 0; i < pk->nvcpus && !v; i++)
+		if (pk->vcpus[i].vm_id == ev->vm_id && pk->vcpus[i].vcpu == ev->vcpu)
+			v = &pk->vcpus[i];
+	if (!v) {
+		if (pk->nvcpus == MAX_VCPUS)
+			return;	/* more vCPUs than we track: /proc/stat still sees them */
+		v = &pk->vcpus[pk->nvcpus++];
+		*v = (struct vcpu_track){ .vm_id = ev->vm_id, .vcpu = ev->vcpu };
+	}
+	if (v->tid != ev->tid || ev->run_ns < v->run_ns)
+		v->run_ns = 0;	/* a new thread: its clock starts at 0 */
+	ran = ev->run_ns - v->run_ns;
+	v->tid = ev->tid;
+	v->run_ns = ev->run_ns;
+	v->seen_ns = now_ns();
+	v->period_ns = ev->interval_ns;
+	v->permille = ev->interval_ns ? (uint32_t)(ran * 1000 / ev->interval_ns) : 0;
+	if (v->permille > 1000)
+		v->permille = 1000;
 }
 
 static void on_queue(const struct modvm_net_queue_assigned *ev, void *ud)
@@ -255,7 +362,6 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 		return -ENOMEM;
 	pk->ctx = ctx;
 	pk->params = (struct park_params){
-		.min_cores = (unsigned)modvm_config_int(cfg, "min_cores"),
 		.max_cores = (unsigned)modvm_config_int(cfg, "max_cores"),
 		.increase_threshold = (unsigned)modvm_config_int(cfg, "increase_threshold"),
 		.decrease_threshold = (unsigned)modvm_config_int(cfg, "decrease_threshold"),
@@ -271,6 +377,13 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 	if (rc < 0)
 		goto free_state;
 	pk->ncores = (unsigned)n;
+	rc = park_min_cores_parse(modvm_config_string(cfg, "min_cores"), pk->ncores,
+				  &pk->params.min_cores, err, sizeof(err));
+	if (rc < 0) {
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: %s", modvm_config_where(cfg, "min_cores"),
+				 err);
+		goto free_state;
+	}
 	rc = park_policy_init(&pk->pol, &pk->params, pk->cpus, pk->ncores, err, sizeof(err));
 	if (rc < 0) {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s", err);
@@ -296,9 +409,15 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 	if (rc < 0)
 		goto unsubscribe_vm;
 	pk->sub_queue = rc;
+	rc = modvm_subscribe_vcpu_stats(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT, on_stats, pk);
+	if (rc < 0)
+		goto unsubscribe_queue;
+	pk->sub_stats = rc;
 	modvm_plugin_set_data(ctx, pk);
 	return 0;
 
+unsubscribe_queue:
+	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 unsubscribe_vm:
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
 free_state:
@@ -363,6 +482,7 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 {
 	struct park *pk = modvm_plugin_data(ctx);
 
+	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_stats);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
 	free(pk);
@@ -370,8 +490,8 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 }
 
 static const struct modvm_option options[] = {
-	{ .name = "min_cores", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
-	  .max = PARK_MAX_CPUS, .description = "cores always kept unparked (count)" },
+	{ .name = "min_cores", .type = MODVM_OPT_STRING, .default_value = "1",
+	  .description = "cores always kept unparked, quoted: a count \"2\" or a share \"50%\"" },
 	{ .name = "max_cores", .type = MODVM_OPT_INT, .default_value = "0", .min = 0,
 	  .max = PARK_MAX_CPUS, .description = "most cores unparked; 0 = every managed core" },
 	{ .name = "increase_threshold", .type = MODVM_OPT_INT, .default_value = "60", .min = 1,

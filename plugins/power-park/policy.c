@@ -106,10 +106,15 @@ void park_policy_step(struct park_policy *pol, const struct park_sample *s,
 {
 	const struct park_params *p = &pol->p;
 	unsigned load = 0, n, avg, target, lo = floor_of(pol), hi = ceiling_of(pol);
+	const char *what = "load";
 
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < pol->ncores; i++)
 		load += s->busy_permille[i] > 1000 ? 1000 : s->busy_permille[i];
+	if (s->vcpu_permille > load) {
+		load = s->vcpu_permille > pol->ncores * 1000 ? pol->ncores * 1000 : s->vcpu_permille;
+		what = "vCPU load";
+	}
 	out->load_permille = load;
 
 	/* Constraints first: they are not load decisions and need no hold time. */
@@ -148,7 +153,7 @@ void park_policy_step(struct park_policy *pol, const struct park_sample *s,
 			pol->high_run = 0;
 			out->changed = true;
 			snprintf(out->reason, sizeof(out->reason),
-				 "load %u.%u%% on %u cores above %u%%", avg / 10, avg % 10, n,
+				 "%s %u.%u%% on %u cores above %u%%", what, avg / 10, avg % 10, n,
 				 p->increase_threshold);
 		}
 	} else {
@@ -162,8 +167,8 @@ void park_policy_step(struct park_policy *pol, const struct park_sample *s,
 				if (park_to(pol, s, target)) {
 					out->changed = true;
 					snprintf(out->reason, sizeof(out->reason),
-						 "load %u.%u%% fits in %u cores below %u%%",
-						 load / 10, load % 10,
+						 "%s %u.%u%% fits in %u cores below %u%%",
+						 what, load / 10, load % 10,
 						 park_policy_unparked_count(pol),
 						 p->decrease_threshold);
 				}
@@ -173,6 +178,46 @@ void park_policy_step(struct park_policy *pol, const struct park_sample *s,
 		}
 	}
 	out->unparked_count = park_policy_unparked_count(pol);
+}
+
+int park_min_cores_parse(const char *text, unsigned ncores, unsigned *out, char *err,
+			 unsigned errlen)
+{
+	const char *t = text ? text : "";
+	char *end = NULL;
+	unsigned long v;
+
+	while (*t == ' ')
+		t++;
+	if (*t < '0' || *t > '9')
+		goto bad;
+	v = strtoul(t, &end, 10);
+	if (v > 100000)
+		goto bad;
+	if (*end == '%') {
+		end++;
+		if (v > 100)
+			goto bad;
+		/* a share of the managed cores, rounded up: "50%" of 3 keeps 2 */
+		v = (v * ncores + 99) / 100;
+		if (v < 1)
+			v = 1;
+	}
+	while (*end == ' ')
+		end++;
+	if (*end)
+		goto bad;
+	if (v < 1 || v > ncores) {
+		snprintf(err, errlen, "min_cores: \"%s\" is %lu cores, allowed 1..%u (the managed cores)",
+			 text, v, ncores);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+bad:
+	snprintf(err, errlen, "min_cores: \"%s\": not a count like \"2\" or a percent like \"50%%\"",
+		 t);
+	return -EINVAL;
 }
 
 int park_cpulist_parse(const char *text, unsigned *cpus)

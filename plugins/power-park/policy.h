@@ -8,7 +8,10 @@
  *
  * The rule, in the spirit of Windows' core-parking settings:
  *  - load = sum of busy permille over all managed cores (parked cores may
- *    still carry host work, and it is demand all the same);
+ *    still carry host work, and it is demand all the same), or the vCPU
+ *    threads' own run time per interval (vcpu.stats) if that is more:
+ *    /proc/stat lags a tick behind and packed vCPUs that wait for a core
+ *    do not show up in it, their own clock does;
  *  - unpark when load / unparked > increase_threshold for increase_time
  *    consecutive intervals, by cores_per_step or as many as the load needs
  *    to fall below increase_threshold, whichever is more; a saturated set
@@ -53,6 +56,7 @@ struct park_policy {
 struct park_sample {
 	uint32_t busy_permille[PARK_MAX_CPUS];
 	bool pinned[PARK_MAX_CPUS];	/* serves a network queue */
+	uint32_t vcpu_permille;		/* vCPU threads' run time / interval, summed (1000 = a core) */
 };
 
 struct park_decision {
@@ -75,6 +79,14 @@ void park_policy_step(struct park_policy *pol, const struct park_sample *s,
 		      struct park_decision *out);
 
 unsigned park_policy_unparked_count(const struct park_policy *pol);
+
+/*
+ * min_cores as written in the config: a count ("2") or a share of the
+ * @ncores managed cores ("50%", rounded up, at least 1).  0, or -EINVAL with
+ * @err naming the value and what is allowed.
+ */
+int park_min_cores_parse(const char *text, unsigned ncores, unsigned *out, char *err,
+			 unsigned errlen);
 
 /*
  * Parses a kernel-style cpulist ("0-3,6") into ascending, distinct cpu

@@ -35,6 +35,8 @@ void trace_load(struct trace *t, const char *name)
 		     tok = strtok_r(NULL, " \n", &save)) {
 			if (strncmp(tok, "pin:", 4) == 0)
 				s->pinned[atoi(tok + 4)] = true;
+			else if (strncmp(tok, "vcpu:", 5) == 0)
+				s->vcpu_permille = (uint32_t)atoi(tok + 5);
 			else
 				s->busy_permille[n++] = (uint32_t)atoi(tok);
 		}

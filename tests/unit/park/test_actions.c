@@ -142,6 +142,44 @@ START_TEST(affinity_ignores_sysfs)
 }
 END_TEST
 
+/* What "modvm caps" and the start log say the host permits, on fixture trees. */
+START_TEST(permitted_reflects_the_tree)
+{
+	char root[256], path[600], out[64];
+	cpu_set_t mine;
+	const char *aff;
+	FILE *f;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	aff = CPU_COUNT(&mine) >= 2 ? "affinity " : "";
+	snprintf(root, sizeof(root), "%s", sysfs_tree_create(2, "schedutil"));
+	park_actions_permitted(root, out, sizeof(out));
+	snprintf(path, sizeof(path), "%scpufreq offline", aff);
+	ck_assert_str_eq(out, path);
+	/* a kernel whose governors lack powersave: no cpufreq */
+	for (unsigned c = 0; c < 2; c++) {
+		snprintf(path, sizeof(path), "%s/cpu%u/cpufreq/scaling_available_governors", root, c);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "performance schedutil\n");
+		fclose(f);
+	}
+	park_actions_permitted(root, out, sizeof(out));
+	snprintf(path, sizeof(path), "%soffline", aff);
+	ck_assert_str_eq(out, path);
+	sysfs_tree_destroy(root);
+	/* one cpu: cpu0 is never taken offline, so only cpufreq */
+	snprintf(root, sizeof(root), "%s", sysfs_tree_create(1, "schedutil"));
+	park_actions_permitted(root, out, sizeof(out));
+	snprintf(path, sizeof(path), "%scpufreq", aff);
+	ck_assert_str_eq(out, path);
+	sysfs_tree_destroy(root);
+	/* no tree at all */
+	park_actions_permitted("/nonexistent", out, sizeof(out));
+	ck_assert_str_eq(out, aff[0] ? "affinity" : "none");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("park-actions");
@@ -154,6 +192,7 @@ int main(void)
 	tcase_add_test(t, offline_writes_and_restores);
 	tcase_add_test(t, missing_sysfs_file_fails_cleanly);
 	tcase_add_test(t, affinity_ignores_sysfs);
+	tcase_add_test(t, permitted_reflects_the_tree);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

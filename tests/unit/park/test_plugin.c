@@ -3,8 +3,12 @@
  * /proc/stat (rewritten before every tick) and a generated sysfs tree.
  * host.cpu_load and power.core_state come out on the bus, the cpufreq and
  * offline actions hit the fixture tree, stop() restores it, and a file that
- * is not /proc/stat makes start fail with one clear line.
+ * is not /proc/stat makes start fail with one clear line.  vcpu.stats (the
+ * vCPU threads' run time) unparks cores /proc/stat does not show busy, and
+ * names the vCPU threads the affinity action pins; min_cores takes "50%".
  */
+#include <pthread.h>
+#include <sched.h>
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -79,6 +83,7 @@ static void write_stat(unsigned busy_pct)
 }
 
 static const char *cores = "0-3";
+static const char *extra = "";
 
 static void write_conf(const char *action, const char *proc_stat)
 {
@@ -87,8 +92,8 @@ static void write_conf(const char *action, const char *proc_stat)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
 		"plugins = { power-park = { enabled = true; action = \"%s\"; interval_ms = 10;\n"
-		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\"; }; };\n",
-		action, cores, proc_stat, root);
+		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\"; %s }; };\n",
+		action, cores, proc_stat, root, extra);
 	fclose(f);
 }
 
@@ -150,6 +155,7 @@ static void setup(void)
 static void teardown(void)
 {
 	modvm_log_set_sink(NULL, NULL);
+	modvm_log_set_level(MODVM_LOG_WARN);
 	unlink(stat_path);
 	unlink(conf_path);
 	sysfs_tree_destroy(root);
@@ -242,6 +248,17 @@ START_TEST(queue_core_unparked_at_once_and_kept)
 		tick(host, &w, 1);
 	ck_assert_str_eq(gov(3), "schedutil");
 	ck_assert_str_eq(gov(1), "powersave");
+	/* cpu3 serving the queue carries the load: cpu0 went instead */
+	ck_assert_str_eq(gov(0), "powersave");
+	/* the VM stops: its queue no longer holds cpu3, which parks first again */
+	struct modvm_vm_lifecycle lc = { .vm_id = 0, .state = MODVM_VM_STOPPED };
+	ck_assert_int_eq(modvm_publish_vm_lifecycle(modvm__host_bus(host), &lc), 0);
+	tick(host, &w, 90);
+	ck_assert_str_eq(gov(0), "schedutil");
+	for (int i = 0; i < 8; i++)
+		tick(host, &w, 1);
+	ck_assert_str_eq(gov(3), "powersave");
+	ck_assert_str_eq(gov(0), "schedutil");
 	modvm__host_stop(host);
 	for (unsigned c = 0; c < NCPU; c++)
 		ck_assert_str_eq(gov(c), "schedutil");
@@ -266,6 +283,147 @@ START_TEST(impossible_action_refused_at_start)
 }
 END_TEST
 
+static void publish_stats(struct modvm_host *host, uint32_t vcpu, int tid, uint64_t run_ns)
+{
+	struct modvm_vcpu_stats ev = { .vm_id = 0, .vcpu = vcpu, .host_cpu = 0, .tid = tid,
+				       .run_ns = run_ns, .interval_ns = 1000000000u };
+
+	ck_assert_int_eq(modvm_publish_vcpu_stats(modvm__host_bus(host), &ev), 0);
+}
+
+/* /proc/stat says idle; the vCPU threads' own clocks say two cores' worth. */
+START_TEST(vcpu_run_time_unparks_what_proc_stat_hides)
+{
+	struct watch w = { 0 };
+	struct modvm_host *host = host_up("cpufreq", stat_path, &w);
+
+	ck_assert_int_eq(modvm__host_start(host), 0);
+	publish_stats(host, 0, 1000, 0);
+	publish_stats(host, 1, 1001, 0);
+	for (int i = 0; i < 8; i++)
+		tick(host, &w, 1);
+	ck_assert_uint_eq(w.parked, 3);
+	/* both vCPUs ran the whole second */
+	publish_stats(host, 0, 1000, 1000000000u);
+	publish_stats(host, 1, 1001, 1000000000u);
+	tick(host, &w, 1);
+	ck_assert_uint_eq(w.unparked, 3);
+	ck_assert_str_eq(w.last_reason, "vCPU load 200.0% on 1 cores above 60%");
+	ck_assert_str_eq(gov(3), "schedutil");
+	/* idle again (their clocks stand still): packed again */
+	publish_stats(host, 0, 1000, 1000000000u);
+	publish_stats(host, 1, 1001, 1000000000u);
+	for (int i = 0; i < 8; i++)
+		tick(host, &w, 1);
+	ck_assert_uint_eq(w.parked, 6);
+	/* a paused, then a stopped VM's vCPUs no longer count */
+	publish_stats(host, 0, 1000, 2000000000u);
+	struct modvm_vm_lifecycle lc = { .vm_id = 0, .state = MODVM_VM_PAUSED, .vcpus = 2 };
+	ck_assert_int_eq(modvm_publish_vm_lifecycle(modvm__host_bus(host), &lc), 0);
+	tick(host, &w, 1);
+	ck_assert_uint_eq(w.unparked, 3);
+	publish_stats(host, 0, 1000, 3000000000u);
+	lc.state = MODVM_VM_STOPPED;
+	ck_assert_int_eq(modvm_publish_vm_lifecycle(modvm__host_bus(host), &lc), 0);
+	tick(host, &w, 1);
+	ck_assert_uint_eq(w.unparked, 3);
+	/* while without that, one busy vCPU sample unparks */
+	publish_stats(host, 0, 1000, 1000000000u);
+	publish_stats(host, 0, 1000, 2000000000u);
+	tick(host, &w, 1);
+	ck_assert_uint_eq(w.unparked, 6);	/* one core saturated: all back */
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int idle_tid;
+
+static void *idle_vcpu(void *arg)
+{
+	(void)arg;
+	idle_tid = gettid();
+	pthread_mutex_lock(&idle_lock);	/* held by the test until it is done */
+	pthread_mutex_unlock(&idle_lock);
+	return NULL;
+}
+
+/* affinity: the thread vcpu.stats names is pinned as a vCPU; a foreign tid never is. */
+START_TEST(affinity_pins_vcpu_threads_named_by_stats)
+{
+	struct watch w = { 0 };
+	struct modvm_host *host = host_up("affinity", stat_path, &w);
+	cpu_set_t orig, set, init_before, init_after;
+	pthread_t th;
+
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(orig), &orig), 0);
+	if (!CPU_ISSET(0, &orig) || CPU_COUNT(&orig) < 2) {
+		modvm__host_free(host);
+		return;	/* main() already said this host lacks cpu0 + another */
+	}
+	ck_assert_int_eq(sched_getaffinity(1, sizeof(init_before), &init_before), 0);
+	pthread_mutex_lock(&idle_lock);
+	ck_assert_int_eq(pthread_create(&th, NULL, idle_vcpu, NULL), 0);
+	while (!idle_tid)
+		usleep(1000);
+	ck_assert_int_eq(modvm__host_start(host), 0);
+	modvm_log_set_level(MODVM_LOG_INFO);	/* the re-pin line is INFO */
+	publish_stats(host, 0, idle_tid, 0);
+	publish_stats(host, 1, 1, 0);	/* pid 1 is not ours: must never be pinned */
+	for (int i = 0; i < 8; i++)
+		tick(host, &w, 1);
+	ck_assert_uint_eq(w.parked, 3);
+	ck_assert_msg(strstr(logbuf, "power-park: re-pinned 1 vCPU threads and "), "log: %s",
+		      logbuf);
+	ck_assert_int_eq(sched_getaffinity(idle_tid, sizeof(set), &set), 0);
+	ck_assert_int_eq(CPU_COUNT(&set), 1);
+	ck_assert(CPU_ISSET(0, &set));
+	ck_assert_int_eq(sched_getaffinity(1, sizeof(init_after), &init_after), 0);
+	ck_assert(CPU_EQUAL(&init_before, &init_after));
+	modvm__host_stop(host);
+	ck_assert_int_eq(sched_getaffinity(idle_tid, sizeof(set), &set), 0);
+	ck_assert(CPU_EQUAL(&set, &orig));
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	ck_assert(CPU_EQUAL(&set, &orig));
+	pthread_mutex_unlock(&idle_lock);
+	pthread_join(th, NULL);
+	idle_tid = 0;
+	modvm__host_free(host);
+}
+END_TEST
+
+/* min_cores as a share of the managed cores, and a bad one refused with its place. */
+START_TEST(min_cores_percent)
+{
+	struct watch w = { 0 };
+	struct modvm_host *host;
+
+	extra = "min_cores = \"50%\";";
+	host = host_up("cpufreq", stat_path, &w);
+	ck_assert_int_eq(modvm__host_start(host), 0);
+	for (int i = 0; i < 10; i++)
+		tick(host, &w, 0);
+	ck_assert_uint_eq(w.parked, 2);
+	ck_assert_str_eq(gov(1), "schedutil");
+	ck_assert_str_eq(gov(2), "powersave");
+	modvm__host_stop(host);
+	modvm__host_free(host);
+
+	extra = "min_cores = \"half\";";
+	write_conf("cpufreq", stat_path);
+	host = modvm__host_new();
+	ck_assert_int_eq(modvm__host_load_config(host, conf_path), 0);
+	ck_assert_int_eq(modvm__host_load_plugins(host), 0);
+	ck_assert_int_lt(modvm__host_start(host), 0);
+	ck_assert_msg(strstr(logbuf, "min_cores: \"half\": not a count like \"2\" or a percent "
+				     "like \"50%\""), "log: %s", logbuf);
+	ck_assert_msg(strstr(logbuf, conf_path), "no file:line in: %s", logbuf);
+	modvm__host_free(host);
+	extra = "";
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("park-plugin");
@@ -280,6 +438,9 @@ int main(void)
 	tcase_add_test(t, queue_core_unparked_at_once_and_kept);
 	tcase_add_test(t, garbage_proc_stat_refused_at_start);
 	tcase_add_test(t, impossible_action_refused_at_start);
+	tcase_add_test(t, vcpu_run_time_unparks_what_proc_stat_hides);
+	tcase_add_test(t, affinity_pins_vcpu_threads_named_by_stats);
+	tcase_add_test(t, min_cores_percent);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

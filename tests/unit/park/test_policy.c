@@ -46,6 +46,13 @@ static const struct scenario scenarios[] = {
 	{ "queue-serving core never parked", "idle-queue.trace", P(0), false, NULL, -1, 3 },
 	{ "no flapping on a noisy trace", "noisy.trace", P(0), false, NULL, 12, 1 },
 	{ "saturated host (recorded) never parks", "real-2core.trace", P(0), false, NULL, 0, 0 },
+	/*
+	 * /proc/stat stays near idle; the vCPU threads' run time (vcpu.stats)
+	 * saturates the one unparked core: both back in that interval, kept
+	 * while the vCPUs need 80 % of a core, parked again once they idle.
+	 */
+	{ "vCPU run time unparks when /proc/stat lags", "vcpu-lag.trace", P(0), false,
+	  "221122222221", -1, 0 },
 };
 
 static struct park_params with_defaults(struct park_params p)
@@ -175,6 +182,86 @@ START_TEST(offline_never_parks_cpu0)
 }
 END_TEST
 
+/* The same trace without vcpu.stats: /proc/stat alone leaves the busy guest packed. */
+START_TEST(without_vcpu_stats_the_busy_guest_stays_packed)
+{
+	static struct trace t;
+	struct park_policy pol;
+	struct park_params p = park_defaults();
+	struct park_decision d;
+	unsigned cpus[2] = { 0, 1 };
+	char err[160];
+
+	trace_load(&t, "vcpu-lag.trace");
+	ck_assert_int_eq(park_policy_init(&pol, &p, cpus, 2, err, sizeof(err)), 0);
+	for (unsigned k = 0; k < 6; k++) {
+		t.s[k].vcpu_permille = 0;
+		park_policy_step(&pol, &t.s[k], &d);
+	}
+	ck_assert_uint_eq(park_policy_unparked_count(&pol), 1);
+	/* and with it, the reason names the vCPUs */
+	trace_load(&t, "vcpu-lag.trace");
+	ck_assert_int_eq(park_policy_init(&pol, &p, cpus, 2, err, sizeof(err)), 0);
+	for (unsigned k = 0; k < 5; k++)
+		park_policy_step(&pol, &t.s[k], &d);
+	ck_assert(d.changed);
+	ck_assert_str_eq(d.reason, "vCPU load 190.0% on 1 cores above 60%");
+	ck_assert_uint_eq(d.load_permille, 1900);
+}
+END_TEST
+
+/* A host busier than its vCPUs: the larger of the two decides (max, not sum). */
+START_TEST(host_load_wins_when_larger)
+{
+	struct park_policy pol;
+	struct park_params p = park_defaults();
+	struct park_sample s = { .busy_permille = { 700, 600 }, .vcpu_permille = 300 };
+	struct park_decision d;
+	unsigned cpus[2] = { 0, 1 };
+	char err[160];
+
+	ck_assert_int_eq(park_policy_init(&pol, &p, cpus, 2, err, sizeof(err)), 0);
+	park_policy_step(&pol, &s, &d);
+	ck_assert_uint_eq(d.load_permille, 1300);
+	s.vcpu_permille = 5000;	/* more than the managed cores: clamped */
+	park_policy_step(&pol, &s, &d);
+	ck_assert_uint_eq(d.load_permille, 2000);
+}
+END_TEST
+
+START_TEST(min_cores_count_or_percent)
+{
+	unsigned n = 0;
+	char err[160];
+
+	ck_assert_int_eq(park_min_cores_parse("2", 4, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(park_min_cores_parse("50%", 4, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(park_min_cores_parse("50%", 3, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 2);	/* rounded up */
+	ck_assert_int_eq(park_min_cores_parse("0%", 8, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 1);	/* never below one core */
+	ck_assert_int_eq(park_min_cores_parse("100%", 8, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_int_eq(park_min_cores_parse("1%", 256, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 3);
+	n = 77;
+	ck_assert_int_eq(park_min_cores_parse("5", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "min_cores: \"5\" is 5 cores, allowed 1..4 (the managed cores)");
+	ck_assert_uint_eq(n, 77);
+	ck_assert_int_eq(park_min_cores_parse("0", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(park_min_cores_parse("150%", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err,
+			 "min_cores: \"150%\": not a count like \"2\" or a percent like \"50%\"");
+	ck_assert_int_eq(park_min_cores_parse("half", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(park_min_cores_parse("2x", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(park_min_cores_parse("", 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(park_min_cores_parse(NULL, 4, &n, err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(n, 77);
+}
+END_TEST
+
 START_TEST(bad_params_refused)
 {
 	struct park_policy pol;
@@ -225,6 +312,9 @@ int main(void)
 	tcase_add_test(t, noisy_trace_flaps_without_hysteresis);
 	tcase_add_test(t, queue_core_unparked_at_once);
 	tcase_add_test(t, offline_never_parks_cpu0);
+	tcase_add_test(t, without_vcpu_stats_the_busy_guest_stays_packed);
+	tcase_add_test(t, host_load_wins_when_larger);
+	tcase_add_test(t, min_cores_count_or_percent);
 	tcase_add_test(t, bad_params_refused);
 	tcase_add_test(t, cpulist_parsing);
 	suite_add_tcase(s, t);
