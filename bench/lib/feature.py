@@ -1,0 +1,108 @@
+"""Headline numbers of the per-feature benchmarks (bench/bench_*.c).
+
+Each parser takes one program's stdout and returns {key: value}; bench/run
+runs a program several times and turns each key into a table row against the
+baseline the program measured in the same run.  A parser that finds nothing
+returns {} and the row says "no output".
+"""
+import re
+
+NUM = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+def _find(pattern, text, out, *keys):
+    m = re.search(pattern, text, re.M)
+    if m:
+        for k, g in zip(keys, m.groups()):
+            if k:
+                out[k] = float(g)
+
+
+def bus(text):
+    o = {}
+    _find(r"direct call through a pointer \(baseline\):.*?" + NUM + r" ns/call", text, o, "direct_ns")
+    _find(r"synchronous publish->handler, 1 sub:\s+" + NUM + r" M events/s\s+" + NUM + " ns/event",
+          text, o, "sync_meps", "sync_ns")
+    _find(r"cross-thread, 1 producer ?, flood:\s+" + NUM + r" M events/s\s+latency p50\s+" + NUM +
+          r" us\s+p99\s+" + NUM, text, o, "x1_meps", "x1_p50", "x1_p99")
+    _find(r"cross-thread, 2 producers, flood:\s+" + NUM + r" M events/s", text, o, "x2_meps")
+    _find(r"cross-thread, idle \(1 in flight\):\s+" + NUM + r" M events/s\s+latency p50\s+" + NUM +
+          r" us\s+p99\s+" + NUM, text, o, None, "idle_p50", "idle_p99")
+    return o
+
+
+def iobus(text):
+    o = {}
+    _find(r"direct handler call\s+" + NUM + " ns", text, o, "direct_ns")
+    _find(r"iobus lookup \+ dispatch\s+" + NUM + " ns", text, o, "dispatch_ns")
+    _find(r"full exit, fake backend\s+" + NUM + " ns", text, o, "exit_ns")
+    return o
+
+
+def plugins(text):
+    o = {}
+    _find(r"load\+init\+start (\d+) plugins: median " + NUM, text, o, "n", "load_ms")
+    _find(r"baseline dlopen\+dlclose:\s+median " + NUM, text, o, "dlopen_ms")
+    return o
+
+
+def balloon(text):
+    o = {}
+    for kind, tag in (("private", "priv"), ("shared", "shm")):
+        m = re.search(kind + r" RAM.*?(?=^(?:private|shared) RAM|\Z)", text, re.S | re.M)
+        if not m:
+            continue
+        t = m.group(0)
+        _find(r"device inflate\s+" + NUM + " GiB/s", t, o, tag + "_dev_gibs")
+        _find(r"page-by-page madvise\s*" + NUM + " GiB/s", t, o, tag + "_page_gibs")
+        _find(r"one madvise \(floor\)\s+" + NUM + " GiB/s", t, o, tag + "_one_gibs")
+        _find(r"inflated in " + NUM + r" ms, visible in Rss after " + NUM + " ms", t, o,
+              tag + "_inflate_ms", tag + "_target_ms")
+    return o
+
+
+def park(text):
+    o = {}
+    _find(r"core-time parked:\s+" + NUM, text, o, "parked_pct")
+    _find(r"spike-to-unpark delay:\s+median (\d+), p99 (\d+), max (\d+)", text, o,
+          "unpark_med", "unpark_p99", "unpark_max")
+    _find(r"policy cost per decision:\s+" + NUM + " ns", text, o, "policy_ns")
+    _find(r"one /proc/stat read:\s+" + NUM + " ns", text, o, "stat_ns")
+    return o
+
+
+def exits(text):
+    o = {}
+    _find(r"kick \+ KVM_RUN \(immediate_exit\)\s+" + NUM, text, o, "kick_us")
+    _find(r"PIO exit, CPL0 \(outb\)\s+" + NUM, text, o, "pio_us")
+    _find(r"MMIO exit, CPL3 \(4-byte write\)\s+" + NUM, text, o, "mmio_us")
+    return o
+
+
+def vmm(text):
+    """bench_vmm a): per-round µs/exit of the bare loop and of the runtime."""
+    o = {"rounds": []}
+    for m in re.finditer(r"round \d+: bare vcpu_run\s+" + NUM + r" wall\s+" + NUM +
+                         r" cpu\s+modvm_vm runtime\s+" + NUM + r" wall\s+" + NUM + " cpu", text):
+        o["rounds"].append(tuple(float(x) for x in m.groups()))
+    _find(r"runtime / bare \(median of per-round ratios\): " + NUM + r"x wall, " + NUM + "x cpu",
+          text, o, "ratio_wall", "ratio_cpu")
+    return o
+
+
+def net(text):
+    """bench_net: {"group|case": (Gbit/s, CPU s/GB)}, in output order.
+
+    A group is a heading line (no indent, ending in ':'); its first case is
+    the baseline of the others in the table.
+    """
+    o = {}
+    group = ""
+    for line in text.splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            group = line.rstrip()[:-1]
+            continue
+        m = re.match(r"^\s+(\S.*?)\s+" + NUM + r" Gbit/s\s+" + NUM + r" CPU s/GB", line)
+        if m:
+            o[group + "|" + m.group(1)] = (float(m.group(2)), float(m.group(3)))
+    return o
