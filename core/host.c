@@ -569,6 +569,11 @@ static void on_stop_signal(int signo, void *ud)
 	modvm_loop_break(host->loop);
 }
 
+MODVM_INTERNAL int modvm__host_watch_stop_signals(struct modvm_host *host)
+{
+	return modvm__loop_watch_stop_signals(host->loop, on_stop_signal, host);
+}
+
 MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
 {
 	if (!host->started || host->fleet)

@@ -151,6 +151,14 @@ MODVM_INTERNAL int modvm__host_start(struct modvm_host *host);
  */
 MODVM_INTERNAL int modvm__host_run(struct modvm_host *host);
 /*
+ * SIGINT/SIGTERM stop the host from now on (modvm__host_run does it too):
+ * the modvm binary calls it before starting plugins and launching VMs, so
+ * a signal during setup cannot take the default action and leave a
+ * plugin's host changes (parked cores, NIC rules) behind.  Process-wide,
+ * so embedders and tools that run several hosts leave it to host_run.
+ */
+MODVM_INTERNAL int modvm__host_watch_stop_signals(struct modvm_host *host);
+/*
  * Launches the configured VMs with autostart (choosing the CPU backend).
  * After modvm__host_start.  0 or -errno, logged; nothing left running.
  */

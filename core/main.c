@@ -324,7 +324,7 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 		       modvm_plugin_kind_name((int)p->desc->kind));
 	}
 	modvm__host_set_trace_events(host, cli->trace_events);
-	if (modvm__host_start(host) < 0) {
+	if (modvm__host_watch_stop_signals(host) < 0 || modvm__host_start(host) < 0) {
 		rc = EXIT_RUNTIME;
 		goto out;
 	}

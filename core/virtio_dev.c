@@ -257,3 +257,13 @@ MODVM_EXPORT const char *modvm_virtio_name(struct modvm_virtio_dev *dev)
 {
 	return dev->name;
 }
+
+MODVM_EXPORT void modvm_virtio_lock(struct modvm_virtio_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+}
+
+MODVM_EXPORT void modvm_virtio_unlock(struct modvm_virtio_dev *dev)
+{
+	pthread_mutex_unlock(&dev->lock);
+}

@@ -83,6 +83,29 @@ static void read_config(void *opaque, uint32_t off, uint8_t *data, uint32_t len)
 	memcpy(data, cfg + off, len);
 }
 
+/* The feature dependencies of 5.1.3.1 a driver must respect. */
+static const char *bad_combination(uint64_t f)
+{
+	static const struct {
+		int bit, needs;
+	} deps[] = {
+		{ VNET_F_GUEST_TSO4, VNET_F_GUEST_CSUM }, { VNET_F_GUEST_TSO6, VNET_F_GUEST_CSUM },
+		{ VNET_F_HOST_TSO4, VNET_F_CSUM },	  { VNET_F_HOST_TSO6, VNET_F_CSUM },
+		{ VNET_F_CTRL_GUEST_OFFLOADS, VNET_F_CTRL_VQ },
+		{ VNET_F_MQ, VNET_F_CTRL_VQ },
+	};
+	for (size_t i = 0; i < sizeof(deps) / sizeof(deps[0]); i++)
+		if ((f & VNET_BIT(deps[i].bit)) && !(f & VNET_BIT(deps[i].needs)))
+			return "a feature without the one it depends on";
+	if ((f & VNET_BIT(VNET_F_GUEST_ECN)) &&
+	    !(f & (VNET_BIT(VNET_F_GUEST_TSO4) | VNET_BIT(VNET_F_GUEST_TSO6))))
+		return "GUEST_ECN without GUEST_TSO4/6";
+	if ((f & VNET_BIT(VNET_F_HOST_ECN)) &&
+	    !(f & (VNET_BIT(VNET_F_HOST_TSO4) | VNET_BIT(VNET_F_HOST_TSO6))))
+		return "HOST_ECN without HOST_TSO4/6";
+	return NULL;
+}
+
 /* One control command; returns the ack byte. */
 static uint8_t ctrl_command(struct netdev *nd, const uint8_t *cmd, uint64_t len)
 {
@@ -103,8 +126,10 @@ static uint8_t ctrl_command(struct netdev *nd, const uint8_t *cmd, uint64_t len)
 	    len == 10 && (f & VNET_BIT(VNET_F_CTRL_GUEST_OFFLOADS))) {
 		uint64_t want;
 		memcpy(&want, cmd + 2, 8);
-		/* Only offloads negotiated at FEATURES_OK may be turned on. */
-		if (want & ~(f & GUEST_OFFLOADS))
+		/* Only offloads negotiated at FEATURES_OK may be turned on, and
+		 * only in combinations the spec allows (the tap refuses the
+		 * others, and each refusal would be a host log line). */
+		if ((want & ~(f & GUEST_OFFLOADS)) || bad_combination(want))
 			return VNET_CTRL_ERR;
 		return apply_offloads(nd, want) < 0 ? VNET_CTRL_ERR : VNET_CTRL_OK;
 	}
@@ -143,8 +168,12 @@ static void queue_notify(void *opaque, uint16_t qi)
 	struct netdev *nd = opaque;
 	unsigned pair = qi / 2;
 
-	if (qi == 2 * nd->cfg.pairs) {
+	/* Without MQ the control queue is queue 2 (5.1.2) and only pair 0 exists. */
+	bool mq = __atomic_load_n(&nd->features, __ATOMIC_RELAXED) & VNET_BIT(VNET_F_MQ);
+	if (qi == 2 * (mq ? nd->cfg.pairs : 1)) {
 		ctrl(nd, qi);
+	} else if (!mq && pair > 0) {
+		return;
 	} else if (qi & 1) {
 		netdev__tx(nd, pair);
 	} else if (__atomic_exchange_n(&nd->rx[pair].stalled, 0, __ATOMIC_SEQ_CST) &&
@@ -153,36 +182,16 @@ static void queue_notify(void *opaque, uint16_t qi)
 	}
 }
 
-/* The feature dependencies of 5.1.3.1 a driver must respect. */
-static const char *bad_combination(uint64_t f)
-{
-	static const struct {
-		int bit, needs;
-	} deps[] = {
-		{ VNET_F_GUEST_TSO4, VNET_F_GUEST_CSUM }, { VNET_F_GUEST_TSO6, VNET_F_GUEST_CSUM },
-		{ VNET_F_HOST_TSO4, VNET_F_CSUM },	  { VNET_F_HOST_TSO6, VNET_F_CSUM },
-		{ VNET_F_CTRL_GUEST_OFFLOADS, VNET_F_CTRL_VQ },
-		{ VNET_F_MQ, VNET_F_CTRL_VQ },
-	};
-	for (size_t i = 0; i < sizeof(deps) / sizeof(deps[0]); i++)
-		if ((f & VNET_BIT(deps[i].bit)) && !(f & VNET_BIT(deps[i].needs)))
-			return "a feature without the one it depends on";
-	if ((f & VNET_BIT(VNET_F_GUEST_ECN)) &&
-	    !(f & (VNET_BIT(VNET_F_GUEST_TSO4) | VNET_BIT(VNET_F_GUEST_TSO6))))
-		return "GUEST_ECN without GUEST_TSO4/6";
-	if ((f & VNET_BIT(VNET_F_HOST_ECN)) &&
-	    !(f & (VNET_BIT(VNET_F_HOST_TSO4) | VNET_BIT(VNET_F_HOST_TSO6))))
-		return "HOST_ECN without HOST_TSO4/6";
-	return NULL;
-}
-
 static int set_features_ok(void *opaque, uint64_t features)
 {
 	struct netdev *nd = opaque;
 	const char *why = bad_combination(features);
 
 	if (why) {
-		modvm_log(MODVM_LOG_WARN, netdev__name(nd), "FEATURES_OK refused: %s", why);
+		/* Guest-caused: the first at WARN, the rest at DEBUG. */
+		bool first = !__atomic_exchange_n(&nd->warned_features, true, __ATOMIC_RELAXED);
+		modvm_log(first ? MODVM_LOG_WARN : MODVM_LOG_DEBUG, netdev__name(nd),
+			  "FEATURES_OK refused: %s", why);
 		return -EINVAL;
 	}
 	if (apply_offloads(nd, features & GUEST_OFFLOADS) < 0)

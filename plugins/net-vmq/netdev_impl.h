@@ -26,6 +26,7 @@ struct netdev {
 	uint64_t features;	/* negotiated (0 before FEATURES_OK) */
 	uint64_t gen;		/* bumped by every reset */
 	unsigned active;	/* pairs in use */
+	bool warned_features;	/* a refused FEATURES_OK was logged at WARN */
 	struct netdev_rx rx[NETDEV_MAX_PAIRS];
 	struct netdev_counters c[NETDEV_MAX_PAIRS];	/* atomic fields */
 };

@@ -4,6 +4,12 @@
  * guest buffers as it needs (MRG_RXBUF) or into one.  Chains popped for a
  * frame that did not fit yet are held, with the frame, until the guest
  * posts more: nothing is ever handed back half-filled.
+ *
+ * RX runs on the loop thread, resets on vCPU threads: each frame is
+ * delivered under the transport lock, after checking the reset
+ * generation, so a driver that reset the device never finds a buffer it
+ * took back written afterwards, and a frame read under the old features
+ * is never handed to the new driver.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -61,12 +67,20 @@ static int deliver(struct netdev *nd, unsigned pair, struct modvm_virtq *vq, boo
 	struct netdev_rx *rx = &nd->rx[pair];
 	struct modvm_virtq_chain *c;
 	uint64_t len = rx->len;
+	/* At most a queue's worth of buffers per frame, and at most a queue's
+	 * worth of pops: a guest re-posting chains that are no RX buffers
+	 * must not keep the loop thread here. */
+	unsigned cap = modvm_virtq_size(vq), pops = 0;
+	if (cap > NETDEV_QUEUE_MAX)
+		cap = NETDEV_QUEUE_MAX;
+	if (!cap)
+		cap = 1;
 
 	for (;;) {
 		uint64_t have = held_bytes(rx);
 		if (rx->nheld && (!mrg || have >= len))
 			break;
-		if (rx->nheld == NETDEV_QUEUE_MAX) {
+		if (rx->nheld >= cap || pops++ >= cap) {
 			/* A whole queue of buffers cannot hold it: drop the
 			 * frame, keep the buffers for the next. */
 			rx_drop(nd, pair, NETDEV_DROP_TOO_BIG);
@@ -162,13 +176,6 @@ int netdev_rx_poll(struct netdev *nd, unsigned pair, unsigned budget)
 			return -ENOMEM;
 	}
 	vq = modvm_virtio_queue(nd->dev, (uint16_t)(2 * pair));
-	uint64_t gen = __atomic_load_n(&nd->gen, __ATOMIC_ACQUIRE);
-	if (rx->held_gen != gen) {
-		/* The driver reset the device: held buffers are no longer its. */
-		netdev__rx_release(nd, pair);
-		rx->held_gen = gen;
-	}
-	bool mrg = __atomic_load_n(&nd->features, __ATOMIC_RELAXED) & VNET_BIT(VNET_F_MRG_RXBUF);
 	unsigned pushed = 0;
 	while (budget-- > 0) {
 		if (!rx->len) {
@@ -184,18 +191,35 @@ int netdev_rx_poll(struct netdev *nd, unsigned pair, unsigned budget)
 				rx_drop(nd, pair, NETDEV_DROP_SHORT);
 				continue;
 			}
-			if (!rx_hdr_ok(nd, rx->buf)) {
-				rx_drop(nd, pair, NETDEV_DROP_FEATURE);
-				continue;
-			}
 			rx->len = (size_t)n;
 		}
-		if (!deliver(nd, pair, vq, mrg)) {
+		/* Under the lock a reset (which bumps gen) cannot come between
+		 * the checks and the copy into the driver's buffers. */
+		modvm_virtio_lock(nd->dev);
+		uint64_t gen = __atomic_load_n(&nd->gen, __ATOMIC_ACQUIRE);
+		if (rx->held_gen != gen) {
+			/* The driver reset the device: held buffers are no longer
+			 * its; the pending frame is checked against its new
+			 * features below. */
+			netdev__rx_release(nd, pair);
+			rx->held_gen = gen;
+		}
+		int d = 1;
+		if (!rx_hdr_ok(nd, rx->buf)) {
+			rx_drop(nd, pair, NETDEV_DROP_FEATURE);
+			rx->len = 0;
+		} else {
+			bool mrg = __atomic_load_n(&nd->features, __ATOMIC_RELAXED) &
+				   VNET_BIT(VNET_F_MRG_RXBUF);
+			d = deliver(nd, pair, vq, mrg);
+			pushed += d;
+		}
+		modvm_virtio_unlock(nd->dev);
+		if (!d) {
 			NETDEV_COUNT(nd, pair, rx_stalls, 1);
 			ret = NETDEV_RX_STALLED;
 			break;
 		}
-		pushed++;
 	}
 	if (pushed)
 		modvm_virtio_notify_used(nd->dev, (uint16_t)(2 * pair));

@@ -61,7 +61,9 @@ static enum netdev_drop check_hdr(const struct netdev *nd, uint64_t features,
 	if (gso == VNET_HDR_GSO_NONE) {
 		if (h->gso_type & VNET_HDR_GSO_ECN)
 			return NETDEV_DROP_BAD_GSO;
-		if (len > (uint64_t)nd->cfg.mtu + ETH_HLEN)
+		/* + 4: an 802.1Q tag, which the guest inserts itself (no VLAN
+		 * offload is offered), rides on top of a full-size frame. */
+		if (len > (uint64_t)nd->cfg.mtu + ETH_HLEN + 4)
 			return NETDEV_DROP_MTU;
 		return NETDEV_DROP_NR;
 	}

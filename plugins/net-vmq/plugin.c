@@ -173,6 +173,10 @@ static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned 
 		goto fail;
 	return 0;
 fail:
+	/* The core runs no teardown hook for a failed setup: undo a queue
+	 * assignment (MAC rule, IRQ affinity) here. */
+	if (m->vmq)
+		vmq_manager_release(m->vmq, id);
 	nic_stop(n);
 	return r;
 }

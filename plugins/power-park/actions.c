@@ -183,15 +183,18 @@ int park_actions_pin_threads(struct park_actions *a, const cpu_set_t *set, const
 	return pinned;
 }
 
-void park_actions_restore(struct park_actions *a)
+unsigned park_actions_restore(struct park_actions *a)
 {
+	unsigned failed = 0;
+
 	for (unsigned cpu = 0; cpu < PARK_MAX_CPUS; cpu++)
-		if (a->parked[cpu])
-			park_actions_unpark(a, cpu);
+		if (a->parked[cpu] && park_actions_unpark(a, cpu) < 0)
+			failed++;	/* still parked[]: the caller says so */
 	if (a->pinned_threads) {
 		park_actions_pin_threads(a, &a->orig_affinity, NULL, 0);
 		a->pinned_threads = false;
 	}
+	return failed;
 }
 
 int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, unsigned len)

@@ -61,7 +61,8 @@ int park_actions_pin_threads(struct park_actions *a, const cpu_set_t *set, const
 int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, unsigned len);
 
 /* Undoes everything: governors written back, cpus online, threads unpinned. */
-void park_actions_restore(struct park_actions *a);
+/* Returns how many cores could not be restored (they stay parked[]). */
+unsigned park_actions_restore(struct park_actions *a);
 
 /* "cpufreq offline" style: the actions this host permits (for logs / caps). */
 void park_actions_permitted(const char *sysfs_root, char *out, unsigned len);

@@ -465,12 +465,22 @@ static void park_stop(struct modvm_plugin_ctx *ctx)
 
 	modvm_timer_stop(pk->timer);
 	pk->timer = NULL;
+	/* Cores it could not restore stay parked[]: said below, not published. */
 	park_actions_restore(&pk->act);
 	if (pinned)
 		repin(pk, true);
 	for (unsigned i = 0; i < pk->ncores; i++) {
+		unsigned cpu = pk->cpus[i];
+		if (cpu < PARK_MAX_CPUS && pk->act.parked[cpu]) {
+			modvm_plugin_log(ctx, MODVM_LOG_ERROR,
+					 "cpu%u: could not be unparked (action %s): the host is left "
+					 "changed",
+					 cpu, park_action_name(pk->act.kind));
+			pk->applied[i] = false;
+			continue;
+		}
 		if (!pk->applied[i])
-			publish_state(pk, pk->cpus[i], true, "stopping: restored");
+			publish_state(pk, cpu, true, "stopping: restored");
 		pk->applied[i] = true;
 	}
 	pk->some_parked = false;

@@ -303,6 +303,18 @@ MODVM_EXPORT uint8_t modvm_virtio_status(struct modvm_virtio_dev *dev);
 /* The name given at create ("virtio-rng0"), for log lines. */
 MODVM_EXPORT const char *modvm_virtio_name(struct modvm_virtio_dev *dev);
 
+/*
+ * Holds (and releases) the transport mutex, for a device working off its
+ * callbacks (a back end on the loop thread) whose steps no register access
+ * may come between: e.g. check that the driver has not reset the device,
+ * copy into popped chains and push them, so a reset can never see its
+ * buffers written afterwards.  Recursive: every call of this API may be
+ * made while it is held.  Hold it briefly, and never while holding a lock
+ * of your own (see Locking above).  Any thread.  Since ABI 1.1.
+ */
+MODVM_EXPORT void modvm_virtio_lock(struct modvm_virtio_dev *dev);
+MODVM_EXPORT void modvm_virtio_unlock(struct modvm_virtio_dev *dev);
+
 /* ---- the virtio-mmio transport ---- */
 
 struct modvm_virtio_mmio;

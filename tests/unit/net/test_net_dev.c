@@ -173,6 +173,25 @@ START_TEST(test_ctrl_guest_offloads)
 	off = F(GUEST_CSUM) | F(GUEST_TSO6);
 	ck_assert_uint_eq(ndrv_ctrl(&d, VNET_CTRL_GUEST_OFFLOADS, 0, &off, 8), VNET_CTRL_ERR);
 	ck_assert_uint_eq(fb->offloads, 0);
+	/* Negotiated, but TSO without checksum offload: refused (5.1.3.1). */
+	off = F(GUEST_TSO4);
+	ck_assert_uint_eq(ndrv_ctrl(&d, VNET_CTRL_GUEST_OFFLOADS, 0, &off, 8), VNET_CTRL_ERR);
+	ck_assert_uint_eq(fb->offloads, 0);
+	destroy();
+}
+END_TEST
+
+/* Without MQ the control queue is queue 2 (5.1.2), whatever the device's
+ * pair count: a driver that takes CTRL_VQ but not MQ must be answered. */
+START_TEST(test_ctrl_queue_without_mq)
+{
+	uint64_t off = F(GUEST_CSUM);
+
+	make(2, 1500, true, true, false);
+	ndrv_start(&d, F(CTRL_VQ) | F(CTRL_GUEST_OFFLOADS) | F(GUEST_CSUM), 3, 64);
+	d.pairs = 1;	/* what this driver sees: one pair, control at 2 */
+	ck_assert_uint_eq(ndrv_ctrl(&d, VNET_CTRL_GUEST_OFFLOADS, 0, &off, 8), VNET_CTRL_OK);
+	ck_assert_uint_eq(fb->offloads, NETDEV_OFF_CSUM);
 	destroy();
 }
 END_TEST
@@ -299,27 +318,29 @@ START_TEST(test_rx_header_follows_guest_offloads)
 }
 END_TEST
 
-/* Non-GSO frames above mtu + 14 are dropped, at the limit they pass. */
+/* Non-GSO frames above mtu + 14 (+ 4 for an 802.1Q tag the guest put in)
+ * are dropped, at the limit they pass. */
 START_TEST(test_tx_mtu)
 {
 	struct vnet_hdr h = { 0 };
-	uint8_t *f = frame(9015);
+	uint8_t *f = frame(9019);
 
 	make(1, 1500, true, true, false);
 	ndrv_start(&d, 0, 2, 64);
 	ndrv_tx(&d, 0, &h, f, 1514);
-	ndrv_tx(&d, 0, &h, f, 1515);
+	ndrv_tx(&d, 0, &h, f, 1518);	/* full-size and VLAN-tagged */
+	ndrv_tx(&d, 0, &h, f, 1519);
 	ndrv_tx(&d, 0, &h, f, 9014);
-	ck_assert_int_eq(fb->tx_count, 1);
+	ck_assert_int_eq(fb->tx_count, 2);
 	ck_assert_uint_eq(counters(0).tx_drops[NETDEV_DROP_MTU], 2);
 	destroy();
 
 	make(1, 9000, true, true, false);
 	ndrv_start(&d, 0, 2, 64);
-	ndrv_tx(&d, 0, &h, f, 9014);
-	ndrv_tx(&d, 0, &h, f, 9015);
+	ndrv_tx(&d, 0, &h, f, 9018);
+	ndrv_tx(&d, 0, &h, f, 9019);
 	ck_assert_int_eq(fb->tx_count, 1);
-	ck_assert_uint_eq(fb->tx_len, VNET_HDR_LEN + 9014);
+	ck_assert_uint_eq(fb->tx_len, VNET_HDR_LEN + 9018);
 	ck_assert_uint_eq(counters(0).tx_drops[NETDEV_DROP_MTU], 1);
 	free(f);
 	destroy();
@@ -461,6 +482,7 @@ int main(void)
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_ctrl_mq);
 	tcase_add_test(tc, test_ctrl_guest_offloads);
+	tcase_add_test(tc, test_ctrl_queue_without_mq);
 	tcase_add_test(tc, test_tx_frame);
 	tcase_add_test(tc, test_rx_mergeable);
 	tcase_add_test(tc, test_rx_stall_and_wake);

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "actions.h"
 #include "sysfs_tree.h"
@@ -123,6 +124,28 @@ START_TEST(missing_sysfs_file_fails_cleanly)
 }
 END_TEST
 
+/* A core the kernel won't bring back is counted and stays parked: stop()
+ * must not report the host restored. */
+START_TEST(restore_reports_what_it_could_not_undo)
+{
+	char root[256], path[400];
+	struct park_actions a;
+
+	snprintf(root, sizeof(root), "%s", sysfs_tree_create(4, "schedutil"));
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_OFFLINE, root), 0);
+	ck_assert_int_eq(park_actions_park(&a, 2), 0);
+	ck_assert_int_eq(park_actions_park(&a, 3), 0);
+	/* cpu3's online file disappears (as if the kernel refused) */
+	snprintf(path, sizeof(path), "%s/cpu3/online", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_uint_eq(park_actions_restore(&a), 1);
+	ck_assert(!a.parked[2]);
+	ck_assert(a.parked[3]);
+	ck_assert_str_eq(online(root, 2), "1");
+	sysfs_tree_destroy(root);
+}
+END_TEST
+
 START_TEST(affinity_ignores_sysfs)
 {
 	char root[256];
@@ -191,6 +214,7 @@ int main(void)
 	tcase_add_test(t, cpufreq_keeps_each_cores_governor);
 	tcase_add_test(t, offline_writes_and_restores);
 	tcase_add_test(t, missing_sysfs_file_fails_cleanly);
+	tcase_add_test(t, restore_reports_what_it_could_not_undo);
 	tcase_add_test(t, affinity_ignores_sysfs);
 	tcase_add_test(t, permitted_reflects_the_tree);
 	suite_add_tcase(s, t);
