@@ -1,6 +1,7 @@
 /*
- * net-vmq (issue 6): transmit throughput and CPU time per GB through the
- * virtio-net device model into a tap, in a private network namespace.
+ * net-vmq (issues 6 and 9): transmit and receive throughput and CPU time
+ * per GB through the virtio-net device model and a tap, in a private
+ * network namespace.  TX first:
  * The qtest-style driver plays the guest: it posts a queue's worth of TX
  * buffers (all pointing at one frame in the fake guest RAM), kicks once,
  * reclaims them, and so on for a fixed time.  CPU is the process's
@@ -17,21 +18,35 @@
  * (vCPU) thread vs handed to another thread (the loop) through an eventfd,
  * the kicker waiting for it.
  *
+ * RX (frames from the host into guest buffers, see run_rx): 1514-byte
+ * frames with mtu 1500 and no guest offloads, the baseline of
+ *   GUEST_TSO: 64 KiB segments handed whole (GUEST_CSUM + GUEST_TSO4)
+ *   jumbo: 9014-byte frames with mtu 9000, no guest offloads
+ * and GUEST_TSO with mtu 9000 (64 KiB of 8948-byte segments), against the
+ * jumbo case in the ratios printed.
+ *
  *   bench_net [seconds per case]   (default 1)
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "ndrv.h"
 #include "netns.h"
+#include "rxloop.h"
 #include "tap.h"
 
 #define QNUM 256u
@@ -65,16 +80,20 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* A TCP/IPv4 frame of @len bytes at @f, with the header a Linux guest with
- * checksum offload (and, for @gso, TSO) would send. */
-static void build(uint8_t *f, uint32_t len, bool gso, const uint8_t *dst, struct vnet_hdr *h)
+static const uint8_t TMAC[6] = { 2, 0, 0, 0, 0, 1 }, GMAC[6] = { 0x52, 0x54, 0, 1, 2, 3 };
+static const uint8_t TIP[4] = { 10, 0, 0, 1 }, GIP[4] = { 10, 0, 0, 2 };
+
+/* A TCP/IPv4 frame of @len bytes at @f, with the header a Linux stack with
+ * checksum offload (and, for @mss, TSO) hands its NIC: from the guest to
+ * @dst, or (@to_guest) from the tap's address to the guest. */
+static void build_frame(uint8_t *f, uint32_t len, uint16_t mss, bool to_guest,
+			const uint8_t *dst, struct vnet_hdr *h)
 {
-	static const uint8_t tmac[6] = { 2, 0, 0, 0, 0, 1 }, gmac[6] = { 0x52, 0x54, 0, 1, 2, 3 };
-	static const uint8_t src[4] = { 10, 0, 0, 2 };
+	const uint8_t *src = to_guest ? TIP : GIP;
 	uint32_t ip_len = len - 14, tcp_len = ip_len - 20;
 
-	memcpy(f, tmac, 6);
-	memcpy(f + 6, gmac, 6);
+	memcpy(f, to_guest ? GMAC : TMAC, 6);
+	memcpy(f + 6, to_guest ? TMAC : GMAC, 6);
 	put16(f + 12, 0x0800);
 	uint8_t *ip = f + 14;
 	memset(ip, 0, 40);
@@ -96,11 +115,16 @@ static void build(uint8_t *f, uint32_t len, bool gso, const uint8_t *dst, struct
 	memset(tcp + 20, 0x5a, tcp_len - 20);
 	*h = (struct vnet_hdr){ .flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = 34,
 				.csum_offset = 16 };
-	if (gso) {
+	if (mss) {
 		h->gso_type = VNET_HDR_GSO_TCPV4;
-		h->gso_size = 1448;
+		h->gso_size = mss;
 		h->hdr_len = 54;
 	}
+}
+
+static void build(uint8_t *f, uint32_t len, bool gso, const uint8_t *dst, struct vnet_hdr *h)
+{
+	build_frame(f, len, gso ? 1448 : 0, false, dst, h);
 }
 
 /* The other way to run TX: the kick only signals a thread (the loop) that
@@ -111,10 +135,14 @@ struct hop {
 	bool stop;
 };
 
+static void kick_q(struct modvm_virtio_mmio *t, uint32_t q)
+{
+	modvm_virtio_mmio_access(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, (uint8_t *)&q, 4, true);
+}
+
 static void kick(struct modvm_virtio_mmio *t)
 {
-	uint32_t q = 1;
-	modvm_virtio_mmio_access(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, (uint8_t *)&q, 4, true);
+	kick_q(t, 1);
 }
 
 static void *hop_thread(void *arg)
@@ -225,6 +253,177 @@ static void show(const char *what, struct result r)
 	       r.cpu_s_per_gb, r.frames_s, r.drops ? "  (DROPS!)" : "");
 }
 
+/*
+ * RX: frames from the host into the guest through the plugin's own receive
+ * side (rxloop.c on a modvm loop, netdev_rx.c), the driver posting
+ * page-sized MRG_RXBUF buffers and recycling each as soon as it is used.
+ *
+ * The sender is a packet socket on the tap with PACKET_VNET_HDR, sending
+ * 64 KiB TCP/IPv4 GSO packets to the guest.  It drives the tap's receive
+ * side harder than any socket could: the packet goes straight to the
+ * tap's queue discipline and transmit path (no IP stack, no routing), TCP
+ * would need a peer in the guest to ACK (no cwnd growth without one), and
+ * UDP cannot produce the TCPv4 GSO packets GUEST_TSO is about.  Not
+ * PACKET_QDISC_BYPASS: the direct path drops any packet that would need
+ * software segmentation, which is the case without GUEST_TSO.  With GUEST_TSO the tap has TSO and the 64 KiB packet reaches
+ * the device whole; without it the kernel segments and checksums it in
+ * software into mtu-sized frames before the tap, exactly what the host
+ * does for a guest without the offload.  The send is synchronous (the
+ * packet is in the tap's queue when sendto returns), so the bench sends
+ * a burst that fits the tap's queue (500 frames), then runs the loop and
+ * the driver until every frame is in guest buffers: nothing is dropped,
+ * and CPU time is all the host's work for those frames, the sender's part
+ * (including the kernel's segmentation) measured on its own.
+ */
+#define RXQ 128u	/* page-sized buffers: 512 KiB of the fake RAM */
+#define RXBUF 4096u
+#define RX_BURST 8u	/* 64 KiB packets per round: at most 360 frames in the tap */
+
+struct rx_result {
+	double gbit_s, cpu_s_per_gb, dev_s_per_gb, frames_s;
+	uint64_t drops, lost;
+};
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct rx_result run_rx(const char *tapname, unsigned mtu, bool offload, double seconds)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct tap *tap = NULL;
+	struct rxloop *rl = NULL;
+	struct ndrv d;
+	struct vnet_hdr h;
+	struct rx_result res = { 0 };
+	static uint8_t pkt[NETDEV_FRAME_MAX];
+
+	if (!loop || tap_open(tapname, 1, &tap) < 0 || tap_set_mtu(tap, mtu) < 0 ||
+	    netns_sh("ip link set %s address 02:00:00:00:00:01", tapname) != 0 ||
+	    tap_set_up(tap) < 0 || netns_sh("ip addr add 10.0.0.1/24 dev %s", tapname) != 0 ||
+	    rxloop_create(loop, tap, 1, &rl) < 0) {
+		fprintf(stderr, "bench_net: RX tap setup failed\n");
+		exit(1);
+	}
+	struct netdev_config cfg = { .pairs = 1, .mtu = mtu, .csum = true, .tso = true,
+				     .backend = rxloop_backend(rl),
+				     .mac = { 0x52, 0x54, 0, 1, 2, 3 } };
+	ndrv_init(&d, &cfg);
+	if (rxloop_start(rl, d.nd) < 0) {
+		fprintf(stderr, "bench_net: rxloop_start failed\n");
+		exit(1);
+	}
+	uint64_t want = VNET_BIT(VNET_F_MRG_RXBUF);
+	if (offload)
+		want |= VNET_BIT(VNET_F_GUEST_CSUM) | VNET_BIT(VNET_F_GUEST_TSO4);
+	ndrv_start(&d, want, 2, RXQ);
+
+	/* Every descriptor is one buffer for good; the ring only moves heads. */
+	uint64_t ring = DESC_GPA;	/* queue 0 (receiveq0) */
+	for (unsigned i = 0; i < RXQ; i++)
+		vdrv_set_desc(&d.v, ring, (uint16_t)i, ndrv_alloc(&d, RXBUF), RXBUF, F_WRITE, 0);
+	uint16_t *avail_ring = (uint16_t *)gpa(&d.v, ring + 0x1000 + 4);
+	uint16_t *avail_idx = (uint16_t *)gpa(&d.v, ring + 0x1000 + 2);
+	uint16_t *used_idx = (uint16_t *)gpa(&d.v, ring + 0x2000 + 2);
+	const uint32_t *used_ring = (const uint32_t *)gpa(&d.v, ring + 0x2000 + 4);
+	uint16_t avail = 0, last_used = 0;
+	for (; avail < RXQ; avail++)
+		avail_ring[avail] = avail;
+	__atomic_store_n(avail_idx, avail, __ATOMIC_RELEASE);
+	kick_q(d.v.t, 0);
+
+	/* A full 64 KiB packet of mss-sized segments, as a TSO sender makes. */
+	uint16_t mss = (uint16_t)(mtu - 52);
+	uint32_t nseg = (65535u - 40) / mss, len = 14 + 40 + nseg * mss;
+	build_frame(pkt, len, mss, true, GIP, &h);
+	uint64_t per_pkt = offload ? 1 : nseg;
+	int ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);	/* protocol 0: sends only */
+	int one = 1;
+	if (ps < 0 || setsockopt(ps, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) {
+		perror("bench_net: packet socket");
+		exit(1);
+	}
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+				   .sll_ifindex = (int)if_nametoindex(tapname), .sll_halen = 6 };
+	memcpy(sll.sll_addr, GMAC, 6);
+	/* PACKET_VNET_HDR takes the 10-byte header without num_buffers. */
+	struct iovec iov[2] = { { &h, 10 }, { pkt, len } };
+	struct msghdr mh = { .msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = iov,
+			     .msg_iovlen = 2 };
+
+	uint64_t expect = 0;
+	struct netdev_counters nc;
+	double send_cpu = 0, c0 = cpu(), t0 = now(), t;
+	do {
+		double s0 = thread_cpu();
+		for (unsigned i = 0; i < RX_BURST; i++)
+			if (sendmsg(ps, &mh, 0) != (ssize_t)(10 + len)) {
+				perror("bench_net: RX sendmsg");
+				exit(1);
+			}
+		send_cpu += thread_cpu() - s0;
+		expect += RX_BURST * per_pkt;
+		double deadline = now() + 1;
+		for (;;) {
+			modvm__loop_run_once(loop);
+			uint16_t u = __atomic_load_n(used_idx, __ATOMIC_ACQUIRE);
+			if (u != last_used) {
+				for (; last_used != u; last_used++, avail++)
+					avail_ring[avail % RXQ] =
+						(uint16_t)used_ring[2 * (last_used % RXQ)];
+				__atomic_store_n(avail_idx, avail, __ATOMIC_RELEASE);
+				kick_q(d.v.t, 0);
+			}
+			netdev_get_counters(d.nd, 0, &nc);
+			if (nc.rx_packets >= expect)
+				break;
+			if (now() > deadline) {
+				/* Lost on the way (the tap's queue overflowed):
+				 * count it, never wait for it again. */
+				res.lost += expect - nc.rx_packets;
+				expect = nc.rx_packets;
+				break;
+			}
+		}
+		t = now();
+	} while (t - t0 < seconds);
+	double c = cpu() - c0, wall = t - t0;
+
+	netdev_get_counters(d.nd, 0, &nc);
+	for (int r = 0; r < NETDEV_DROP_NR; r++)
+		res.drops += nc.rx_drops[r];
+	/* Whole 64 KiB packets or mss-sized frames, nothing else. */
+	uint64_t frame = offload ? (uint64_t)len : 54u + mss;
+	if (nc.rx_bytes != nc.rx_packets * frame) {
+		fprintf(stderr, "bench_net: RX: %llu bytes in %llu frames, expected %llu-byte frames\n",
+			(unsigned long long)nc.rx_bytes, (unsigned long long)nc.rx_packets,
+			(unsigned long long)frame);
+		exit(1);
+	}
+	double bytes = (double)nc.rx_bytes;
+	res.gbit_s = bytes * 8 / wall / 1e9;
+	res.cpu_s_per_gb = c / (bytes / 1e9);
+	res.dev_s_per_gb = (c - send_cpu) / (bytes / 1e9);
+	res.frames_s = (double)nc.rx_packets / wall;
+	close(ps);
+	rxloop_stop(rl);
+	ndrv_fini(&d);
+	rxloop_free(rl);
+	tap_close(tap);
+	modvm__loop_free(loop);
+	return res;
+}
+
+static void show_rx(const char *what, struct rx_result r)
+{
+	printf("  %-34s %7.2f Gbit/s  %7.3f CPU s/GB  (device side %6.3f)  %9.0f frames/s%s\n",
+	       what, r.gbit_s, r.cpu_s_per_gb, r.dev_s_per_gb, r.frames_s,
+	       r.drops || r.lost ? "  (DROPS!)" : "");
+}
+
 static double secs = 1.0;
 
 static void bench(void);
@@ -310,5 +509,28 @@ static void bench(void)
 	show("handed to another thread (loop)", one_hop);
 	printf("  the hop costs %.1fx the CPU per frame: TX stays on the vCPU thread\n",
 	       one_hop.cpu_s_per_gb / one.cpu_s_per_gb);
+
+	printf("virtio-net RX from a tap into guest buffers (%.1f s per case, MRG_RXBUF, "
+	       "4 KiB buffers):\n", secs);
+	struct rx_result rx_small = run_rx("mvr0", 1500, false, secs);
+	struct rx_result rx_tso = run_rx("mvr1", 1500, true, secs);
+	struct rx_result rx_jumbo = run_rx("mvr2", 9000, false, secs);
+	struct rx_result rx_jumbo_tso = run_rx("mvr3", 9000, true, secs);
+	show_rx("1514-byte frames, mtu 1500", rx_small);
+	show_rx("64 KiB GUEST_TSO segments, mtu 1500", rx_tso);
+	show_rx("9014-byte frames, mtu 9000", rx_jumbo);
+	show_rx("64 KiB GUEST_TSO segments, mtu 9000", rx_jumbo_tso);
+	printf("  GUEST_TSO vs 1500-byte frames: %.1fx the throughput, %.1fx less CPU per GB "
+	       "(device side %.1fx)\n", rx_tso.gbit_s / rx_small.gbit_s,
+	       rx_small.cpu_s_per_gb / rx_tso.cpu_s_per_gb,
+	       rx_small.dev_s_per_gb / rx_tso.dev_s_per_gb);
+	printf("  mtu 9000 vs 1500:              %.1fx the throughput, %.1fx less CPU per GB "
+	       "(device side %.1fx)\n", rx_jumbo.gbit_s / rx_small.gbit_s,
+	       rx_small.cpu_s_per_gb / rx_jumbo.cpu_s_per_gb,
+	       rx_small.dev_s_per_gb / rx_jumbo.dev_s_per_gb);
+	printf("  GUEST_TSO vs 9000-byte frames: %.1fx the throughput, %.1fx less CPU per GB "
+	       "(device side %.1fx)\n", rx_jumbo_tso.gbit_s / rx_jumbo.gbit_s,
+	       rx_jumbo.cpu_s_per_gb / rx_jumbo_tso.cpu_s_per_gb,
+	       rx_jumbo.dev_s_per_gb / rx_jumbo_tso.dev_s_per_gb);
 	fflush(stdout);
 }
