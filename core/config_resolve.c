@@ -129,10 +129,16 @@ static void find_unknown(struct walk *w, const config_setting_t *group, const ch
 	}
 }
 
+/* Longest decimal text of a 64-bit integer, sign and NUL included. */
+#define NUM_TEXT_MAX 24
+
 /* Type-checks the file value @s of @opt into @v; @shown gets a quoted
- * string for sizes written as text. */
+ * string for sizes written as text.  A bare integer for a STRING option is
+ * written into @num, which v->s then borrows until modvm__cfg_store copies
+ * it into the config. */
 static int from_setting(const struct modvm_option *opt, const config_setting_t *s,
-			struct modvm__cfgval *v, char *shown, size_t slen, char *what, size_t len)
+			struct modvm__cfgval *v, char *shown, size_t slen, char num[NUM_TEXT_MAX],
+			char *what, size_t len)
 {
 	int type = config_setting_type(s);
 	bool is_int = type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64;
@@ -181,10 +187,16 @@ static int from_setting(const struct modvm_option *opt, const config_setting_t *
 		break;
 	case MODVM_OPT_STRING:
 	case MODVM_OPT_ENUM:
-		if (type == CONFIG_TYPE_STRING)
+		if (type == CONFIG_TYPE_STRING) {
 			v->s = config_setting_get_string(s);
-		else
+		} else if (is_int && opt->type == MODVM_OPT_STRING) {
+			/* Options like "2" or "50%" get written unquoted; an
+			 * enum's choices are words, so it stays strict. */
+			snprintf(num, NUM_TEXT_MAX, "%lld", ll);
+			v->s = num;
+		} else {
 			expected = "a string";
+		}
 		break;
 	default:
 		snprintf(what, len, "unknown option type %d", (int)opt->type);
@@ -238,7 +250,7 @@ static int resolve_option(struct walk *w, const config_setting_t *group, const c
 {
 	const struct modvm_option *opt = &w->table[i];
 	char key[MODVM__CFG_TEXT_MAX], what[MODVM__CFG_TEXT_MAX], shown[MODVM__CFG_TEXT_MAX];
-	char where[MODVM__CFG_TEXT_MAX];
+	char where[MODVM__CFG_TEXT_MAX], num[NUM_TEXT_MAX];
 	const config_setting_t *s = NULL, *enclosing = NULL;
 	struct modvm__cfgval v;
 	bool blocked = false;
@@ -258,7 +270,7 @@ static int resolve_option(struct walk *w, const config_setting_t *group, const c
 		w->errors++;
 		return 0;
 	}
-	if (from_setting(opt, s, &v, shown, sizeof(shown), what, sizeof(what)) ||
+	if (from_setting(opt, s, &v, shown, sizeof(shown), num, what, sizeof(what)) ||
 	    modvm__cfg_check_range(opt, &v, *shown ? shown : NULL, what, sizeof(what))) {
 		modvm__cfg_error(w->cf, s, key, "%s", what);
 		w->errors++;

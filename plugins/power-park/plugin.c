@@ -501,7 +501,7 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 
 static const struct modvm_option options[] = {
 	{ .name = "min_cores", .type = MODVM_OPT_STRING, .default_value = "1",
-	  .description = "cores always kept unparked, quoted: a count \"2\" or a share \"50%\"" },
+	  .description = "cores always kept unparked: a count (2 or \"2\") or a share (\"50%\", quoted)" },
 	{ .name = "max_cores", .type = MODVM_OPT_INT, .default_value = "0", .min = 0,
 	  .max = PARK_MAX_CPUS, .description = "most cores unparked; 0 = every managed core" },
 	{ .name = "increase_threshold", .type = MODVM_OPT_INT, .default_value = "60", .min = 1,

@@ -417,7 +417,7 @@ START_TEST(test_value_types)
 		"    interval_ms = 20.0;\n"
 		"    memory = -1;\n"
 		"    ratio = \"half\";\n"
-		"    label = 7;\n"
+		"    label = 7.5;\n"
 		"    cpu = { backend = true; slat = 1; };\n"
 		"  };\n"
 		"  big = { enabled = true; memory = 2199023255552L; cpu = { backend = \"b\"; }; };\n"
@@ -447,7 +447,7 @@ START_TEST(test_value_types)
 		"x.conf:5: plugins.bad.interval_ms: expected an integer, got a float",
 		"x.conf:6: plugins.bad.memory: -1 is not a size (use bytes or K/M/G/T, e.g. \"512M\")",
 		"x.conf:7: plugins.bad.ratio: expected a number, got a string",
-		"x.conf:8: plugins.bad.label: expected a string, got an integer",
+		"x.conf:8: plugins.bad.label: expected a string, got a float",
 		"x.conf:9: plugins.bad.cpu.backend: expected a string, got a boolean",
 		"x.conf:9: plugins.bad.cpu.slat: expected one of required|preferred|off, "
 		"got an integer");
@@ -456,6 +456,46 @@ START_TEST(test_value_types)
 	capture_start();
 	ck_assert_int_eq(modvm__config_resolve_plugin(cf, 2, foo_opts, &cfg), -EINVAL);
 	ASSERT_LOGGED("x.conf:11: plugins.big.memory: 2199023255552 is out of range [64M, 1T]");
+	modvm__config_close(cf);
+}
+END_TEST
+
+/* A bare integer for a string option (min_cores = 2;) reads back as its
+ * decimal text, owned by the config; floats and booleans stay refused. */
+START_TEST(test_string_from_integer)
+{
+	struct modvm__cfgfile *cf = open_text(
+		"plugins = {\n"
+		"  ok = { enabled = true; count = 2; big = 5000000000L; neg = -3; };\n"
+		"};\n");
+	struct modvm_config *cfg = NULL;
+	static const struct modvm_option opts[] = {
+		{ .name = "count", .type = MODVM_OPT_STRING, .default_value = "1" },
+		{ .name = "big", .type = MODVM_OPT_STRING, .default_value = "" },
+		{ .name = "neg", .type = MODVM_OPT_STRING, .default_value = "" },
+		MODVM_OPTIONS_END
+	};
+
+	ck_assert_int_eq(modvm__config_resolve_plugin(cf, 0, opts, &cfg), 0);
+	/* Close the file first: the text must not borrow from it. */
+	modvm__config_close(cf);
+	ck_assert_str_eq(modvm_config_string(cfg, "count"), "2");
+	ck_assert_str_eq(modvm_config_string(cfg, "big"), "5000000000");
+	ck_assert_str_eq(modvm_config_string(cfg, "neg"), "-3");
+	modvm__config_free(cfg);
+
+	cf = open_text(
+		"plugins = {\n"
+		"  flt = { enabled = true; count = 2.5; };\n"
+		"  yes = { enabled = true; count = true; };\n"
+		"};\n");
+	capture_start();
+	ck_assert_int_eq(modvm__config_resolve_plugin(cf, 0, opts, &cfg), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	ASSERT_LOGGED("x.conf:2: plugins.flt.count: expected a string, got a float");
+	capture_start();
+	ck_assert_int_eq(modvm__config_resolve_plugin(cf, 1, opts, &cfg), -EINVAL);
+	ASSERT_LOGGED("x.conf:3: plugins.yes.count: expected a string, got a boolean");
 	modvm__config_close(cf);
 }
 END_TEST
@@ -609,6 +649,7 @@ static Suite *config_file_suite(void)
 	tcase_add_test(tmp, test_required_missing);
 	tcase_add_test(tmp, test_required_missing_no_host);
 	tcase_add_test(tmp, test_value_types);
+	tcase_add_test(tmp, test_string_from_integer);
 	tcase_add_test(tmp, test_vm_errors);
 	suite_add_tcase(s, tmp);
 	return s;
