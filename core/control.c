@@ -4,6 +4,7 @@
  * answered and closed: no state survives a connection.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <modvm/config.h>
 #include <modvm/events.h>
 #include <modvm/vm.h>
 
 #include "control.h"
+#include "control_status.h"
 #include "fleet.h"
 
 #define LINE_MAX_BYTES 512
+#define REPLY_MAX_BYTES 16384
 
 struct conn {
 	struct modvm__control *ctl;
@@ -35,14 +39,8 @@ struct modvm__control {
 	struct modvm_io *io;
 	char *path;
 	struct conn *conns;
+	struct modvm__status *status;	/* what the features reported, for `status` */
 };
-
-static const char *state_name(enum modvm_vm_state s)
-{
-	static const char *const names[] = { "?",	 "created",  "starting", "running",
-					     "paused", "stopping", "stopped",  "failed" };
-	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
-}
 
 static long find_vm(struct modvm_host *host, const char *what)
 {
@@ -57,6 +55,7 @@ static long find_vm(struct modvm_host *host, const char *what)
 	return -1;
 }
 
+
 /* Writes the reply for one command line into @out. */
 static void answer(struct modvm__control *ctl, char *line, char *out, size_t len)
 {
@@ -64,13 +63,7 @@ static void answer(struct modvm__control *ctl, char *line, char *out, size_t len
 	struct modvm_host *host = ctl->host;
 
 	if (cmd && strcmp(cmd, "status") == 0) {
-		size_t used = (size_t)snprintf(out, len, "ok\n");
-		for (size_t i = 0; i < modvm__host_vm_count(host) && used < len; i++) {
-			struct modvm_vm *vm = modvm__fleet_vm(modvm__host_fleet(host), (unsigned)i);
-			used += (size_t)snprintf(out + used, len - used, "%zu %s %s\n", i,
-						 modvm__host_vm_name(host, i),
-						 vm ? state_name(modvm_vm_state(vm)) : "defined");
-		}
+		modvm__status_format(ctl->status, out, len);
 		return;
 	}
 	if (cmd && strcmp(cmd, "balloon") == 0) {
@@ -134,7 +127,7 @@ static void on_conn(struct modvm_io *io, int fd, int revents, void *ud)
 		conn_close(c);
 		return;
 	}
-	char reply[4096];
+	char reply[REPLY_MAX_BYTES];
 	if (!complete)
 		snprintf(reply, sizeof(reply), "error: command longer than %d bytes\n",
 			 LINE_MAX_BYTES - 1);
@@ -204,6 +197,11 @@ MODVM_INTERNAL int modvm__control_open(struct modvm_host *host, const char *path
 	if (!ctl)
 		return -ENOMEM;
 	ctl->host = host;
+	ctl->status = modvm__status_new(host);
+	if (!ctl->status) {
+		free(ctl);
+		return -ENOMEM;
+	}
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	ctl->path = strdup(path);
 	if (ctl->fd < 0 || !ctl->path || bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
@@ -225,6 +223,7 @@ err:
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	free(ctl->path);
+	modvm__status_free(ctl->status);
 	free(ctl);
 	return ret;
 }
@@ -235,6 +234,7 @@ MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl)
 		return;
 	while (ctl->conns)
 		conn_close(ctl->conns);
+	modvm__status_free(ctl->status);
 	modvm_io_stop(ctl->io);
 	close(ctl->fd);
 	unlink(ctl->path);
@@ -257,7 +257,7 @@ MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FI
 			close(fd);
 		return err;
 	}
-	char reply[4096];
+	char reply[REPLY_MAX_BYTES];
 	size_t got = 0;
 	ssize_t n;
 	int ret = 0;

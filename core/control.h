@@ -2,7 +2,15 @@
  * core/control.h — the operator's control socket: a Unix stream socket
  * served on the loop thread, one text command per connection, one reply.
  *
- *   status               "ok" then one line per VM: "ID NAME STATE"
+ *   status               "ok", then per VM "ID NAME STATE memory SIZE" plus
+ *                        " guest SIZE target SIZE" (mem.balloon_actual/_target)
+ *                        and indented "  stats …" (mem.guest_stats) and
+ *                        "  nic uplink IF queue N dedicated|tap-queue cpu C"
+ *                        (net.queue_assigned) lines; then "host memory …"
+ *                        (host.mem_pressure) and "host cores N parked P busy X%"
+ *                        (power.core_state, host.cpu_load).  Only event types
+ *                        registered when the socket opens (their plugin loaded)
+ *                        are followed; parts never heard of are left out.
  *   balloon VM SIZE      publishes mem.balloon_target for VM (name or id),
  *                        source "operator"; SIZE like "512M"
  *   stop                 stops modvm as SIGTERM would

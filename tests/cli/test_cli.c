@@ -183,9 +183,14 @@ START_TEST(test_control_socket)
 	ck_assert_int_eq(access(sock, F_OK), 0);
 
 	run_modvm(&res, 10, "ctl", sock, "status", NULL);
-	run_expect(&res, 0, "ok\n0 idle defined\n", NULL);
+	run_expect(&res, 0, "ok\n0 idle defined memory 128M\n", NULL);
 	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "64M", NULL);
 	run_expect(&res, 0, "ok target idle 67108864\n", NULL);
+	/* No mem-balloon plugin: its events are not registered, status stays silent. */
+	run_modvm(&res, 10, "ctl", sock, "status", NULL);
+	run_expect(&res, 0, "ok\n0 idle defined memory 128M\n", NULL);
+	ck_assert_ptr_null(strstr(res.out, "target"));
+	ck_assert_ptr_null(strstr(res.out, "host "));
 	run_modvm(&res, 10, "ctl", sock, "balloon", "nope", "1M", NULL);
 	run_expect(&res, 1, "error: no VM named \"nope\"", NULL);
 	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "12Q", NULL);
@@ -208,18 +213,129 @@ START_TEST(test_control_socket)
 }
 END_TEST
 
+/* The value after " KEY " on the first line starting with @prefix, as bytes; 0 if absent. */
+static unsigned long long status_size(const char *out, const char *prefix, const char *key)
+{
+	char k[32];
+	const char *line = strstr(out, prefix);
+	if (!line)
+		return 0;
+	const char *eol = strchr(line, '\n');
+	snprintf(k, sizeof(k), " %s ", key);
+	const char *p = strstr(line, k);
+	if (!p || (eol && p > eol))
+		return 0;
+	char *end;
+	unsigned long long v = strtoull(p + strlen(k), &end, 10);
+	switch (*end) {
+	case 'K': return v << 10;
+	case 'M': return v << 20;
+	case 'G': return v << 30;
+	default: return v;
+	}
+}
+
+/* Dynamic Memory seen through `ctl status`: a demo guest with its balloon
+ * driver and a 100 MiB working set; status shows target and actual memory
+ * once the guest has settled on the target, its stats, and host pressure. */
+START_TEST(test_control_status_balloon)
+{
+	char dir[] = "/tmp/modvm-ctl-XXXXXX", sock[64], conf[64], meminfo[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	snprintf(conf, sizeof(conf), "%s/ctl.conf", dir);
+	snprintf(meminfo, sizeof(meminfo), "%s/meminfo", dir);
+	FILE *f = fopen(meminfo, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("MemTotal: 25165824 kB\nMemAvailable: 16777216 kB\n", f);	/* 24G, 16G */
+	fclose(f);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "host = { control_socket = \"%s\"; };\n"
+		   "plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
+		   "  mem-balloon = { enabled = true; interval_ms = 100; meminfo = \"%s\";\n"
+		   "                  psi = \"%s/no-psi\"; host_reserve = \"256M\"; }; };\n"
+		   "vms = ( { name = \"web\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
+		   "  console = \"%s/web.log\"; cmdline = \"console=ttyS0 modvm.demo.work=100M\";\n"
+		   "  mem-balloon = { minimum = \"32M\"; startup = \"64M\"; }; } );\n",
+		   sock, meminfo, dir, dir);
+	fclose(f);
+
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(run_modvm_exe(), run_modvm_exe(), "-q", "run", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(access(sock, F_OK), 0);
+
+	/* Settled: the guest holds its target, the target covers the working set. */
+	unsigned long long target = 0, guest = 0;
+	bool settled = false;
+	for (int i = 0; i < 600 && !settled; i++) {	/* 60 s */
+		usleep(100000);
+		run_modvm(&res, 10, "ctl", sock, "status", NULL);
+		if (res.status != 0)
+			continue;
+		target = status_size(res.out, "0 web ", "target");
+		guest = status_size(res.out, "0 web ", "guest");
+		/* the balloon moves whole 4 KiB pages: actual is target rounded to one */
+		settled = target >= (100ull << 20) && guest + 4096 > target && target + 4096 > guest &&
+			  strstr(res.out, "  stats ");
+	}
+	ck_assert_msg(settled, "not settled in 60 s (target %llu, guest %llu):\n%s", target, guest,
+		      res.out);
+	printf("status after settling:\n%s", res.out);
+	ck_assert_ptr_nonnull(strstr(res.out, "ok\n0 web running memory 256M guest "));
+	ck_assert_uint_le(target, 256ull << 20);
+	ck_assert_uint_gt(status_size(res.out, "  stats ", "total"), 0);
+	ck_assert_ptr_nonnull(strstr(res.out, "\nhost memory total 24G available 16G "));
+
+	run_modvm(&res, 10, "ctl", sock, "stop", NULL);
+	run_expect(&res, 0, "ok stopping\n", NULL);
+	int status = -1;
+	for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("modvm did not stop after `ctl stop`");
+	}
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("cli");
-	TCase *t = tcase_create("cli");
 	SRunner *sr;
 	int failed;
 
 	if (argc < 2 || !getenv("MODVM_SOURCE_ROOT")) {
-		fprintf(stderr, "usage: MODVM_SOURCE_ROOT=DIR %s MODVM_EXE\n", argv[0]);
+		fprintf(stderr, "usage: MODVM_SOURCE_ROOT=DIR %s MODVM_EXE [kvm]\n", argv[0]);
 		return 2;
 	}
+	char why[256];
+	if (argc > 2 && strcmp(argv[2], "kvm") == 0 && !kvm_usable(why, sizeof(why))) {
+		printf("skipped: %s\n", why);
+		return 77;
+	}
 	run_modvm_init(argv[1]);
+	Suite *s = suite_create("cli");
+	TCase *t = tcase_create("cli");
+	/* `test-cli MODVM kvm`: only the tests that run a guest, skipped without KVM. */
+	if (argc > 2 && strcmp(argv[2], "kvm") == 0) {
+		tcase_set_timeout(t, 90);
+		tcase_add_test(t, test_control_status_balloon);
+		goto run;
+	}
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_missing_file);
 	tcase_add_test(t, test_syntax_error);
@@ -236,6 +352,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_describe_refused);
 	tcase_add_test(t, test_list);
 	tcase_add_test(t, test_control_socket);
+run:
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
