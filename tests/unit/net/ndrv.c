@@ -189,3 +189,13 @@ uint32_t ndrv_cfg_read(struct ndrv *d, uint32_t off, uint32_t len)
 	modvm_virtio_mmio_access(d->v.t, MODVM_VIRTIO_MMIO_CONFIG + off, (uint8_t *)&v, len, false);
 	return v;
 }
+
+void ndrv_repost(struct ndrv *d, unsigned q, uint16_t head)
+{
+	struct ndrv_q *s = &d->q[q];
+	uint64_t base = ring_base(q);
+
+	put16(d, base + 0x1000 + 4 + 2u * (s->avail_idx % s->num), head);
+	s->avail_idx++;
+	put16(d, base + 0x1000 + 2, s->avail_idx);
+}

@@ -48,6 +48,9 @@ uint64_t ndrv_alloc(struct ndrv *d, uint32_t len);
 void ndrv_data_reset(struct ndrv *d);
 /* Posts a chain on queue @q; returns its head. */
 uint16_t ndrv_post(struct ndrv *d, unsigned q, const struct ndrv_seg *segs, unsigned n);
+/* Makes the chain at @head available again on queue @q (its descriptors
+ * as they are), as a driver racing the device would. */
+void ndrv_repost(struct ndrv *d, unsigned q, uint16_t head);
 void ndrv_kick(struct ndrv *d, unsigned q);
 bool ndrv_used(struct ndrv *d, unsigned q, uint32_t *id, uint32_t *len);
 
