@@ -284,6 +284,35 @@ static void free_nd(struct netdev *nd)
 	free(nd);
 }
 
+/* What netdev_create and netdev_attach share before and after they make
+ * the transport their own way. */
+static int prepare(const char *name, const struct netdev_config *cfg,
+		   struct modvm_virtio_device_ops *ops, struct netdev **nd)
+{
+	int ret = netdev_config_check(name, cfg);
+
+	if (ret < 0)
+		return ret;
+	*nd = alloc_nd(cfg);
+	if (!*nd)
+		return -ENOMEM;
+	ops_for(cfg, ops);
+	(*nd)->offered = ops->features;
+	return 0;
+}
+
+/* @ret: how making the transport went; frees @nd on failure. */
+static int finish(struct netdev *nd, int ret, struct netdev **out)
+{
+	if (ret < 0) {
+		free_nd(nd);
+		return ret;
+	}
+	nd->dev = modvm_virtio_mmio_dev(nd->transport);
+	*out = nd;
+	return 0;
+}
+
 int netdev_create(const struct modvm_virtio_mmio_config *mmio, const struct netdev_config *cfg,
 		  struct netdev **out)
 {
@@ -297,23 +326,11 @@ int netdev_create(const struct modvm_virtio_mmio_config *mmio, const struct netd
 	c = *mmio;
 	if (!c.name)
 		c.name = "virtio-net";
-	ret = netdev_config_check(c.name, cfg);
+	ret = prepare(c.name, cfg, &ops, &nd);
 	if (ret < 0)
 		return ret;
-	nd = alloc_nd(cfg);
-	if (!nd)
-		return -ENOMEM;
-	ops_for(cfg, &ops);
-	nd->offered = ops.features;
 	ret = modvm_virtio_mmio_create(&c, &ops, nd, &nd->transport);
-	if (ret < 0)
-		goto free_nd;
-	nd->dev = modvm_virtio_mmio_dev(nd->transport);
-	*out = nd;
-	return 0;
-free_nd:
-	free_nd(nd);
-	return ret;
+	return finish(nd, ret, out);
 }
 
 void netdev_free(struct netdev *nd)
@@ -330,23 +347,11 @@ int netdev_attach(struct modvm_vm *vm, const struct netdev_config *cfg, struct n
 	struct netdev *nd;
 	int ret;
 
-	ret = netdev_config_check(modvm_vm_name(vm), cfg);
+	ret = prepare(modvm_vm_name(vm), cfg, &ops, &nd);
 	if (ret < 0)
 		return ret;
-	nd = alloc_nd(cfg);
-	if (!nd)
-		return -ENOMEM;
-	ops_for(cfg, &ops);
-	nd->offered = ops.features;
 	ret = modvm_vm_add_virtio(vm, "virtio-net", &ops, nd, &nd->transport);
-	if (ret < 0)
-		goto free_nd;
-	nd->dev = modvm_virtio_mmio_dev(nd->transport);
-	*out = nd;
-	return 0;
-free_nd:
-	free_nd(nd);
-	return ret;
+	return finish(nd, ret, out);
 }
 
 void netdev_detach(struct modvm_vm *vm, struct netdev *nd)
