@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "internal.h"
+#include "event/event.h"
 
 struct tick { uint64_t seq; uint64_t sent_ns; uint32_t producer; uint32_t pad; };
 MODVM_EVENT(tick, "bench.tick", struct tick, 1)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "vm_internal.h"
+#include "vm/vm.h"
 #include "../tests/unit/vm/fake_backend.h"
 
 static volatile uint64_t sink;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "host.h"
+#include "host/host.h"
 
 static double now_ms(void)
 {

@@ -31,7 +31,7 @@
 #include <modvm/plugin.h>
 #include <modvm/vm.h>
 
-#include "boot.h"
+#include "boot/boot.h"
 
 #ifndef MODVM_EXE
 #error "MODVM_EXE: path of the built modvm program (bench/meson.build sets it)"

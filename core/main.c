@@ -18,10 +18,10 @@
 
 #include <modvm/hostfacts.h>
 
-#include "caps.h"
-#include "control.h"
-#include "fleet.h"
-#include "host.h"
+#include "host/caps.h"
+#include "host/control.h"
+#include "host/fleet.h"
+#include "host/host.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -401,7 +401,7 @@ static int cmd_caps(const struct cli *cli, const char *config)
 	rc = EXIT_RUNTIME;
 	if (modvm__host_start(host) < 0)
 		goto out;
-	size_t n = modvm__backends_probe(host, probes, sizeof(probes) / sizeof(probes[0]));
+	size_t n = modvm__backends_probe(modvm__host_view(host), probes, sizeof(probes) / sizeof(probes[0]));
 	if (n == 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "caps: no CPU backend plugin could be loaded");
 		goto stop;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio_internal.h"
+#include "virtio/virtio.h"
 
 #define HEADER 12
 #define MAX_IMAGE (1u << 16)

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "event/event.h"
 #include "ndrv.h"
 #include "netns.h"
 #include "rxloop.h"

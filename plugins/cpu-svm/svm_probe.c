@@ -17,9 +17,10 @@
  * default) and it needs NPT.  ASIDs are always in use with AMD-V: SVM tags
  * the TLB by ASID, there is no switch to turn that off.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <modvm/kvm.h>
 
 #include "svm_probe.h"
 
@@ -32,50 +33,6 @@
 #define OWN_MODULE "kvm_amd"
 #define RELOAD "modprobe -r kvm_amd && modprobe kvm_amd"
 
-enum why { ON, OFF_CPU, OFF_PARAM, OFF_UNKNOWN };
-
-static void advise(struct modvm_cpu_probe *out, const char *feature, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void advise(struct modvm_cpu_probe *out, const char *feature, const char *fmt, ...)
-{
-	struct modvm_cpu_advice *a;
-	va_list ap;
-
-	if (out->n_advice >= MODVM_CPU_MAX_ADVICE)
-		return;
-	a = &out->advice[out->n_advice++];
-	snprintf(a->feature, sizeof(a->feature), "%s", feature);
-	va_start(ap, fmt);
-	vsnprintf(a->remedy, sizeof(a->remedy), fmt, ap);
-	va_end(ap);
-}
-
-/* What the CPU allows (-1: leaf 0x8000000A not recorded) with what kvm_amd did. */
-static enum why decide(int cpu, int param)
-{
-	if (cpu == 0)
-		return OFF_CPU;
-	if (param == 0)
-		return OFF_PARAM;
-	if (param == 1 || cpu == 1)
-		return ON;
-	return OFF_UNKNOWN;
-}
-
-/* KVM's own module when AMD-V is usable, else another provider of /dev/kvm. */
-static const char *pick_module(const struct modvm_host_facts *f, bool hw_usable)
-{
-	if (hw_usable && modvm_host_facts_has_module(f, OWN_MODULE))
-		return OWN_MODULE;
-	for (uint32_t i = 0; i < f->n_module && i < MODVM_HOST_FACTS_MAX_MODULE; i++) {
-		const char *m = f->module[i];
-
-		if (!strncmp(m, "kvm_", 4) && strcmp(m, "kvm_intel") && strcmp(m, "kvm_amd"))
-			return m;
-	}
-	return "";
-}
-
 static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 			   struct modvm_cpu_probe *out)
 {
@@ -84,34 +41,47 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 	int npt_cpu = svm ? !!(svm->edx & SVM_EDX_NP) : -1;
 	int avic_cpu = svm ? !!(svm->edx & SVM_EDX_AVIC) : -1;
 	int avic_param = modvm_host_facts_param_bool(f, OWN_MODULE, "avic");
-	enum why npt = decide(npt_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "npt"));
-	enum why avic = decide(avic_cpu, avic_param == 1 ? 1 : 0);
+	enum modvm_kvm_feature npt =
+		modvm_kvm_feature_decide(npt_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "npt"));
+	enum modvm_kvm_feature avic = modvm_kvm_feature_decide(avic_cpu, avic_param == 1 ? 1 : 0);
 
-	c->slat = npt == ON ? MODVM_SLAT_NPT : MODVM_SLAT_NONE;
+	c->slat = npt == MODVM_KVM_FEATURE_ON ? MODVM_SLAT_NPT : MODVM_SLAT_NONE;
 	c->vpid = 1;
 	c->unrestricted_guest = 1;
-	c->apic_virt = avic == ON && npt == ON;
+	c->apic_virt = avic == MODVM_KVM_FEATURE_ON && npt == MODVM_KVM_FEATURE_ON;
 	c->nested = modvm_host_facts_param_bool(f, OWN_MODULE, "nested") == 1;
 
-	if (npt == OFF_CPU)
-		advise(out, "NPT", in_vm ? "NPT: not offered to this VM: enable it on the outer "
+	if (npt == MODVM_KVM_FEATURE_OFF_CPU)
+		modvm_cpu_probe_advise(out, "NPT", in_vm ? "NPT: not offered to this VM: enable it on the outer "
 		       "host; guests use shadow paging" :
 		       "NPT: this CPU has none (CPUID 0x8000000A EDX[0]); guests use shadow paging");
-	else if (npt == OFF_PARAM)
-		advise(out, "NPT", "NPT disabled in kvm_amd: " RELOAD " npt=1");
-	else if (npt == OFF_UNKNOWN)
-		advise(out, "NPT", "cannot tell whether NPT is available: CPUID 0x8000000A and "
+	else if (npt == MODVM_KVM_FEATURE_OFF_PARAM)
+		modvm_cpu_probe_advise(out, "NPT", "NPT disabled in kvm_amd: " RELOAD " npt=1");
+	else if (npt == MODVM_KVM_FEATURE_UNKNOWN)
+		modvm_cpu_probe_advise(out, "NPT", "cannot tell whether NPT is available: CPUID 0x8000000A and "
 		       "kvm_amd's npt parameter were not recorded");
-	if (avic == OFF_CPU)
-		advise(out, "AVIC", "AVIC: not supported by this CPU (CPUID 0x8000000A EDX[13]); "
+	if (avic == MODVM_KVM_FEATURE_OFF_CPU)
+		modvm_cpu_probe_advise(out, "AVIC", "AVIC: not supported by this CPU (CPUID 0x8000000A EDX[13]); "
 		       "APIC accesses exit to KVM");
-	else if (avic == OFF_PARAM)
-		advise(out, "AVIC", "AVIC off in kvm_amd: " RELOAD " avic=1");
+	else if (avic == MODVM_KVM_FEATURE_OFF_PARAM)
+		modvm_cpu_probe_advise(out, "AVIC", "AVIC off in kvm_amd: " RELOAD " avic=1");
 	else if (!c->apic_virt)
-		advise(out, "AVIC", "AVIC needs NPT: enable NPT first");
+		modvm_cpu_probe_advise(out, "AVIC", "AVIC needs NPT: enable NPT first");
 	if (!c->nested)
-		advise(out, "nested", "nested virtualization off: " RELOAD " nested=1");
+		modvm_cpu_probe_advise(out, "nested", "nested virtualization off: " RELOAD " nested=1");
 }
+
+static const struct modvm_kvm_probe_vendor amd = {
+	.struct_size = sizeof(amd),
+	.vendor = "AMD",
+	.feature = "SVM",
+	.module = OWN_MODULE,
+	.tech = "AMD-V",
+	.slat = "NPT",
+	.enable = "enable SVM (AMD-V) in the firmware setup",
+	.fw_off = "SVM disabled in firmware (VM_CR.SVMDIS): enable SVM (AMD-V) in the firmware setup",
+	.features = probe_features,
+};
 
 int svm_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 {
@@ -120,8 +90,7 @@ int svm_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 	const struct modvm_host_cpuid_leaf *e1 = modvm_host_facts_cpuid(f, 0x80000001, 0);
 	const struct modvm_host_cpuid_leaf *svm = modvm_host_facts_cpuid(f, 0x8000000a, 0);
 	char vendor[13];
-	const char *hw, *module;
-	bool visible, fw_off, in_vm, hw_in_use;
+	bool visible, fw_off, in_vm;
 	uint64_t vm_cr;
 
 	memset(out, 0, sizeof(*out));
@@ -133,13 +102,13 @@ int svm_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 	if (strcmp(vendor, "AuthenticAMD") != 0) {
 		c->vendor = !strcmp(vendor, "GenuineIntel") ? MODVM_VENDOR_INTEL
 							    : MODVM_VENDOR_UNKNOWN;
-		snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", pick_module(f, false));
+		snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", modvm_kvm_probe_module(f, OWN_MODULE, false));
 		if (c->vendor == MODVM_VENDOR_INTEL) {
 			/* caps describe the host: its own virtualization, VMX (CPUID.1:ECX[5]). */
 			c->hw_virt = l1 && (l1->ecx & (1u << 5));
 			snprintf(out->summary, sizeof(out->summary),
 				 "cpu-svm needs an AMD CPU; this is Intel");
-			advise(out, "vendor", "this is an Intel CPU: use the cpu-vmx backend");
+			modvm_cpu_probe_advise(out, "vendor", "this is an Intel CPU: use the cpu-vmx backend");
 		} else {
 			snprintf(out->summary, sizeof(out->summary),
 				 "cpu-svm needs an AMD CPU; this is %s%s%s",
@@ -153,44 +122,7 @@ int svm_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 	visible = e1 && (e1->ecx & EXT1_ECX_SVM);
 	in_vm = l1 && (l1->ecx & CPUID1_ECX_HYPERVISOR);
 	fw_off = modvm_host_facts_msr(f, MODVM_MSR_AMD_VM_CR, &vm_cr) && (vm_cr & VM_CR_SVMDIS);
-	c->hw_virt = visible;
 	if (visible && svm)
 		c->asid_count = svm->ebx;
-	module = pick_module(f, visible && !fw_off);
-	snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", module);
-	hw_in_use = visible && !fw_off && !strcmp(module, OWN_MODULE);
-	hw = !visible ? "no SVM visible" : fw_off ? "SVM disabled in firmware" : "SVM";
-
-	if (!visible)
-		advise(out, "SVM", in_vm ?
-		       "SVM not visible: this host is a VM; expose SVM to it (nested "
-		       "virtualization on the outer host)" :
-		       "SVM not visible: enable SVM (AMD-V) in the firmware setup");
-	else if (fw_off)
-		advise(out, "SVM", "SVM disabled in firmware (VM_CR.SVMDIS): enable SVM (AMD-V) "
-		       "in the firmware setup");
-	else if (!hw_in_use)
-		advise(out, "KVM", "kvm_amd not loaded%s%s%s: modprobe kvm_amd to use AMD-V",
-		       module[0] ? " (KVM via " : "", module, module[0] ? ")" : "");
-
-	if (!f->kvm_dev || !f->kvm_open) {
-		if (!f->kvm_dev)
-			advise(out, "KVM", "/dev/kvm missing: %s", visible && !fw_off ?
-			       "modprobe kvm_amd" : "no KVM module provides it");
-		else
-			advise(out, "KVM", "/dev/kvm exists but does not open: run as root or "
-			       "join the kvm group");
-		snprintf(out->summary, sizeof(out->summary), "AMD, %s, %s: cannot run guests",
-			 hw, f->kvm_dev ? "/dev/kvm not accessible" : "/dev/kvm missing");
-		return 0;
-	}
-
-	if (hw_in_use)
-		probe_features(f, in_vm, out);
-	out->score = 10 + (hw_in_use ? 40 : 0) + (c->slat ? 30 : 0) + (c->vpid ? 6 : 0) +
-		     (c->apic_virt ? 6 : 0) + (c->unrestricted_guest ? 4 : 0);
-	snprintf(out->summary, sizeof(out->summary), "AMD, %s, KVM via %s, SLAT: %s", hw,
-		 module[0] ? module : "an unknown module",
-		 c->slat == MODVM_SLAT_NPT ? "NPT" : "none (shadow paging)");
-	return 0;
+	return modvm_kvm_probe_finish(&amd, f, visible, fw_off, in_vm, out);
 }

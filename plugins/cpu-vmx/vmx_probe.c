@@ -18,9 +18,10 @@
  * parameter wins over the MSRs; with the MSRs unreadable (no msr driver, not
  * root) the parameter alone decides.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <modvm/kvm.h>
 
 #include "vmx_probe.h"
 
@@ -40,25 +41,6 @@
 #define OWN_MODULE "kvm_intel"
 #define RELOAD "modprobe -r kvm_intel && modprobe kvm_intel"
 
-/* Why a feature is off: decides the advice. */
-enum why { ON, OFF_CPU, OFF_PARAM, OFF_UNKNOWN };
-
-static void advise(struct modvm_cpu_probe *out, const char *feature, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void advise(struct modvm_cpu_probe *out, const char *feature, const char *fmt, ...)
-{
-	struct modvm_cpu_advice *a;
-	va_list ap;
-
-	if (out->n_advice >= MODVM_CPU_MAX_ADVICE)
-		return;
-	a = &out->advice[out->n_advice++];
-	snprintf(a->feature, sizeof(a->feature), "%s", feature);
-	va_start(ap, fmt);
-	vsnprintf(a->remedy, sizeof(a->remedy), fmt, ap);
-	va_end(ap);
-}
-
 /* Tri-state of a secondary control: 1 allowed, 0 not, -1 MSRs unreadable. */
 static int secondary(const struct modvm_host_facts *f, uint64_t bits)
 {
@@ -73,41 +55,15 @@ static int secondary(const struct modvm_host_facts *f, uint64_t bits)
 	return (sec & bits) == bits;
 }
 
-/* Combines what the CPU allows with what kvm_intel enabled. */
-static enum why decide(int cpu, int param)
-{
-	if (cpu == 0)
-		return OFF_CPU;
-	if (param == 0)
-		return OFF_PARAM;
-	if (param == 1 || cpu == 1)
-		return ON;
-	return OFF_UNKNOWN;
-}
-
-/* KVM's own module when VT-x is usable, else another provider of /dev/kvm. */
-static const char *pick_module(const struct modvm_host_facts *f, bool hw_usable)
-{
-	if (hw_usable && modvm_host_facts_has_module(f, OWN_MODULE))
-		return OWN_MODULE;
-	for (uint32_t i = 0; i < f->n_module && i < MODVM_HOST_FACTS_MAX_MODULE; i++) {
-		const char *m = f->module[i];
-
-		if (!strncmp(m, "kvm_", 4) && strcmp(m, "kvm_intel") && strcmp(m, "kvm_amd"))
-			return m;
-	}
-	return "";
-}
-
-static void advise_feature(struct modvm_cpu_probe *out, enum why why, const char *feature,
+static void advise_feature(struct modvm_cpu_probe *out, enum modvm_kvm_feature why, const char *feature,
 			   const char *param, const char *cpu_text)
 {
-	if (why == OFF_CPU)
-		advise(out, feature, "%s", cpu_text);
-	else if (why == OFF_PARAM)
-		advise(out, feature, "%s disabled in kvm_intel: " RELOAD " %s=1", feature, param);
-	else if (why == OFF_UNKNOWN)
-		advise(out, feature, "cannot tell whether %s is available: modprobe msr and "
+	if (why == MODVM_KVM_FEATURE_OFF_CPU)
+		modvm_cpu_probe_advise(out, feature, "%s", cpu_text);
+	else if (why == MODVM_KVM_FEATURE_OFF_PARAM)
+		modvm_cpu_probe_advise(out, feature, "%s disabled in kvm_intel: " RELOAD " %s=1", feature, param);
+	else if (why == MODVM_KVM_FEATURE_UNKNOWN)
+		modvm_cpu_probe_advise(out, feature, "cannot tell whether %s is available: modprobe msr and "
 		       "probe as root to read the VMX capability MSRs", feature);
 }
 
@@ -117,23 +73,23 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 	struct modvm_cpu_caps *c = &out->caps;
 	int apicv_cpu = secondary(f, SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY);
 	uint64_t pin;
-	enum why ept, vpid, ug, apicv;
+	enum modvm_kvm_feature ept, vpid, ug, apicv;
 
 	if (apicv_cpu == 1 && modvm_host_facts_msr(f, MODVM_MSR_IA32_VMX_PINBASED_CTLS, &pin) &&
 	    !(pin & PIN_POSTED_INTR))
 		apicv_cpu = 0;
-	ept = decide(secondary(f, SEC_EPT), modvm_host_facts_param_bool(f, OWN_MODULE, "ept"));
-	vpid = decide(secondary(f, SEC_VPID), modvm_host_facts_param_bool(f, OWN_MODULE, "vpid"));
-	ug = decide(secondary(f, SEC_UNRESTRICTED),
+	ept = modvm_kvm_feature_decide(secondary(f, SEC_EPT), modvm_host_facts_param_bool(f, OWN_MODULE, "ept"));
+	vpid = modvm_kvm_feature_decide(secondary(f, SEC_VPID), modvm_host_facts_param_bool(f, OWN_MODULE, "vpid"));
+	ug = modvm_kvm_feature_decide(secondary(f, SEC_UNRESTRICTED),
 		    modvm_host_facts_param_bool(f, OWN_MODULE, "unrestricted_guest"));
-	apicv = decide(apicv_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "enable_apicv"));
-	if (ept != ON && ug == ON)
-		ug = OFF_PARAM;	/* kvm_intel needs EPT for it */
+	apicv = modvm_kvm_feature_decide(apicv_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "enable_apicv"));
+	if (ept != MODVM_KVM_FEATURE_ON && ug == MODVM_KVM_FEATURE_ON)
+		ug = MODVM_KVM_FEATURE_OFF_PARAM;	/* kvm_intel needs EPT for it */
 
-	c->slat = ept == ON ? MODVM_SLAT_EPT : MODVM_SLAT_NONE;
-	c->vpid = vpid == ON;
-	c->unrestricted_guest = ug == ON;
-	c->apic_virt = apicv == ON;
+	c->slat = ept == MODVM_KVM_FEATURE_ON ? MODVM_SLAT_EPT : MODVM_SLAT_NONE;
+	c->vpid = vpid == MODVM_KVM_FEATURE_ON;
+	c->unrestricted_guest = ug == MODVM_KVM_FEATURE_ON;
+	c->apic_virt = apicv == MODVM_KVM_FEATURE_ON;
 	c->nested = modvm_host_facts_param_bool(f, OWN_MODULE, "nested") == 1;
 
 	advise_feature(out, ept, "EPT", "ept", in_vm ?
@@ -142,8 +98,8 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 		       "EPT: this CPU has none (IA32_VMX_PROCBASED_CTLS2); guests use shadow paging");
 	advise_feature(out, vpid, "VPID", "vpid",
 		       "VPID: not supported by this CPU; the TLB is flushed on every VM exit");
-	if (ug != ON && ept != ON)
-		advise(out, "unrestricted guest", "unrestricted guest needs EPT: enable EPT "
+	if (ug != MODVM_KVM_FEATURE_ON && ept != MODVM_KVM_FEATURE_ON)
+		modvm_cpu_probe_advise(out, "unrestricted guest", "unrestricted guest needs EPT: enable EPT "
 		       "first; real-mode guest code is emulated meanwhile");
 	else
 		advise_feature(out, ug, "unrestricted guest", "unrestricted_guest",
@@ -153,16 +109,28 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 		       "APICv: not supported by this CPU (needs APIC-register virtualization "
 		       "and virtual-interrupt delivery); APIC accesses exit to KVM");
 	if (!c->nested)
-		advise(out, "nested", "nested virtualization off: " RELOAD " nested=1");
+		modvm_cpu_probe_advise(out, "nested", "nested virtualization off: " RELOAD " nested=1");
 }
+
+static const struct modvm_kvm_probe_vendor intel = {
+	.struct_size = sizeof(intel),
+	.vendor = "Intel",
+	.feature = "VMX",
+	.module = OWN_MODULE,
+	.tech = "VT-x",
+	.slat = "EPT",
+	.enable = "enable VT-x (Intel Virtualization Technology) in the firmware setup",
+	.fw_off = "VMX disabled in firmware (IA32_FEATURE_CONTROL locked without VMXON): "
+		  "enable VT-x in the firmware setup",
+	.features = probe_features,
+};
 
 int vmx_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 {
 	struct modvm_cpu_caps *c = &out->caps;
 	const struct modvm_host_cpuid_leaf *l1 = modvm_host_facts_cpuid(f, 1, 0);
 	char vendor[13];
-	const char *hw, *module;
-	bool visible, fw_off, in_vm, hw_in_use;
+	bool visible, fw_off, in_vm;
 	uint64_t fc;
 
 	memset(out, 0, sizeof(*out));
@@ -173,7 +141,7 @@ int vmx_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 	modvm_host_facts_vendor(f, vendor);
 	if (strcmp(vendor, "GenuineIntel") != 0) {
 		c->vendor = !strcmp(vendor, "AuthenticAMD") ? MODVM_VENDOR_AMD : MODVM_VENDOR_UNKNOWN;
-		snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", pick_module(f, false));
+		snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", modvm_kvm_probe_module(f, OWN_MODULE, false));
 		if (c->vendor == MODVM_VENDOR_AMD) {
 			const struct modvm_host_cpuid_leaf *e1 =
 				modvm_host_facts_cpuid(f, 0x80000001, 0);
@@ -182,7 +150,7 @@ int vmx_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 			c->hw_virt = e1 && (e1->ecx & (1u << 2));
 			snprintf(out->summary, sizeof(out->summary),
 				 "cpu-vmx needs an Intel CPU; this is AMD");
-			advise(out, "vendor", "this is an AMD CPU: use the cpu-svm backend");
+			modvm_cpu_probe_advise(out, "vendor", "this is an AMD CPU: use the cpu-svm backend");
 		} else {
 			snprintf(out->summary, sizeof(out->summary),
 				 "cpu-vmx needs an Intel CPU; this is %s%s%s",
@@ -197,43 +165,5 @@ int vmx_probe(const struct modvm_host_facts *f, struct modvm_cpu_probe *out)
 	in_vm = l1 && (l1->ecx & CPUID1_ECX_HYPERVISOR);
 	fw_off = modvm_host_facts_msr(f, MODVM_MSR_IA32_FEATURE_CONTROL, &fc) &&
 		 (fc & FC_LOCKED) && !(fc & FC_VMXON_OUTSIDE_SMX);
-	c->hw_virt = visible;
-	module = pick_module(f, visible && !fw_off);
-	snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", module);
-	hw_in_use = visible && !fw_off && !strcmp(module, OWN_MODULE);
-	hw = !visible ? "no VMX visible" : fw_off ? "VMX disabled in firmware" : "VMX";
-
-	if (!visible)
-		advise(out, "VMX", in_vm ?
-		       "VMX not visible: this host is a VM; expose VMX to it (nested "
-		       "virtualization on the outer host)" :
-		       "VMX not visible: enable VT-x (Intel Virtualization Technology) in the "
-		       "firmware setup");
-	else if (fw_off)
-		advise(out, "VMX", "VMX disabled in firmware (IA32_FEATURE_CONTROL locked without "
-		       "VMXON): enable VT-x in the firmware setup");
-	else if (!hw_in_use)
-		advise(out, "KVM", "kvm_intel not loaded%s%s%s: modprobe kvm_intel to use VT-x",
-		       module[0] ? " (KVM via " : "", module, module[0] ? ")" : "");
-
-	if (!f->kvm_dev || !f->kvm_open) {
-		if (!f->kvm_dev)
-			advise(out, "KVM", "/dev/kvm missing: %s", visible && !fw_off ?
-			       "modprobe kvm_intel" : "no KVM module provides it");
-		else
-			advise(out, "KVM", "/dev/kvm exists but does not open: run as root or "
-			       "join the kvm group");
-		snprintf(out->summary, sizeof(out->summary), "Intel, %s, %s: cannot run guests",
-			 hw, f->kvm_dev ? "/dev/kvm not accessible" : "/dev/kvm missing");
-		return 0;
-	}
-
-	if (hw_in_use)
-		probe_features(f, in_vm, out);
-	out->score = 10 + (hw_in_use ? 40 : 0) + (c->slat ? 30 : 0) + (c->vpid ? 6 : 0) +
-		     (c->apic_virt ? 6 : 0) + (c->unrestricted_guest ? 4 : 0);
-	snprintf(out->summary, sizeof(out->summary), "Intel, %s, KVM via %s, SLAT: %s", hw,
-		 module[0] ? module : "an unknown module",
-		 c->slat == MODVM_SLAT_EPT ? "EPT" : "none (shadow paging)");
-	return 0;
+	return modvm_kvm_probe_finish(&intel, f, visible, fw_off, in_vm, out);
 }

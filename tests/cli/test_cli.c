@@ -98,7 +98,7 @@ END_TEST
 START_TEST(test_version_help)
 {
 	run_modvm(&res, 60, "--version", NULL);
-	run_expect(&res, 0, "modvm 0.1.0 (plugin ABI 1.1)", NULL);
+	run_expect(&res, 0, "modvm 0.1.0 (plugin ABI " MODVM_ABI_TEXT ")", NULL);
 	run_modvm(&res, 60, "--help", NULL);
 	run_expect(&res, 0, "Usage: modvm", NULL);
 }
@@ -142,7 +142,7 @@ END_TEST
 START_TEST(test_describe_refused)
 {
 	run_modvm(&res, 60, "plugins", "--describe", "fixture-abi-minor", NULL);
-	run_expect(&res, 2, NULL, "built for ABI 1.5, this modvm supports up to 1.1");
+	run_expect(&res, 2, NULL, "built for ABI 1.5, this modvm supports up to " MODVM_ABI_TEXT);
 	run_modvm(&res, 60, "plugins", "--describe", "fixture-absent", NULL);
 	run_expect(&res, 2, NULL, "plugin fixture-absent: not found");
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/devices.h"
 #include "virtio_driver.h"
 
 static struct vdrv d;

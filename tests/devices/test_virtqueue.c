@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "virtio_driver.h"
+#include "devices/devices.h"
 
 static struct vdrv d;
 static struct modvm__virtio_rng *rng;

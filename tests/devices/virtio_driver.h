@@ -11,7 +11,7 @@
 #include <check.h>
 #include <modvm/virtio.h>
 
-#include "virtio_internal.h"
+#include "virtio/virtio.h"
 
 #define RAM_SIZE (1u << 20)
 /* A reserved, inaccessible 6 GiB window the translation also accepts, for

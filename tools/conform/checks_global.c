@@ -14,7 +14,7 @@
 
 #include <modvm/cpu.h>
 
-#include "host.h"
+#include "host/host.h"
 #include "conform.h"
 
 #define NSIG_CHECKED 64

@@ -14,7 +14,7 @@
 
 #include <modvm/events.h>
 
-#include "host.h"
+#include "host/host.h"
 #include "conform.h"
 
 #define INIT_BOUND_NS (100ull * 1000 * 1000)

@@ -11,7 +11,7 @@
 
 #include <modvm/events.h>
 
-#include "host.h"
+#include "host/host.h"
 #include "conform.h"
 
 #define MAX_SANE_SIZE 65536u

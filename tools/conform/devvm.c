@@ -17,8 +17,8 @@
 
 #include <modvm/virtio.h>
 
-#include "host.h"
-#include "vm_internal.h"
+#include "host/host.h"
+#include "vm/vm.h"
 #include "conform.h"
 
 #define PAGE 4096ull

@@ -29,6 +29,7 @@
 MODVM_BEGIN_DECLS
 
 struct modvm_plugin_ctx;
+struct modvm_host_facts;
 
 /* ---- /dev/kvm ---- */
 
@@ -180,6 +181,74 @@ MODVM_EXPORT int modvm_kvm_get_sregs(int vcpu_fd, struct modvm_sregs *sregs);
 /* Reads the current sregs first, so pending-interrupt state survives. */
 MODVM_EXPORT int modvm_kvm_set_sregs(int vcpu_fd, const struct modvm_sregs *sregs);
 
+/* ---- probing helpers for vendor backends (ABI 1.2) ----
+ *
+ * A vendor's probe is a pure function of recorded host facts
+ * (modvm_kvm_vendor.probe_facts below).  What differs between vendors is
+ * how the CPU shows its virtualization and which features KVM enabled;
+ * everything after that (which module provides /dev/kvm, the advice, the
+ * score, the summary) is the same and lives here.
+ */
+
+/* Appends one piece of advice (@feature, then the remedy from @fmt) to
+ * @out; beyond MODVM_CPU_MAX_ADVICE it is dropped. */
+MODVM_EXPORT void modvm_cpu_probe_advise(struct modvm_cpu_probe *out, const char *feature,
+					 const char *fmt, ...) MODVM_PRINTF(3, 4);
+
+/* Whether a feature is on, and if not, why: it decides the advice. */
+enum modvm_kvm_feature {
+	MODVM_KVM_FEATURE_ON,
+	MODVM_KVM_FEATURE_OFF_CPU,	/* the CPU lacks it */
+	MODVM_KVM_FEATURE_OFF_PARAM,	/* the KVM module turned it off */
+	MODVM_KVM_FEATURE_UNKNOWN,	/* neither CPU nor module parameter was recorded */
+};
+
+/*
+ * Combines what the CPU allows (@cpu: 1, 0, -1 = not recorded) with the KVM
+ * module's parameter (@param: 1, 0, -1 = not recorded): the parameter shows
+ * what KVM actually did, so it wins once the CPU allows the feature.
+ */
+MODVM_EXPORT enum modvm_kvm_feature modvm_kvm_feature_decide(int cpu, int param);
+
+/*
+ * The module that provides /dev/kvm for a vendor backend: @own ("kvm_amd",
+ * "kvm_intel") when the hardware is usable and @own is loaded, else any
+ * other KVM module (e.g. kvm_pvm), else "".
+ */
+MODVM_EXPORT const char *modvm_kvm_probe_module(const struct modvm_host_facts *facts,
+						const char *own, bool hw_usable);
+
+/* How one vendor words the shared end of its probe. */
+struct modvm_kvm_probe_vendor {
+	uint32_t struct_size;
+	const char *vendor;	/* "AMD": the summary's first word */
+	const char *feature;	/* "SVM": the CPU feature, in the hardware text and advice */
+	const char *module;	/* "kvm_amd": KVM's module for it */
+	const char *tech;	/* "AMD-V": the marketing name, in the modprobe advice */
+	const char *slat;	/* "NPT": the SLAT's name in the summary */
+	const char *enable;	/* "enable SVM (AMD-V) in the firmware setup" */
+	const char *fw_off;	/* the advice when the firmware disabled the feature */
+	/* With the hardware in use: fills caps.slat/vpid/apic_virt/
+	 * unrestricted_guest/nested and their advice. */
+	void (*features)(const struct modvm_host_facts *facts, bool in_vm,
+			 struct modvm_cpu_probe *out);
+};
+
+/*
+ * The shared end of a vendor probe, once the vendor code has seen that the
+ * CPU is its vendor's and set caps.vendor (and what only it knows, e.g.
+ * AMD's ASID count): @visible = the CPU shows the feature, @fw_off = the
+ * firmware disabled it, @in_vm = this host is itself a VM.  Sets
+ * caps.hw_virt and caps.kvm_module, the advice (feature not visible,
+ * disabled, KVM not using it, /dev/kvm missing or not accessible), calls
+ * v->features when KVM uses the hardware, then the score (0 when /dev/kvm
+ * is unusable, else 10, +40 hardware in use, +30 SLAT, +6 VPID/ASID, +6
+ * APIC virtualization, +4 unrestricted guest) and the summary.  Returns 0.
+ */
+MODVM_EXPORT int modvm_kvm_probe_finish(const struct modvm_kvm_probe_vendor *v,
+					const struct modvm_host_facts *facts, bool visible,
+					bool fw_off, bool in_vm, struct modvm_cpu_probe *out);
+
 /* ---- the generic KVM backend ---- */
 
 /*
@@ -188,7 +257,6 @@ MODVM_EXPORT int modvm_kvm_set_sregs(int vcpu_fd, const struct modvm_sregs *sreg
  * pure function over KVM's supported CPUID (*nent entries, room for @cap)
  * that edits it in place for one vCPU.
  */
-struct modvm_host_facts;
 
 struct modvm_kvm_vendor {
 	uint32_t struct_size;

@@ -13,8 +13,7 @@
 
 #include <modvm/events.h>
 
-#include "host.h"
-#include "internal.h"
+#include "host/host.h"
 
 static char meminfo[64], psi[64], conf[64], logbuf[8192];
 static unsigned pressures;

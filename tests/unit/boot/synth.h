@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "boot.h"
+#include "boot/boot.h"
 
 /* The setup-header values of a synthetic bzImage (0 = leave the field 0). */
 struct synth_bz {

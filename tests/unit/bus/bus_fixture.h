@@ -5,7 +5,7 @@
 #include <check.h>
 
 #include <modvm/events.h>
-#include "internal.h"
+#include "event/event.h"
 
 struct ping { uint64_t seq; uint32_t producer; uint32_t pad; };
 MODVM_EVENT(ping, "test.bus.ping", struct ping, 1)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "event/event.h"
 #include "bus_fixture.h"
 
 /* A second type, to show subscribers of one never see the other. */

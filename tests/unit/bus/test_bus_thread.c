@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "event/event.h"
 #include "bus_fixture.h"
 
 /* Big enough that a few dozen fill the queue's 64 MiB bound quickly. */

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "event/event.h"
 
 static struct modvm_loop *new_loop(void)
 {

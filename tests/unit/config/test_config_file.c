@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "config/config.h"
 #include "capture.h"
 
 /* The table the broken fixtures are written against. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "config/config.h"
 #include "capture.h"
 
 static void start(void)

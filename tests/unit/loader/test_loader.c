@@ -17,7 +17,7 @@
 
 #include <modvm/events.h>
 
-#include "host.h"
+#include "host/host.h"
 #include "../../fixtures/plugins/fixture.h"
 
 static char fixture_dir[PATH_MAX];
@@ -160,11 +160,16 @@ struct refusal {
 	const char *prefix;
 };
 
+/* "1.2": the ABI this libmodvm implements, as its messages print it. */
+#define TEXT_OF(x) #x
+#define TEXT(x) TEXT_OF(x)
+#define ABI_TEXT TEXT(MODVM_ABI_MAJOR) "." TEXT(MODVM_ABI_MINOR)
+
 static const struct refusal refusals[] = {
 	{ "fixture-nosym", "%s: not a modvm plugin: no symbol modvm_plugin_entry_v1", NULL },
 	{ "fixture-v2-symbol", "%s: built for ABI major 2, this modvm is ABI 1", NULL },
 	{ "fixture-abi-major", "%s: built for ABI major 2, this modvm is ABI 1", NULL },
-	{ "fixture-abi-minor", "%s: built for ABI 1.5, this modvm supports up to 1.1", NULL },
+	{ "fixture-abi-minor", "%s: built for ABI 1.5, this modvm supports up to " ABI_TEXT, NULL },
 	{ "fixture-noname", "%s: plugin name is empty", NULL },
 	{ "fixture-wrongname",
 	  "%s: plugin name \"something-else\" does not match its file name \"fixture-wrongname\"",

@@ -32,8 +32,7 @@
 
 #include "guest_park.h"
 #include "harness.h"
-#include "host.h"
-#include "internal.h"
+#include "host/host.h"
 
 #define INTERVAL_MS 100
 #define IDLE_SLEEP_MS 5

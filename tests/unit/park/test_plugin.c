@@ -19,8 +19,7 @@
 
 #include <modvm/events.h>
 
-#include "host.h"
-#include "internal.h"
+#include "host/host.h"
 #include "sysfs_tree.h"
 
 #define NCPU 4

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "probe_util.h"
-#include "caps.h"
+#include "host/caps.h"
 #include "vmx_probe.h"
 #include "svm_probe.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "vm_internal.h"
+#include "vm/vm.h"
 #include "vm_test.h"
 
 #define MiB (1ULL << 20)

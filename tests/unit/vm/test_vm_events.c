@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "event/event.h"
 #include "vm_test.h"
 
 #define MiB (1ULL << 20)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "event/event.h"
 #include "vmq_test.h"
 
 static char lines[CAPTURE_MAX][512];

@@ -1,0 +1,75 @@
+/*
+ * core/devices/ — the devices every VM gets from the core: a 16550A UART
+ * (the serial console), the i8042 reset line plus a power-off port, and
+ * virtio-rng.  Each device is one file and registers itself on the VM's
+ * iobus through the public VM API (modvm/vm.h, modvm/virtio.h);
+ * everything here runs its handlers on vCPU threads.  Uses base/ and
+ * the public VM and virtio calls (vm/, virtio/).
+ */
+#ifndef MODVM_CORE_DEVICES_H
+#define MODVM_CORE_DEVICES_H
+
+#include <modvm/virtio.h>
+#include <modvm/vm.h>
+
+#include "base/base.h"
+
+#define MODVM_COM1_BASE 0x3f8
+#define MODVM_COM1_IRQ 4
+/* A write with bit 13 (SLP_EN) set powers the VM off — the PM1a control
+ * register layout QEMU's q35/microvm guests use, so `outw(0x2000, 0x604)`
+ * works for the demo guest and for minimal kernels. */
+#define MODVM_POWER_PORT 0x604
+
+struct modvm__uart;
+
+/*
+ * Attaches a 16550A at @base raising GSI @irq (only if the VM has an
+ * irqchip).  Transmitted bytes go to @out_fd (not closed by the UART; -1
+ * discards them), flushed per line.  0 or -errno (logged).
+ */
+MODVM_INTERNAL int modvm__uart_attach(struct modvm_vm *vm, uint16_t base, uint32_t irq,
+				      int out_fd, struct modvm__uart **out);
+/* Flushes pending output, unregisters, frees. NULL is ignored. */
+MODVM_INTERNAL void modvm__uart_free(struct modvm__uart *uart);
+/* Bytes the guest has written so far (tests, stats). */
+MODVM_INTERNAL uint64_t modvm__uart_tx_bytes(const struct modvm__uart *uart);
+
+/* How a guest ended its VM through the power device. */
+enum modvm__power_request { MODVM_POWER_NONE = 0, MODVM_POWER_OFF, MODVM_POWER_RESET };
+
+struct modvm__power;
+/* Attaches the i8042 (0x60, 0x64: command 0xFE = reset) and MODVM_POWER_PORT. */
+MODVM_INTERNAL int modvm__power_attach(struct modvm_vm *vm, struct modvm__power **out);
+MODVM_INTERNAL void modvm__power_free(struct modvm__power *power);
+MODVM_INTERNAL enum modvm__power_request modvm__power_requested(const struct modvm__power *power);
+
+/* ---- virtio-rng (virtio_rng.c): device ID 4, one queue, getrandom(2) ---- */
+
+struct modvm__virtio_rng;
+
+/* Bytes handed out per chain at most: a guest cannot make one kick keep a
+ * vCPU thread in getrandom for long. */
+#define MODVM_VIRTIO_RNG_CHAIN_MAX 65536u
+#define MODVM_VIRTIO_RNG_QUEUE_MAX 64u
+
+/*
+ * Creates a virtio-rng device on a new virtio-mmio transport described by
+ * @cfg (name defaults to "virtio-rng").  The caller registers
+ * modvm_virtio_mmio_bus_handler for modvm__virtio_rng_transport(rng) on
+ * the bus.  0, -EINVAL (logged) or -ENOMEM.
+ */
+MODVM_INTERNAL int modvm__virtio_rng_create(const struct modvm_virtio_mmio_config *cfg,
+					    struct modvm__virtio_rng **out);
+MODVM_INTERNAL struct modvm_virtio_mmio *modvm__virtio_rng_transport(struct modvm__virtio_rng *rng);
+/* Random bytes handed to the guest so far. */
+MODVM_INTERNAL uint64_t modvm__virtio_rng_bytes(struct modvm__virtio_rng *rng);
+/* Destroys the transport and frees.  NULL is ignored. */
+MODVM_INTERNAL void modvm__virtio_rng_free(struct modvm__virtio_rng *rng);
+/* The same device added to a VM (modvm_vm_add_virtio); detach after the
+ * vCPUs stopped removes it and frees it. */
+struct modvm_vm;
+MODVM_INTERNAL int modvm__virtio_rng_attach(struct modvm_vm *vm, struct modvm__virtio_rng **out);
+MODVM_INTERNAL void modvm__virtio_rng_detach(struct modvm_vm *vm, struct modvm__virtio_rng *rng);
+
+#endif

@@ -1,0 +1,527 @@
+/*
+ * The typed event bus.
+ *
+ * Types live in a process-wide registry (names are unique per process and a
+ * name keeps the payload layout it was first registered with).  Each bus
+ * keeps, per type, a priority-sorted list of subscriptions and counters.
+ * Publishing on the loop thread delivers synchronously; other threads append
+ * a copy to a queue that an ev_async drains on the loop thread, in order.
+ *
+ * The per-bus slot array is sized for the registry's maximum up front so it
+ * is never reallocated: other threads may bump counters in it concurrently.
+ *
+ * Subscribing, unsubscribing and delivery happen on the loop thread only, so
+ * the subscriber lists need no lock; the synchronous publish path takes no
+ * lock and allocates nothing (the type comes from desc->id_cache).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "event/event.h"
+
+#define MAX_TYPES 1024
+#define QUEUE_LIMIT (64u << 20)	/* bytes waiting for the loop thread, per bus */
+#define REFUSED (-2)		/* id_cache of a desc refused for its layout */
+
+struct type_info {
+	char *name;
+	uint32_t size;
+	uint32_t version;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct type_info registry[MAX_TYPES];
+static int registry_count;	/* atomic reads outside the lock */
+
+struct sub {
+	struct sub *next;
+	int id;
+	int priority;
+	bool dead;
+	modvm_bus_trampoline trampoline;
+	modvm_fn handler;
+	void *userdata;
+	char *owner;	/* a copy: unsubscribe_owner compares it with full names */
+};
+
+struct slot {
+	struct sub *subs;
+	uint64_t published;	/* atomic */
+	uint64_t delivered;
+	uint64_t dropped;	/* atomic */
+	uint32_t live;
+};
+
+/* A queued event: header followed by the payload, padded to 8 bytes.  The
+ * sequence number is taken at publish time so a trace names the event the
+ * publisher sent, not whatever the counter reads at delivery. */
+struct record {
+	uint32_t type;
+	uint32_t size;
+	uint64_t seq;
+};
+
+static size_t record_len(uint32_t size)
+{
+	return sizeof(struct record) + ((size + 7u) & ~(size_t)7u);
+}
+
+struct queue_buf {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+struct modvm_bus {
+	struct modvm_loop *loop;
+	struct slot *slots;	/* MAX_TYPES entries */
+	int next_sub_id;
+	int dispatch_depth;
+	bool need_sweep;
+	bool trace;
+	bool draining;
+	ev_async wakeup;
+	pthread_mutex_t qlock;
+	struct queue_buf queue, spare;	/* under qlock */
+	bool full_warned;		/* under qlock; one warning per full episode */
+};
+
+static __thread const char *tls_owner;
+
+MODVM_INTERNAL void modvm__bus_set_owner(const char *owner)
+{
+	tls_owner = owner;
+}
+
+/* ---- registry ---- */
+
+static int register_type(struct modvm_event_desc *desc);
+
+/*
+ * Returns the type id for @desc; after the first use, one load and no lock.
+ * id_cache holds the slot plus one, so a hand-built desc that leaves it 0
+ * (instead of MODVM_EVENT's -1) is registered, not taken for slot 0.
+ */
+static inline int resolve_type(struct modvm_event_desc *desc)
+{
+	int cached = __atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(cached > 0, 1))
+		return cached - 1;
+	return register_type(desc);
+}
+
+static int registry_find_locked(const char *name)
+{
+	for (int i = 0; i < registry_count; i++)
+		if (strcmp(registry[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* The first use of a desc: validate it, find or add its name, cache the slot. */
+static __attribute__((noinline)) int register_type(struct modvm_event_desc *desc)
+{
+	if (__atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE) == REFUSED)
+		return -EPROTO;
+	/* struct_size is checked before the fields after it are trusted. */
+	if (desc->struct_size < offsetof(struct modvm_event_desc, id_cache) + sizeof(int32_t)) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "event descriptor of %u bytes is too small (need %zu)", desc->struct_size,
+			  offsetof(struct modvm_event_desc, id_cache) + sizeof(int32_t));
+		return -EINVAL;
+	}
+	if (!desc->name || !desc->name[0] || desc->payload_size == 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: invalid descriptor (%s)",
+			  desc->name && desc->name[0] ? desc->name : "(no name)",
+			  desc->payload_size == 0 ? "payload size 0" : "empty name");
+		return -EINVAL;
+	}
+
+	pthread_mutex_lock(&registry_lock);
+	int ret = registry_find_locked(desc->name);
+	if (ret >= 0) {
+		const struct type_info *t = &registry[ret];
+		if (t->size != desc->payload_size || t->version != desc->version) {
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "event %s: payload of %u bytes version %u does not match the "
+				  "registered %u bytes version %u (built against another layout?)",
+				  desc->name, desc->payload_size, desc->version, t->size,
+				  t->version);
+			__atomic_store_n(&desc->id_cache, REFUSED, __ATOMIC_RELEASE);
+			ret = -EPROTO;
+		}
+	} else if (registry_count >= MAX_TYPES) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: more than %d event types", desc->name,
+			  MAX_TYPES);
+		ret = -ENOSPC;
+	} else {
+		char *name = strdup(desc->name);
+		if (!name) {
+			ret = -ENOMEM;
+		} else {
+			ret = registry_count;
+			registry[ret] = (struct type_info){ name, desc->payload_size, desc->version };
+			__atomic_store_n(&registry_count, ret + 1, __ATOMIC_RELEASE);
+		}
+	}
+	if (ret >= 0)
+		__atomic_store_n(&desc->id_cache, ret + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&registry_lock);
+	return ret;
+}
+
+MODVM_EXPORT int modvm_bus_register(struct modvm_event_desc *desc)
+{
+	if (!desc)
+		return -EINVAL;
+	int id = resolve_type(desc);
+	return id < 0 ? id : 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(registry[*(const int *)a].name, registry[*(const int *)b].name);
+}
+
+MODVM_INTERNAL void modvm__bus_foreach_type(void (*fn)(const char *name, uint32_t size,
+						       uint32_t version, void *ud),
+					    void *ud)
+{
+	int order[MAX_TYPES];
+	pthread_mutex_lock(&registry_lock);
+	int n = registry_count;
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	qsort(order, (size_t)n, sizeof(order[0]), cmp_names);
+	pthread_mutex_unlock(&registry_lock);
+	/* Entries are never removed or changed, so reading them unlocked is safe. */
+	for (int i = 0; i < n; i++)
+		fn(registry[order[i]].name, registry[order[i]].size, registry[order[i]].version, ud);
+}
+
+/* ---- delivery ---- */
+
+static void free_sub(struct sub *s)
+{
+	free(s->owner);
+	free(s);
+}
+
+static void sweep(struct modvm_bus *bus)
+{
+	int n = __atomic_load_n(&registry_count, __ATOMIC_ACQUIRE);
+	for (int t = 0; t < n; t++) {
+		struct sub **pp = &bus->slots[t].subs;
+		while (*pp) {
+			struct sub *s = *pp;
+			if (s->dead) {
+				*pp = s->next;
+				free_sub(s);
+			} else {
+				pp = &s->next;
+			}
+		}
+	}
+	bus->need_sweep = false;
+}
+
+/*
+ * Walking on after a handler ran is safe: an unsubscribed entry is only
+ * marked dead while any dispatch is on the stack, and entries subscribed
+ * meanwhile are linked in without moving the others.
+ */
+static void dispatch(struct modvm_bus *bus, int type, const void *payload, uint64_t seq)
+{
+	struct slot *slot = &bus->slots[type];
+	bus->dispatch_depth++;
+	for (struct sub *s = slot->subs; s; s = s->next) {
+		if (s->dead)
+			continue;
+		if (bus->trace)
+			modvm_log(MODVM_LOG_INFO, NULL, "event %s #%llu -> %s (prio %d)",
+				  registry[type].name, (unsigned long long)seq, s->owner,
+				  s->priority);
+		slot->delivered++;
+		s->trampoline(payload, s->handler, s->userdata);
+	}
+	if (--bus->dispatch_depth == 0 && bus->need_sweep)
+		sweep(bus);
+}
+
+/*
+ * Takes the whole queue in one swap, so producers hold the lock only for a
+ * memcpy and the loop thread delivers a batch without touching the lock.
+ * A nested drain (a handler running the loop) returns at once: delivering
+ * newer events before the outer batch is done would break publish order.
+ */
+static void drain(struct modvm_bus *bus)
+{
+	if (bus->draining)
+		return;
+	bus->draining = true;
+	pthread_mutex_lock(&bus->qlock);
+	struct queue_buf batch = bus->queue;
+	bus->queue = bus->spare;
+	bus->queue.len = 0;
+	bus->spare = (struct queue_buf){ 0 };
+	bus->full_warned = false;
+	pthread_mutex_unlock(&bus->qlock);
+
+	size_t off = 0;
+	while (off < batch.len) {
+		const struct record *r = (const void *)(batch.data + off);
+		dispatch(bus, (int)r->type, batch.data + off + sizeof(*r), r->seq);
+		off += record_len(r->size);
+	}
+
+	/* Keep the drained buffer as the next spare so steady state never mallocs. */
+	pthread_mutex_lock(&bus->qlock);
+	if (!bus->spare.data) {
+		batch.len = 0;
+		bus->spare = batch;
+		batch.data = NULL;
+	}
+	pthread_mutex_unlock(&bus->qlock);
+	free(batch.data);
+	bus->draining = false;
+}
+
+static void on_wakeup(struct ev_loop *ev, ev_async *w, int revents)
+{
+	(void)ev;
+	(void)revents;
+	drain(w->data);
+}
+
+MODVM_INTERNAL void modvm__bus_drain(struct modvm_bus *bus)
+{
+	drain(bus);
+}
+
+static int queue_full(struct modvm_bus *bus, int type)
+{
+	bool warn = !bus->full_warned;
+	bus->full_warned = true;
+	pthread_mutex_unlock(&bus->qlock);
+	__atomic_add_fetch(&bus->slots[type].dropped, 1, __ATOMIC_RELAXED);
+	if (warn)
+		modvm_log(MODVM_LOG_WARN, NULL,
+			  "event %s: cross-thread queue full (%u MiB waiting for the loop "
+			  "thread), dropping events until it catches up",
+			  registry[type].name, QUEUE_LIMIT >> 20);
+	return -EAGAIN;
+}
+
+static int enqueue(struct modvm_bus *bus, int type, const void *payload, uint32_t size)
+{
+	size_t need = record_len(size);
+	struct slot *slot = &bus->slots[type];
+
+	pthread_mutex_lock(&bus->qlock);
+	struct queue_buf *q = &bus->queue;
+	if (q->len + need > QUEUE_LIMIT)
+		return queue_full(bus, type);	/* unlocks */
+	if (q->len + need > q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64 * 1024;
+		while (cap < q->len + need)
+			cap *= 2;
+		unsigned char *data = realloc(q->data, cap);
+		if (!data) {
+			pthread_mutex_unlock(&bus->qlock);
+			__atomic_add_fetch(&slot->dropped, 1, __ATOMIC_RELAXED);
+			return -ENOMEM;
+		}
+		q->data = data;
+		q->cap = cap;
+	}
+	/* Only the push that makes the queue non-empty wakes the loop: the
+	 * drain it triggers swaps out everything pushed after it too, and
+	 * ev_async_send costs a full fence plus a shared cache line. */
+	bool wake = q->len == 0;
+	struct record *r = (void *)(q->data + q->len);
+	r->type = (uint32_t)type;
+	r->size = size;
+	/* Taken under qlock, so sequence order is queue order. */
+	r->seq = __atomic_add_fetch(&slot->published, 1, __ATOMIC_RELAXED);
+	memcpy(q->data + q->len + sizeof(*r), payload, size);
+	q->len += need;
+	pthread_mutex_unlock(&bus->qlock);
+
+	if (wake)
+		ev_async_send(modvm__loop_ev(bus->loop), &bus->wakeup);
+	return 0;
+}
+
+MODVM_EXPORT int modvm_bus_publish(struct modvm_bus *bus, struct modvm_event_desc *desc,
+				   const void *payload, size_t size)
+{
+	if (!bus || !desc || !payload)
+		return -EINVAL;
+	int type = resolve_type(desc);
+	if (type < 0)
+		return type;
+	if (size != desc->payload_size) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: published %zu bytes, type has %u",
+			  desc->name, size, desc->payload_size);
+		return -EINVAL;
+	}
+	if (!modvm_loop_on_thread(bus->loop))
+		return enqueue(bus, type, payload, (uint32_t)size);
+
+	uint64_t seq = __atomic_add_fetch(&bus->slots[type].published, 1, __ATOMIC_RELAXED);
+	dispatch(bus, type, payload, seq);
+	return 0;
+}
+
+MODVM_EXPORT int modvm_bus_subscribe(struct modvm_bus *bus, struct modvm_event_desc *desc,
+				     int priority, modvm_bus_trampoline trampoline,
+				     modvm_fn handler, void *userdata)
+{
+	if (!bus || !desc || !trampoline || !handler)
+		return -EINVAL;
+	int type = resolve_type(desc);
+	if (type < 0)
+		return type;
+	struct sub *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->owner = strdup(tls_owner ? tls_owner : "core");
+	if (!s->owner) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->id = ++bus->next_sub_id;
+	s->priority = priority;
+	s->trampoline = trampoline;
+	s->handler = handler;
+	s->userdata = userdata;
+
+	/* Insert after every subscription of equal or higher priority. */
+	struct sub **pp = &bus->slots[type].subs;
+	while (*pp && (*pp)->priority >= priority)
+		pp = &(*pp)->next;
+	s->next = *pp;
+	*pp = s;
+	bus->slots[type].live++;
+	return s->id;
+}
+
+static void kill_sub(struct modvm_bus *bus, int type, struct sub *s)
+{
+	s->dead = true;
+	bus->slots[type].live--;
+	bus->need_sweep = true;
+}
+
+MODVM_EXPORT int modvm_bus_unsubscribe(struct modvm_bus *bus, int id)
+{
+	if (!bus)
+		return -EINVAL;
+	int n = __atomic_load_n(&registry_count, __ATOMIC_ACQUIRE);
+	for (int t = 0; t < n; t++) {
+		for (struct sub *s = bus->slots[t].subs; s; s = s->next) {
+			if (s->id == id && !s->dead) {
+				kill_sub(bus, t, s);
+				if (bus->dispatch_depth == 0)
+					sweep(bus);
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+MODVM_INTERNAL int modvm__bus_unsubscribe_owner(struct modvm_bus *bus, const char *owner)
+{
+	int removed = 0;
+	int n = __atomic_load_n(&registry_count, __ATOMIC_ACQUIRE);
+	for (int t = 0; t < n; t++)
+		for (struct sub *s = bus->slots[t].subs; s; s = s->next)
+			if (!s->dead && strcmp(s->owner, owner ? owner : "core") == 0) {
+				kill_sub(bus, t, s);
+				removed++;
+			}
+	if (removed && bus->dispatch_depth == 0)
+		sweep(bus);
+	return removed;
+}
+
+MODVM_EXPORT int modvm_bus_get_stats(struct modvm_bus *bus, const char *name,
+				     struct modvm_bus_stats *out)
+{
+	if (!bus || !name || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&registry_lock);
+	int type = registry_find_locked(name);
+	pthread_mutex_unlock(&registry_lock);
+	if (type < 0)
+		return -ENOENT;
+	const struct slot *slot = &bus->slots[type];
+	out->published = __atomic_load_n(&slot->published, __ATOMIC_RELAXED);
+	out->delivered = slot->delivered;
+	out->dropped = __atomic_load_n(&slot->dropped, __ATOMIC_RELAXED);
+	out->subscribers = slot->live;
+	return 0;
+}
+
+/* ---- lifetime ---- */
+
+MODVM_INTERNAL struct modvm_bus *modvm__bus_new(struct modvm_loop *loop)
+{
+	if (!loop)
+		return NULL;
+	struct modvm_bus *bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return NULL;
+	bus->slots = calloc(MAX_TYPES, sizeof(*bus->slots));
+	if (!bus->slots) {
+		free(bus);
+		return NULL;
+	}
+	bus->loop = loop;
+	pthread_mutex_init(&bus->qlock, NULL);
+	ev_async_init(&bus->wakeup, on_wakeup);
+	bus->wakeup.data = bus;
+	ev_async_start(modvm__loop_ev(loop), &bus->wakeup);
+	/* The bus alone must not keep the loop running. */
+	ev_unref(modvm__loop_ev(loop));
+	return bus;
+}
+
+MODVM_INTERNAL void modvm__bus_free(struct modvm_bus *bus)
+{
+	if (!bus)
+		return;
+	ev_ref(modvm__loop_ev(bus->loop));
+	ev_async_stop(modvm__loop_ev(bus->loop), &bus->wakeup);
+
+	size_t off = 0;
+	while (off < bus->queue.len) {
+		const struct record *r = (const void *)(bus->queue.data + off);
+		__atomic_add_fetch(&bus->slots[r->type].dropped, 1, __ATOMIC_RELAXED);
+		off += record_len(r->size);
+	}
+	free(bus->queue.data);
+	free(bus->spare.data);
+
+	for (int t = 0; t < MAX_TYPES; t++) {
+		struct sub *s = bus->slots[t].subs;
+		while (s) {
+			struct sub *next = s->next;
+			free_sub(s);
+			s = next;
+		}
+	}
+	free(bus->slots);
+	pthread_mutex_destroy(&bus->qlock);
+	free(bus);
+}
+
+MODVM_INTERNAL void modvm__bus_set_trace(struct modvm_bus *bus, bool on)
+{
+	bus->trace = on;
+}

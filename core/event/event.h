@@ -1,0 +1,56 @@
+/*
+ * core/event/ — the loop thread and the typed event bus: the libev loop
+ * wrapper (loop.c: timers, fds, cross-thread calls, stop signals) and the
+ * bus (bus.c: typed events delivered on the loop thread, queued from any
+ * other).  Uses only base/.
+ */
+#ifndef MODVM_CORE_EVENT_H
+#define MODVM_CORE_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <modvm/bus.h>
+#include <modvm/loop.h>
+
+#include "base/base.h"
+
+struct ev_loop;
+
+/* ---- loop.c ---- */
+
+/* Creates a loop; the creating thread counts as the loop thread until
+ * modvm__loop_run() is called from another one. NULL on failure (logged). */
+MODVM_INTERNAL struct modvm_loop *modvm__loop_new(void);
+/* Runs queued modvm_loop_call()s once, then frees. Watchers must be stopped. */
+MODVM_INTERNAL void modvm__loop_free(struct modvm_loop *loop);
+/* Runs until modvm_loop_break(); makes the caller the loop thread. */
+MODVM_INTERNAL void modvm__loop_run(struct modvm_loop *loop);
+/* Runs one non-blocking iteration (tests use it to deliver pending work). */
+MODVM_INTERNAL void modvm__loop_run_once(struct modvm_loop *loop);
+/* Calls @cb(signo, ud) on the loop thread for SIGINT and SIGTERM while the
+ * loop runs. Only one loop per process may watch signals. 0 or -errno. */
+MODVM_INTERNAL int modvm__loop_watch_stop_signals(struct modvm_loop *loop,
+						  void (*cb)(int signo, void *ud), void *ud);
+MODVM_INTERNAL struct ev_loop *modvm__loop_ev(struct modvm_loop *loop);
+
+/* ---- bus.c ---- */
+
+MODVM_INTERNAL struct modvm_bus *modvm__bus_new(struct modvm_loop *loop);
+/* Events still queued are discarded (and counted as dropped). */
+MODVM_INTERNAL void modvm__bus_free(struct modvm_bus *bus);
+/* Log every delivery at INFO: "event NAME #SEQ -> OWNER (prio P)". */
+MODVM_INTERNAL void modvm__bus_set_trace(struct modvm_bus *bus, bool on);
+/* The owner name recorded for subscriptions made by this thread from now on
+ * (the loader sets the plugin name around init/start; NULL = "core"). */
+MODVM_INTERNAL void modvm__bus_set_owner(const char *owner);
+/* Removes every subscription whose owner is @owner. Returns how many. */
+MODVM_INTERNAL int modvm__bus_unsubscribe_owner(struct modvm_bus *bus, const char *owner);
+/* Delivers everything queued by other threads now (must be on the loop thread). */
+MODVM_INTERNAL void modvm__bus_drain(struct modvm_bus *bus);
+/* Calls @fn for every event type registered in this process, by name order. */
+MODVM_INTERNAL void modvm__bus_foreach_type(void (*fn)(const char *name, uint32_t size,
+						       uint32_t version, void *ud),
+					    void *ud);
+
+#endif

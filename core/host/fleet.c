@@ -1,0 +1,296 @@
+/*
+ * The VMs of one host at run time.  The core never knows a vendor: it asks
+ * every CPU-backend plugin to probe, picks one by score and policy, and
+ * hands its vtable to the VM runtime.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <modvm/events.h>
+
+#include "host/fleet.h"
+#include "machine/machine.h"
+
+#define MAX_BACKENDS 8
+
+struct modvm__fleet {
+	const struct modvm__host_view *view;
+	struct modvm__machine **machines;
+	size_t count;
+	unsigned running;
+};
+
+MODVM_INTERNAL size_t modvm__backends_probe(const struct modvm__host_view *view,
+					    struct modvm__backend_probe *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < view->plugin_count(view->host) && n < max; i++) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, i);
+		if (!p->inited || p->desc->kind != MODVM_KIND_CPU_BACKEND || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		const struct modvm_cpu_backend *be = p->desc->get_interface(p, MODVM_CPU_BACKEND_IFACE);
+		struct modvm__backend_probe *bp = &out[n];
+		memset(bp, 0, sizeof(*bp));
+		bp->probe.struct_size = sizeof(bp->probe);
+		int r = (be && be->struct_size >= sizeof(*be) && be->probe) ? be->probe(p, &bp->probe)
+									      : -ENOTSUP;
+		modvm__plugin_leave(prev);
+		if (r < 0) {
+			modvm_log(MODVM_LOG_WARN, p->name, "probe failed: %s", modvm_strerror(r));
+			continue;
+		}
+		bp->plugin = p;
+		bp->backend = be;
+		snprintf(bp->probe.caps.backend, sizeof(bp->probe.caps.backend), "%s", p->name);
+		n++;
+	}
+	return n;
+}
+
+static const char *slat_name(uint32_t slat)
+{
+	return slat == MODVM_SLAT_EPT ? "EPT" : slat == MODVM_SLAT_NPT ? "NPT" : "none (shadow paging)";
+}
+
+static const char *slat_remedy(const struct modvm_cpu_probe *p)
+{
+	for (uint32_t i = 0; i < p->n_advice && i < MODVM_CPU_MAX_ADVICE; i++)
+		if (strcmp(p->advice[i].feature, "SLAT") == 0)
+			return p->advice[i].remedy;
+	return "use a host whose CPU and KVM module provide EPT or NPT";
+}
+
+/* With SLAT preferred, having it beats any score; otherwise the score decides. */
+static bool outranks(const struct modvm_cpu_probe *a, const struct modvm_cpu_probe *b,
+		     bool prefer_slat)
+{
+	bool a_slat = a->caps.slat != MODVM_SLAT_NONE, b_slat = b->caps.slat != MODVM_SLAT_NONE;
+	if (prefer_slat && a_slat != b_slat)
+		return a_slat;
+	return a->score > b->score;
+}
+
+MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *probes, size_t n,
+					  const char *want, const char *slat, const char *where)
+{
+	/* Prefixes the messages about a setting with the file:line it came from. */
+	const char *at = where && strcmp(where, "(default)") != 0 ? where : NULL;
+	char prefix[320];
+	snprintf(prefix, sizeof(prefix), "%s%s", at ? at : "", at ? ": " : "");
+	bool any = strcmp(want, "auto") == 0;
+	bool need_slat = strcmp(slat, "required") == 0;
+	bool prefer_slat = strcmp(slat, "preferred") == 0;
+	int best = -1;
+
+	if (n == 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "no CPU backend plugin enabled (enable cpu-vmx or cpu-svm under plugins)");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct modvm_cpu_probe *p = &probes[i].probe;
+		if (!any && strcmp(probes[i].plugin->name, want) != 0)
+			continue;
+		if (p->score <= 0) {
+			if (!any) {
+				modvm_log(MODVM_LOG_ERROR, NULL,
+					  "%shost.cpu.backend = \"%s\": cannot run here: %s", prefix,
+					  want, p->summary);
+				return -ENODEV;
+			}
+			continue;
+		}
+		if (need_slat && p->caps.slat == MODVM_SLAT_NONE) {
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "host.cpu.slat = \"required\", but %s reports SLAT: %s (%s); %s",
+				  probes[i].plugin->name, slat_name(p->caps.slat), p->summary,
+				  slat_remedy(p));
+			return -EOPNOTSUPP;
+		}
+		if (best < 0 || outranks(p, &probes[best].probe, prefer_slat))
+			best = (int)i;
+	}
+	if (best >= 0)
+		return best;
+	if (!any) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "%shost.cpu.backend = \"%s\": no such CPU backend plugin is enabled", prefix,
+			  want);
+		return -ENOENT;
+	}
+	modvm_log(MODVM_LOG_ERROR, NULL, "no CPU backend can run guests here: %s",
+		  probes[0].probe.summary);
+	return -ENODEV;
+}
+
+static void on_vm_done(struct modvm_vm *vm, void *ud)
+{
+	struct modvm__fleet *fleet = ud;
+	modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "ended");
+	if (fleet->running > 0 && --fleet->running == 0)
+		modvm_loop_break(fleet->view->loop);
+}
+
+/* Plugins' teardown hooks for plugins [0, @end), last first. */
+static void teardown_until(const struct modvm__host_view *view, size_t end, struct modvm_vm *vm,
+			   uint32_t vm_id)
+{
+	while (end-- > 0) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, end);
+		if (!p->inited || !p->vm_hooks || !p->vm_hooks->teardown)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		p->vm_hooks->teardown(p, vm, vm_id, p->vm_hooks_ud);
+		modvm__plugin_leave(prev);
+	}
+}
+
+/* Each plugin's setup hook, in load order; a failure tears down the ones before. */
+static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
+{
+	const struct modvm__host_view *view = ud;
+	size_t n = view->plugin_count(view->host);
+	for (size_t i = 0; i < n; i++) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, i);
+		if (!p->inited || !p->vm_hooks || !p->vm_hooks->setup)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		int r = p->vm_hooks->setup(p, vm, vm_id, p->vm_hooks_ud);
+		modvm__plugin_leave(prev);
+		if (r < 0) {
+			modvm_log(MODVM_LOG_ERROR, p->name, "vm %s: setup failed: %s",
+				  modvm_vm_name(vm), modvm_strerror(r));
+			teardown_until(view, i, vm, vm_id);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void detach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
+{
+	const struct modvm__host_view *view = ud;
+	teardown_until(view, view->plugin_count(view->host), vm, vm_id);
+}
+
+static void machine_config_from(const struct modvm__host_view *view, size_t i,
+				struct modvm__machine_config *vc)
+{
+	const struct modvm_config *c = view->vm_config(view->host, i);
+	*vc = (struct modvm__machine_config){
+		.vm_id = (uint32_t)i,
+		.name = view->vm_name(view->host, i),
+		.vcpus = (uint32_t)modvm_config_int(c, "vcpus"),
+		.memory = modvm_config_size(c, "memory"),
+		.kernel = modvm_config_string(c, "kernel"),
+		.initrd = modvm_config_string(c, "initrd"),
+		.cmdline = modvm_config_string(c, "cmdline"),
+		.console = modvm_config_string(c, "console"),
+		.rng = modvm_config_bool(c, "rng"),
+		.stats_interval_ms = (uint32_t)modvm_config_int(c, "stats_interval_ms"),
+		.bus = view->bus,
+		.loop = view->loop,
+		.attach = attach_devices,
+		.detach = detach_devices,
+		.hooks_ud = (void *)view,
+	};
+}
+
+MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
+				       const struct modvm_config *hc, struct modvm__fleet **out)
+{
+	size_t nvm = view->vm_count(view->host), autostart = 0;
+	for (size_t i = 0; i < nvm; i++)
+		autostart += modvm_config_bool(view->vm_config(view->host, i), "autostart");
+
+	struct modvm__fleet *fleet = calloc(1, sizeof(*fleet));
+	if (!fleet)
+		return -ENOMEM;
+	fleet->view = view;
+	*out = fleet;
+	if (autostart == 0)
+		return 0;
+
+	struct modvm__backend_probe probes[MAX_BACKENDS];
+	size_t n = modvm__backends_probe(view, probes, MAX_BACKENDS);
+	int sel = modvm__backends_select(probes, n, modvm_config_string(hc, "cpu.backend"),
+					 modvm_config_string(hc, "cpu.slat"),
+					 modvm_config_where(hc, "cpu.backend"));
+	if (sel < 0)
+		goto err;
+	const struct modvm__backend_probe *chosen = &probes[sel];
+	modvm_log(MODVM_LOG_INFO, NULL, "CPU backend %s: %s", chosen->plugin->name,
+		  chosen->probe.summary);
+	modvm_publish_cpu_caps(view->bus, &chosen->probe.caps);
+
+	fleet->machines = calloc(nvm, sizeof(*fleet->machines));
+	if (!fleet->machines) {
+		sel = -ENOMEM;
+		goto err;
+	}
+	for (size_t i = 0; i < nvm; i++) {
+		if (!modvm_config_bool(view->vm_config(view->host, i), "autostart"))
+			continue;
+		struct modvm__machine_config vc;
+		machine_config_from(view, i, &vc);
+		sel = modvm__machine_create(chosen->backend, chosen->plugin, &vc, &fleet->machines[fleet->count]);
+		if (sel < 0)
+			goto err;
+		fleet->count++;
+	}
+	for (size_t i = 0; i < fleet->count; i++) {
+		fleet->running++;
+		sel = modvm__machine_start(fleet->machines[i], on_vm_done, fleet);
+		if (sel < 0) {
+			fleet->running--;
+			goto err;
+		}
+	}
+	return 0;
+
+err:
+	modvm__fleet_free(fleet);
+	*out = NULL;
+	return sel;
+}
+
+MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet)
+{
+	return fleet ? fleet->running : 0;
+}
+
+MODVM_INTERNAL unsigned modvm__fleet_launched(const struct modvm__fleet *fleet)
+{
+	return fleet ? (unsigned)fleet->count : 0;
+}
+
+MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet)
+{
+	unsigned failed = 0;
+	for (size_t i = 0; fleet && i < fleet->count; i++)
+		failed += modvm__machine_failed(fleet->machines[i]);
+	return failed;
+}
+
+MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsigned vm_id)
+{
+	for (size_t i = 0; fleet && i < fleet->count; i++) {
+		struct modvm_vm *vm = modvm__machine_vm(fleet->machines[i]);
+		if (modvm_vm_id(vm) == vm_id)
+			return vm;
+	}
+	return NULL;
+}
+
+MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet)
+{
+	if (!fleet)
+		return;
+	for (size_t i = fleet->count; i-- > 0;)
+		modvm__machine_free(fleet->machines[i]);
+	free(fleet->machines);
+	free(fleet);
+}

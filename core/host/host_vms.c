@@ -1,0 +1,149 @@
+/*
+ * The VMs a config defines.  Adding a per-VM knob the core understands is
+ * one line in vm_options; fleet.c and vmm.c read it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <modvm/events.h>
+
+#include "host/host_vms.h"
+
+struct vmdef {
+	const char *name;		/* lives in cfg */
+	struct modvm_config *cfg;
+};
+
+struct modvm__vmdefs {
+	struct vmdef *vm;
+	size_t count;
+};
+
+static const struct modvm_option vm_options[] = {
+	{ .name = "name", .type = MODVM_OPT_STRING, .default_value = NULL,
+	  .description = "unique VM name, at most 31 characters" },
+	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1, .max = 288,
+	  .description = "number of virtual CPUs" },
+	{ .name = "memory", .type = MODVM_OPT_SIZE, .default_value = "128M",
+	  .min = 2LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
+	{ .name = "kernel", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
+	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "initial ramdisk, empty for none" },
+	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
+	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
+	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",
+	  .description = "where the serial console goes: stdout, none, or a file path" },
+	{ .name = "rng", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "attach a virtio-rng device" },
+	{ .name = "autostart", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "start the VM with `modvm run` (false: defined but not started)" },
+	{ .name = "stats_interval_ms", .type = MODVM_OPT_INT, .default_value = "1000",
+	  .min = 0, .max = 3600000, .description = "vcpu.stats period, 0 for none" },
+	MODVM_OPTIONS_END,
+};
+
+MODVM_INTERNAL const struct modvm_option *modvm__host_vm_options(void)
+{
+	return vm_options;
+}
+
+/* The enabled plugin names, NULL-terminated: the sub-groups a VM may have. */
+static const char **enabled_names(const struct modvm__cfgfile *cf)
+{
+	size_t n = modvm__config_plugin_count(cf), k = 0;
+	const char **v = calloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < n; i++)
+		if (modvm__config_plugin_enabled(cf, i))
+			v[k++] = modvm__config_plugin_name(cf, i);
+	return v;
+}
+
+/* Names must be short enough for event payloads and unique. */
+static int check_name(const struct modvm__vmdefs *d, const struct vmdef *vm)
+{
+	int r = 0;
+
+	if (strlen(vm->name) >= MODVM_NAME_MAX) {
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "%s: name: \"%s\": VM name too long (at most %d characters)",
+			  modvm_config_where(vm->cfg, "name"), vm->name, MODVM_NAME_MAX - 1);
+		r = -EINVAL;
+	}
+	for (size_t j = 0; d->vm + j < vm; j++) {
+		if (strcmp(d->vm[j].name, vm->name) == 0) {
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "%s: name: \"%s\": duplicate VM name (first at %s)",
+				  modvm_config_where(vm->cfg, "name"), vm->name,
+				  modvm_config_where(d->vm[j].cfg, "name"));
+			r = -EINVAL;
+		}
+	}
+	return r;
+}
+
+MODVM_INTERNAL int modvm__vmdefs_load(const struct modvm__cfgfile *cf,
+				      struct modvm__vmdefs **out)
+{
+	size_t n = modvm__config_vm_count(cf);
+	const char **groups = enabled_names(cf);
+	struct modvm__vmdefs *d = calloc(1, sizeof(*d));
+	int r = 0;
+
+	if (d)
+		d->vm = calloc(n ? n : 1, sizeof(*d->vm));
+	if (!groups || !d || !d->vm) {
+		free(groups);
+		modvm__vmdefs_free(d);
+		return -ENOMEM;
+	}
+	/* Report every VM's problems, not just the first VM's. */
+	for (size_t i = 0; i < n; i++) {
+		struct vmdef *vm = &d->vm[d->count];
+		int e = modvm__config_resolve_vm(cf, i, vm_options, groups, &vm->cfg);
+
+		if (e < 0) {
+			r = r ? r : e;
+			continue;
+		}
+		d->count++;
+		vm->name = modvm_config_string(vm->cfg, "name");
+		e = check_name(d, vm);
+		r = r ? r : e;
+	}
+	free(groups);
+	if (r < 0) {
+		modvm__vmdefs_free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+MODVM_INTERNAL void modvm__vmdefs_free(struct modvm__vmdefs *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->count; i++)
+		modvm__config_free(d->vm[i].cfg);
+	free(d->vm);
+	free(d);
+}
+
+MODVM_INTERNAL size_t modvm__vmdefs_count(const struct modvm__vmdefs *d)
+{
+	return d ? d->count : 0;
+}
+
+MODVM_INTERNAL const char *modvm__vmdefs_name(const struct modvm__vmdefs *d, size_t i)
+{
+	return d && i < d->count ? d->vm[i].name : NULL;
+}
+
+MODVM_INTERNAL const struct modvm_config *modvm__vmdefs_config(const struct modvm__vmdefs *d,
+								size_t i)
+{
+	return d && i < d->count ? d->vm[i].cfg : NULL;
+}
