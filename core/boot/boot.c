@@ -199,7 +199,8 @@ static int write_all(const struct modvm__boot_config *cfg, const struct modvm__b
 		goto fail;
 	rc = modvm__boot_mptable_write(ram, cfg->vcpus, err, errlen);
 	if (rc == 0)
-		rc = modvm__boot_acpi_write(ram, cfg->vcpus, cfg->mmio, cfg->n_mmio, err, errlen);
+		rc = modvm__boot_acpi_write(ram, cfg->vcpus, cfg->platform, cfg->mmio, cfg->n_mmio,
+					    err, errlen);
 	return rc;
 fail:
 	snprintf(err, errlen, "%s: cannot write the boot data into guest RAM (%s)", cfg->kernel,

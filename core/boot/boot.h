@@ -279,26 +279,48 @@ MODVM_INTERNAL int modvm__boot_mptable_write(const struct modvm__boot_ram *ram, 
 #define MODVM_BOOT_MAX_MMIO 32
 
 /*
- * Writes RSDP (0xe0000, revision 2) -> XSDT -> FADT (hardware-reduced, X_DSDT
- * -> the DSDT at 0xe1000: one LNRO0005 device per virtio-mmio window in
- * @mmio, see boot_aml.c) and MADT: one enabled local APIC per vCPU (ids as
- * in the MP table), the IOAPIC (id @vcpus, 0xfec00000, GSI base 0, no
- * overrides) and LINT1 NMI.  Needed because distribution kernels are built
- * without CONFIG_X86_MPPARSE (and without virtio-mmio command-line
- * devices); the MP table stays for kernels without ACPI.  0, -EINVAL
- * (vcpus, windows, with @err) or -EFAULT (no RAM there).
+ * The platform's fixed devices as the ACPI tables announce them; the
+ * machine that attaches the devices fills this in.  A zero port leaves
+ * that part out.
+ */
+struct modvm__boot_platform {
+	uint16_t com1_port;		/* 16550A: PNP0501 in the DSDT */
+	uint8_t com1_irq;
+	uint16_t rtc_port;		/* CMOS RTC: PNP0B00 in the DSDT */
+	uint8_t rtc_irq;
+	uint16_t sleep_ctl_port;	/* FADT sleep control/status registers ... */
+	uint16_t sleep_sts_port;
+	uint8_t s5_typ;			/* ... and \_S5's SLP_TYP: ACPI power off */
+	uint16_t reset_port;		/* FADT reset register and value: ACPI reboot */
+	uint8_t reset_value;
+};
+
+/*
+ * Writes RSDP (0xe0000, revision 2) -> XSDT -> FADT (hardware-reduced; the
+ * sleep control/status and reset registers of @plat; X_DSDT -> the DSDT at
+ * 0xe1000, see modvm__boot_aml_dsdt) and MADT: one enabled local APIC per
+ * vCPU (ids as in the MP table), the IOAPIC (id @vcpus, 0xfec00000, GSI
+ * base 0, no overrides) and LINT1 NMI.  Needed because distribution
+ * kernels are built without CONFIG_X86_MPPARSE (and without virtio-mmio
+ * command-line devices); the MP table stays for kernels without ACPI.
+ * @plat may be NULL (no legacy devices, no ACPI power off or reset).  0,
+ * -EINVAL (vcpus, windows, with @err) or -EFAULT (no RAM there).
  */
 MODVM_INTERNAL int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
+					  const struct modvm__boot_platform *plat,
 					  const struct modvm__boot_mmio_dev *mmio, uint32_t n_mmio,
 					  char *err, size_t errlen);
 /*
- * The DSDT body (AML, after the table header) describing @n virtio-mmio
- * windows as LNRO0005 devices under \_SB: its length (0 for none), or
- * -E2BIG (more than MODVM_BOOT_MAX_MMIO), -ERANGE (a window not below
- * 4 GiB), -ENOSPC (more than @cap bytes).  Pure.
+ * The DSDT body (AML, after the table header): under \_SB the COM1 and RTC
+ * devices of @plat (PNP0501, PNP0B00 with their port and IRQ) and @n
+ * virtio-mmio windows as LNRO0005 devices, then \_S5 if @plat has sleep
+ * registers.  Its length (0 for nothing), or -E2BIG (more than
+ * MODVM_BOOT_MAX_MMIO windows), -ERANGE (a window not below 4 GiB),
+ * -ENOSPC (more than @cap bytes).  Pure; @plat may be NULL.
  */
-MODVM_INTERNAL int modvm__boot_aml_virtio_mmio(uint8_t *out, size_t cap,
-					       const struct modvm__boot_mmio_dev *dev, uint32_t n);
+MODVM_INTERNAL int modvm__boot_aml_dsdt(uint8_t *out, size_t cap,
+					const struct modvm__boot_platform *plat,
+					const struct modvm__boot_mmio_dev *dev, uint32_t n);
 
 /* ---- initial CPU state ---- */
 
@@ -341,6 +363,7 @@ struct modvm__boot_config {
 	enum modvm__boot_entry entry;
 	const struct modvm__boot_mmio_dev *mmio;	/* appended as virtio_mmio.device= */
 	uint32_t n_mmio;
+	const struct modvm__boot_platform *platform;	/* for the ACPI tables; NULL: none */
 };
 
 /* What was loaded where, and the BSP's initial state. */

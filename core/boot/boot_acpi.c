@@ -1,7 +1,8 @@
 /*
- * core/boot_acpi.c — the smallest ACPI table set that lets Linux enumerate
- * every vCPU and find the virtio-mmio windows: RSDP -> XSDT -> {FADT,
- * MADT}, FADT -> DSDT (their LNRO0005 devices, boot_aml.c).
+ * The smallest ACPI table set that lets Linux enumerate every vCPU, find
+ * the platform devices and the virtio-mmio windows, and power off and
+ * reboot through ACPI: RSDP -> XSDT -> {FADT, MADT}, FADT -> DSDT
+ * (boot_aml.c).
  *
  * Why not just the MP table: distribution kernels (Debian's cloud kernel
  * among them) are built without CONFIG_X86_MPPARSE and never read it.  The
@@ -25,6 +26,17 @@
 #define OFF_MADT (MODVM_BOOT_ACPI_GPA + 0x400)
 
 #define FADT_HW_REDUCED_ACPI (1u << 20)
+#define FADT_RESET_REG_SUP (1u << 10)
+#define FADT_BOOT_NO_VGA (1u << 2)	/* IAPC_BOOT_ARCH: don't probe for VGA */
+/* FADT offsets (ACPI 6.5, table 5.9) */
+#define FADT_IAPC_BOOT_ARCH 109
+#define FADT_FLAGS 112
+#define FADT_RESET_REG 116
+#define FADT_RESET_VALUE 128
+#define FADT_SLEEP_CONTROL_REG 244
+#define FADT_SLEEP_STATUS_REG 256
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_BYTE 1
 #define MADT_PCAT_COMPAT 1u
 #define MADT_LOCAL_APIC 0
 #define MADT_IO_APIC 1
@@ -67,6 +79,38 @@ static void seal(uint8_t *t, uint32_t len)
 	t[9] = (uint8_t)-modvm__boot_sum8(t, len);
 }
 
+/* A Generic Address Structure for one byte-wide I/O port. */
+static void gas_io8(uint8_t *g, uint16_t port)
+{
+	g[0] = GAS_SYSTEM_IO;
+	g[1] = 8;		/* bit width */
+	g[2] = 0;		/* bit offset */
+	g[3] = GAS_ACCESS_BYTE;
+	put64(g + 4, port);
+}
+
+static void write_fadt(uint8_t *t, const struct modvm__boot_platform *plat)
+{
+	uint32_t flags = FADT_HW_REDUCED_ACPI;
+
+	header(t, "FACP", FADT_SIZE, 6);
+	put32(t + 40, (uint32_t)OFF_DSDT);
+	put16(t + FADT_IAPC_BOOT_ARCH, FADT_BOOT_NO_VGA);
+	if (plat && plat->reset_port) {
+		flags |= FADT_RESET_REG_SUP;
+		gas_io8(t + FADT_RESET_REG, plat->reset_port);
+		t[FADT_RESET_VALUE] = plat->reset_value;
+	}
+	put32(t + FADT_FLAGS, flags);
+	t[131] = 5;		/* minor version: 6.5 */
+	put64(t + 140, OFF_DSDT);	/* X_DSDT */
+	if (plat && plat->sleep_ctl_port) {
+		gas_io8(t + FADT_SLEEP_CONTROL_REG, plat->sleep_ctl_port);
+		gas_io8(t + FADT_SLEEP_STATUS_REG, plat->sleep_sts_port);
+	}
+	seal(t, FADT_SIZE);
+}
+
 static void write_madt(uint8_t *t, uint32_t vcpus)
 {
 	uint8_t *p = t + HDR_SIZE + 8;
@@ -99,6 +143,7 @@ static void write_madt(uint8_t *t, uint32_t vcpus)
 }
 
 int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
+			   const struct modvm__boot_platform *plat,
 			   const struct modvm__boot_mmio_dev *mmio, uint32_t n_mmio, char *err,
 			   size_t errlen)
 {
@@ -126,7 +171,7 @@ int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
 	dsdt = base + (OFF_DSDT - MODVM_BOOT_ACPI_GPA);
 	madt = base + (OFF_MADT - MODVM_BOOT_ACPI_GPA);
 
-	int aml = modvm__boot_aml_virtio_mmio(dsdt + HDR_SIZE, DSDT_MAX - HDR_SIZE, mmio, n_mmio);
+	int aml = modvm__boot_aml_dsdt(dsdt + HDR_SIZE, DSDT_MAX - HDR_SIZE, plat, mmio, n_mmio);
 	if (aml < 0) {
 		snprintf(err, errlen, "%u virtio-mmio windows: the DSDT cannot describe them (%s)",
 			 n_mmio, strerror(-aml));
@@ -135,12 +180,7 @@ int modvm__boot_acpi_write(const struct modvm__boot_ram *ram, uint32_t vcpus,
 	header(dsdt, "DSDT", HDR_SIZE + (uint32_t)aml, 2);
 	seal(dsdt, HDR_SIZE + (uint32_t)aml);
 
-	header(fadt, "FACP", FADT_SIZE, 6);
-	put32(fadt + 40, (uint32_t)OFF_DSDT);
-	put32(fadt + 112, FADT_HW_REDUCED_ACPI);
-	fadt[131] = 5;		/* minor version: 6.5 */
-	put64(fadt + 140, OFF_DSDT);	/* X_DSDT */
-	seal(fadt, FADT_SIZE);
+	write_fadt(fadt, plat);
 
 	write_madt(madt, vcpus);
 

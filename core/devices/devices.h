@@ -1,7 +1,7 @@
 /*
  * core/devices/ — the devices every VM gets from the core: a 16550A UART
- * (the serial console), the i8042 reset line plus a power-off port, and
- * virtio-rng.  Each device is one file and registers itself on the VM's
+ * (the serial console), the power device (ACPI sleep and reset registers,
+ * the i8042 reset line, a power-off port), the CMOS RTC, and virtio-rng.  Each device is one file and registers itself on the VM's
  * iobus through the public VM API (modvm/vm.h, modvm/virtio.h);
  * everything here runs its handlers on vCPU threads.  Uses base/ and
  * the public VM and virtio calls (vm/, virtio/).
@@ -20,6 +20,15 @@
  * register layout QEMU's q35/microvm guests use, so `outw(0x2000, 0x604)`
  * works for the demo guest and for minimal kernels. */
 #define MODVM_POWER_PORT 0x604
+/* The ACPI registers the FADT names (boot/boot_acpi.c): hardware-reduced
+ * sleep control and status, and the reset register with its value.  The
+ * DSDT's \_S5 package gives SLP_TYP MODVM_ACPI_S5_TYP. */
+#define MODVM_ACPI_SLEEP_CTL_PORT 0x600
+#define MODVM_ACPI_SLEEP_STS_PORT 0x601
+#define MODVM_ACPI_RESET_PORT 0x602
+#define MODVM_ACPI_RESET_VALUE 0x01
+#define MODVM_ACPI_S5_TYP 5
+#define MODVM_RTC_IRQ 8
 
 struct modvm__uart;
 
@@ -39,10 +48,16 @@ MODVM_INTERNAL uint64_t modvm__uart_tx_bytes(const struct modvm__uart *uart);
 enum modvm__power_request { MODVM_POWER_NONE = 0, MODVM_POWER_OFF, MODVM_POWER_RESET };
 
 struct modvm__power;
-/* Attaches the i8042 (0x60, 0x64: command 0xFE = reset) and MODVM_POWER_PORT. */
+/* Attaches the i8042 (0x60, 0x64: command 0xFE = reset), MODVM_POWER_PORT
+ * and the ACPI sleep control/status and reset registers. */
 MODVM_INTERNAL int modvm__power_attach(struct modvm_vm *vm, struct modvm__power **out);
 MODVM_INTERNAL void modvm__power_free(struct modvm__power *power);
 MODVM_INTERNAL enum modvm__power_request modvm__power_requested(const struct modvm__power *power);
+
+/* The CMOS RTC at 0x70/0x71 (rtc.c): the host's wall clock, no interrupts. */
+struct modvm__rtc;
+MODVM_INTERNAL int modvm__rtc_attach(struct modvm_vm *vm, struct modvm__rtc **out);
+MODVM_INTERNAL void modvm__rtc_free(struct modvm__rtc *rtc);
 
 /* ---- virtio-rng (virtio_rng.c): device ID 4, one queue, getrandom(2) ---- */
 

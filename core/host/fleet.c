@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <modvm/events.h>
 
@@ -14,10 +15,25 @@
 #include "machine/machine.h"
 
 #define MAX_BACKENDS 8
+/* More guest reboots than this within REBOOT_WINDOW_S is a reboot loop. */
+#define REBOOT_LIMIT 10
+#define REBOOT_WINDOW_S 60
+
+/* One launched VM: its config entry and the machine running it now. */
+struct fleet_vm {
+	struct modvm__fleet *fleet;
+	uint32_t vm_id;
+	struct modvm__machine *m;	/* NULL after a restart failed */
+	bool failed;			/* ended in failure, or could not restart */
+	unsigned reboots;		/* within the window starting at window_start */
+	time_t window_start;
+};
 
 struct modvm__fleet {
 	const struct modvm__host_view *view;
-	struct modvm__machine **machines;
+	const struct modvm_cpu_backend *backend;	/* the chosen one, for restarts */
+	struct modvm_plugin_ctx *backend_ctx;
+	struct fleet_vm *vms;
 	size_t count;
 	unsigned running;
 };
@@ -126,14 +142,6 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 	return -ENODEV;
 }
 
-static void on_vm_done(struct modvm_vm *vm, void *ud)
-{
-	struct modvm__fleet *fleet = ud;
-	modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "ended");
-	if (fleet->running > 0 && --fleet->running == 0)
-		modvm_loop_break(fleet->view->loop);
-}
-
 /* Plugins' teardown hooks for plugins [0, @end), last first. */
 static void teardown_until(const struct modvm__host_view *view, size_t end, struct modvm_vm *vm,
 			   uint32_t vm_id)
@@ -199,6 +207,91 @@ static void machine_config_from(const struct modvm__host_view *view, size_t i,
 	};
 }
 
+static void on_vm_done(struct modvm_vm *vm, void *ud);
+
+/* Creates and starts @fv's machine from its config entry. */
+static int launch_one(struct fleet_vm *fv)
+{
+	struct modvm__fleet *fleet = fv->fleet;
+	struct modvm__machine_config vc;
+
+	machine_config_from(fleet->view, fv->vm_id, &vc);
+	int r = modvm__machine_create(fleet->backend, fleet->backend_ctx, &vc, &fv->m);
+	if (r < 0) {
+		fv->m = NULL;
+		return r;
+	}
+	r = modvm__machine_start(fv->m, on_vm_done, fv);
+	if (r < 0) {
+		modvm__machine_free(fv->m);
+		fv->m = NULL;
+	}
+	return r;
+}
+
+static void vm_ended(struct fleet_vm *fv)
+{
+	struct modvm__fleet *fleet = fv->fleet;
+
+	if (fleet->running > 0 && --fleet->running == 0)
+		modvm_loop_break(fleet->view->loop);
+}
+
+/* True if @fv may restart once more; counts the reboot. */
+static bool reboot_allowed(struct fleet_vm *fv, const char *name)
+{
+	time_t now = time(NULL);
+
+	if (now - fv->window_start >= REBOOT_WINDOW_S) {
+		fv->window_start = now;
+		fv->reboots = 0;
+	}
+	if (++fv->reboots <= REBOOT_LIMIT)
+		return true;
+	modvm_log(MODVM_LOG_ERROR, name,
+		  "rebooted more than %d times within %d s: a reboot loop; the VM is stopped",
+		  REBOOT_LIMIT, REBOOT_WINDOW_S);
+	return false;
+}
+
+/* A guest reboot with on_reboot = "restart": the same VM afresh. */
+static void restart_vm(void *ud)
+{
+	struct fleet_vm *fv = ud;
+	const char *name = fv->fleet->view->vm_name(fv->fleet->view->host, fv->vm_id);
+
+	modvm__machine_free(fv->m);
+	fv->m = NULL;
+	int r = launch_one(fv);
+	if (r < 0) {
+		modvm_log(MODVM_LOG_ERROR, name, "cannot start again after the guest's reboot: %s",
+			  modvm_strerror(r));
+		fv->failed = true;
+		vm_ended(fv);
+	}
+}
+
+static void on_vm_done(struct modvm_vm *vm, void *ud)
+{
+	struct fleet_vm *fv = ud;
+	const struct modvm__host_view *view = fv->fleet->view;
+	const char *on_reboot = modvm_config_string(view->vm_config(view->host, fv->vm_id),
+						    "on_reboot");
+
+	bool restart = modvm__machine_reset_requested(fv->m) && strcmp(on_reboot, "restart") == 0;
+
+	if (restart && reboot_allowed(fv, modvm_vm_name(vm))) {
+		modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "the guest rebooted: starting it afresh");
+		/* Not from inside the VM's own completion: on the next loop turn. */
+		if (modvm_loop_call(view->loop, restart_vm, fv) == 0)
+			return;
+	}
+	/* A restart that could not happen is a failure; on_reboot = "stop" is not. */
+	fv->failed = modvm__machine_failed(fv->m) || restart;
+	modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "ended");
+	vm_ended(fv);
+}
+
 MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 				       const struct modvm_config *hc, struct modvm__fleet **out)
 {
@@ -226,24 +319,30 @@ MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 		  chosen->probe.summary);
 	modvm_publish_cpu_caps(view->bus, &chosen->probe.caps);
 
-	fleet->machines = calloc(nvm, sizeof(*fleet->machines));
-	if (!fleet->machines) {
+	fleet->backend = chosen->backend;
+	fleet->backend_ctx = chosen->plugin;
+	fleet->vms = calloc(nvm, sizeof(*fleet->vms));
+	if (!fleet->vms) {
 		sel = -ENOMEM;
 		goto err;
 	}
+	/* All machines first, so that a bad kernel in the last VM starts none. */
 	for (size_t i = 0; i < nvm; i++) {
 		if (!modvm_config_bool(view->vm_config(view->host, i), "autostart"))
 			continue;
+		struct fleet_vm *fv = &fleet->vms[fleet->count];
 		struct modvm__machine_config vc;
+		*fv = (struct fleet_vm){ .fleet = fleet, .vm_id = (uint32_t)i,
+					 .window_start = time(NULL) };
 		machine_config_from(view, i, &vc);
-		sel = modvm__machine_create(chosen->backend, chosen->plugin, &vc, &fleet->machines[fleet->count]);
+		sel = modvm__machine_create(fleet->backend, fleet->backend_ctx, &vc, &fv->m);
 		if (sel < 0)
 			goto err;
 		fleet->count++;
 	}
 	for (size_t i = 0; i < fleet->count; i++) {
 		fleet->running++;
-		sel = modvm__machine_start(fleet->machines[i], on_vm_done, fleet);
+		sel = modvm__machine_start(fleet->vms[i].m, on_vm_done, &fleet->vms[i]);
 		if (sel < 0) {
 			fleet->running--;
 			goto err;
@@ -271,17 +370,16 @@ MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet)
 {
 	unsigned failed = 0;
 	for (size_t i = 0; fleet && i < fleet->count; i++)
-		failed += modvm__machine_failed(fleet->machines[i]);
+		failed += fleet->vms[i].failed ||
+			  (fleet->vms[i].m && modvm__machine_failed(fleet->vms[i].m));
 	return failed;
 }
 
 MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsigned vm_id)
 {
-	for (size_t i = 0; fleet && i < fleet->count; i++) {
-		struct modvm_vm *vm = modvm__machine_vm(fleet->machines[i]);
-		if (modvm_vm_id(vm) == vm_id)
-			return vm;
-	}
+	for (size_t i = 0; fleet && i < fleet->count; i++)
+		if (fleet->vms[i].vm_id == vm_id && fleet->vms[i].m)
+			return modvm__machine_vm(fleet->vms[i].m);
 	return NULL;
 }
 
@@ -290,7 +388,7 @@ MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet)
 	if (!fleet)
 		return;
 	for (size_t i = fleet->count; i-- > 0;)
-		modvm__machine_free(fleet->machines[i]);
-	free(fleet->machines);
+		modvm__machine_free(fleet->vms[i].m);
+	free(fleet->vms);
 	free(fleet);
 }

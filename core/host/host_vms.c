@@ -1,6 +1,6 @@
 /*
  * The VMs a config defines.  Adding a per-VM knob the core understands is
- * one line in vm_options; fleet.c and vmm.c read it.
+ * one line in vm_options; fleet.c and machine/machine.c read it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +41,10 @@ static const struct modvm_option vm_options[] = {
 	  .description = "start the VM with `modvm run` (false: defined but not started)" },
 	{ .name = "stats_interval_ms", .type = MODVM_OPT_INT, .default_value = "1000",
 	  .min = 0, .max = 3600000, .description = "vcpu.stats period, 0 for none" },
+	{ .name = "on_reboot", .type = MODVM_OPT_ENUM, .default_value = "restart",
+	  .choices = "restart|stop",
+	  .description = "what a guest's reboot does: start the VM afresh (same config, new "
+			 "RAM) or stop it" },
 	MODVM_OPTIONS_END,
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <modvm/hostfacts.h>
@@ -307,4 +308,22 @@ MODVM_EXPORT int modvm_kvm_backend_ioeventfd(struct modvm_cpu_vm *vm, uint64_t a
 					     bool pio, int fd, bool assign)
 {
 	return modvm_kvm_ioeventfd(vm->vm_fd, addr, len, pio, fd, assign);
+}
+
+MODVM_EXPORT int modvm_kvm_backend_vcpu_halted(struct modvm_cpu_vcpu *vcpu)
+{
+	struct kvm_mp_state mp;
+	struct modvm_regs regs;
+
+	if (ioctl(vcpu->kv.fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -errno;
+	/* An AP that never got its SIPI cannot run unless another vCPU sends one. */
+	if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)
+		return 1;
+	if (mp.mp_state != KVM_MP_STATE_HALTED)
+		return 0;
+	int r = modvm_kvm_get_regs(vcpu->kv.fd, &regs);
+	if (r < 0)
+		return r;
+	return !(regs.rflags & (1u << 9));	/* IF */
 }

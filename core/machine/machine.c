@@ -21,6 +21,7 @@ struct modvm__machine {
 	struct modvm_vm *vm;
 	struct modvm__uart *uart;
 	struct modvm__power *power;
+	struct modvm__rtc *rtc;
 	int console_fd;		/* owned when >= 0 and not stdout */
 	bool own_console;
 	struct modvm__boot_info boot;
@@ -98,6 +99,18 @@ static int load_kernel(struct modvm__machine *m, const struct modvm__machine_con
 							 modvm_virtio_mmio_size(t),
 							 modvm_virtio_mmio_irq(t) };
 	}
+	/* What the ACPI tables announce: exactly the devices attached above. */
+	static const struct modvm__boot_platform platform = {
+		.com1_port = MODVM_COM1_BASE,
+		.com1_irq = MODVM_COM1_IRQ,
+		.rtc_port = 0x70,
+		.rtc_irq = MODVM_RTC_IRQ,
+		.sleep_ctl_port = MODVM_ACPI_SLEEP_CTL_PORT,
+		.sleep_sts_port = MODVM_ACPI_SLEEP_STS_PORT,
+		.s5_typ = MODVM_ACPI_S5_TYP,
+		.reset_port = MODVM_ACPI_RESET_PORT,
+		.reset_value = MODVM_ACPI_RESET_VALUE,
+	};
 	struct modvm__boot_config bc = {
 		.kernel = kernel,
 		.initrd = cfg->initrd,
@@ -108,6 +121,7 @@ static int load_kernel(struct modvm__machine *m, const struct modvm__machine_con
 		.entry = MODVM_BOOT_ENTRY_AUTO,
 		.mmio = mmio,
 		.n_mmio = n_mmio,
+		.platform = &platform,
 	};
 	char err[256] = "";
 	int ret = modvm__boot_load(&bc, &m->boot, err, sizeof(err));
@@ -157,9 +171,12 @@ MODVM_INTERNAL int modvm__machine_create(const struct modvm_cpu_backend *backend
 	ret = modvm__power_attach(m->vm, &m->power);
 	if (ret < 0)
 		goto err_uart;
-	ret = attach_core_virtio(m, cfg);
+	ret = modvm__rtc_attach(m->vm, &m->rtc);
 	if (ret < 0)
 		goto err_power;
+	ret = attach_core_virtio(m, cfg);
+	if (ret < 0)
+		goto err_rtc;
 	if (cfg->attach) {
 		ret = cfg->attach(m->vm, cfg->vm_id, cfg->hooks_ud);
 		if (ret < 0)
@@ -182,6 +199,8 @@ err_plugins:
 		m->detach(m->vm, cfg->vm_id, m->hooks_ud);
 err_virtio:
 	modvm__virtio_rng_detach(m->vm, m->rng);
+err_rtc:
+	modvm__rtc_free(m->rtc);
 err_power:
 	modvm__power_free(m->power);
 err_uart:
@@ -213,6 +232,7 @@ MODVM_INTERNAL void modvm__machine_free(struct modvm__machine *m)
 	if (m->attached && m->detach)
 		m->detach(m->vm, modvm_vm_id(m->vm), m->hooks_ud);
 	modvm__virtio_rng_detach(m->vm, m->rng);
+	modvm__rtc_free(m->rtc);
 	modvm__power_free(m->power);
 	modvm__uart_free(m->uart);
 	modvm_vm_destroy(m->vm);
@@ -229,4 +249,10 @@ MODVM_INTERNAL struct modvm_vm *modvm__machine_vm(struct modvm__machine *m)
 MODVM_INTERNAL bool modvm__machine_failed(struct modvm__machine *m)
 {
 	return modvm_vm_state(m->vm) == MODVM_VM_FAILED;
+}
+
+MODVM_INTERNAL bool modvm__machine_reset_requested(struct modvm__machine *m)
+{
+	return !modvm__machine_failed(m) &&
+	       (modvm__power_requested(m->power) == MODVM_POWER_RESET || modvm__vm_reset(m->vm));
 }

@@ -49,6 +49,9 @@ MODVM_INTERNAL void modvm__machine_free(struct modvm__machine *m);
 MODVM_INTERNAL struct modvm_vm *modvm__machine_vm(struct modvm__machine *m);
 /* True if the VM ended in failure (not a guest power-off/reset or a stop). */
 MODVM_INTERNAL bool modvm__machine_failed(struct modvm__machine *m);
+/* True if the guest asked for a reset (ACPI reset register, i8042, the
+ * backend's reset event) rather than a power off: on_reboot decides. */
+MODVM_INTERNAL bool modvm__machine_reset_requested(struct modvm__machine *m);
 /* The path "builtin:demo" stands for (for messages and `modvm check`). */
 MODVM_INTERNAL const char *modvm__machine_resolve_kernel(const char *kernel);
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -106,12 +107,23 @@ static bool handle_exit(struct modvm__vcpu *vc, const struct modvm_cpu_exit *ex)
 		count(vc, MODVM_EXIT_REASON_INTR);
 		return true;
 	case MODVM_EXIT_SHUTDOWN:
+		/* A triple fault (or a crash the backend reported): the guest is
+		 * dead; ending it says so instead of leaving a spinning VM. */
+		count(vc, MODVM_EXIT_REASON_OTHER);
+		modvm__vm_fail(vm, "vm '%s' vcpu %u: triple fault (the guest CPU shut down after "
+			       "an exception it could not handle); the VM is stopped",
+			       vm->name, vc->index);
+		return false;
 	case MODVM_EXIT_SYSTEM_OFF:
 	case MODVM_EXIT_SYSTEM_RESET:
 		count(vc, MODVM_EXIT_REASON_OTHER);
-		modvm_log(MODVM_LOG_INFO, NULL, "vm '%s' vcpu %u: %s exit%s, stopping the vm",
-			  vm->name, vc->index, modvm_cpu_exit_name(ex->kind),
-			  ex->kind == MODVM_EXIT_SYSTEM_RESET ? " (reset is a stop for now)" : "");
+		modvm_log(MODVM_LOG_INFO, NULL, "vm '%s' vcpu %u: %s exit, stopping the vm",
+			  vm->name, vc->index, modvm_cpu_exit_name(ex->kind));
+		if (ex->kind == MODVM_EXIT_SYSTEM_RESET) {
+			pthread_mutex_lock(&vm->lock);
+			vm->reset = true;
+			pthread_mutex_unlock(&vm->lock);
+		}
 		modvm__vm_end(vm, false, NULL);
 		return false;
 	case MODVM_EXIT_INTERNAL_ERROR:
@@ -134,6 +146,20 @@ static bool handle_exit(struct modvm__vcpu *vc, const struct modvm_cpu_exit *ex)
 	}
 }
 
+MODVM_INTERNAL bool modvm__vcpu_can_tell_halted(const struct modvm_vm *vm)
+{
+	return vm->be->struct_size >= offsetof(struct modvm_cpu_backend, vcpu_halted) +
+					      sizeof(vm->be->vcpu_halted) &&
+	       vm->be->vcpu_halted;
+}
+
+/* The halt watch's question, answered between two runs (vm_halt.c). */
+static void answer_halt_probe(struct modvm__vcpu *vc)
+{
+	int r = vc->vm->be->vcpu_halted(vc->cpu);
+	atomic_store_explicit(&vc->halted, r == 1 ? 1 : 0, memory_order_release);
+}
+
 static void run_loop(struct modvm__vcpu *vc)
 {
 	struct modvm_vm *vm = vc->vm;
@@ -142,6 +168,10 @@ static void run_loop(struct modvm__vcpu *vc)
 		struct modvm_cpu_exit ex;
 		int r;
 
+		if (atomic_load_explicit(&vc->halt_probe, memory_order_acquire)) {
+			atomic_store_explicit(&vc->halt_probe, false, memory_order_relaxed);
+			answer_halt_probe(vc);
+		}
 		ex.kind = MODVM_EXIT_NONE;
 		r = vm->be->vcpu_run(vc->cpu, &ex);
 		atomic_store_explicit(&vc->last_cpu, sched_getcpu(), memory_order_relaxed);

@@ -1,9 +1,10 @@
 /*
  * core/vm/ — the VM runtime behind modvm/vm.h: guest RAM between guard
  * pages (guest_mem.c), the lock-free PIO/MMIO bus (iobus.c), the VM's
- * state machine (vm_state.c), one thread per vCPU (vcpu.c), running and
- * stopping them (vm_run.c), interrupts and virtio windows (vm_devices.c),
- * and creating/destroying a VM (vm_create.c).  The files depend one way, in that
+ * state machine (vm_state.c), one thread per vCPU (vcpu.c), noticing a
+ * guest that halted for good (vm_halt.c), running and stopping them
+ * (vm_run.c), interrupts and virtio windows (vm_devices.c), and creating
+ * and destroying a VM (vm_create.c).  The files depend one way, in that
  * order.  It runs on any CPU backend (modvm/cpu.h) and knows nothing of
  * configs, kernels or plugins.  Uses base/, event/ and virtio/.
  *
@@ -64,6 +65,12 @@ struct modvm__vcpu {
 	bool has_affinity;	/* vm->lock */
 	cpu_set_t affinity;
 
+	/* The halt watch (vm_halt.c): the loop thread asks, the vCPU answers
+	 * between two runs whether it can still run by itself. */
+	_Atomic bool halt_probe;
+	_Atomic int halted;	/* last answer: 1 halted for good, 0 not, -1 none yet */
+	uint64_t watch_run_ns;	/* loop thread only: CPU time at the last watch */
+
 	struct timespec started;	/* CLOCK_MONOTONIC at thread start */
 	uint64_t final_run_ns;	/* thread CPU time when it finished */
 	uint64_t last_sample_ns;	/* loop thread only: stats timer */
@@ -72,6 +79,9 @@ struct modvm__vcpu {
 };
 
 MODVM_INTERNAL void *modvm__vcpu_thread(void *arg);
+/* vcpu_run's "did you halt for good" question, asked (and answered) on the
+ * vCPU's thread; the backend may lack it (then never halted). */
+MODVM_INTERNAL bool modvm__vcpu_can_tell_halted(const struct modvm_vm *vm);
 /* The vCPU whose thread this is, or NULL. */
 MODVM_INTERNAL struct modvm__vcpu *modvm__vcpu_current(void);
 MODVM_INTERNAL uint64_t modvm__now_ns(void);
@@ -120,6 +130,8 @@ struct modvm_vm {
 	struct modvm_loop *loop;
 	uint32_t stats_interval_ms;
 	struct modvm_timer *stats_timer;
+	struct modvm_timer *halt_timer;	/* vm_halt.c */
+	unsigned halt_strikes;		/* loop thread: watches in a row that found all halted */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* CLOCK_MONOTONIC */
@@ -130,6 +142,8 @@ struct modvm_vm {
 	bool start_done;	/* start returned (or gave up) */
 	bool joining, joined;
 	bool failed;
+	bool halted;		/* ended because every vCPU halted for good */
+	bool reset;		/* the backend reported a system reset */
 	uint32_t nready;	/* threads past their init hook */
 	uint32_t running;	/* threads not yet finished */
 	int init_err;		/* first init hook error */
@@ -161,6 +175,20 @@ MODVM_INTERNAL void modvm__vm_fail(struct modvm_vm *vm, const char *fmt, ...) MO
 MODVM_INTERNAL void modvm__vm_vcpu_finished_locked(struct modvm_vm *vm);
 /* Called by each vCPU thread, not holding the lock, after finished_locked. */
 MODVM_INTERNAL void modvm__vm_vcpu_after_finish(struct modvm_vm *vm, bool last);
+
+/* ---- vm_halt.c ---- */
+
+/*
+ * Watches a running VM whose vCPUs are all idle: asks each whether it
+ * halted for good (interrupts off, or waiting for a SIPI) and ends the VM,
+ * not as a failure, once two watches in a row say so for every vCPU.
+ * Needs the loop and the backend's vcpu_halted; a no-op without them.
+ */
+MODVM_INTERNAL void modvm__vm_halt_watch_start(struct modvm_vm *vm);
+MODVM_INTERNAL void modvm__vm_halt_watch_stop(struct modvm_vm *vm);
+/* Ended because it halted for good / the guest reset it (vm->lock taken). */
+MODVM_INTERNAL bool modvm__vm_halted(struct modvm_vm *vm);
+MODVM_INTERNAL bool modvm__vm_reset(struct modvm_vm *vm);
 
 /* ---- vm_devices.c ---- */
 

@@ -104,6 +104,7 @@ MODVM_EXPORT int __modvm_vm_create(const struct modvm_cpu_backend *backend,
 		vm->vcpus[i].vm = vm;
 		vm->vcpus[i].index = i;
 		atomic_init(&vm->vcpus[i].last_cpu, -1);
+		atomic_init(&vm->vcpus[i].halted, -1);
 	}
 	/* One read-side slot per vCPU plus a spare for tests and benchmarks. */
 	vm->iobus = modvm__iobus_new(vm->name, vm->nvcpus + 1);
@@ -157,6 +158,7 @@ MODVM_EXPORT void modvm_vm_destroy(struct modvm_vm *vm)
 	}
 	modvm_vm_stop(vm);
 	modvm_timer_stop(vm->stats_timer);
+	modvm__vm_halt_watch_stop(vm);
 	modvm__vm_cancel_done(vm);
 	pthread_mutex_lock(&vm->lock);
 	if (!modvm__vm_state_terminal(vm->state))	/* never started */

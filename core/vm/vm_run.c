@@ -131,6 +131,8 @@ MODVM_EXPORT int modvm_vm_start(struct modvm_vm *vm)
 			modvm_log(MODVM_LOG_WARN, NULL, "vm '%s': no vcpu.stats (out of memory)",
 				  vm->name);
 	}
+	if (r == 0)
+		modvm__vm_halt_watch_start(vm);
 	return r;
 }
 

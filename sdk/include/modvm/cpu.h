@@ -167,6 +167,17 @@ struct modvm_cpu_backend {
 	/* A guest write of @len bytes to @addr (PIO if @pio) signals @fd without an exit. */
 	int (*ioeventfd)(struct modvm_cpu_vm *vm, uint64_t addr, uint32_t len, bool pio, int fd,
 			 bool assign);
+
+	/*
+	 * ABI 1.2, optional (NULL, or a struct_size without it: never asked).
+	 * Whether @vcpu can no longer run by itself: 1 if it is halted with
+	 * interrupts disabled or waits for an INIT/SIPI that nobody will send,
+	 * 0 if not, -errno.  Called on the vCPU's own thread between two
+	 * vcpu_run calls.  The core asks it of idle vCPUs and ends a VM whose
+	 * every vCPU answers 1 (a guest that halted itself instead of
+	 * powering off), so that it does not hang forever.
+	 */
+	int (*vcpu_halted)(struct modvm_cpu_vcpu *vcpu);
 };
 
 /* "pio", "mmio", "hlt", … for messages. */

@@ -314,6 +314,8 @@ MODVM_EXPORT int modvm_kvm_backend_irqfd(struct modvm_cpu_vm *vm, uint32_t gsi, 
 					 bool assign);
 MODVM_EXPORT int modvm_kvm_backend_ioeventfd(struct modvm_cpu_vm *vm, uint64_t addr, uint32_t len,
 					     bool pio, int fd, bool assign);
+/* ABI 1.2: KVM_GET_MP_STATE and RFLAGS.IF (see modvm_cpu_backend.vcpu_halted). */
+MODVM_EXPORT int modvm_kvm_backend_vcpu_halted(struct modvm_cpu_vcpu *vcpu);
 
 /*
  * Designated initialisers for every vtable entry except probe and vm_create,
@@ -340,7 +342,8 @@ MODVM_EXPORT int modvm_kvm_backend_ioeventfd(struct modvm_cpu_vm *vm, uint64_t a
 	.irq_line = modvm_kvm_backend_irq_line,                    \
 	.signal_msi = modvm_kvm_backend_signal_msi,                \
 	.irqfd = modvm_kvm_backend_irqfd,                          \
-	.ioeventfd = modvm_kvm_backend_ioeventfd,
+	.ioeventfd = modvm_kvm_backend_ioeventfd,                  \
+	.vcpu_halted = modvm_kvm_backend_vcpu_halted,
 
 MODVM_END_DECLS
 

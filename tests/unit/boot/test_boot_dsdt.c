@@ -1,8 +1,9 @@
 /*
- * The DSDT's virtio-mmio devices (core/boot_aml.c): the table is sound
- * byte by byte, and ACPICA's own disassembler (iasl, from Debian's
- * acpica-tools) reads back exactly the LNRO0005 devices, windows and
- * interrupts we meant, and recompiles them without a complaint.  Skips (77)
+ * The DSDT (core/boot/boot_aml.c) and the FADT's registers: the tables are
+ * sound byte by byte, and ACPICA's own disassembler (iasl, from Debian's
+ * acpica-tools) reads back exactly the COM1 and RTC devices, LNRO0005
+ * windows, interrupts and \_S5 we meant, and recompiles them without a
+ * complaint.  Skips (77)
  * without iasl.
  */
 #include <check.h>
@@ -50,7 +51,7 @@ START_TEST(no_windows_empty_dsdt)
 {
 	struct fake_ram f;
 	fake_ram_init(&f, 16 << 20, 0);
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, NULL, 0, err, sizeof(err)), 0);
 	ck_assert_uint_eq(rd32(dsdt_of(&f) + 4), 36);
 	fake_ram_free(&f);
 }
@@ -60,7 +61,7 @@ START_TEST(one_device_per_window)
 {
 	struct fake_ram f;
 	fake_ram_init(&f, 16 << 20, 0);
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 2, three, 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 2, NULL, three, 3, err, sizeof(err)), 0);
 	const uint8_t *d = dsdt_of(&f);
 	uint32_t len = rd32(d + 4);
 	ck_assert_uint_eq(count(d, len, "LNRO0005"), 3);
@@ -84,13 +85,13 @@ START_TEST(refusals)
 	uint8_t buf[64];
 
 	fake_ram_init(&f, 16 << 20, 0);
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, many, MODVM_BOOT_MAX_MMIO, err,
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, many, MODVM_BOOT_MAX_MMIO, err,
 						sizeof(err)), 0);
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, many, MODVM_BOOT_MAX_MMIO + 1, err,
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, many, MODVM_BOOT_MAX_MMIO + 1, err,
 						sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "33 virtio-mmio windows"));
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, &high, 1, err, sizeof(err)), -EINVAL);
-	ck_assert_int_eq(modvm__boot_aml_virtio_mmio(buf, sizeof(buf), three, 3), -ENOSPC);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, &high, 1, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(modvm__boot_aml_dsdt(buf, sizeof(buf), NULL, three, 3), -ENOSPC);
 	fake_ram_free(&f);
 }
 END_TEST
@@ -106,35 +107,28 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-START_TEST(iasl_reads_back_what_we_meant)
+/*
+ * Disassembles the DSDT of @f with iasl, checks that ACPICA's compiler
+ * takes the disassembly back with no error or warning, and returns the
+ * disassembly (static buffer).
+ */
+static const char *iasl_round_trip(struct fake_ram *f)
 {
-	struct fake_ram f;
 	char dir[] = "/tmp/modvm-dsdt-XXXXXX", path[128], cmd[512];
+	const uint8_t *d = dsdt_of(f);
 
-	fake_ram_init(&f, 16 << 20, 0);
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 2, three, 3, err, sizeof(err)), 0);
-	const uint8_t *d = dsdt_of(&f);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/dsdt.dat", dir);
 	FILE *fp = fopen(path, "wb");
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_uint_eq(fwrite(d, 1, rd32(d + 4), fp), rd32(d + 4));
 	ck_assert_int_eq(fclose(fp), 0);
-	fake_ram_free(&f);
 
 	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat >iasl-d.log 2>&1", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
-	const char *dsl = slurp(path);
-	const char *want[] = { "Scope (\\_SB)", "Device (VR00)", "Device (VR01)", "Device (VR02)",
-			       "Name (_HID, \"LNRO0005\")",
-			       "Memory32Fixed (ReadWrite,\n                    0xD0000000,",
-			       "0xD0002000,", "0x00001000,",
-			       "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
-			       "0x00000005,", "0x00000006,", "0x00000007," };
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		ck_assert_msg(strstr(dsl, want[i]), "disassembly lacks \"%s\":\n%s", want[i], dsl);
-	/* and ACPICA's compiler takes it back with no error or warning */
+	static char dsl[65536];
+	snprintf(dsl, sizeof(dsl), "%s", slurp(path));
 	snprintf(cmd, sizeof(cmd), "cd %s && iasl -p re dsdt.dsl >iasl.log 2>&1", dir);
 	int rc = system(cmd);
 	snprintf(path, sizeof(path), "%s/iasl.log", dir);
@@ -142,6 +136,102 @@ START_TEST(iasl_reads_back_what_we_meant)
 	ck_assert_msg(rc == 0 && strstr(log, "0 Errors, 0 Warnings"), "iasl: %s", log);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
+	return dsl;
+}
+
+static void expect_all(const char *dsl, const char *const *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(strstr(dsl, want[i]), "disassembly lacks \"%s\":\n%s", want[i], dsl);
+}
+
+START_TEST(iasl_reads_back_what_we_meant)
+{
+	struct fake_ram f;
+
+	fake_ram_init(&f, 16 << 20, 0);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 2, NULL, three, 3, err, sizeof(err)), 0);
+	const char *dsl = iasl_round_trip(&f);
+	fake_ram_free(&f);
+	const char *want[] = { "Scope (\\_SB)", "Device (VR00)", "Device (VR01)", "Device (VR02)",
+			       "Name (_HID, \"LNRO0005\")",
+			       "Memory32Fixed (ReadWrite,\n                    0xD0000000,",
+			       "0xD0002000,", "0x00001000,",
+			       "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
+			       "0x00000005,", "0x00000006,", "0x00000007," };
+	expect_all(dsl, want, sizeof(want) / sizeof(want[0]));
+	ck_assert_ptr_null(strstr(dsl, "_S5"));
+}
+END_TEST
+
+/* What modvm's machine announces: COM1 and the RTC with their ISA IRQs,
+ * \_S5, and the FADT's sleep and reset registers. */
+static const struct modvm__boot_platform pc = {
+	.com1_port = 0x3f8, .com1_irq = 4, .rtc_port = 0x70, .rtc_irq = 8,
+	.sleep_ctl_port = 0x600, .sleep_sts_port = 0x601, .s5_typ = 5,
+	.reset_port = 0x602, .reset_value = 1,
+};
+
+static const uint8_t *fadt_of(struct fake_ram *f)
+{
+	const uint8_t *rsdp = gp(f, 0xe0000, 36);
+	const uint8_t *xsdt = gp(f, rd64(rsdp + 24), 36);
+	for (uint32_t off = 36; off < rd32(xsdt + 4); off += 8) {
+		const uint8_t *t = gp(f, rd64(xsdt + off), 276);
+		if (memcmp(t, "FACP", 4) == 0) {
+			ck_assert_uint_eq(modvm__boot_sum8(t, rd32(t + 4)), 0);
+			return t;
+		}
+	}
+	ck_abort_msg("no FADT");
+	return NULL;
+}
+
+START_TEST(fadt_sleep_and_reset_registers)
+{
+	struct fake_ram f;
+
+	fake_ram_init(&f, 16 << 20, 0);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, &pc, three, 3, err, sizeof(err)), 0);
+	const uint8_t *t = fadt_of(&f);
+	uint32_t flags = rd32(t + 112);
+	ck_assert_uint_eq(flags & (1u << 20), 1u << 20);	/* HW_REDUCED_ACPI */
+	ck_assert_uint_eq(flags & (1u << 10), 1u << 10);	/* RESET_REG_SUP */
+	/* RESET_REG: System I/O, 8 bits at offset 0, byte access, port 0x602 */
+	ck_assert_uint_eq(t[116], 1);
+	ck_assert_uint_eq(t[117], 8);
+	ck_assert_uint_eq(t[119], 1);
+	ck_assert_uint_eq(rd64(t + 120), 0x602);
+	ck_assert_uint_eq(t[128], 1);
+	ck_assert_uint_eq(t[244], 1);	/* SLEEP_CONTROL_REG */
+	ck_assert_uint_eq(rd64(t + 248), 0x600);
+	ck_assert_uint_eq(t[256], 1);	/* SLEEP_STATUS_REG */
+	ck_assert_uint_eq(rd64(t + 260), 0x601);
+	/* Without a platform: none of them, as before. */
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 1, NULL, NULL, 0, err, sizeof(err)), 0);
+	t = fadt_of(&f);
+	ck_assert_uint_eq(rd32(t + 112), 1u << 20);
+	ck_assert_uint_eq(rd64(t + 248), 0);
+	fake_ram_free(&f);
+}
+END_TEST
+
+START_TEST(iasl_reads_back_the_platform)
+{
+	struct fake_ram f;
+
+	fake_ram_init(&f, 16 << 20, 0);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 2, &pc, three, 3, err, sizeof(err)), 0);
+	const char *dsl = iasl_round_trip(&f);
+	fake_ram_free(&f);
+	const char *want[] = {
+		"Device (COM1)", "Name (_HID, EisaId (\"PNP0501\")",
+		"IO (Decode16,\n                    0x03F8,", "IRQNoFlags ()\n                    {4}",
+		"Device (RTC)", "Name (_HID, EisaId (\"PNP0B00\")",
+		"IO (Decode16,\n                    0x0070,", "IRQNoFlags ()\n                    {8}",
+		"Device (VR02)", "Name (\\_S5, Package (0x04)", "0x05, ",
+	};
+	expect_all(dsl, want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
@@ -152,9 +242,11 @@ int main(void)
 	tcase_add_test(tc, no_windows_empty_dsdt);
 	tcase_add_test(tc, one_device_per_window);
 	tcase_add_test(tc, refusals);
-	if (system("command -v iasl >/dev/null 2>&1") == 0)
+	tcase_add_test(tc, fadt_sleep_and_reset_registers);
+	if (system("command -v iasl >/dev/null 2>&1") == 0) {
 		tcase_add_test(tc, iasl_reads_back_what_we_meant);
-	else
+		tcase_add_test(tc, iasl_reads_back_the_platform);
+	} else
 		printf("iasl_reads_back_what_we_meant: SKIP: no iasl (apt-get install acpica-tools)\n");
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -308,7 +308,7 @@ START_TEST(acpi_tables)
 		uint32_t n = counts[c], cpus = 0, ioapics = 0;
 		const uint8_t *rsdp, *xsdt, *fadt = NULL, *madt = NULL, *p, *end;
 
-		ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, n, NULL, 0, err, sizeof(err)), 0);
+		ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, n, NULL, NULL, 0, err, sizeof(err)), 0);
 		rsdp = gp(&f, 0xe0000, 36);	/* 16-byte aligned in 0xe0000-0xfffff: Linux finds it */
 		ck_assert_mem_eq(rsdp, "RSD PTR ", 8);
 		ck_assert_uint_eq(modvm__boot_sum8(rsdp, 20), 0);
@@ -348,7 +348,7 @@ START_TEST(acpi_tables)
 		ck_assert_uint_eq(cpus, n);
 		ck_assert_uint_eq(ioapics, 1);
 	}
-	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 255, NULL, 0, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(modvm__boot_acpi_write(&f.ram, 255, NULL, NULL, 0, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "vcpus 255: the ACPI tables describe 1 to 254 vCPUs");
 	fake_ram_free(&f);
 }

@@ -244,6 +244,13 @@ static int fake_set_sregs(struct modvm_cpu_vcpu *v, const struct modvm_sregs *sr
 	return 0;
 }
 
+/* The halt watch's question: what the test said, and how often it was asked. */
+static int fake_vcpu_halted(struct modvm_cpu_vcpu *v)
+{
+	atomic_fetch_add(&v->fb->halted_asked, 1);
+	return atomic_load(&v->fb->halted_answer);
+}
+
 void fake_backend_init(struct fake_backend *fb)
 {
 	memset(fb, 0, sizeof(*fb));
@@ -261,6 +268,7 @@ void fake_backend_init(struct fake_backend *fb)
 		.set_regs = fake_set_regs,
 		.get_sregs = fake_get_sregs,
 		.set_sregs = fake_set_sregs,
+		.vcpu_halted = fake_vcpu_halted,
 	};
 	fb->fail_vcpu_create_index = -1;
 	fb->fail_set_memory_slot = -1;

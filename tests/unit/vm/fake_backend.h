@@ -60,6 +60,8 @@ struct fake_backend {
 	/* What happened (atomics: vCPU threads write them). */
 	_Atomic int vm_creates, vm_destroys, vcpu_creates, vcpu_destroys, kicks;
 	_Atomic int set_memory_calls;
+	_Atomic int halted_answer;	/* what vcpu_halted says (0 unless a test sets it) */
+	_Atomic int halted_asked;
 	struct fake_slot slots[FAKE_MAX_SLOTS];
 	bool irqchip_seen;
 	_Atomic int run_tid[FAKE_MAX_VCPUS];		/* thread that ran each vCPU */

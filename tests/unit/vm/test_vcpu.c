@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vm/vm.h"
 #include "vm_test.h"
 
 #define MiB (1ULL << 20)
@@ -189,8 +190,9 @@ START_TEST(fail_entry_and_backend_error_fail_vm)
 END_TEST
 
 /* A guest power-off / triple fault / reset on one vCPU ends the VM even
- * though the other vCPU spins in guest code. */
-static void ends_vm(uint32_t kind)
+ * though the other vCPU spins in guest code: stopped, or failed with
+ * @error (a triple fault is the guest dying, and says so). */
+static void ends_vm(uint32_t kind, enum modvm_vm_state state, const char *error, bool reset)
 {
 	struct fake_backend fb;
 	struct modvm_vm *vm;
@@ -202,8 +204,10 @@ static void ends_vm(uint32_t kind)
 	vm = vm_create(&fb, "end", 2, MiB);
 	ck_assert_int_eq(modvm_vm_start(vm), 0);
 	ck_assert_int_eq(modvm_vm_wait(vm, 5000), 0);
-	ck_assert_int_eq(modvm_vm_state(vm), MODVM_VM_STOPPED);
-	ck_assert_str_eq(modvm_vm_error(vm), "");
+	ck_assert_int_eq(modvm_vm_state(vm), state);
+	ck_assert_str_eq(modvm_vm_error(vm), error);
+	ck_assert(modvm__vm_reset(vm) == reset);
+	ck_assert(!modvm__vm_halted(vm));
 	ck_assert_int_ge(fb.kicks, 1);
 	modvm_vm_destroy(vm);
 	ck_assert_int_eq(fb.vcpu_destroys, 2);
@@ -211,9 +215,14 @@ static void ends_vm(uint32_t kind)
 
 START_TEST(guest_shutdown_stops_vm)
 {
-	ends_vm(MODVM_EXIT_SHUTDOWN);
-	ends_vm(MODVM_EXIT_SYSTEM_OFF);
-	ends_vm(MODVM_EXIT_SYSTEM_RESET);
+	errors_start();
+	ends_vm(MODVM_EXIT_SHUTDOWN, MODVM_VM_FAILED,
+		"vm 'end' vcpu 1: triple fault (the guest CPU shut down after an exception it "
+		"could not handle); the VM is stopped", false);
+	ck_assert_int_eq(errors_count(), 1);
+	errors_stop();
+	ends_vm(MODVM_EXIT_SYSTEM_OFF, MODVM_VM_STOPPED, "", false);
+	ends_vm(MODVM_EXIT_SYSTEM_RESET, MODVM_VM_STOPPED, "", true);
 }
 END_TEST
 

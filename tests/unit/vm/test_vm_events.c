@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "event/event.h"
+#include "vm/vm.h"
 #include "vm_test.h"
 
 #define MiB (1ULL << 20)
@@ -223,6 +224,63 @@ START_TEST(done_callback_cancelled_by_destroy)
 }
 END_TEST
 
+/*
+ * Every vCPU idle and halted for good (the backend says so): the halt
+ * watch ends the VM as stopped, with one warning, after two watches.  The
+ * same idle VM whose vCPUs could still run is left alone.
+ */
+static void halt_watch(int answer)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct modvm_bus *bus = modvm__bus_new(loop);
+	struct fake_backend fb;
+	struct seen s = { .loop = loop };
+	struct timespec t0;
+
+	fake_backend_init(&fb);
+	atomic_store(&fb.halted_answer, answer);
+	fake_add(&fb, 0, FAKE_SPIN);
+	fake_add(&fb, 1, FAKE_SPIN);
+	struct modvm_vm *vm = create_with_bus(&fb, loop, bus, "halt", 2, 0);
+	ck_assert_int_eq(modvm_vm_set_done_callback(vm, on_done, &s), 0);
+	errors_start();
+	ck_assert_int_eq(modvm_vm_start(vm), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (modvm_vm_state(vm) == MODVM_VM_RUNNING && ms_since(&t0) < 5000)
+		pump(loop, bus, 50);
+	if (answer == 1) {
+		ck_assert_int_eq(modvm_vm_state(vm), MODVM_VM_STOPPED);
+		ck_assert(modvm__vm_halted(vm));
+		ck_assert_str_eq(modvm_vm_error(vm), "");
+		/* two watches of two vCPUs, the first one after a second */
+		ck_assert_int_ge(atomic_load(&fb.halted_asked), 4);
+		ck_assert_uint_ge(ms_since(&t0), 1900);
+		pump(loop, bus, 10);
+		ck_assert_int_eq(s.done_calls, 1);
+	} else {
+		ck_assert_int_eq(modvm_vm_state(vm), MODVM_VM_RUNNING);
+		ck_assert(!modvm__vm_halted(vm));
+		ck_assert_int_ge(atomic_load(&fb.halted_asked), 6);
+	}
+	errors_stop();
+	modvm_vm_destroy(vm);
+	pump(loop, bus, 2);	/* the last lifecycle events, while the bus lives */
+	modvm__bus_free(bus);
+	modvm__loop_free(loop);
+}
+
+START_TEST(halted_guest_ends_the_vm)
+{
+	halt_watch(1);
+}
+END_TEST
+
+START_TEST(idle_guest_keeps_running)
+{
+	halt_watch(0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vm-events");
@@ -235,6 +293,8 @@ int main(void)
 	tcase_add_test(tc, lifecycle_failed_and_stopped_by_host);
 	tcase_add_test(tc, periodic_vcpu_stats);
 	tcase_add_test(tc, done_callback_cancelled_by_destroy);
+	tcase_add_test(tc, halted_guest_ends_the_vm);
+	tcase_add_test(tc, idle_guest_keeps_running);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
