@@ -219,28 +219,46 @@ START_TEST(test_refuse_tiny)
 }
 END_TEST
 
-START_TEST(test_refuse_not_elf)
+/* Plugin files given by path that do not load: nothing is left loaded. */
+static const struct {
+	const char *name;
+	const char *file;	/* under the test's tmpdir */
+	const char *text;	/* written to it first; NULL: there is no such file */
+	int ret;
+	const char *says;	/* after "<path>: " */
+	bool whole;		/* .says is the whole rest of the line, not how it starts */
+} path_refusals[] = {
+	{ "not an ELF file", "garbage.so", "this is not an ELF file\n", -ENOEXEC, "cannot load: ",
+	  false },
+	{ "missing file", "nothing-here.so", NULL, -ENOENT, "No such file or directory", true },
+};
+
+START_TEST(test_path_refusal)
 {
 	struct modvm_host *host = modvm__host_new();
 	char path[PATH_MAX + 32];
+	int r;
 
-	snprintf(path, sizeof(path), "%s/garbage.so", tmpdir);
-	write_file(path, "this is not an ELF file\n");
-	ck_assert_int_eq(modvm__host_load_one(host, path, NULL), -ENOEXEC);
-	expect_prefix(ERR "%s: cannot load: ", path);
+	snprintf(this_case, sizeof(this_case), "case %s: ", path_refusals[_i].name);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, path_refusals[_i].file);
+	if (path_refusals[_i].text)
+		write_file(path, path_refusals[_i].text);
+	r = modvm__host_load_one(host, path, NULL);
+	ck_assert_msg(r == path_refusals[_i].ret, "case %s: %d, want %d", path_refusals[_i].name,
+		      r, path_refusals[_i].ret);
+	if (path_refusals[_i].whole)
+		expect_line(ERR "%s: %s", path, path_refusals[_i].says);
+	else
+		expect_prefix(ERR "%s: %s", path, path_refusals[_i].says);
 	ck_assert_uint_eq(modvm__host_plugin_count(host), 0);
 	modvm__host_free(host);
 }
 END_TEST
 
-START_TEST(test_refuse_missing_file)
+START_TEST(test_refuse_unknown_name)
 {
 	struct modvm_host *host = modvm__host_new();
-	char path[PATH_MAX + 32];
 
-	snprintf(path, sizeof(path), "%s/nothing-here.so", tmpdir);
-	ck_assert_int_eq(modvm__host_load_one(host, path, NULL), -ENOENT);
-	expect_line(ERR "%s: No such file or directory", path);
 	ck_assert_int_eq(modvm__host_load_one(host, "fixture-absent", NULL), -ENOENT);
 	expect_prefix(ERR "plugin fixture-absent: not found (searched ");
 	modvm__host_free(host);
@@ -642,8 +660,9 @@ static Suite *loader_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_loop_test(t, test_refusal, 0, sizeof(refusals) / sizeof(refusals[0]));
 	tcase_add_test(t, test_refuse_tiny);
-	tcase_add_test(t, test_refuse_not_elf);
-	tcase_add_test(t, test_refuse_missing_file);
+	tcase_add_loop_test(t, test_path_refusal, 0,
+			    sizeof(path_refusals) / sizeof(path_refusals[0]));
+	tcase_add_test(t, test_refuse_unknown_name);
 	tcase_add_test(t, test_refuse_duplicate_same_file);
 	tcase_add_test(t, test_refuse_duplicate_two_files);
 	tcase_add_test(t, test_symlinked_plugin_keeps_its_name);
