@@ -100,6 +100,22 @@ static struct modvm__cfgfile *open_text(const char *text)
 	return cf;
 }
 
+/* Asserts that exactly @want (NULL-terminated) were logged, in order; names @name's case. */
+static void assert_logged(const char *name, const char *const *want)
+{
+	int n = 0;
+
+	while (want[n])
+		n++;
+	if (capture_count() != n)
+		capture_dump();
+	ck_assert_msg(capture_count() == n, "case %s: %d lines logged, want %d", name,
+		      capture_count(), n);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(capture_is(i, want[i]), "case %s, line %d: got '%s', want '%s'", name,
+			      i, capture_line(i), want[i]);
+}
+
 /* ---- the top level ---- */
 
 START_TEST(test_open_good)
@@ -152,58 +168,38 @@ START_TEST(test_search_path_from_other_cwd)
 }
 END_TEST
 
-START_TEST(test_missing_file)
+/* Files modvm__config_open refuses, with every error each holds. */
+static const struct {
+	const char *name;
+	const char *file;
+	int ret;
+	const char *logged[8];	/* in order; NULL ends */
+} open_refusals[] = {
+	{ "missing file", "nope.conf", -ENOENT, { "nope.conf: No such file or directory" } },
+	{ "directory", ".", -EISDIR, { ".: Is a directory" } },
+	{ "syntax error", "syntax.conf", -EINVAL, { "syntax.conf:5: syntax error" } },
+	{ "unknown top-level keys", "toplevel_unknown.conf", -EINVAL, {
+		"toplevel_unknown.conf:2: hosts: unknown key (known: host, vms, plugins)",
+		"toplevel_unknown.conf:6: extra: unknown key (known: host, vms, plugins)" } },
+	/* All errors of the file, in file order, then one failure. */
+	{ "bad plugins group", "plugins_bad.conf", -EINVAL, {
+		"plugins_bad.conf:3: plugins.path.[1]: expected a string, got an integer",
+		"plugins_bad.conf:4: plugins.nogroup: expected a group, got a boolean",
+		"plugins_bad.conf:5: plugins.noenabled.enabled: required key missing",
+		"plugins_bad.conf:6: plugins.badenabled.enabled: expected a boolean, got a string",
+		"plugins_bad.conf:11: vms.[1]: expected a group, got an integer",
+		"plugins_bad.conf:13: host: expected a group, got an integer" } },
+};
+
+START_TEST(test_open_refused)
 {
 	struct modvm__cfgfile *cf = (void *)1;
+	int r = modvm__config_open(open_refusals[_i].file, &cf);
 
-	ck_assert_int_eq(modvm__config_open("nope.conf", &cf), -ENOENT);
+	ck_assert_msg(r == open_refusals[_i].ret, "case %s: %d, want %d", open_refusals[_i].name,
+		      r, open_refusals[_i].ret);
 	ck_assert_ptr_null(cf);
-	ASSERT_LOGGED("nope.conf: No such file or directory");
-}
-END_TEST
-
-START_TEST(test_directory_is_not_a_file)
-{
-	struct modvm__cfgfile *cf = NULL;
-
-	ck_assert_int_eq(modvm__config_open(".", &cf), -EISDIR);
-	ASSERT_LOGGED(".: Is a directory");
-}
-END_TEST
-
-START_TEST(test_syntax_error)
-{
-	struct modvm__cfgfile *cf = NULL;
-
-	ck_assert_int_eq(modvm__config_open("syntax.conf", &cf), -EINVAL);
-	ck_assert_ptr_null(cf);
-	ASSERT_LOGGED("syntax.conf:5: syntax error");
-}
-END_TEST
-
-START_TEST(test_toplevel_unknown)
-{
-	struct modvm__cfgfile *cf = NULL;
-
-	ck_assert_int_eq(modvm__config_open("toplevel_unknown.conf", &cf), -EINVAL);
-	ASSERT_LOGGED("toplevel_unknown.conf:2: hosts: unknown key (known: host, vms, plugins)",
-		      "toplevel_unknown.conf:6: extra: unknown key (known: host, vms, plugins)");
-}
-END_TEST
-
-START_TEST(test_plugins_bad)
-{
-	struct modvm__cfgfile *cf = NULL;
-
-	/* All errors of the file, in file order, then one failure. */
-	ck_assert_int_eq(modvm__config_open("plugins_bad.conf", &cf), -EINVAL);
-	ck_assert_ptr_null(cf);
-	ASSERT_LOGGED("plugins_bad.conf:3: plugins.path.[1]: expected a string, got an integer",
-		      "plugins_bad.conf:4: plugins.nogroup: expected a group, got a boolean",
-		      "plugins_bad.conf:5: plugins.noenabled.enabled: required key missing",
-		      "plugins_bad.conf:6: plugins.badenabled.enabled: expected a boolean, got a string",
-		      "plugins_bad.conf:11: vms.[1]: expected a group, got an integer",
-		      "plugins_bad.conf:13: host: expected a group, got an integer");
+	assert_logged(open_refusals[_i].name, open_refusals[_i].logged);
 }
 END_TEST
 
@@ -278,61 +274,67 @@ START_TEST(test_host_values)
 }
 END_TEST
 
-START_TEST(test_host_enum_and_nested)
-{
-	struct modvm__cfgfile *cf = open_text("# host\nhost = {\n  cpu = {\n"
-					      "    slat = \"maybe\";\n    smt = true;\n  };\n};\n");
-	struct modvm_config *cfg = (void *)1;
+/* Option tables with required keys (no default), one of them nested. */
+static const struct modvm_option needs_backend_and_name[] = {
+	{ .name = "cpu.backend", .type = MODVM_OPT_STRING },
+	{ .name = "name", .type = MODVM_OPT_STRING },
+	MODVM_OPTIONS_END
+};
 
-	ck_assert_int_eq(modvm__config_resolve_host(cf, host_opts, &cfg), -EINVAL);
-	ck_assert_ptr_null(cfg);
-	ASSERT_LOGGED("x.conf:5: host.cpu.smt: unknown key (known: slat, threads)",
-		      "x.conf:4: host.cpu.slat: \"maybe\" is not one of required|preferred|off");
-	modvm__config_close(cf);
-}
-END_TEST
+static const struct modvm_option needs_backend[] = {
+	{ .name = "cpu.backend", .type = MODVM_OPT_STRING },
+	MODVM_OPTIONS_END
+};
 
-START_TEST(test_nested_group_wrong_type)
-{
-	struct modvm__cfgfile *cf = open_text("host = {\n  cpu = 5;\n};\n");
-	struct modvm_config *cfg = NULL;
-
+/* Host groups modvm__config_resolve_host refuses (x.conf holds .text). */
+static const struct {
+	const char *name;
+	const char *text;
+	const struct modvm_option *opts;
+	const char *logged[4];	/* in order; NULL ends */
+} host_refusals[] = {
+	{ "unknown nested key, enum value not a choice",
+	  "# host\n"
+	  "host = {\n"
+	  "  cpu = {\n"
+	  "    slat = \"maybe\";\n"
+	  "    smt = true;\n"
+	  "  };\n"
+	  "};\n",
+	  host_opts, {
+		"x.conf:5: host.cpu.smt: unknown key (known: slat, threads)",
+		"x.conf:4: host.cpu.slat: \"maybe\" is not one of required|preferred|off" } },
 	/* Reported once, not again as missing members of "cpu". */
-	ck_assert_int_eq(modvm__config_resolve_host(cf, host_opts, &cfg), -EINVAL);
-	ASSERT_LOGGED("x.conf:2: host.cpu: expected a group, got an integer");
-	modvm__config_close(cf);
-}
-END_TEST
-
-START_TEST(test_required_missing)
-{
-	static const struct modvm_option req[] = {
-		{ .name = "cpu.backend", .type = MODVM_OPT_STRING },
-		{ .name = "name", .type = MODVM_OPT_STRING },
-		MODVM_OPTIONS_END
-	};
-	struct modvm__cfgfile *cf = open_text("# line 1\nhost = {\n  cpu = {\n  };\n};\n");
-	struct modvm_config *cfg = NULL;
-
+	{ "nested group of the wrong type",
+	  "host = {\n"
+	  "  cpu = 5;\n"
+	  "};\n",
+	  host_opts, { "x.conf:2: host.cpu: expected a group, got an integer" } },
 	/* The line is the one of the enclosing group that exists. */
-	ck_assert_int_eq(modvm__config_resolve_host(cf, req, &cfg), -EINVAL);
-	ASSERT_LOGGED("x.conf:3: host.cpu.backend: required key missing",
-		      "x.conf:2: host.name: required key missing");
-	modvm__config_close(cf);
-}
-END_TEST
+	{ "required keys missing",
+	  "# line 1\n"
+	  "host = {\n"
+	  "  cpu = {\n"
+	  "  };\n"
+	  "};\n",
+	  needs_backend_and_name, {
+		"x.conf:3: host.cpu.backend: required key missing",
+		"x.conf:2: host.name: required key missing" } },
+	/* No host group at all: no line either. */
+	{ "required key missing, no host group",
+	  "plugins = {};\n",
+	  needs_backend, { "x.conf: host.cpu.backend: required key missing" } },
+};
 
-START_TEST(test_required_missing_no_host)
+START_TEST(test_host_refused)
 {
-	static const struct modvm_option req[] = {
-		{ .name = "cpu.backend", .type = MODVM_OPT_STRING },
-		MODVM_OPTIONS_END
-	};
-	struct modvm__cfgfile *cf = open_text("plugins = {};\n");
-	struct modvm_config *cfg = NULL;
+	struct modvm__cfgfile *cf = open_text(host_refusals[_i].text);
+	struct modvm_config *cfg = (void *)1;
+	int r = modvm__config_resolve_host(cf, host_refusals[_i].opts, &cfg);
 
-	ck_assert_int_eq(modvm__config_resolve_host(cf, req, &cfg), -EINVAL);
-	ASSERT_LOGGED("x.conf: host.cpu.backend: required key missing");
+	ck_assert_msg(r == -EINVAL, "case %s: %d, want -EINVAL", host_refusals[_i].name, r);
+	ck_assert_ptr_null(cfg);
+	assert_logged(host_refusals[_i].name, host_refusals[_i].logged);
 	modvm__config_close(cf);
 }
 END_TEST
@@ -625,11 +627,8 @@ static Suite *config_file_suite(void)
 	tcase_add_checked_fixture(fx, in_fixtures, done);
 	tcase_add_test(fx, test_open_good);
 	tcase_add_test(fx, test_search_path_from_other_cwd);
-	tcase_add_test(fx, test_missing_file);
-	tcase_add_test(fx, test_directory_is_not_a_file);
-	tcase_add_test(fx, test_syntax_error);
-	tcase_add_test(fx, test_toplevel_unknown);
-	tcase_add_test(fx, test_plugins_bad);
+	tcase_add_loop_test(fx, test_open_refused, 0,
+			    sizeof(open_refusals) / sizeof(open_refusals[0]));
 	tcase_add_test(fx, test_include_relative_to_file);
 	tcase_add_test(fx, test_host_values);
 	tcase_add_test(fx, test_plugin_values);
@@ -644,10 +643,8 @@ static Suite *config_file_suite(void)
 	tcase_add_checked_fixture(tmp, in_tmpdir, out_of_tmpdir);
 	tcase_add_test(tmp, test_vms_not_a_list);
 	tcase_add_test(tmp, test_empty_file);
-	tcase_add_test(tmp, test_host_enum_and_nested);
-	tcase_add_test(tmp, test_nested_group_wrong_type);
-	tcase_add_test(tmp, test_required_missing);
-	tcase_add_test(tmp, test_required_missing_no_host);
+	tcase_add_loop_test(tmp, test_host_refused, 0,
+			    sizeof(host_refusals) / sizeof(host_refusals[0]));
 	tcase_add_test(tmp, test_value_types);
 	tcase_add_test(tmp, test_string_from_integer);
 	tcase_add_test(tmp, test_vm_errors);

@@ -41,6 +41,9 @@ static void sink(enum modvm_log_level level, const char *line, void *ud)
 /* Every refusal is one ERROR line in log.h's format. */
 #define ERR "modvm: error: "
 
+/* "case NAME: " while a loop test runs a table row, so a missing line says which. */
+static char this_case[128];
+
 static void dump_lines(void)
 {
 	for (size_t i = 0; i < nlines; i++)
@@ -62,7 +65,8 @@ static void expect_line(const char *fmt, ...)
 		hits += strcmp(lines[i], want) == 0;
 	if (hits != 1)
 		dump_lines();
-	ck_assert_msg(hits == 1, "expected exactly one line \"%s\", got %zu", want, hits);
+	ck_assert_msg(hits == 1, "%sexpected exactly one line \"%s\", got %zu", this_case, want,
+		      hits);
 }
 
 /* Asserts that some line starts with the formatted text. */
@@ -79,7 +83,7 @@ static void expect_prefix(const char *fmt, ...)
 		if (strncmp(lines[i], want, strlen(want)) == 0)
 			return;
 	dump_lines();
-	ck_abort_msg("no line starts with \"%s\"", want);
+	ck_abort_msg("%sno line starts with \"%s\"", this_case, want);
 }
 
 /* ---- fixture record ---- */
@@ -144,6 +148,7 @@ static void teardown(void)
 	char cmd[PATH_MAX + 16];
 
 	modvm_log_set_sink(NULL, NULL);
+	this_case[0] = '\0';
 	for (size_t i = 0; i < nlines; i++)
 		free(lines[i]);
 	nlines = 0;
@@ -187,6 +192,7 @@ START_TEST(test_refusal)
 	struct modvm_host *host = modvm__host_new();
 	int r;
 
+	snprintf(this_case, sizeof(this_case), "case %s: ", rf->name);
 	ck_assert_ptr_nonnull(host);
 	r = modvm__host_load_one(host, rf->name, NULL);
 	ck_assert_int_lt(r, 0);
@@ -213,28 +219,46 @@ START_TEST(test_refuse_tiny)
 }
 END_TEST
 
-START_TEST(test_refuse_not_elf)
+/* Plugin files given by path that do not load: nothing is left loaded. */
+static const struct {
+	const char *name;
+	const char *file;	/* under the test's tmpdir */
+	const char *text;	/* written to it first; NULL: there is no such file */
+	int ret;
+	const char *says;	/* after "<path>: " */
+	bool whole;		/* .says is the whole rest of the line, not how it starts */
+} path_refusals[] = {
+	{ "not an ELF file", "garbage.so", "this is not an ELF file\n", -ENOEXEC, "cannot load: ",
+	  false },
+	{ "missing file", "nothing-here.so", NULL, -ENOENT, "No such file or directory", true },
+};
+
+START_TEST(test_path_refusal)
 {
 	struct modvm_host *host = modvm__host_new();
 	char path[PATH_MAX + 32];
+	int r;
 
-	snprintf(path, sizeof(path), "%s/garbage.so", tmpdir);
-	write_file(path, "this is not an ELF file\n");
-	ck_assert_int_eq(modvm__host_load_one(host, path, NULL), -ENOEXEC);
-	expect_prefix(ERR "%s: cannot load: ", path);
+	snprintf(this_case, sizeof(this_case), "case %s: ", path_refusals[_i].name);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, path_refusals[_i].file);
+	if (path_refusals[_i].text)
+		write_file(path, path_refusals[_i].text);
+	r = modvm__host_load_one(host, path, NULL);
+	ck_assert_msg(r == path_refusals[_i].ret, "case %s: %d, want %d", path_refusals[_i].name,
+		      r, path_refusals[_i].ret);
+	if (path_refusals[_i].whole)
+		expect_line(ERR "%s: %s", path, path_refusals[_i].says);
+	else
+		expect_prefix(ERR "%s: %s", path, path_refusals[_i].says);
 	ck_assert_uint_eq(modvm__host_plugin_count(host), 0);
 	modvm__host_free(host);
 }
 END_TEST
 
-START_TEST(test_refuse_missing_file)
+START_TEST(test_refuse_unknown_name)
 {
 	struct modvm_host *host = modvm__host_new();
-	char path[PATH_MAX + 32];
 
-	snprintf(path, sizeof(path), "%s/nothing-here.so", tmpdir);
-	ck_assert_int_eq(modvm__host_load_one(host, path, NULL), -ENOENT);
-	expect_line(ERR "%s: No such file or directory", path);
 	ck_assert_int_eq(modvm__host_load_one(host, "fixture-absent", NULL), -ENOENT);
 	expect_prefix(ERR "plugin fixture-absent: not found (searched ");
 	modvm__host_free(host);
@@ -285,49 +309,97 @@ START_TEST(test_symlinked_plugin_keeps_its_name)
 }
 END_TEST
 
-START_TEST(test_refuse_requires_missing)
-{
-	struct modvm_host *host = modvm__host_new();
+/*
+ * modvm__host_start refusing: the error line, what the fixtures recorded
+ * (so what was unwound, in which order), and what is left loaded.  Nothing
+ * stays subscribed to vm.lifecycle after any of them.
+ */
+struct start_refusal {
+	const char *name;
+	const char *fail;	/* $MODVM_FIXTURE_FAIL, or NULL */
+	const char *load[3];	/* loaded in this order */
+	int ret;		/* modvm__host_start's */
+	const char *who;	/* the plugin whose path starts the line */
+	const char *says;	/* the rest of the line; %s: modvm_strerror(ret) */
+	const char *record;
+	unsigned loaded;	/* plugins still loaded afterwards */
+	const char *gone;	/* the one a failed init unloaded, or NULL */
+};
 
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-needs-missing", NULL), 0);
-	ck_assert_int_eq(modvm__host_start(host), -ENOENT);
-	expect_line(ERR "%s: requires plugin \"fixture-absent\", which is not enabled",
-		    fixture("fixture-needs-missing"));
+static const struct start_refusal start_refusals[] = {
+	{ "requires missing", NULL, { "fixture-needs-missing" }, -ENOENT, "fixture-needs-missing",
+	  "requires plugin \"fixture-absent\", which is not enabled",
+	  "", 1, NULL },
+	{ "requires cycle", NULL, { "fixture-good", "fixture-cycle-a", "fixture-cycle-b" }, -ELOOP,
+	  "fixture-cycle-a",
+	  "requires cycle: fixture-cycle-a -> fixture-cycle-b -> fixture-cycle-a",
+	  "", 3, NULL },	/* nothing was initialised */
+	/* Unloaded with nothing left: no record, no subscription, no fini. */
+	{ "init fails", NULL, { "fixture-good", "fixture-init-fails" }, -EIO, "fixture-init-fails",
+	  "init failed: %s",
+	  "fixture-good init greeting=hello rate=10\n"
+	  "fixture-init-fails init\n"
+	  "fixture-good fini\n",
+	  1, "fixture-init-fails" },
+	/* fixture-dep's own init fails: no fini for it, fixture-good's undone. */
+	{ "dependent's init fails", "fixture-dep:init", { "fixture-dep", "fixture-good" }, -EIO,
+	  "fixture-dep", "init failed: %s",
+	  "fixture-good init greeting=hello rate=10\n"
+	  "fixture-dep init\n"
+	  "fixture-dep query fixture-good 42\n"
+	  "fixture-good fini\n",
+	  1, "fixture-dep" },
+	/* Both stopped and finalised in reverse order; still loaded, not inited. */
+	{ "dependent's start fails", "fixture-dep:start", { "fixture-good", "fixture-dep" }, -EIO,
+	  "fixture-dep", "start failed: %s",
+	  "fixture-good init greeting=hello rate=10\n"
+	  "fixture-dep init\n"
+	  "fixture-dep query fixture-good 42\n"
+	  "fixture-good start\n"
+	  "fixture-dep start\n"
+	  "fixture-good stop\n"
+	  "fixture-dep fini\n"
+	  "fixture-good fini\n",
+	  2, NULL },
+};
+
+START_TEST(test_start_refusal)
+{
+	const struct start_refusal *sr = &start_refusals[_i];
+	struct modvm_host *host = modvm__host_new();
+	char want[512];
+
+	snprintf(this_case, sizeof(this_case), "case %s: ", sr->name);
+	if (sr->fail)
+		setenv("MODVM_FIXTURE_FAIL", sr->fail, 1);
+	for (size_t i = 0; i < sizeof(sr->load) / sizeof(sr->load[0]) && sr->load[i]; i++)
+		ck_assert_msg(modvm__host_load_one(host, sr->load[i], NULL) == 0,
+			      "case %s: load %s", sr->name, sr->load[i]);
+	ck_assert_msg(modvm__host_start(host) == sr->ret, "case %s: start did not return %d",
+		      sr->name, sr->ret);
+	snprintf(want, sizeof(want), ERR "%%s: %s", sr->says);
+	expect_line(want, fixture(sr->who), modvm_strerror(sr->ret));
+	ck_assert_msg(strcmp(read_record(), sr->record) == 0, "case %s: recorded\n%s\nwant\n%s",
+		      sr->name, read_record(), sr->record);
+	ck_assert_msg(modvm__host_plugin_count(host) == sr->loaded, "case %s: %zu loaded, want %u",
+		      sr->name, (size_t)modvm__host_plugin_count(host), sr->loaded);
+	if (sr->gone)
+		ck_assert_msg(!modvm__host_plugin_by_name(host, sr->gone),
+			      "case %s: %s still loaded", sr->name, sr->gone);
+	ck_assert_msg(subscribers(host, "vm.lifecycle") == 0, "case %s: vm.lifecycle subscribed",
+		      sr->name);
 	modvm__host_free(host);
 }
 END_TEST
 
-START_TEST(test_refuse_requires_cycle)
-{
-	struct modvm_host *host = modvm__host_new();
-
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-good", NULL), 0);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-cycle-a", NULL), 0);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-cycle-b", NULL), 0);
-	ck_assert_int_eq(modvm__host_start(host), -ELOOP);
-	expect_line(ERR "%s: requires cycle: fixture-cycle-a -> fixture-cycle-b -> fixture-cycle-a",
-		    fixture("fixture-cycle-a"));
-	expect_record("");	/* nothing was initialised */
-	modvm__host_free(host);
-}
-END_TEST
-
-START_TEST(test_refuse_init_fails)
+/* After its init failed, a plugin's name is free again, and the survivor still cycles. */
+START_TEST(test_failed_init_frees_the_name)
 {
 	struct modvm_host *host = modvm__host_new();
 
 	ck_assert_int_eq(modvm__host_load_one(host, "fixture-good", NULL), 0);
 	ck_assert_int_eq(modvm__host_load_one(host, "fixture-init-fails", NULL), 0);
 	ck_assert_int_eq(modvm__host_start(host), -EIO);
-	expect_line(ERR "%s: init failed: %s", fixture("fixture-init-fails"), modvm_strerror(-EIO));
-	/* Unloaded with nothing left: no record, no subscription, no fini. */
-	ck_assert_uint_eq(modvm__host_plugin_count(host), 1);
-	ck_assert_ptr_null(modvm__host_plugin_by_name(host, "fixture-init-fails"));
-	ck_assert_uint_eq(subscribers(host, "vm.lifecycle"), 0);
-	expect_record("fixture-good init greeting=hello rate=10\n"
-		      "fixture-init-fails init\n"
-		      "fixture-good fini\n");
-	/* Its name is free again, and the survivor still cycles. */
 	ck_assert_int_eq(modvm__host_start(host), 0);
 	modvm__host_stop(host);
 	ck_assert_int_eq(modvm__host_load_one(host, "fixture-init-fails", NULL), 0);
@@ -360,46 +432,6 @@ START_TEST(test_lifecycle_order)
 	ck_assert_int_eq(modvm__host_run(host), 0);	/* no VM: returns at once */
 	modvm__host_stop(host);
 	expect_record(full_cycle);
-	modvm__host_free(host);
-}
-END_TEST
-
-START_TEST(test_start_failure_unwinds)
-{
-	struct modvm_host *host = modvm__host_new();
-
-	setenv("MODVM_FIXTURE_FAIL", "fixture-dep:start", 1);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-good", NULL), 0);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-dep", NULL), 0);
-	ck_assert_int_eq(modvm__host_start(host), -EIO);
-	expect_line(ERR "%s: start failed: %s", fixture("fixture-dep"), modvm_strerror(-EIO));
-	expect_record("fixture-good init greeting=hello rate=10\n"
-		      "fixture-dep init\n"
-		      "fixture-dep query fixture-good 42\n"
-		      "fixture-good start\n"
-		      "fixture-dep start\n"
-		      "fixture-good stop\n"
-		      "fixture-dep fini\n"
-		      "fixture-good fini\n");
-	ck_assert_uint_eq(subscribers(host, "vm.lifecycle"), 0);
-	ck_assert_uint_eq(modvm__host_plugin_count(host), 2);	/* still loaded, not inited */
-	modvm__host_free(host);
-}
-END_TEST
-
-START_TEST(test_dependency_init_failure_unwinds)
-{
-	struct modvm_host *host = modvm__host_new();
-
-	setenv("MODVM_FIXTURE_FAIL", "fixture-dep:init", 1);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-dep", NULL), 0);
-	ck_assert_int_eq(modvm__host_load_one(host, "fixture-good", NULL), 0);
-	ck_assert_int_eq(modvm__host_start(host), -EIO);
-	expect_line(ERR "%s: init failed: %s", fixture("fixture-dep"), modvm_strerror(-EIO));
-	expect_record("fixture-good init greeting=hello rate=10\n"
-		      "fixture-dep init\n"
-		      "fixture-dep query fixture-good 42\n"
-		      "fixture-good fini\n");
 	modvm__host_free(host);
 }
 END_TEST
@@ -510,37 +542,36 @@ START_TEST(test_ctx_config_and_vms)
 }
 END_TEST
 
-START_TEST(test_bad_plugin_value_refused)
+/* A config whose plugin group is refused: the line names the config's file:line. */
+static const struct {
+	const char *name;
+	const char *conf;
+	int ret;		/* modvm__host_load_plugins's */
+	const char *says;	/* how the line goes on after "<path>:" */
+} config_refusals[] = {
+	{ "value out of range",
+	  "plugins = {\n  fixture-good = { enabled = true; rate = 500; };\n};\n",
+	  -EINVAL, "2: " },
+	{ "unknown plugin",
+	  "plugins = {\n  no-such-plugin = { enabled = true; };\n};\n",
+	  -ENOENT, "2: plugin no-such-plugin: not found (searched " },
+};
+
+START_TEST(test_config_refusal)
 {
-	static const char conf[] = "plugins = {\n"
-				   "  fixture-good = { enabled = true; rate = 500; };\n"
-				   "};\n";
 	struct modvm_host *host = modvm__host_new();
 	char path[PATH_MAX + 32];
+	int r;
 
-	snprintf(path, sizeof(path), "%s/bad.conf", tmpdir);
-	write_file(path, conf);
+	snprintf(this_case, sizeof(this_case), "case %s: ", config_refusals[_i].name);
+	snprintf(path, sizeof(path), "%s/x.conf", tmpdir);
+	write_file(path, config_refusals[_i].conf);
 	ck_assert_int_eq(modvm__host_load_config(host, path), 0);
-	ck_assert_int_lt(modvm__host_load_plugins(host), 0);
+	r = modvm__host_load_plugins(host);
+	ck_assert_msg(r == config_refusals[_i].ret, "case %s: load_plugins %d, want %d",
+		      config_refusals[_i].name, r, config_refusals[_i].ret);
 	ck_assert_uint_eq(modvm__host_plugin_count(host), 0);
-	expect_prefix(ERR "%s:2: ", path);	/* the config module names file:line */
-	modvm__host_free(host);
-}
-END_TEST
-
-START_TEST(test_unknown_plugin_names_config_line)
-{
-	static const char conf[] = "plugins = {\n"
-				   "  no-such-plugin = { enabled = true; };\n"
-				   "};\n";
-	struct modvm_host *host = modvm__host_new();
-	char path[PATH_MAX + 32];
-
-	snprintf(path, sizeof(path), "%s/unknown.conf", tmpdir);
-	write_file(path, conf);
-	ck_assert_int_eq(modvm__host_load_config(host, path), 0);
-	ck_assert_int_eq(modvm__host_load_plugins(host), -ENOENT);
-	expect_prefix(ERR "%s:2: plugin no-such-plugin: not found (searched ", path);
+	expect_prefix(ERR "%s:%s", path, config_refusals[_i].says);
 	modvm__host_free(host);
 }
 END_TEST
@@ -629,23 +660,22 @@ static Suite *loader_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_loop_test(t, test_refusal, 0, sizeof(refusals) / sizeof(refusals[0]));
 	tcase_add_test(t, test_refuse_tiny);
-	tcase_add_test(t, test_refuse_not_elf);
-	tcase_add_test(t, test_refuse_missing_file);
+	tcase_add_loop_test(t, test_path_refusal, 0,
+			    sizeof(path_refusals) / sizeof(path_refusals[0]));
+	tcase_add_test(t, test_refuse_unknown_name);
 	tcase_add_test(t, test_refuse_duplicate_same_file);
 	tcase_add_test(t, test_refuse_duplicate_two_files);
 	tcase_add_test(t, test_symlinked_plugin_keeps_its_name);
-	tcase_add_test(t, test_refuse_requires_missing);
-	tcase_add_test(t, test_refuse_requires_cycle);
-	tcase_add_test(t, test_refuse_init_fails);
-	tcase_add_test(t, test_bad_plugin_value_refused);
-	tcase_add_test(t, test_unknown_plugin_names_config_line);
+	tcase_add_loop_test(t, test_start_refusal, 0,
+			    sizeof(start_refusals) / sizeof(start_refusals[0]));
+	tcase_add_test(t, test_failed_init_frees_the_name);
+	tcase_add_loop_test(t, test_config_refusal, 0,
+			    sizeof(config_refusals) / sizeof(config_refusals[0]));
 	suite_add_tcase(s, t);
 
 	t = tcase_create("lifecycle");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, test_lifecycle_order);
-	tcase_add_test(t, test_start_failure_unwinds);
-	tcase_add_test(t, test_dependency_init_failure_unwinds);
 	tcase_add_test(t, test_hundred_cycles);
 	suite_add_tcase(s, t);
 

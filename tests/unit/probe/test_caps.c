@@ -63,98 +63,55 @@ static const char this_host_human[] =
 	"    SVM: SVM not visible: this host is a VM; expose SVM to it (nested virtualization "
 	"on the outer host)\n";
 
-START_TEST(human_this_host)
-{
-	struct modvm_cpu_probe p[2];
-	int sel = probe_both("amd-vm-kvm-pvm.facts", p);
-	char *text;
+/* The Intel hosts with cpu-vmx alone (the first of the two probes). */
+static const char skylake_human[] =
+	"cpu-vmx (selected): score 96\n"
+	"  Intel, VMX, KVM via kvm_intel, SLAT: EPT\n"
+	"  vendor:                  Intel\n"
+	"  hardware virtualization: yes (VMX)\n"
+	"  KVM module:              kvm_intel\n"
+	"  SLAT:                    EPT\n"
+	"  VPID/ASID:               yes (VPID)\n"
+	"  APICv/AVIC:              yes (APICv)\n"
+	"  nested:                  yes\n"
+	"  unrestricted guest:      yes\n"
+	"  max vCPUs:               1024\n"
+	"  advice:                  none\n";
 
-	ck_assert_int_eq(sel, 1);
-	text = report(p, 2, sel, false);
-	ck_assert_str_eq(text, this_host_human);
-	free(text);
-}
-END_TEST
+static const char broadwell_human[] =
+	"cpu-vmx (selected): score 62\n"
+	"  Intel, VMX, KVM via kvm_intel, SLAT: none (shadow paging)\n"
+	"  vendor:                  Intel\n"
+	"  hardware virtualization: yes (VMX)\n"
+	"  KVM module:              kvm_intel\n"
+	"  SLAT:                    none (shadow paging)\n"
+	"  VPID/ASID:               yes (VPID)\n"
+	"  APICv/AVIC:              yes (APICv)\n"
+	"  nested:                  no\n"
+	"  unrestricted guest:      no\n"
+	"  max vCPUs:               288\n"
+	"  advice:\n"
+	"    EPT: EPT disabled in kvm_intel: modprobe -r kvm_intel && modprobe kvm_intel "
+	"ept=1\n"
+	"    unrestricted guest: unrestricted guest needs EPT: enable EPT first; real-mode "
+	"guest code is emulated meanwhile\n"
+	"    nested: nested virtualization off: modprobe -r kvm_intel && modprobe kvm_intel "
+	"nested=1\n";
 
-START_TEST(human_intel_hosts)
-{
-	struct modvm_cpu_probe p[2];
-	int sel = probe_both("intel-skylake-sp-ept.facts", p);
-	char *text;
-
-	ck_assert_int_eq(sel, 0);
-	text = report(p, 1, sel, false);
-	ck_assert_str_eq(text,
-		"cpu-vmx (selected): score 96\n"
-		"  Intel, VMX, KVM via kvm_intel, SLAT: EPT\n"
-		"  vendor:                  Intel\n"
-		"  hardware virtualization: yes (VMX)\n"
-		"  KVM module:              kvm_intel\n"
-		"  SLAT:                    EPT\n"
-		"  VPID/ASID:               yes (VPID)\n"
-		"  APICv/AVIC:              yes (APICv)\n"
-		"  nested:                  yes\n"
-		"  unrestricted guest:      yes\n"
-		"  max vCPUs:               1024\n"
-		"  advice:                  none\n");
-	free(text);
-
-	sel = probe_both("intel-broadwell-ep-noept.facts", p);
-	ck_assert_int_eq(sel, 0);
-	text = report(p, 1, sel, false);
-	ck_assert_str_eq(text,
-		"cpu-vmx (selected): score 62\n"
-		"  Intel, VMX, KVM via kvm_intel, SLAT: none (shadow paging)\n"
-		"  vendor:                  Intel\n"
-		"  hardware virtualization: yes (VMX)\n"
-		"  KVM module:              kvm_intel\n"
-		"  SLAT:                    none (shadow paging)\n"
-		"  VPID/ASID:               yes (VPID)\n"
-		"  APICv/AVIC:              yes (APICv)\n"
-		"  nested:                  no\n"
-		"  unrestricted guest:      no\n"
-		"  max vCPUs:               288\n"
-		"  advice:\n"
-		"    EPT: EPT disabled in kvm_intel: modprobe -r kvm_intel && modprobe kvm_intel "
-		"ept=1\n"
-		"    unrestricted guest: unrestricted guest needs EPT: enable EPT first; real-mode "
-		"guest code is emulated meanwhile\n"
-		"    nested: nested virtualization off: modprobe -r kvm_intel && modprobe kvm_intel "
-		"nested=1\n");
-	free(text);
-}
-END_TEST
-
-START_TEST(human_amd_host)
-{
-	struct modvm_cpu_probe p[2];
-	int sel = probe_both("amd-epyc-milan-npt-avic.facts", p);
-	char *text;
-
-	ck_assert_int_eq(sel, 1);
-	text = report(p, 2, sel, false);
-	ck_assert_ptr_nonnull(strstr(text,
-		"cpu-svm (selected): score 96\n"
-		"  AMD, SVM, KVM via kvm_amd, SLAT: NPT\n"
-		"  vendor:                  AMD\n"
-		"  hardware virtualization: yes (SVM)\n"
-		"  KVM module:              kvm_amd\n"
-		"  SLAT:                    NPT\n"
-		"  VPID/ASID:               yes (32768 ASIDs)\n"
-		"  APICv/AVIC:              yes (AVIC)\n"
-		"  nested:                  yes\n"
-		"  unrestricted guest:      yes\n"
-		"  max vCPUs:               1024\n"
-		"  advice:                  none\n"));
-	/* cpu-vmx on this AMD host: unusable, the host's SVM still shown. */
-	ck_assert_ptr_nonnull(strstr(text, "cpu-vmx: score 0 (cannot run guests here)\n"
-				     "  cpu-vmx needs an Intel CPU; this is AMD\n"
-				     "  vendor:                  AMD\n"
-				     "  hardware virtualization: yes (SVM)\n"
-				     "  KVM module:              none\n"));
-	free(text);
-}
-END_TEST
+/* Both backends describe the same host: one caps object, printed twice. */
+#define THIS_HOST_CAPS_JSON                                                                 \
+	"      \"caps\": {\n"                                                               \
+	"        \"vendor\": \"amd\",\n"                                                    \
+	"        \"slat\": \"none\",\n"                                                     \
+	"        \"hw_virt\": false,\n"                                                     \
+	"        \"vpid\": false,\n"                                                        \
+	"        \"apic_virt\": false,\n"                                                   \
+	"        \"nested\": false,\n"                                                      \
+	"        \"unrestricted_guest\": false,\n"                                          \
+	"        \"asid_count\": 0,\n"                                                      \
+	"        \"max_vcpus\": 1024,\n"                                                    \
+	"        \"kvm_module\": \"kvm_pvm\"\n"                                             \
+	"      },\n"
 
 static const char this_host_json[] =
 	"{\n"
@@ -166,18 +123,7 @@ static const char this_host_json[] =
 	"      \"score\": 0,\n"
 	"      \"usable\": false,\n"
 	"      \"summary\": \"cpu-vmx needs an Intel CPU; this is AMD\",\n"
-	"      \"caps\": {\n"
-	"        \"vendor\": \"amd\",\n"
-	"        \"slat\": \"none\",\n"
-	"        \"hw_virt\": false,\n"
-	"        \"vpid\": false,\n"
-	"        \"apic_virt\": false,\n"
-	"        \"nested\": false,\n"
-	"        \"unrestricted_guest\": false,\n"
-	"        \"asid_count\": 0,\n"
-	"        \"max_vcpus\": 1024,\n"
-	"        \"kvm_module\": \"kvm_pvm\"\n"
-	"      },\n"
+	THIS_HOST_CAPS_JSON
 	"      \"advice\": [\n"
 	"        { \"feature\": \"vendor\", \"remedy\": \"this is an AMD CPU: use the cpu-svm "
 	"backend\" }\n"
@@ -189,18 +135,7 @@ static const char this_host_json[] =
 	"      \"score\": 10,\n"
 	"      \"usable\": true,\n"
 	"      \"summary\": \"AMD, no SVM visible, KVM via kvm_pvm, SLAT: none (shadow paging)\",\n"
-	"      \"caps\": {\n"
-	"        \"vendor\": \"amd\",\n"
-	"        \"slat\": \"none\",\n"
-	"        \"hw_virt\": false,\n"
-	"        \"vpid\": false,\n"
-	"        \"apic_virt\": false,\n"
-	"        \"nested\": false,\n"
-	"        \"unrestricted_guest\": false,\n"
-	"        \"asid_count\": 0,\n"
-	"        \"max_vcpus\": 1024,\n"
-	"        \"kvm_module\": \"kvm_pvm\"\n"
-	"      },\n"
+	THIS_HOST_CAPS_JSON
 	"      \"advice\": [\n"
 	"        { \"feature\": \"SVM\", \"remedy\": \"SVM not visible: this host is a VM; expose "
 	"SVM to it (nested virtualization on the outer host)\" }\n"
@@ -209,37 +144,73 @@ static const char this_host_json[] =
 	"  ]\n"
 	"}\n";
 
-START_TEST(json_this_host)
+/*
+ * Reports of recorded hosts: which backend is selected, and the exact text
+ * (.text) or texts it must hold (.has, for the parts a case is about).
+ */
+static const struct {
+	const char *name;
+	const char *host;
+	size_t n;		/* probes reported: cpu-vmx, then cpu-svm */
+	int selected;
+	bool json;
+	const char *text;	/* the whole report, or NULL */
+	const char *has[7];	/* NULL ends */
+} reports[] = {
+	{ "human, this host", "amd-vm-kvm-pvm.facts", 2, 1, false, this_host_human, { NULL } },
+	{ "human, skylake", "intel-skylake-sp-ept.facts", 1, 0, false, skylake_human, { NULL } },
+	{ "human, broadwell", "intel-broadwell-ep-noept.facts", 1, 0, false, broadwell_human,
+	  { NULL } },
+	{ "human, milan", "amd-epyc-milan-npt-avic.facts", 2, 1, false, NULL, {
+		"cpu-svm (selected): score 96\n"
+		"  AMD, SVM, KVM via kvm_amd, SLAT: NPT\n"
+		"  vendor:                  AMD\n"
+		"  hardware virtualization: yes (SVM)\n"
+		"  KVM module:              kvm_amd\n"
+		"  SLAT:                    NPT\n"
+		"  VPID/ASID:               yes (32768 ASIDs)\n"
+		"  APICv/AVIC:              yes (AVIC)\n"
+		"  nested:                  yes\n"
+		"  unrestricted guest:      yes\n"
+		"  max vCPUs:               1024\n"
+		"  advice:                  none\n",
+		/* cpu-vmx on this AMD host: unusable, the host's SVM still shown. */
+		"cpu-vmx: score 0 (cannot run guests here)\n"
+		"  cpu-vmx needs an Intel CPU; this is AMD\n"
+		"  vendor:                  AMD\n"
+		"  hardware virtualization: yes (SVM)\n"
+		"  KVM module:              none\n" } },
+	{ "json, this host", "amd-vm-kvm-pvm.facts", 2, 1, true, this_host_json, { NULL } },
+	{ "json, milan", "amd-epyc-milan-npt-avic.facts", 2, 1, true, NULL, {
+		"\"selected\": \"cpu-svm\",\n",
+		"\"slat\": \"npt\"",
+		"\"asid_count\": 32768",
+		"\"apic_virt\": true",
+		"\"kvm_module\": \"kvm_amd\"",
+		"\"advice\": []\n" } },	/* cpu-svm needs none */
+	{ "json, skylake", "intel-skylake-sp-ept.facts", 2, 0, true, NULL, {
+		"\"selected\": \"cpu-vmx\",\n",
+		"\"vendor\": \"intel\"",
+		"\"slat\": \"ept\"",
+		"\"score\": 96," } },
+};
+
+START_TEST(host_report)
 {
 	struct modvm_cpu_probe p[2];
-	int sel = probe_both("amd-vm-kvm-pvm.facts", p);
-	char *text = report(p, 2, sel, true);
+	int sel = probe_both(reports[_i].host, p);
+	char *text;
 
-	ck_assert_str_eq(text, this_host_json);
-	free(text);
-}
-END_TEST
-
-START_TEST(json_fields)
-{
-	struct modvm_cpu_probe p[2];
-	int sel = probe_both("amd-epyc-milan-npt-avic.facts", p);
-	char *text = report(p, 2, sel, true);
-
-	ck_assert_ptr_nonnull(strstr(text, "\"selected\": \"cpu-svm\",\n"));
-	ck_assert_ptr_nonnull(strstr(text, "\"slat\": \"npt\""));
-	ck_assert_ptr_nonnull(strstr(text, "\"asid_count\": 32768"));
-	ck_assert_ptr_nonnull(strstr(text, "\"apic_virt\": true"));
-	ck_assert_ptr_nonnull(strstr(text, "\"kvm_module\": \"kvm_amd\""));
-	ck_assert_ptr_nonnull(strstr(text, "\"advice\": []\n"));	/* cpu-svm needs none */
-	free(text);
-
-	sel = probe_both("intel-skylake-sp-ept.facts", p);
-	text = report(p, 2, sel, true);
-	ck_assert_ptr_nonnull(strstr(text, "\"selected\": \"cpu-vmx\",\n"));
-	ck_assert_ptr_nonnull(strstr(text, "\"vendor\": \"intel\""));
-	ck_assert_ptr_nonnull(strstr(text, "\"slat\": \"ept\""));
-	ck_assert_ptr_nonnull(strstr(text, "\"score\": 96,"));
+	ck_assert_msg(sel == reports[_i].selected, "case %s: selected %d, want %d",
+		      reports[_i].name, sel, reports[_i].selected);
+	text = report(p, reports[_i].n, sel, reports[_i].json);
+	if (reports[_i].text)
+		ck_assert_msg(!strcmp(text, reports[_i].text), "case %s: got\n%s\nwant\n%s",
+			      reports[_i].name, text, reports[_i].text);
+	for (size_t i = 0; i < sizeof(reports[_i].has) / sizeof(reports[_i].has[0]) &&
+			   reports[_i].has[i]; i++)
+		ck_assert_msg(strstr(text, reports[_i].has[i]), "case %s: no\n%s\nin\n%s",
+			      reports[_i].name, reports[_i].has[i], text);
 	free(text);
 }
 END_TEST
@@ -307,11 +278,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("caps");
 	TCase *tc = tcase_create("report");
 
-	tcase_add_test(tc, human_this_host);
-	tcase_add_test(tc, human_intel_hosts);
-	tcase_add_test(tc, human_amd_host);
-	tcase_add_test(tc, json_this_host);
-	tcase_add_test(tc, json_fields);
+	tcase_add_loop_test(tc, host_report, 0, sizeof(reports) / sizeof(reports[0]));
 	tcase_add_test(tc, json_escapes_and_empty);
 	tcase_add_test(tc, report_is_deterministic);
 	suite_add_tcase(s, tc);

@@ -35,121 +35,118 @@ static void assert_advice(const struct modvm_cpu_probe *p, uint32_t i, const cha
 	ck_assert_str_eq(p->advice[i].remedy, remedy);
 }
 
-START_TEST(skylake_full_vtx)
+/*
+ * Each recorded host under each backend: the whole capability record, the
+ * score, the summary and every piece of advice, in order; a field left out
+ * is 0.  The backend that does not match the vendor still describes the
+ * host (its VMX or SVM, max vCPUs, a vendor-neutral KVM module), scores 0
+ * and says which backend to use.
+ */
+static const struct fixture_probe {
+	const char *host;
+	const char *backend;		/* "cpu-vmx" or "cpu-svm" */
+	int score;
+	const char *summary;
+	struct modvm_cpu_caps caps;	/* .backend aside: probe_vmx/probe_svm check it */
+	struct {
+		const char *feature, *remedy;
+	} advice[MODVM_CPU_MAX_ADVICE];	/* NULL ends */
+} fixture_probes[] = {
+	{ "intel-skylake-sp-ept.facts", "cpu-vmx", 96, "Intel, VMX, KVM via kvm_intel, SLAT: EPT",
+	  { .vendor = MODVM_VENDOR_INTEL, .slat = MODVM_SLAT_EPT, .hw_virt = 1, .vpid = 1,
+	    .apic_virt = 1, .nested = 1, .unrestricted_guest = 1, .asid_count = 0,
+	    .max_vcpus = 1024, .kvm_module = "kvm_intel" },
+	  { { NULL } } },
+	{ "intel-skylake-sp-ept.facts", "cpu-svm", 0, "cpu-svm needs an AMD CPU; this is Intel",
+	  { .vendor = MODVM_VENDOR_INTEL, .slat = MODVM_SLAT_NONE,
+	    .hw_virt = 1,	/* the host's VMX, unusable by cpu-svm */
+	    .max_vcpus = 1024, .kvm_module = "" },
+	  { { "vendor", "this is an Intel CPU: use the cpu-vmx backend" } } },
+	{ "intel-broadwell-ep-noept.facts", "cpu-vmx", 62,
+	  "Intel, VMX, KVM via kvm_intel, SLAT: none (shadow paging)",
+	  { .vendor = MODVM_VENDOR_INTEL, .slat = MODVM_SLAT_NONE, .hw_virt = 1, .vpid = 1,
+	    .apic_virt = 1, .nested = 0, .unrestricted_guest = 0, .asid_count = 0,
+	    .max_vcpus = 288, .kvm_module = "kvm_intel" },
+	  { { "EPT",
+	      "EPT disabled in kvm_intel: modprobe -r kvm_intel && modprobe kvm_intel ept=1" },
+	    { "unrestricted guest", "unrestricted guest needs EPT: enable EPT first; real-mode "
+	      "guest code is emulated meanwhile" },
+	    { "nested", "nested virtualization off: modprobe -r kvm_intel && "
+	      "modprobe kvm_intel nested=1" } } },
+	{ "intel-broadwell-ep-noept.facts", "cpu-svm", 0, "cpu-svm needs an AMD CPU; this is Intel",
+	  { .vendor = MODVM_VENDOR_INTEL, .slat = MODVM_SLAT_NONE, .hw_virt = 1,
+	    .max_vcpus = 288, .kvm_module = "" },
+	  { { "vendor", "this is an Intel CPU: use the cpu-vmx backend" } } },
+	{ "amd-epyc-milan-npt-avic.facts", "cpu-svm", 96, "AMD, SVM, KVM via kvm_amd, SLAT: NPT",
+	  { .vendor = MODVM_VENDOR_AMD, .slat = MODVM_SLAT_NPT, .hw_virt = 1, .vpid = 1,
+	    .apic_virt = 1,
+	    .nested = 1,	/* kvm_amd's int param prints "1" */
+	    .unrestricted_guest = 1, .asid_count = 32768, .max_vcpus = 1024,
+	    .kvm_module = "kvm_amd" },
+	  { { NULL } } },
+	{ "amd-epyc-milan-npt-avic.facts", "cpu-vmx", 0, "cpu-vmx needs an Intel CPU; this is AMD",
+	  { .vendor = MODVM_VENDOR_AMD, .slat = MODVM_SLAT_NONE,
+	    .hw_virt = 1,	/* the host's SVM */
+	    .max_vcpus = 1024, .kvm_module = "" },
+	  { { "vendor", "this is an AMD CPU: use the cpu-svm backend" } } },
+	/* This machine: AMD, no SVM flag, /dev/kvm from kvm_pvm. */
+	{ "amd-vm-kvm-pvm.facts", "cpu-svm", 10,
+	  "AMD, no SVM visible, KVM via kvm_pvm, SLAT: none (shadow paging)",
+	  { .vendor = MODVM_VENDOR_AMD, .slat = MODVM_SLAT_NONE, .hw_virt = 0, .vpid = 0,
+	    .apic_virt = 0, .nested = 0, .unrestricted_guest = 0, .asid_count = 0,
+	    .max_vcpus = 1024, .kvm_module = "kvm_pvm" },
+	  { { "SVM", "SVM not visible: this host is a VM; expose SVM to it "
+	      "(nested virtualization on the outer host)" } } },
+	{ "amd-vm-kvm-pvm.facts", "cpu-vmx", 0, "cpu-vmx needs an Intel CPU; this is AMD",
+	  { .vendor = MODVM_VENDOR_AMD, .slat = MODVM_SLAT_NONE, .hw_virt = 0,
+	    .max_vcpus = 1024, .kvm_module = "kvm_pvm" },
+	  { { "vendor", "this is an AMD CPU: use the cpu-svm backend" } } },
+};
+
+START_TEST(fixture_probe)
 {
+	const struct fixture_probe *e = &fixture_probes[_i];
+	const struct modvm_cpu_caps *want = &e->caps;
 	struct modvm_host_facts f;
 	struct modvm_cpu_probe p;
+	uint32_t n = 0;
+	char name[128];
 
-	load_host("intel-skylake-sp-ept.facts", &f);
-	probe_vmx(&f, &p);
-	ck_assert_int_eq(p.score, 96);
-	ck_assert_str_eq(p.summary, "Intel, VMX, KVM via kvm_intel, SLAT: EPT");
-	ck_assert_uint_eq(p.caps.vendor, MODVM_VENDOR_INTEL);
-	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_EPT);
-	ck_assert_uint_eq(p.caps.hw_virt, 1);
-	ck_assert_uint_eq(p.caps.vpid, 1);
-	ck_assert_uint_eq(p.caps.apic_virt, 1);
-	ck_assert_uint_eq(p.caps.nested, 1);
-	ck_assert_uint_eq(p.caps.unrestricted_guest, 1);
-	ck_assert_uint_eq(p.caps.asid_count, 0);
-	ck_assert_uint_eq(p.caps.max_vcpus, 1024);
-	ck_assert_str_eq(p.caps.kvm_module, "kvm_intel");
-	ck_assert_uint_eq(p.n_advice, 0);
-
-	probe_svm(&f, &p);
-	ck_assert_int_eq(p.score, 0);
-	ck_assert_str_eq(p.summary, "cpu-svm needs an AMD CPU; this is Intel");
-	ck_assert_uint_eq(p.caps.vendor, MODVM_VENDOR_INTEL);
-	ck_assert_uint_eq(p.caps.hw_virt, 1);	/* the host's VMX, unusable by cpu-svm */
-	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_NONE);
-	assert_advice(&p, 0, "vendor", "this is an Intel CPU: use the cpu-vmx backend");
-}
-END_TEST
-
-START_TEST(broadwell_ept_disabled)
-{
-	struct modvm_host_facts f;
-	struct modvm_cpu_probe p;
-
-	load_host("intel-broadwell-ep-noept.facts", &f);
-	probe_vmx(&f, &p);
-	ck_assert_int_eq(p.score, 62);
-	ck_assert_str_eq(p.summary, "Intel, VMX, KVM via kvm_intel, SLAT: none (shadow paging)");
-	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_NONE);
-	ck_assert_uint_eq(p.caps.hw_virt, 1);
-	ck_assert_uint_eq(p.caps.vpid, 1);
-	ck_assert_uint_eq(p.caps.apic_virt, 1);
-	ck_assert_uint_eq(p.caps.nested, 0);
-	ck_assert_uint_eq(p.caps.unrestricted_guest, 0);
-	ck_assert_uint_eq(p.caps.max_vcpus, 288);
-	ck_assert_uint_eq(p.n_advice, 3);
-	assert_advice(&p, 0, "EPT",
-		      "EPT disabled in kvm_intel: modprobe -r kvm_intel && modprobe kvm_intel ept=1");
-	assert_advice(&p, 1, "unrestricted guest", "unrestricted guest needs EPT: enable EPT "
-		      "first; real-mode guest code is emulated meanwhile");
-	assert_advice(&p, 2, "nested", "nested virtualization off: modprobe -r kvm_intel && "
-		      "modprobe kvm_intel nested=1");
-}
-END_TEST
-
-START_TEST(milan_npt_avic)
-{
-	struct modvm_host_facts f;
-	struct modvm_cpu_probe p;
-
-	load_host("amd-epyc-milan-npt-avic.facts", &f);
-	probe_svm(&f, &p);
-	ck_assert_int_eq(p.score, 96);
-	ck_assert_str_eq(p.summary, "AMD, SVM, KVM via kvm_amd, SLAT: NPT");
-	ck_assert_uint_eq(p.caps.vendor, MODVM_VENDOR_AMD);
-	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_NPT);
-	ck_assert_uint_eq(p.caps.hw_virt, 1);
-	ck_assert_uint_eq(p.caps.vpid, 1);
-	ck_assert_uint_eq(p.caps.apic_virt, 1);
-	ck_assert_uint_eq(p.caps.nested, 1);	/* kvm_amd's int param prints "1" */
-	ck_assert_uint_eq(p.caps.unrestricted_guest, 1);
-	ck_assert_uint_eq(p.caps.asid_count, 32768);
-	ck_assert_uint_eq(p.caps.max_vcpus, 1024);
-	ck_assert_str_eq(p.caps.kvm_module, "kvm_amd");
-	ck_assert_uint_eq(p.n_advice, 0);
-
-	probe_vmx(&f, &p);
-	ck_assert_int_eq(p.score, 0);
-	ck_assert_str_eq(p.summary, "cpu-vmx needs an Intel CPU; this is AMD");
-	ck_assert_uint_eq(p.caps.hw_virt, 1);	/* the host's SVM */
-	assert_advice(&p, 0, "vendor", "this is an AMD CPU: use the cpu-svm backend");
-}
-END_TEST
-
-/* This machine: AMD, no SVM flag, /dev/kvm from kvm_pvm. */
-START_TEST(amd_vm_kvm_pvm)
-{
-	struct modvm_host_facts f;
-	struct modvm_cpu_probe p;
-
-	load_host("amd-vm-kvm-pvm.facts", &f);
-	probe_svm(&f, &p);
-	ck_assert_int_eq(p.score, 10);
-	ck_assert_str_eq(p.summary, "AMD, no SVM visible, KVM via kvm_pvm, SLAT: none (shadow paging)");
-	ck_assert_uint_eq(p.caps.vendor, MODVM_VENDOR_AMD);
-	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_NONE);
-	ck_assert_uint_eq(p.caps.hw_virt, 0);
-	ck_assert_uint_eq(p.caps.vpid, 0);
-	ck_assert_uint_eq(p.caps.apic_virt, 0);
-	ck_assert_uint_eq(p.caps.nested, 0);
-	ck_assert_uint_eq(p.caps.unrestricted_guest, 0);
-	ck_assert_uint_eq(p.caps.asid_count, 0);
-	ck_assert_uint_eq(p.caps.max_vcpus, 1024);
-	ck_assert_str_eq(p.caps.kvm_module, "kvm_pvm");
-	ck_assert_uint_eq(p.n_advice, 1);
-	assert_advice(&p, 0, "SVM", "SVM not visible: this host is a VM; expose SVM to it "
-		      "(nested virtualization on the outer host)");
-
-	probe_vmx(&f, &p);
-	ck_assert_int_eq(p.score, 0);
-	ck_assert_str_eq(p.summary, "cpu-vmx needs an Intel CPU; this is AMD");
-	ck_assert_str_eq(p.caps.kvm_module, "kvm_pvm");
-	ck_assert_uint_eq(p.caps.hw_virt, 0);
+	snprintf(name, sizeof(name), "%s on %s", e->backend, e->host);
+	load_host(e->host, &f);
+	if (!strcmp(e->backend, "cpu-vmx"))
+		probe_vmx(&f, &p);
+	else
+		probe_svm(&f, &p);
+	ck_assert_msg(p.score == e->score, "case %s: score %d, want %d", name, p.score, e->score);
+	ck_assert_msg(!strcmp(p.summary, e->summary), "case %s: summary \"%s\", want \"%s\"", name,
+		      p.summary, e->summary);
+#define SAME(field)                                                                          \
+	ck_assert_msg(p.caps.field == want->field, "case %s: " #field " %u, want %u", name,  \
+		      (unsigned)p.caps.field, (unsigned)want->field)
+	SAME(vendor);
+	SAME(slat);
+	SAME(hw_virt);
+	SAME(vpid);
+	SAME(apic_virt);
+	SAME(nested);
+	SAME(unrestricted_guest);
+	SAME(asid_count);
+	SAME(max_vcpus);
+#undef SAME
+	ck_assert_msg(!strcmp(p.caps.kvm_module, want->kvm_module),
+		      "case %s: kvm_module \"%s\", want \"%s\"", name, p.caps.kvm_module,
+		      want->kvm_module);
+	while (n < MODVM_CPU_MAX_ADVICE && e->advice[n].feature)
+		n++;
+	ck_assert_msg(p.n_advice == n, "case %s: %u pieces of advice, want %u", name, p.n_advice,
+		      n);
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_msg(!strcmp(p.advice[i].feature, e->advice[i].feature) &&
+			      !strcmp(p.advice[i].remedy, e->advice[i].remedy),
+			      "case %s: advice %u \"%s: %s\", want \"%s: %s\"", name, i,
+			      p.advice[i].feature, p.advice[i].remedy, e->advice[i].feature,
+			      e->advice[i].remedy);
 }
 END_TEST
 
@@ -508,10 +505,8 @@ static Suite *suite(void)
 	Suite *s = suite_create("probe");
 	TCase *tc = tcase_create("fixtures");
 
-	tcase_add_test(tc, skylake_full_vtx);
-	tcase_add_test(tc, broadwell_ept_disabled);
-	tcase_add_test(tc, milan_npt_avic);
-	tcase_add_test(tc, amd_vm_kvm_pvm);
+	tcase_add_loop_test(tc, fixture_probe, 0,
+			    sizeof(fixture_probes) / sizeof(fixture_probes[0]));
 	tcase_add_test(tc, score_ordering);
 	tcase_add_test(tc, probe_is_deterministic);
 	suite_add_tcase(s, tc);
