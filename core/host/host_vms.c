@@ -31,6 +31,10 @@ static const struct modvm_option vm_options[] = {
 	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
 	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "initial ramdisk, empty for none" },
+	{ .name = "boot_entry", .type = MODVM_OPT_ENUM, .default_value = "auto",
+	  .choices = "auto|64|32|pvh",
+	  .description = "kernel entry: auto (64-bit boot protocol), 64, 32 (bzImage in "
+			 "protected mode) or pvh (ELF vmlinux with a PVH note, as QEMU's microvm)" },
 	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
 	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
 	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",

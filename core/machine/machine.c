@@ -87,6 +87,17 @@ static int attach_core_virtio(struct modvm__machine *m, const struct modvm__mach
 	return modvm__virtio_rng_attach(m->vm, &m->rng);
 }
 
+static enum modvm__boot_entry boot_entry(const char *name)
+{
+	if (name && strcmp(name, "64") == 0)
+		return MODVM_BOOT_ENTRY_64;
+	if (name && strcmp(name, "32") == 0)
+		return MODVM_BOOT_ENTRY_32;
+	if (name && strcmp(name, "pvh") == 0)
+		return MODVM_BOOT_ENTRY_PVH;
+	return MODVM_BOOT_ENTRY_AUTO;
+}
+
 static int load_kernel(struct modvm__machine *m, const struct modvm__machine_config *cfg)
 {
 	const char *kernel = modvm__machine_resolve_kernel(cfg->kernel);
@@ -118,7 +129,7 @@ static int load_kernel(struct modvm__machine *m, const struct modvm__machine_con
 		.ram = modvm_vm_ram_region(m->vm, 0),
 		.n_ram = modvm_vm_ram_region_count(m->vm),
 		.vcpus = cfg->vcpus,
-		.entry = MODVM_BOOT_ENTRY_AUTO,
+		.entry = boot_entry(cfg->boot_entry),
 		.mmio = mmio,
 		.n_mmio = n_mmio,
 		.platform = &platform,

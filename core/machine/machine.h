@@ -21,6 +21,7 @@ struct modvm__machine_config {
 	const char *kernel;	/* path, or "builtin:demo" */
 	const char *initrd;	/* NULL or "": none */
 	const char *cmdline;
+	const char *boot_entry;	/* "auto", "64", "32", "pvh"; NULL = auto */
 	const char *console;	/* "stdout", "none" or a file path */
 	bool rng;		/* attach a virtio-rng device */
 	uint32_t stats_interval_ms;

@@ -198,3 +198,20 @@ bool kvm_usable(char *why, unsigned long len)
 	close(fd);
 	return true;
 }
+
+bool kvm_hw_usable(char *why, unsigned long len)
+{
+	if (!kvm_usable(why, len))
+		return false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strncmp(line, "flags", 5) == 0 && (strstr(line, " vmx") || strstr(line, " svm"));
+	if (f)
+		fclose(f);
+	if (!found)
+		snprintf(why, len, "this CPU shows neither VMX nor SVM: KVM here emulates ring 0, "
+			 "too slow for a Linux guest (run the test through scripts/kvm-exec)");
+	return found;
+}

@@ -41,5 +41,7 @@ void run_expect(const struct run_result *res, int status, const char *out_has, c
 const char *run_conf(const char *name);
 /* "/dev/kvm is usable", else false with @why filled (for a printed skip). */
 bool kvm_usable(char *why, unsigned long len);
+/* The same, and the CPU shows VMX or SVM: ring 0 runs in hardware. */
+bool kvm_hw_usable(char *why, unsigned long len);
 
 #endif
