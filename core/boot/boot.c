@@ -101,12 +101,20 @@ static int plan_kernel(const struct modvm__boot_config *cfg, const struct modvm_
 	return choose_entry(cfg, p, err, errlen);
 }
 
+/*
+ * Linux picks its reboot method itself, and on a hardware-reduced ACPI
+ * platform it picks EFI, then the BIOS's reset vector: neither exists
+ * here and the guest hangs after "reboot: machine restart".  Unless the
+ * user chose one, reboot through the FADT's reset register.
+ */
+#define REBOOT_PARAM "reboot=acpi"
+
 /* The user's command line plus the virtio-mmio devices, within cmdline_size. */
 static int plan_cmdline(const struct modvm__boot_config *cfg, struct plan *p, char *err,
 			size_t errlen)
 {
 	const char *user = cfg->cmdline ? cfg->cmdline : "";
-	size_t size = strlen(user) + 1 + (size_t)cfg->n_mmio * MMIO_ARG_MAX;
+	size_t size = strlen(user) + 1 + (size_t)cfg->n_mmio * MMIO_ARG_MAX + sizeof(REBOOT_PARAM);
 	uint64_t limit = p->cmdline_size;
 
 	if (limit > MODVM_BOOT_CMDLINE_MAX - 1)
@@ -119,6 +127,12 @@ static int plan_cmdline(const struct modvm__boot_config *cfg, struct plan *p, ch
 	memcpy(p->cmdline, user, strlen(user) + 1);
 	if (modvm__boot_cmdline_add_virtio_mmio(p->cmdline, size, cfg->mmio, cfg->n_mmio) < 0) {
 		snprintf(err, errlen, "%s: virtio_mmio.device= arguments too long", cfg->kernel);
+		return -E2BIG;
+	}
+	if (cfg->platform && cfg->platform->reset_port &&
+	    !modvm__boot_cmdline_has_param(p->cmdline, "reboot") &&
+	    modvm__boot_cmdline_add_param(p->cmdline, size, REBOOT_PARAM) < 0) {
+		snprintf(err, errlen, "%s: out of room for " REBOOT_PARAM, cfg->kernel);
 		return -E2BIG;
 	}
 	p->cmdline_len = strlen(p->cmdline);

@@ -251,12 +251,20 @@ struct modvm__boot_mmio_dev {
  */
 MODVM_INTERNAL int modvm__boot_memparse_format(uint64_t size, char *out, size_t outlen);
 /*
- * Appends " virtio_mmio.device=<size>@0x<base>:<irq>" for each device to the
- * NUL-terminated @buf (no leading space if @buf is empty).  0, or -ENOSPC
+ * Adds "virtio_mmio.device=<size>@0x<base>:<irq>" for each device to the
+ * NUL-terminated @buf's kernel parameters (modvm__boot_cmdline_add_param).  0, or -ENOSPC
  * (buf unchanged) if the result needs more than @bufsz bytes with its NUL.
  * Checking the result against the kernel's cmdline_size is the caller's job
  * (modvm__boot_load does it).
  */
+/*
+ * Adds kernel parameter @param to the NUL-terminated @buf: before a " -- "
+ * that starts init's arguments, else at the end, with the spaces needed.
+ * 0, or -ENOSPC (buf unchanged) if it needs more than @bufsz bytes.
+ */
+MODVM_INTERNAL int modvm__boot_cmdline_add_param(char *buf, size_t bufsz, const char *param);
+/* True if the kernel parameters of @buf (not init's) set @name ("reboot"). */
+MODVM_INTERNAL bool modvm__boot_cmdline_has_param(const char *buf, const char *name);
 MODVM_INTERNAL int modvm__boot_cmdline_add_virtio_mmio(char *buf, size_t bufsz,
 						       const struct modvm__boot_mmio_dev *dev,
 						       uint32_t n);

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "synth.h"
@@ -373,6 +374,42 @@ START_TEST(memparse_format)
 }
 END_TEST
 
+/* Kernel parameters go before " -- ", after which words are init's. */
+static const struct {
+	const char *cmdline, *param, *want;
+} param_cases[] = {
+	{ "", "reboot=acpi", "reboot=acpi" },
+	{ "console=ttyS0", "reboot=acpi", "console=ttyS0 reboot=acpi" },
+	{ "console=ttyS0 -- single", "reboot=acpi", "console=ttyS0 reboot=acpi -- single" },
+	{ "-- single", "reboot=acpi", "reboot=acpi -- single" },
+	{ "console=ttyS0 --", "x=1", "console=ttyS0 x=1 --" },
+	{ "a=--b", "x=1", "a=--b x=1" },		/* not a separator */
+	{ "a --b", "x=1", "a --b x=1" },
+};
+
+START_TEST(cmdline_param_before_init_args)
+{
+	char buf[96];
+
+	snprintf(buf, sizeof(buf), "%s", param_cases[_i].cmdline);
+	ck_assert_int_eq(modvm__boot_cmdline_add_param(buf, sizeof(buf), param_cases[_i].param), 0);
+	ck_assert_msg(strcmp(buf, param_cases[_i].want) == 0, "case \"%s\": got \"%s\"",
+		      param_cases[_i].cmdline, buf);
+}
+END_TEST
+
+START_TEST(cmdline_has_param)
+{
+	ck_assert(modvm__boot_cmdline_has_param("console=ttyS0 reboot=k", "reboot"));
+	ck_assert(modvm__boot_cmdline_has_param("reboot=t,a quiet", "reboot"));
+	ck_assert(!modvm__boot_cmdline_has_param("noreboot=1 xreboot", "reboot"));
+	ck_assert(!modvm__boot_cmdline_has_param("quiet -- reboot=k", "reboot"));	/* init's */
+	char small[16] = "root=/dev/vda";
+	ck_assert_int_eq(modvm__boot_cmdline_add_param(small, sizeof(small), "reboot=acpi"), -ENOSPC);
+	ck_assert_str_eq(small, "root=/dev/vda");
+}
+END_TEST
+
 START_TEST(virtio_mmio_cmdline)
 {
 	const struct modvm__boot_mmio_dev dev[2] = {
@@ -417,6 +454,9 @@ int main(void)
 	tcase_add_test(tc, acpi_tables);
 	tcase_add_test(tc, memparse_format);
 	tcase_add_test(tc, virtio_mmio_cmdline);
+	tcase_add_loop_test(tc, cmdline_param_before_init_args, 0,
+			    sizeof(param_cases) / sizeof(param_cases[0]));
+	tcase_add_test(tc, cmdline_has_param);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
