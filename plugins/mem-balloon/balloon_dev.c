@@ -420,15 +420,18 @@ static void *vm_translate(void *ctx, uint64_t gpa, uint64_t len)
 	return modvm_gpa_to_hva(ctx, gpa, len);
 }
 
-int balloon_dev_attach(struct modvm_vm *vm, struct balloon_dev **out)
+int balloon_dev_attach(struct modvm_vm *vm, bool free_page_reporting, struct balloon_dev **out)
 {
 	struct balloon_dev *b = alloc_dev();
+	struct modvm_virtio_device_ops ops = balloon_ops;
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
+	if (!free_page_reporting)
+		ops.features &= ~MODVM_VIRTIO_FEATURE(BALLOON_F_REPORTING);
 	b->mem = (struct modvm_guest_mem){ .translate = vm_translate, .ctx = vm };
-	ret = modvm_vm_add_virtio(vm, "virtio-balloon", &balloon_ops, b, &b->transport);
+	ret = modvm_vm_add_virtio(vm, "virtio-balloon", &ops, b, &b->transport);
 	if (ret < 0)
 		goto free_b;
 	b->dev = modvm_virtio_mmio_dev(b->transport);

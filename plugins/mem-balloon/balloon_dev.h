@@ -107,8 +107,11 @@ int balloon_dev_create(const struct modvm_virtio_mmio_config *cfg, struct balloo
 /* Frees a device from balloon_dev_create (NULL is ignored). */
 void balloon_dev_free(struct balloon_dev *b);
 
-/* Adds a device to @vm (modvm_vm_add_virtio, owner thread, before start). */
-int balloon_dev_attach(struct modvm_vm *vm, struct balloon_dev **out);
+/*
+ * Adds a device to @vm (modvm_vm_add_virtio, owner thread, before start);
+ * without @free_page_reporting the guest is not offered it.
+ */
+int balloon_dev_attach(struct modvm_vm *vm, bool free_page_reporting, struct balloon_dev **out);
 /* Removes and frees a device from balloon_dev_attach (vCPUs stopped). */
 void balloon_dev_detach(struct modvm_vm *vm, struct balloon_dev *b);
 

@@ -34,6 +34,7 @@
 
 struct mb_vm {
 	bool enabled;
+	bool free_page_reporting;	/* offer VIRTIO_BALLOON_F_REPORTING */
 	uint64_t cfg_min, cfg_max, cfg_startup;	/* as configured; 0 = default */
 	struct modvm_vm *vm;
 	struct balloon_dev *dev;
@@ -225,7 +226,7 @@ static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned 
 	if (id >= m->nvms || !m->vms[id].enabled)
 		return 0;
 	struct mb_vm *v = &m->vms[id];
-	int r = balloon_dev_attach(vm, &v->dev);
+	int r = balloon_dev_attach(vm, v->free_page_reporting, &v->dev);
 	if (r < 0) {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "vm %s: cannot add virtio-balloon: %s",
 				 modvm_vm_name(vm), modvm_strerror(r));
@@ -284,6 +285,7 @@ static int vm_configure(struct mb *m, unsigned id)
 	if (!c || !modvm_config_bool(c, "enabled"))
 		return 0;
 	v->enabled = true;
+	v->free_page_reporting = modvm_config_bool(c, "free_page_reporting");
 	v->cfg_min = modvm_config_size(c, "minimum");
 	v->cfg_max = modvm_config_size(c, "maximum");
 	v->cfg_startup = modvm_config_size(c, "startup");
@@ -421,6 +423,9 @@ static const struct modvm_option vm_options[] = {
 	  .description = "memory kept free above demand, in percent of demand" },
 	{ .name = "weight", .type = MODVM_OPT_INT, .default_value = "5000", .min = 0,
 	  .max = 10000, .description = "share of memory when the host is short" },
+	{ .name = "free_page_reporting", .type = MODVM_OPT_BOOL, .default_value = "true",
+	  .description = "let the guest hand pages it freed back to the host at once "
+			 "(VIRTIO_BALLOON_F_REPORTING), besides inflating" },
 	MODVM_OPTIONS_END,
 };
 
