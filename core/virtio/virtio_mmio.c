@@ -241,11 +241,21 @@ static void write_reg(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
 			modvm_log(MODVM_LOG_DEBUG, dev->name, "Status write 0x%x ignored", v);
 			return;
 		}
+	{
+		bool was_ok = dev->status & MODVM_VIRTIO_STATUS_DRIVER_OK;
 		modvm__virtio_dev_write_status(dev, (uint8_t)v);
 		if (v == 0)
 			t->device_features_sel = t->driver_features_sel = t->queue_sel =
 				t->shm_sel = 0;
+		/* Drivers may make buffers available and kick before DRIVER_OK
+		 * (Linux's virtio_balloon primes its stats queue so); those kicks
+		 * were ignored, so look at every live queue now. */
+		if (!was_ok && (dev->status & MODVM_VIRTIO_STATUS_DRIVER_OK))
+			for (uint16_t i = 0; i < dev->ops.num_queues; i++)
+				if (dev->queues[i].ready)
+					write_queue_notify(t, i);
 		return;
+	}
 	case MODVM_VIRTIO_MMIO_QUEUE_DESC_LOW:
 	case MODVM_VIRTIO_MMIO_QUEUE_DESC_HIGH:
 		if (queue_writable(t, vq, off))

@@ -473,6 +473,12 @@ uint32_t balloon_dev_actual(struct balloon_dev *b)
 	return __atomic_load_n(&b->actual, __ATOMIC_RELAXED);
 }
 
+bool balloon_dev_total_counts_balloon(struct balloon_dev *b)
+{
+	return modvm_virtio_driver_features(b->dev) &
+	       MODVM_VIRTIO_FEATURE(BALLOON_F_DEFLATE_ON_OOM);
+}
+
 bool balloon_dev_request_stats(struct balloon_dev *b)
 {
 	pthread_mutex_lock(&b->lock);

@@ -125,6 +125,11 @@ void balloon_dev_set_target(struct balloon_dev *b, uint32_t num_pages);
 uint32_t balloon_dev_target(struct balloon_dev *b);
 /* Config `actual`: pages the guest says it has given. Any thread. */
 uint32_t balloon_dev_actual(struct balloon_dev *b);
+/*
+ * True if the driver negotiated DEFLATE_ON_OOM: Linux then keeps the
+ * balloon's pages in its MemTotal (as used), otherwise it takes them out.
+ */
+bool balloon_dev_total_counts_balloon(struct balloon_dev *b);
 
 /*
  * Hands the held stats buffer back so the driver refills it (5.5.6.3).

@@ -115,6 +115,7 @@ static void read_guest(struct mb *m, unsigned id, struct mb_vm *v)
 	uint64_t given = (uint64_t)balloon_dev_actual(v->dev) * BALLOON_PAGE_SIZE;
 	uint64_t has = v->ram > given ? v->ram - given : 0;
 	v->pol.held = has;
+	v->pol.in_balloon = balloon_dev_total_counts_balloon(v->dev) ? given : 0;
 	if (has + 1 != v->actual_bytes) {
 		v->actual_bytes = has + 1;
 		publish_balloon(m, id, has, false);

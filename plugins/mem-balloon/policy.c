@@ -30,7 +30,9 @@ static uint64_t desired(const struct mb_policy_vm *v)
 
 	if (v->have_stats) {
 		uint64_t avail = v->available ? v->available : v->free;
-		uint64_t demand = v->total > avail ? v->total - avail : 0;
+		uint64_t used = v->total > avail ? v->total - avail : 0;
+		/* Pages in the balloon are "used" in a total that keeps them. */
+		uint64_t demand = used > v->in_balloon ? used - v->in_balloon : 0;
 		u128 d = (u128)demand * (100u + v->buffer_pct) / 100u;
 		want = d > UINT64_MAX ? UINT64_MAX : (uint64_t)d;
 	}

@@ -3,7 +3,8 @@
  * clock, so a table of scenarios can pin its behaviour down.
  *
  * Every interval, for each VM:
- *   demand  = guest total − available (free when available is missing);
+ *   demand  = guest total − available (free when available is missing),
+ *             minus the balloon when the guest's total still counts it;
  *   desired = demand × (1 + buffer/100), clamped to [minimum, maximum].
  * The host can spend budget = MemAvailable − reserve + what the VMs hold
  * now, each VM counted at the smaller of its target and its RAM minus what
@@ -53,6 +54,9 @@ struct mb_policy_vm {
 	bool have_stats;
 	uint64_t total, free, available;
 	uint64_t held;		/* RAM − balloon actual, from the device; 0: unknown */
+	/* Balloon bytes the guest's total still counts (Linux keeps MemTotal
+	 * when DEFLATE_ON_OOM is negotiated): not demand.  0 otherwise. */
+	uint64_t in_balloon;
 	/* state carried between calls (zero-initialise once) */
 	uint64_t current;	/* the target in force; 0: none yet */
 	int last_dir;		/* -1 shrink, +1 grow, 0 none */

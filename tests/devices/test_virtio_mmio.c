@@ -275,6 +275,9 @@ END_TEST
 START_TEST(echo_readable_and_writable)
 {
 	vdrv_start(&d, VERSION_1, 16);
+	/* DRIVER_OK looks at the ready queue once (nothing there yet). */
+	ck_assert_int_eq(echo.notifies, 1);
+	echo.notifies = 0;
 	memcpy(gpa(&d, BUF_GPA), "hello, virtio", 13);
 	memset(gpa(&d, BUF_GPA + 0x100), 0, 32);
 	vdrv_set_desc(&d, DESC_GPA, 0, BUF_GPA, 5, F_NEXT, 1);
@@ -295,6 +298,28 @@ START_TEST(echo_readable_and_writable)
 	vdrv_kick(&d, 1);
 	vdrv_kick(&d, 7);
 	ck_assert_int_eq(echo.notifies, 1);
+}
+END_TEST
+
+/* A driver that posts and kicks before DRIVER_OK (Linux's virtio_balloon
+ * primes its stats queue so): the kick is ignored, and the buffer is
+ * served when DRIVER_OK comes. */
+START_TEST(buffers_posted_before_driver_ok_are_served)
+{
+	ck_assert_uint_ne(vdrv_negotiate(&d, VERSION_1) & MODVM_VIRTIO_STATUS_FEATURES_OK, 0);
+	ck_assert_uint_eq(vdrv_setup_queue(&d, 0, 16), 1);
+	memcpy(gpa(&d, BUF_GPA), "early", 5);
+	vdrv_set_desc(&d, DESC_GPA, 0, BUF_GPA, 5, F_NEXT, 1);
+	vdrv_set_desc(&d, DESC_GPA, 1, BUF_GPA + 0x100, 5, F_WRITE, 0);
+	vdrv_post(&d, 0);
+	vdrv_kick(&d, 0);
+	ck_assert_int_eq(echo.notifies, 0);
+	vdrv_driver_ok(&d);
+	ck_assert_int_eq(echo.notifies, 1);
+	uint32_t id, len;
+	ck_assert(vdrv_get_used(&d, &id, &len));
+	ck_assert_uint_eq(len, 5);
+	ck_assert_mem_eq(gpa(&d, BUF_GPA + 0x100), "early", 5);
 }
 END_TEST
 
@@ -432,6 +457,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, negotiation_refuses_unoffered);
 	tcase_add_test(tc, queue_setup_validation);
 	tcase_add_test(tc, echo_readable_and_writable);
+	tcase_add_test(tc, buffers_posted_before_driver_ok_are_served);
 	tcase_add_test(tc, notify_before_driver_ok_ignored);
 	tcase_add_test(tc, config_space);
 	tcase_add_test(tc, reset_clears_state);
