@@ -35,7 +35,7 @@ readonly script_dir
 readonly cache_format=1
 
 smp=2
-mem=3G
+mem=2G
 timeout_s=600
 verbose=0
 timing=0
@@ -51,7 +51,7 @@ usage() {
 	cat <<'EOF'
 usage: scripts/nested-kvm.sh [options] -- COMMAND [ARGS...]
   --smp N            vCPUs of the L1 (default 2)
-  --mem SIZE         RAM of the L1 (default 3G)
+  --mem SIZE         RAM of the L1 (default 2G)
   --timeout SECONDS  bound on the whole run (default 600); exit 124 when hit
   --env NAME=VALUE   environment of COMMAND (repeatable)
   --cwd DIR          working directory of COMMAND (default: the current one)
@@ -165,17 +165,21 @@ ensure_cache() {
 hash_of() { sha256sum | cut -c1-16; }
 
 # Runs "$@" (which builds $out) under an exclusive lock keyed by $out, unless
-# $out is already there: two runs at once build each artefact once.
+# $out is already there: two runs at once build each artefact once.  Sets
+# built=1 when this run built it.
 build_locked() {
-	local out=$1
+	local out=$1 rc=0
 	shift
+	built=0
 	[[ -e $out ]] && { touch -- "$out"; return 0; }
 	(
 		exec 9>"$cache/lock/${out##*/}.lock"
 		flock -w 900 9 || die "timed out waiting for the lock on $out"
-		[[ -e $out ]] || "$@"
-	)
+		[[ -e $out ]] && exit 3 # another run built it meanwhile
+		"$@"
+	) || rc=$?
 	[[ -e $out ]] || die "could not build $out"
+	[[ $rc == 0 ]] && built=1
 	touch -- "$out"
 }
 
@@ -186,7 +190,7 @@ gc_family() {
 	# shellcheck disable=SC2086
 	ls -1t -- $glob 2>/dev/null | tail -n +"$((keep + 1))" | while read -r f; do
 		[[ -n $(find "$f" -maxdepth 0 -mmin +10 2>/dev/null) ]] || continue
-		rm -f -- "$f" "${f%.*}".needs "${f%.*}".manifest
+		rm -f -- "$f" "${f%.*}".needs "${f%.*}".manifest "${f%.*}".list
 	done
 }
 
@@ -297,9 +301,11 @@ mount_disk() {
 # What was running when the deadline came: processes and kernel stacks.
 diag() {
 	echo "guest uptime $(uptime_s) s; processes:"
-	ps -o pid,ppid,stat,vsz,rss,args
+	# Without the kernel's threads (kthreadd is 2, and their parent).
+	ps -o pid,ppid,stat,vsz,rss,args | awk '$1 != 2 && $2 != 2'
 	for d in /proc/[0-9]*; do
-		[ -s "$d/cmdline" ] || continue
+		# Kernel threads have no command line (and /proc sizes read as 0).
+		[ -n "$(head -c 1 "$d/cmdline" 2>/dev/null)" ] || continue
 		pid=${d#/proc/}
 		[ "$pid" -le 1 ] && continue
 		for t in "$d"/task/*; do
@@ -408,8 +414,12 @@ ensure_base() {
 		for ko in "${mod_order[@]}"; do stat -c '%n %s %Y' -- "$moddir/$ko"; done
 	} | hash_of)
 	base_cpio=$cache/base-$key.cpio
-	build_locked "$base_cpio" build_base "$base_cpio"
-	gc_family "$cache/base-*.cpio" 3
+	if [[ -e $base_cpio ]]; then
+		touch -- "$base_cpio"
+	else
+		build_locked "$base_cpio" build_base "$base_cpio"
+		gc_family "$cache/base-*.cpio" 3
+	fi
 }
 
 # --- shared libraries -----------------------------------------------------------
@@ -503,14 +513,14 @@ ensure_image() {
 	} | hash_of)
 	img=$cache/img-$ph-$key.ext4
 	if [[ ! -e $img ]]; then
-		local t0
-		t0=$(now)
+		local t_build
+		t_build=$(now)
 		build_locked "$img" build_image "$dir" "$img"
-		[[ $timing == 1 ]] && say "timing: image of $dir built in $(elapsed "$t0" "$(now)") s ($(du -h --apparent-size "$img" | cut -f1) apparent, $(du -h "$img" | cut -f1) on disk)"
+		[[ $timing == 1 && $built == 1 ]] && say "timing: image of $dir built in $(elapsed "$t_build" "$(now)") s ($(du -h --apparent-size "$img" | cut -f1) apparent, $(du -h "$img" | cut -f1) on disk)"
+		gc_family "$cache/img-$ph-*.ext4" 2
 	fi
 	touch -- "$img"
 	images+=("$img")
-	gc_family "$cache/img-$ph-*.ext4" 2
 }
 
 # --- the sysroot initramfs: libraries, --bin programs, single files ---------
@@ -553,7 +563,7 @@ build_sysroot() {
 	for f in "${sys_files[@]}"; do
 		stage_file "$f" "$stage"
 	done
-	# Scripts say #!/bin/sh and #!/usr/bin/env: busybox, unless given.
+	# Scripts say #!/bin/sh and #!/usr/bin/env: busybox if the host had none.
 	for f in /bin/sh /usr/bin/env; do
 		[[ -e $stage$f || -L $stage$f ]] || stage_link "$f" "$stage" /.nested/bin/busybox
 	done
@@ -563,10 +573,10 @@ build_sysroot() {
 }
 
 # Collects what goes into the sysroot: --bin programs, --include'd files,
-# and every library that they or the images' ELF files load (minus what the
-# images hold), then makes sure the sysroot cpio for that set exists.
-ensure_sysroot() {
-	local f key needs_any=() dir
+# the host's sh and env, and every library that they or the images' ELF
+# files load (minus what the images hold).  Sets sys_files.
+collect_sysroot() {
+	local f dir
 	local -A seen=()
 	sys_files=()
 	add_sys() {
@@ -576,20 +586,57 @@ ensure_sysroot() {
 		seen[$p]=1
 		sys_files+=("$p")
 	}
-	for f in "${bin_paths[@]}" "${inc_files[@]}"; do add_sys "$f"; done
+	for f in "${direct_files[@]}"; do add_sys "$f"; done
 	for f in "${images[@]}"; do
 		while IFS= read -r dir; do add_sys "$dir"; done <"${f%.ext4}.needs"
 	done
 	local -a elves=()
-	for f in "${bin_paths[@]}" "${inc_files[@]}"; do is_elf "$f" && elves+=("$f"); done
-	# ldd of a few programs: cheap, and keyed below by what it found.
+	for f in "${direct_files[@]}"; do
+		is_elf "$f" && elves+=("$f")
+	done
 	while IFS= read -r f; do add_sys "$f"; done < <(elf_needs "${elves[@]}")
+}
+
+# Whether the sysroot cpio of key $1 exists and every file in it is as
+# its manifest recorded (a library upgraded by apt makes it stale).
+sysroot_fresh() {
+	local base=$cache/sysroot-$1
+	[[ -e $base.cpio && -s $base.manifest && -s $base.list ]] || return 1
+	local -a files
+	mapfile -t files <"$base.list"
+	stat -L -c '%n %s %Y %a' -- "${files[@]}" 2>/dev/null | cmp -s - "$base.manifest"
+}
+
+# The sysroot cpio, keyed by what goes in directly and by the images'
+# library lists.  The libraries that ldd finds for the programs are checked
+# against the manifest instead, so a warm run spends no time in ldd.
+ensure_sysroot() {
+	local key f base
+	direct_files=("${bin_paths[@]}" "${inc_files[@]}" "${system_bins[@]}")
 	key=$( {
 		echo "format $cache_format"
-		for f in "${sys_files[@]}"; do stat -L -c '%n %s %Y %a' -- "$f"; done
+		printf '%s\n' "${inc_dirs[@]}"
+		stat -L -c '%n %s %Y %a' -- "${direct_files[@]}"
+		for f in "${images[@]}"; do cat -- "${f%.ext4}.needs"; done
 	} | hash_of)
-	sysroot_cpio=$cache/sysroot-$key.cpio
-	build_locked "$sysroot_cpio" build_sysroot "$sysroot_cpio"
+	base=$cache/sysroot-$key
+	sysroot_cpio=$base.cpio
+	if sysroot_fresh "$key"; then
+		touch -- "$sysroot_cpio"
+		return 0
+	fi
+	collect_sysroot
+	(
+		exec 9>"$cache/lock/sysroot-$key.lock"
+		flock -w 900 9 || die "timed out waiting for the lock on $sysroot_cpio"
+		sysroot_fresh "$key" && exit 0
+		build_sysroot "$sysroot_cpio"
+		printf '%s\n' "${sys_files[@]}" >"$base.list.tmp.$$"
+		stat -L -c '%n %s %Y %a' -- "${sys_files[@]}" >"$base.manifest.tmp.$$"
+		mv -f -- "$base.list.tmp.$$" "$base.list"
+		mv -f -- "$base.manifest.tmp.$$" "$base.manifest"
+	)
+	sysroot_fresh "$key" || die "could not build $sysroot_cpio"
 	gc_family "$cache/sysroot-*.cpio" 3
 }
 
@@ -616,6 +663,13 @@ classify_includes() {
 	mapfile -t inc_dirs < <(printf '%s\n' "${inc_dirs[@]}" | awk -F/ '{ print NF "\t" $0 }' |
 		sort -t $'\t' -k1,1n -k2,2 -u | cut -f2-)
 	[[ -n ${inc_dirs[0]:-} ]] || inc_dirs=()
+	# The host's /bin/sh (dash on Debian) and env: busybox's sh and env run
+	# their own applets in preference to PATH (FEATURE_PREFER_APPLETS), so a
+	# system("ip ...") through busybox would never reach the --bin ip.
+	system_bins=()
+	for p in /bin/sh /usr/bin/env; do
+		[[ -x $p ]] && system_bins+=("$p")
+	done
 	bin_paths=()
 	local b path
 	for b in "${bins[@]}"; do
@@ -647,9 +701,10 @@ write_spec() {
 		echo "}"
 		echo "nested_command() {"
 		# env -i: only what was asked for; sh -c 'exec "$@"' gives 127/126
-		# for a missing or non-executable COMMAND, whatever its name.
+		# for a missing or non-executable COMMAND, whatever its name.  The
+		# host's /bin/sh, not busybox's: it looks COMMAND up in PATH.
 		printf '\texec env -i %q %q %q %q' "PATH=$path" HOME=/root USER=root LOGNAME=root
-		printf ' %q' MODVM_IN_NESTED_KVM=1 "${envs[@]}" /.nested/bin/sh -c 'exec "$@"' nested-kvm "${argv[@]}"
+		printf ' %q' MODVM_IN_NESTED_KVM=1 "${envs[@]}" /bin/sh -c 'exec "$@"' nested-kvm "${argv[@]}"
 		echo
 		echo "}"
 	} >"$spec"
@@ -665,8 +720,9 @@ make_run_initrd() {
 }
 
 qemu_cmdline() {
-	local append="console=ttyS0 panic=-1 mitigations=off"
+	local append="console=ttyS0 panic=-1"
 	[[ $verbose == 1 ]] || append+=" quiet"
+	# shellcheck disable=SC2054 # the commas are QEMU's
 	qemu=(qemu-system-x86_64 -name nested-kvm -accel tcg -M q35 -cpu EPYC-v3,+svm,+npt
 		-smp "$smp" -m "$mem" -nodefaults -no-user-config -nographic -no-reboot
 		-kernel "$kernel" -initrd "$run/initrd.cpio" -append "$append"
@@ -706,7 +762,7 @@ cleanup() {
 # CPU features it does not emulate, which are harmless).
 print_console_tail() {
 	say "---- last lines of the L1 console ----"
-	tail -n "${1:-40}" -- "$run/console.log" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' >&2 || true
+	tail -n "${1:-40}" -- "$run/console.log" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' >&2 || true
 	if grep -v "TCG doesn't support requested feature" "$run/qemu.log" 2>/dev/null | grep -q .; then
 		say "---- QEMU said ----"
 		grep -v "TCG doesn't support requested feature" "$run/qemu.log" | tail -n 20 >&2
@@ -783,7 +839,7 @@ report() {
 		rc=125
 	fi
 	if [[ $timing == 1 ]]; then
-		local start exit_line boot
+		local start boot
 		start=$(awk '$2 == "start" { print $1; exit }' "$run/status.t")
 		if [[ -n $start ]]; then
 			boot=$(grep -m1 '^start ' "$run/status" | cut -d' ' -f2)
