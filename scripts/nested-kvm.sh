@@ -32,7 +32,7 @@ readonly prog=nested-kvm
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly script_dir
 # Bump when the layout of cached images changes, so old ones are not reused.
-readonly cache_format=1
+readonly cache_format=2
 
 smp=2
 mem=2G
@@ -450,7 +450,8 @@ is_elf() {
 glob_quote() { sed 's/[][*?\\]/\\&/g' <<<"$1"; }
 
 # Prints the find(1) expression that leaves out of directory $1 what has no
-# business in the image: .git, object files, other meson build directories
+# business in the image: .git, object files, meson's and ninja's logs and
+# state, other meson build directories
 # (each has meson-private/; the include's own root may be one) and the
 # directories included separately (they get their own image).
 prune_args() {
@@ -462,7 +463,10 @@ prune_args() {
 	for p in "${inc_dirs[@]}"; do
 		[[ $p != "$dir" && $p == "$dir"/* ]] && pruned+=("$p")
 	done
-	printf '%s\0' "(" -name .git
+	# meson-logs, meson-private and ninja's logs change at every meson test or
+	# build step and no test reads them: they would invalidate the image.
+	printf '%s\0' "(" -name .git -o -name meson-logs -o -name meson-private \
+		-o -name .ninja_log -o -name .ninja_deps
 	for p in "${pruned[@]}"; do
 		printf '%s\0' -o -path "$(glob_quote "$p")"
 	done
