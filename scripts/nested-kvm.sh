@@ -454,9 +454,15 @@ glob_quote() { sed 's/[][*?\\]/\\&/g' <<<"$1"; }
 # state, other meson build directories
 # (each has meson-private/; the include's own root may be one) and the
 # directories included separately (they get their own image).
+declare -A prune_memo=()
 prune_args() {
 	local dir=$1 p
 	local -a pruned=()
+	# The key and the listing both need it: one find(1) over the tree, not two.
+	if [[ -n ${prune_memo[$dir]:-} ]]; then
+		printf '%s' "${prune_memo[$dir]}" | base64 -d
+		return 0
+	fi
 	while IFS= read -r p; do
 		[[ $p == "$dir" ]] || pruned+=("$p")
 	done < <(find "$dir" -name .git -prune -o -type d -name meson-private -printf '%h\n' 2>/dev/null)
@@ -471,6 +477,11 @@ prune_args() {
 		printf '%s\0' -o -path "$(glob_quote "$p")"
 	done
 	printf '%s\0' ")" -prune -o -type f -name '*.o' -o
+}
+
+# Computes prune_args for directory $1 once (NULs survive as base64).
+memo_prune_args() {
+	prune_memo[$1]=$(prune_args "$1" | base64 -w0)
 }
 
 # Lists directory $1 after pruning, one NUL-terminated relative path each
@@ -515,6 +526,7 @@ build_image() {
 ensure_image() {
 	local dir=$1 key ph img
 	ph=$(printf '%s' "$dir" | hash_of)
+	memo_prune_args "$dir"
 	key=$( {
 		echo "format $cache_format dir $dir"
 		prune_args "$dir" | tr '\0' ' '
