@@ -11,6 +11,8 @@
 #   root/          its extracted contents (dpkg-deb -x)
 #   vmlinuz        symlink to root/boot/vmlinuz-X   (what the tests read)
 #   vmlinux        the decompressed ELF payload of vmlinuz
+#   root/lib/modules/X/modules.dep   made here with depmod: the package
+#                  leaves it to its postinst, which dpkg-deb -x never runs
 #   package        the versioned package name the cache holds
 #
 # Idempotent: once vmlinuz exists nothing is downloaded again (delete the
@@ -90,6 +92,26 @@ if [[ ! -e $cache/vmlinuz ]]; then
 	echo "$pkg" >"$cache/package"
 	ln -sfn -- "${img#"$cache"/}" "$cache/vmlinuz"
 fi
+
+# Module dependencies (scripts/nested-kvm.sh loads kvm-amd, tun, veth … in
+# dependency order from this file).  kmod's depmod, or busybox's applet.
+make_modules_dep() {
+	local dir ver
+	for dir in "$cache"/root/lib/modules/*; do
+		[[ -d $dir && ! -s $dir/modules.dep ]] || continue
+		ver=$(basename "$dir")
+		if command -v depmod >/dev/null; then
+			depmod -b "$cache/root" "$ver"
+		elif command -v busybox >/dev/null; then
+			busybox depmod -b "$cache/root" "$ver"
+		else
+			echo "fetch-test-kernel: no depmod (kmod or busybox): $dir has no modules.dep" >&2
+			continue
+		fi
+		echo "fetch-test-kernel: made $dir/modules.dep" >&2
+	done
+}
+make_modules_dep || echo "fetch-test-kernel: depmod failed" >&2
 
 if [[ ! -s $cache/vmlinux ]]; then
 	extract_vmlinux "$cache/vmlinuz" "$cache/vmlinux" ||

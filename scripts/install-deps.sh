@@ -6,6 +6,10 @@ set -euo pipefail
 packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
+	# scripts/nested-kvm.sh: the nested AMD-V KVM test host (QEMU TCG), its
+	# initramfs and disk images, module dependencies, and the network tools
+	# the tests run inside it.
+	packages+=(qemu-system-x86 busybox-static cpio e2fsprogs kmod iproute2 ethtool)
 fi
 
 missing=()
