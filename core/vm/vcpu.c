@@ -106,14 +106,24 @@ static bool handle_exit(struct modvm__vcpu *vc, const struct modvm_cpu_exit *ex)
 	case MODVM_EXIT_INTR:
 		count(vc, MODVM_EXIT_REASON_INTR);
 		return true;
-	case MODVM_EXIT_SHUTDOWN:
+	case MODVM_EXIT_SHUTDOWN: {
 		/* A triple fault (or a crash the backend reported): the guest is
-		 * dead; ending it says so instead of leaving a spinning VM. */
+		 * dead; ending it says so, and where, instead of leaving a VM
+		 * that never runs again. */
+		struct modvm_regs regs;
+		struct modvm_sregs sregs;
+		char where[128] = "";
+
 		count(vc, MODVM_EXIT_REASON_OTHER);
-		modvm__vm_fail(vm, "vm '%s' vcpu %u: triple fault (the guest CPU shut down after "
+		if (vm->be->get_regs(vc->cpu, &regs) == 0 && vm->be->get_sregs(vc->cpu, &sregs) == 0)
+			snprintf(where, sizeof(where), " at rip 0x%llx (rsp 0x%llx, cr3 0x%llx)",
+				 (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+				 (unsigned long long)sregs.cr3);
+		modvm__vm_fail(vm, "vm '%s' vcpu %u: triple fault%s (the guest CPU shut down after "
 			       "an exception it could not handle); the VM is stopped",
-			       vm->name, vc->index);
+			       vm->name, vc->index, where);
 		return false;
+	}
 	case MODVM_EXIT_SYSTEM_OFF:
 	case MODVM_EXIT_SYSTEM_RESET:
 		count(vc, MODVM_EXIT_REASON_OTHER);
