@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,11 +505,29 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 	return optind;
 }
 
+/*
+ * A reader that goes away (`modvm run X | head`, a control client that
+ * hangs up) must cost at most its own output, never every VM: SIGPIPE is
+ * ignored process-wide and a write to a closed pipe fails with EPIPE, which
+ * each writer handles (the console stops writing, the control socket drops
+ * the connection).  libmodvm's own sockets also send with MSG_NOSIGNAL, for
+ * embedders that keep SIGPIPE.
+ */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	int exit_now, first, nargs, rc;
 	const char *cmd;
+
+	ignore_sigpipe();
 
 	first = parse(argc, argv, &cli, &exit_now);
 	if (first < 0) {

@@ -132,8 +132,10 @@ static void on_conn(struct modvm_io *io, int fd, int revents, void *ud)
 			 LINE_MAX_BYTES - 1);
 	else
 		answer(c->ctl, c->buf, reply, sizeof(reply));
-	/* Replies are small and the socket buffer empty: one write suffices. */
-	ssize_t w = write(fd, reply, strlen(reply));
+	/* Replies are small and the socket buffer empty: one send suffices.
+	 * MSG_NOSIGNAL: a client that hung up is its own business, never a
+	 * SIGPIPE for the process serving every VM. */
+	ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
 	(void)w;
 	conn_close(c);
 }
@@ -260,7 +262,8 @@ MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FI
 	size_t got = 0;
 	ssize_t n;
 	int ret = 0;
-	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
 		ret = -errno;
 		goto out;
 	}
