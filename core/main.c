@@ -3,6 +3,7 @@
  *
  *   modvm [-v…|-q] run CONFIG [--trace-events]
  *   modvm [-v…|-q] check CONFIG
+ *   modvm [-v…|-q] recover CONFIG
  *   modvm [-v…|-q] plugins [--describe NAME] [--path DIR]…
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (also a
@@ -46,6 +47,8 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  run CONFIG [--trace-events]   load the plugins and VMs of CONFIG and run them\n"
 		"  check CONFIG                  validate CONFIG and its plugins, run nothing\n"
+		"  recover CONFIG                undo what a crashed or killed run of CONFIG left\n"
+		"                                changed on the host (parked cores), then exit\n"
 		"  plugins [--describe NAME]     list the plugins found, or describe one\n"
 		"  caps [CONFIG] [--json] [--record FILE]\n"
 		"                                what this host can do for each CPU backend\n"
@@ -289,6 +292,33 @@ static int setup(struct modvm_host *host, const struct cli *cli, const char *con
 	return EXIT_OK;
 }
 
+/* What `check` validates and `run` refuses before anything starts. */
+static int validate(struct modvm_host *host)
+{
+	return modvm__host_validate_plugins(host) < 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+/*
+ * `modvm recover CONFIG`: the plugins of CONFIG undo what an earlier run
+ * left changed (a systemd unit's ExecStopPost; see README).  No init, no
+ * start, no VM.
+ */
+static int cmd_recover(const struct cli *cli, const char *config)
+{
+	struct modvm_host *host = modvm__host_new();
+	int rc;
+
+	if (!host)
+		return EXIT_RUNTIME;
+	rc = setup(host, cli, config);
+	if (rc == EXIT_OK && modvm__host_recover(host) < 0)
+		rc = EXIT_RUNTIME;
+	if (rc == EXIT_OK && !cli->quiet)
+		printf("%s: recovered\n", config);
+	modvm__host_free(host);
+	return rc;
+}
+
 static void print_event(const char *name, uint32_t size, uint32_t version, void *ud)
 {
 	struct modvm_bus_stats st;
@@ -309,6 +339,8 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	if (!host)
 		return EXIT_RUNTIME;
 	rc = setup(host, cli, config);
+	if (rc == EXIT_OK)
+		rc = validate(host);
 	if (rc != EXIT_OK)
 		goto out;
 	if (check_only) {
@@ -568,6 +600,13 @@ int main(int argc, char **argv)
 			rc = usage_error("--trace-events belongs to 'run'", NULL);
 		else
 			rc = cmd_run(&cli, argv[first + 1], !run);
+	} else if (strcmp(cmd, "recover") == 0) {
+		if (nargs != 1)
+			rc = usage_error(nargs ? "too many arguments" : "missing CONFIG", cmd);
+		else if (cli.trace_events || cli.describe)
+			rc = usage_error("recover takes no --trace-events or --describe", NULL);
+		else
+			rc = cmd_recover(&cli, argv[first + 1]);
 	} else if (strcmp(cmd, "ctl") == 0) {
 		if (nargs < 2) {
 			rc = usage_error("usage: ctl SOCKET COMMAND [ARGS]", cmd);

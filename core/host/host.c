@@ -497,6 +497,54 @@ MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host)
 	return modvm__host_resolve(host);
 }
 
+/* A plugin's optional validate or recover, bracketed like every call in. */
+static int plugin_hook(struct modvm_plugin_ctx *p, int (*fn)(struct modvm_plugin_ctx *),
+		       const char *what)
+{
+	struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+	int r = fn(p);
+
+	modvm__plugin_leave(prev);
+	if (r > 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s returned %d, not 0 or -errno", p->path,
+			  what, r);
+		r = -EPROTO;
+	}
+	return r;
+}
+
+MODVM_INTERNAL int modvm__host_validate_plugins(struct modvm_host *host)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < host->plugin_count; i++) {
+		struct modvm_plugin_ctx *p = host->plugins[i];
+
+		if (!MODVM_PLUGIN_HAS(p->desc, validate) || !p->desc->validate)
+			continue;
+		int e = plugin_hook(p, p->desc->validate, "validate");
+		r = r ? r : e;
+	}
+	return r;
+}
+
+MODVM_INTERNAL int modvm__host_recover(struct modvm_host *host)
+{
+	int r = 0;
+
+	if (host->started)
+		return -EBUSY;
+	for (size_t i = 0; i < host->plugin_count; i++) {
+		struct modvm_plugin_ctx *p = host->plugins[i];
+
+		if (!MODVM_PLUGIN_HAS(p->desc, recover) || !p->desc->recover)
+			continue;
+		int e = plugin_hook(p, p->desc->recover, "recover");
+		r = r ? r : e;
+	}
+	return r;
+}
+
 MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host)
 {
 	int r;

@@ -67,6 +67,20 @@ MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host);
 MODVM_INTERNAL int modvm__host_load_one(struct modvm_host *host, const char *path_or_name,
 					struct modvm_plugin_ctx **out);
 
+/*
+ * Every loaded plugin's validate (ABI 1.3, optional), in load order: the
+ * cross-field checks only a plugin knows, with nothing started.  Reports
+ * every plugin's problems before returning the first error.
+ */
+MODVM_INTERNAL int modvm__host_validate_plugins(struct modvm_host *host);
+
+/*
+ * `modvm recover`: every loaded plugin's recover (ABI 1.3, optional) —
+ * undo what an earlier run left changed on the host.  No init or start.
+ * 0, or the first error (-EBUSY: a live modvm owns it); all are tried.
+ */
+MODVM_INTERNAL int modvm__host_recover(struct modvm_host *host);
+
 /* Checks `requires` and computes the init order (also done by start). */
 MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host);
 
