@@ -168,3 +168,16 @@ const char *read_text(const char *path)
 		close(fd);
 	return buf;
 }
+
+bool wait_for_ctl(const char *sock, int ms)
+{
+	char reply[256];
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (ctl_raw(sock, "status", reply, sizeof(reply), 1000) == 0 &&
+		    strncmp(reply, "ok", 2) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}

@@ -44,6 +44,10 @@ void kill_hard(pid_t pid);
  */
 int ctl_raw(const char *sock, const char *line, char *reply, size_t len, int ms);
 
+/* Waits up to @ms until a modvm answers "ok" on @sock (a stale socket
+ * file from a killed run does not count). */
+bool wait_for_ctl(const char *sock, int ms);
+
 /* A temporary file's contents read whole (static buffer, "" if absent). */
 const char *read_text(const char *path);
 
