@@ -20,4 +20,35 @@
 
 #define MODVM_INTERNAL MODVM_EXPORT
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct stat;
+
+/* ---- files.c: opening what a user names ---- */
+
+/*
+ * Opens @path O_RDONLY|O_CLOEXEC|O_NONBLOCK|@extra (e.g. O_NOFOLLOW) — so
+ * a fifo, device or socket cannot block — and checks with fstat that it is
+ * a regular file.  The fd (O_NONBLOCK cleared again), or -errno with one
+ * line "PATH: why" in @err ("…: is a fifo, not a regular file").  @st
+ * (optional) receives the fstat.
+ */
+MODVM_INTERNAL int modvm__open_regular(const char *path, int extra, struct stat *st,
+				       char *err, size_t errlen);
+/* "a fifo", "a directory", … for messages. */
+MODVM_INTERNAL const char *modvm__file_kind(mode_t mode);
+/*
+ * StrictModes: @path (resolved with realpath) and the directory holding
+ * it are owned by root or the effective uid and writable by nobody else;
+ * every directory above them is owned by root or us and either not
+ * writable by others or sticky (/tmp).  0, or -EPERM (-errno) with
+ * "DIR is writable by its group (mode 0775)" style text in @err.
+ */
+MODVM_INTERNAL int modvm__path_trusted(const char *path, char *err, size_t errlen);
+/* The same for one directory alone (no sticky exception): where a socket
+ * or a journal is created. */
+MODVM_INTERNAL int modvm__dir_trusted(const char *dir, char *err, size_t errlen);
+
 #endif

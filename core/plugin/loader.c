@@ -300,6 +300,37 @@ static int absolute_path(const char *path, char **out)
 	return r;
 }
 
+/*
+ * Before dlopen runs a single constructor of the file: it must be a
+ * regular file (opened without blocking: a fifo named NAME.so must not
+ * hang the loader), and it and every directory above it must be owned by
+ * root or us and writable by nobody else, as OpenSSH's StrictModes asks
+ * of authorized_keys (directories above the plugin's own may be sticky,
+ * like /tmp).  A config in someone else's directory with
+ * plugins.path = ["."] would otherwise make `modvm check`, run as root,
+ * run that someone's code.
+ */
+static int check_file(const char *real, enum modvm_log_level level)
+{
+	char err[PATH_MAX + 128];
+	int fd = modvm__open_regular(real, 0, NULL, err, sizeof(err));
+
+	if (fd < 0) {
+		modvm_log(level, NULL, "%s", err);
+		return fd == -EINVAL || fd == -EISDIR ? -ENOEXEC : fd;
+	}
+	close(fd);
+	int r = modvm__path_trusted(real, err, sizeof(err));
+	if (r < 0) {
+		modvm_log(level, NULL,
+			  "%s: not loaded: %s; plugins are loaded only from files and directories "
+			  "owned by root or uid %u and writable by nobody else",
+			  real, err, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
 MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level level,
 				      char **real_path, void **handle,
 				      const struct modvm_plugin **desc)
@@ -314,6 +345,9 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 		modvm_log(level, NULL, "%s: %s", path, modvm_strerror(r));
 		return r;
 	}
+	r = check_file(real, level);
+	if (r < 0)
+		goto err_free;
 	dlerror();
 	h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
