@@ -34,7 +34,15 @@ static const struct modvm_option vm_options[] = {
 	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
 	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
 	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",
-	  .description = "where the serial console goes: stdout, none, or a file path" },
+	  .description = "where the serial console goes: stdout, none, or a file path (created "
+			 "0600, never through a symlink; an existing file must be modvm's own)" },
+	{ .name = "console_mode", .type = MODVM_OPT_ENUM, .default_value = "truncate",
+	  .choices = "truncate|append",
+	  .description = "a console file is emptied when the VM starts, or appended to" },
+	{ .name = "console_max", .type = MODVM_OPT_SIZE, .default_value = "64M", .min = 0,
+	  .max = 1LL << 40,
+	  .description = "a console file grows to at most this size (counting what an append "
+			 "found), then guest output is dropped; 0 for no cap" },
 	{ .name = "rng", .type = MODVM_OPT_BOOL, .default_value = "true",
 	  .description = "attach a virtio-rng device" },
 	{ .name = "autostart", .type = MODVM_OPT_BOOL, .default_value = "true",
