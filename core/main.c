@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,9 @@ static void usage(FILE *f)
 		"                                what this host can do for each CPU backend\n"
 		"                                (--record saves the probed host facts)\n"
 		"  ctl SOCKET COMMAND [ARGS]     talk to a running modvm (host.control_socket):\n"
-		"                                status | balloon VM SIZE | stop\n"
+		"                                status | balloon VM SIZE | stop; a SOCKET\n"
+		"                                without '/' is NAME in $MODVM_RUNTIME_DIR\n"
+		"                                (/run/modvm): NAME.sock\n"
 		"\n"
 		"Options:\n"
 		"      --path DIR    search DIR for plugins first (repeatable)\n"
@@ -311,7 +314,7 @@ static int cmd_recover(const struct cli *cli, const char *config)
 	if (!host)
 		return EXIT_RUNTIME;
 	rc = setup(host, cli, config);
-	if (rc == EXIT_OK && modvm__host_recover(host) < 0)
+	if (rc == EXIT_OK && (modvm__host_claim(host) < 0 || modvm__host_recover(host) < 0))
 		rc = EXIT_RUNTIME;
 	if (rc == EXIT_OK && !cli->quiet)
 		printf("%s: recovered\n", config);
@@ -339,6 +342,8 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	if (!host)
 		return EXIT_RUNTIME;
 	rc = setup(host, cli, config);
+	if (rc == EXIT_OK && !check_only && modvm__host_claim(host) < 0)
+		rc = EXIT_RUNTIME;
 	if (rc == EXIT_OK)
 		rc = validate(host);
 	if (rc != EXIT_OK)
@@ -619,8 +624,12 @@ int main(int argc, char **argv)
 					strcat(line, " ");
 				strcat(line, argv[i]);
 			}
-			rc = modvm__control_request(argv[first + 1], line, stdout) == 0 ? EXIT_OK
-											: EXIT_RUNTIME;
+			char sock[PATH_MAX];
+			if (modvm__control_path(argv[first + 1], NULL, sock, sizeof(sock)) < 0)
+				rc = usage_error("socket path too long", argv[first + 1]);
+			else
+				rc = modvm__control_request(sock, line, stdout) == 0 ? EXIT_OK
+										     : EXIT_RUNTIME;
 		}
 	} else if (strcmp(cmd, "caps") == 0) {
 		if (nargs > 1)

@@ -9,9 +9,13 @@
  * and can be removed when it goes.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <modvm/events.h>
 
@@ -45,6 +49,7 @@ struct modvm_host {
 	bool started;
 	struct modvm__fleet *fleet;	/* the VMs, once launched */
 	struct modvm__control *control;	/* host.control_socket, while running */
+	int claim_fd;			/* flock on the config: one modvm per config */
 };
 
 /* Adding a host-wide knob is one line here; main.c and the docs read it. */
@@ -53,8 +58,12 @@ static const struct modvm_option host_options[] = {
 	  .choices = "error|warn|info|debug|trace",
 	  .description = "messages above this level are discarded (-v/-q override it)" },
 	{ .name = "control_socket", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop); "
+	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop): \"\" for "
+			 "none, \"auto\" for /run/modvm/CONFIG.sock, a NAME for /run/modvm/NAME.sock, "
+			 "or a path in a directory only root (or modvm's user) can write; created 0600; "
 			 "with it and no VM to start, `modvm run` runs until stopped" },
+	{ .name = "control_group", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "a group whose members may also use the control socket (then 0660)" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -133,6 +142,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		modvm_log(MODVM_LOG_ERROR, NULL, "host: out of memory");
 		return NULL;
 	}
+	host->claim_fd = -1;
 	host->loop = modvm__loop_new();
 	if (!host->loop)
 		goto err_free;
@@ -682,8 +692,18 @@ MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
 	if (!host->started || host->fleet)
 		return -EINVAL;
 	const char *sock = host->cfg ? modvm_config_string(host->cfg, "control_socket") : NULL;
-	if (sock && *sock) {
-		int r = modvm__control_open(&host->view, sock, &host->control);
+	char path[PATH_MAX];
+	int r = modvm__control_path(sock, host->cf ? modvm__config_path(host->cf) : NULL, path,
+				    sizeof(path));
+	if (r == -ENAMETOOLONG) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: control_socket: \"%s\": path too long",
+			  modvm_config_where(host->cfg, "control_socket"), sock);
+		return r;
+	}
+	if (r == 0) {
+		r = modvm__control_open(&host->view, path,
+					modvm_config_string(host->cfg, "control_group"),
+					&host->control);
 		if (r < 0)
 			return r;
 	}
@@ -738,6 +758,36 @@ MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host)
 	host->started = false;
 }
 
+MODVM_INTERNAL int modvm__host_claim(struct modvm_host *host)
+{
+	const char *path = host->cf ? modvm__config_path(host->cf) : NULL;
+	int fd;
+
+	if (!path)
+		return -EINVAL;
+	if (host->claim_fd >= 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int r = -errno;
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (r == -EBUSY)
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "%s: another modvm is running this config (stop it first; a "
+				  "second one is refused, and so is recovering under it)", path);
+		else
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s: flock: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	host->claim_fd = fd;
+	return 0;
+}
+
 MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 {
 	if (!host)
@@ -764,5 +814,7 @@ MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 	for (size_t i = 0; i < host->extra_dir_count; i++)
 		free(host->extra_dirs[i]);
 	free(host->extra_dirs);
+	if (host->claim_fd >= 0)
+		close(host->claim_fd);	/* releases the flock */
 	free(host);
 }

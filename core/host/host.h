@@ -107,6 +107,13 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host);
  */
 MODVM_INTERNAL int modvm__host_watch_stop_signals(struct modvm_host *host);
 /*
+ * One modvm per config: takes an exclusive flock on the config file, held
+ * until modvm__host_free.  -EBUSY (logged: another modvm runs this config)
+ * if another process holds it.  `run` and `recover` take it; `check` does
+ * not.
+ */
+MODVM_INTERNAL int modvm__host_claim(struct modvm_host *host);
+/*
  * Launches the configured VMs with autostart (choosing the CPU backend).
  * After modvm__host_start.  0 or -errno, logged; nothing left running.
  */

@@ -117,7 +117,7 @@ START_TEST(recover_command_restores_after_sigkill)
 	pid_t pid = run_until_parked(conf, "offline");
 
 	run_modvm(res, 30, "recover", conf, NULL);
-	run_expect(res, 1, NULL, "in use by another modvm");
+	run_expect(res, 1, NULL, "another modvm is running this config");
 	ck_assert_str_eq(sysfs_tree_read(root, "cpu1/online"), "0");
 	kill_hard(pid);
 	ck_assert_str_eq(sysfs_tree_read(root, "cpu1/online"), "0");
