@@ -298,7 +298,7 @@ static int setup(struct modvm_host *host, const struct cli *cli, const char *con
 /* What `check` validates and `run` refuses before anything starts. */
 static int validate(struct modvm_host *host)
 {
-	return modvm__host_validate_plugins(host) < 0 ? EXIT_USAGE : EXIT_OK;
+	return modvm__host_validate(host) < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
 /*

@@ -22,6 +22,7 @@
 #include "host/control.h"
 #include "host/fleet.h"
 #include "host/host.h"
+#include "host/host_check.h"
 #include "host/host_vms.h"
 
 struct host_iface {
@@ -64,6 +65,9 @@ static const struct modvm_option host_options[] = {
 			 "with it and no VM to start, `modvm run` runs until stopped" },
 	{ .name = "control_group", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "a group whose members may also use the control socket (then 0660)" },
+	{ .name = "memory_overcommit", .type = MODVM_OPT_BOOL, .default_value = "false",
+	  .description = "allow a VM more memory than the host has RAM (refused otherwise); "
+			 "the balloon's sharing of the host among VMs needs no such permission" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -521,6 +525,15 @@ static int plugin_hook(struct modvm_plugin_ctx *p, int (*fn)(struct modvm_plugin
 		r = -EPROTO;
 	}
 	return r;
+}
+
+MODVM_INTERNAL int modvm__host_validate(struct modvm_host *host)
+{
+	int r = modvm__host_check(&host->view, host->cfg, host->cf ? modvm__config_path(host->cf)
+								    : NULL);
+	int e = modvm__host_validate_plugins(host);
+
+	return r ? r : e;
 }
 
 MODVM_INTERNAL int modvm__host_validate_plugins(struct modvm_host *host)

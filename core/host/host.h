@@ -68,6 +68,14 @@ MODVM_INTERNAL int modvm__host_load_one(struct modvm_host *host, const char *pat
 					struct modvm_plugin_ctx **out);
 
 /*
+ * Everything `run` would refuse, before anything runs (`check` stops
+ * here): the core's checks (host_check.c: memory against the host, the
+ * kernel, initrd and console files, the CPU backend, the control socket)
+ * and every plugin's validate.  Reports all problems, returns the first.
+ */
+MODVM_INTERNAL int modvm__host_validate(struct modvm_host *host);
+
+/*
  * Every loaded plugin's validate (ABI 1.3, optional), in load order: the
  * cross-field checks only a plugin knows, with nothing started.  Reports
  * every plugin's problems before returning the first error.

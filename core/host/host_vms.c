@@ -8,6 +8,7 @@
 
 #include <modvm/events.h>
 
+#include "boot/boot.h"
 #include "host/host_vms.h"
 
 struct vmdef {
@@ -23,10 +24,14 @@ struct modvm__vmdefs {
 static const struct modvm_option vm_options[] = {
 	{ .name = "name", .type = MODVM_OPT_STRING, .default_value = NULL,
 	  .description = "unique VM name, at most 31 characters" },
-	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1, .max = 288,
-	  .description = "number of virtual CPUs" },
+	/* The boot loader's limit: 8-bit xAPIC ids, 255 is broadcast and the
+	 * IOAPIC takes one (boot/boot.h). */
+	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
+	  .max = MODVM_BOOT_MAX_VCPUS, .description = "number of virtual CPUs" },
 	{ .name = "memory", .type = MODVM_OPT_SIZE, .default_value = "128M",
-	  .min = 2LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
+	  .min = 2LL << 20, .max = 1LL << 40,
+	  .description = "guest RAM size, a multiple of 4K, at most the host's RAM unless "
+			 "host.memory_overcommit" },
 	{ .name = "kernel", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
 	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
@@ -71,6 +76,18 @@ static const char **enabled_names(const struct modvm__cfgfile *cf)
 		if (modvm__config_plugin_enabled(cf, i))
 			v[k++] = modvm__config_plugin_name(cf, i);
 	return v;
+}
+
+/* Guest RAM is mapped and ballooned in whole pages. */
+static int check_memory(const struct vmdef *vm)
+{
+	uint64_t mem = modvm_config_size(vm->cfg, "memory");
+
+	if (mem % 4096 == 0)
+		return 0;
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s: memory: %llu bytes: not a multiple of 4K",
+		  modvm_config_where(vm->cfg, "memory"), (unsigned long long)mem);
+	return -EINVAL;
 }
 
 /* Names must be short enough for event payloads and unique. */
@@ -123,6 +140,8 @@ MODVM_INTERNAL int modvm__vmdefs_load(const struct modvm__cfgfile *cf,
 		d->count++;
 		vm->name = modvm_config_string(vm->cfg, "name");
 		e = check_name(d, vm);
+		r = r ? r : e;
+		e = check_memory(vm);
 		r = r ? r : e;
 	}
 	free(groups);
