@@ -371,6 +371,14 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 		       modvm__host_vm_count(host));
 		fflush(stdout);	/* guest consoles write to fd 1 directly */
 	}
+	/* A stop asked for while plugins started: no VM is launched to be
+	 * stopped again at once. */
+	if (modvm__stop_signal_pending()) {
+		modvm_log(MODVM_LOG_INFO, NULL, "signal %d during start: stopping",
+			  modvm__stop_signal_pending());
+		modvm__host_stop(host);
+		goto out;
+	}
 	if (modvm__host_launch(host) < 0) {
 		rc = EXIT_RUNTIME;
 		modvm__host_stop(host);

@@ -65,6 +65,10 @@ static const struct modvm_option host_options[] = {
 			 "with it and no VM to start, `modvm run` runs until stopped" },
 	{ .name = "control_group", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "a group whose members may also use the control socket (then 0660)" },
+	{ .name = "plugin_timeout", .type = MODVM_OPT_INT, .default_value = "30", .min = 1,
+	  .max = 3600,
+	  .description = "seconds a plugin's init, start, stop, fini or VM hook may take; then "
+			 "modvm names it and exits with status 1 (after SIGINT/SIGTERM: 3 s)" },
 	{ .name = "memory_overcommit", .type = MODVM_OPT_BOOL, .default_value = "false",
 	  .description = "allow a VM more memory than the host has RAM (refused otherwise); "
 			 "the balloon's sharing of the host among VMs needs no such permission" },
@@ -167,6 +171,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		.plugin_count = view_plugin_count,
 		.plugin = view_plugin,
 		.core_interface = view_core_interface,
+		.plugin_timeout_s = 30,
 	};
 	return host;
 
@@ -313,6 +318,7 @@ MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *
 	if (!host->log_forced &&
 	    modvm_log_level_parse(modvm_config_string(host->cfg, "log_level"), &level) == 0)
 		modvm_log_set_level(level);
+	host->view.plugin_timeout_s = (double)modvm_config_int(host->cfg, "plugin_timeout");
 	r = modvm__vmdefs_load(host->cf, &host->vms);
 	if (r < 0)
 		goto err_vms;
@@ -515,10 +521,12 @@ MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host)
 static int plugin_hook(struct modvm_plugin_ctx *p, int (*fn)(struct modvm_plugin_ctx *),
 		       const char *what)
 {
+	modvm__plugin_guard(p, what);
 	struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 	int r = fn(p);
 
 	modvm__plugin_leave(prev);
+	modvm__watchdog_disarm();
 	if (r > 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s returned %d, not 0 or -errno", p->path,
 			  what, r);
@@ -586,10 +594,12 @@ static void plugin_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	if (!p->inited)
 		return;
 	if (p->desc->fini) {
+		modvm__plugin_guard(p, "fini");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		p->desc->fini(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	/* The core removes what fini forgot, so no handler outlives its code. */
 	modvm__bus_unsubscribe_owner(host->bus, p->name);
@@ -604,10 +614,12 @@ static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->init) {
+		modvm__plugin_guard(p, "init");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		r = p->desc->init(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: init failed: %s", p->path, modvm_strerror(r));
@@ -625,10 +637,12 @@ static int plugin_start(struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->start) {
+		modvm__plugin_guard(p, "start");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		r = p->desc->start(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: start failed: %s", p->path, modvm_strerror(r));
@@ -643,10 +657,12 @@ static void plugin_stop(struct modvm_plugin_ctx *p)
 	if (!p->started)
 		return;
 	if (p->desc->stop) {
+		modvm__plugin_guard(p, "stop");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		p->desc->stop(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	p->started = false;
 }

@@ -40,7 +40,16 @@ struct modvm__host_view {
 	struct modvm_plugin_ctx *(*plugin)(void *host, size_t i);
 	/* An interface the core itself provides, or NULL. */
 	const void *(*core_interface)(void *host, const char *id);
+	/* host.plugin_timeout: the watchdog's deadline on each call into a
+	 * plugin's lifecycle or VM hooks (event/watchdog.c). */
+	double plugin_timeout_s;
 };
+
+/* After a stop signal, a plugin call still running gets this long. */
+#define MODVM__STOP_GRACE_S 3.0
+
+/* Arms the watchdog (event/event.h) for "plugin NAME: WHAT". */
+MODVM_INTERNAL void modvm__plugin_guard(const struct modvm_plugin_ctx *p, const char *what);
 
 /*
  * One loaded plugin.  The SDK's opaque struct modvm_plugin_ctx is this
