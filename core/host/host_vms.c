@@ -3,6 +3,7 @@
  * one line in vm_options; fleet.c and machine/machine.c read it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ struct modvm__vmdefs {
 
 static const struct modvm_option vm_options[] = {
 	{ .name = "name", .type = MODVM_OPT_STRING, .default_value = NULL,
-	  .description = "unique VM name, at most 31 characters" },
+	  .description = "unique VM name: 1-31 of A-Z a-z 0-9 . _ -, not all digits" },
 	/* The boot loader's limit: 8-bit xAPIC ids, 255 is broadcast and the
 	 * IOAPIC takes one (boot/boot.h). */
 	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
@@ -90,17 +91,58 @@ static int check_memory(const struct vmdef *vm)
 	return -EINVAL;
 }
 
-/* Names must be short enough for event payloads and unique. */
+/*
+ * [A-Za-z0-9._-]{1,31}, not all digits: short enough for event payloads,
+ * nothing that forges a line of `ctl status` or a log line (newlines,
+ * escape sequences), nothing that reads as a VM id ("0") where ctl takes
+ * a name or an id.  Printed with %.*s of safe characters only, so the
+ * refusal itself forges nothing.
+ */
+static int check_charset(const struct vmdef *vm)
+{
+	const char *n = vm->name;
+	size_t len = strlen(n), digits = 0;
+	const char *why = NULL;
+
+	for (size_t i = 0; i < len && !why; i++) {
+		char c = n[i];
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+			   c == '_' || c == '-'))
+			why = "only letters, digits, '.', '_' and '-' are allowed";
+	}
+	if (!why && len == 0)
+		why = "empty";
+	else if (!why && len >= MODVM_NAME_MAX)
+		why = "too long: at most 31 characters";
+	else if (!why && digits == len)
+		why = "all digits, which reads as a VM id";
+	if (!why)
+		return 0;
+	char shown[MODVM_NAME_MAX * 4 + 1];
+	size_t k = 0;
+	for (size_t i = 0; i < len && k + 4 < sizeof(shown); i++) {
+		unsigned char c = (unsigned char)n[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			shown[k++] = (char)c;
+		else
+			k += (size_t)snprintf(shown + k, sizeof(shown) - k, "\\x%02x", c);
+	}
+	shown[k] = '\0';
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s: name: \"%s\": %s (a VM name is "
+		  "[A-Za-z0-9._-]{1,31}, not all digits)", modvm_config_where(vm->cfg, "name"), shown,
+		  why);
+	return -EINVAL;
+}
+
+/* Names must be valid (above) and unique. */
 static int check_name(const struct modvm__vmdefs *d, const struct vmdef *vm)
 {
-	int r = 0;
+	int r = check_charset(vm);
 
-	if (strlen(vm->name) >= MODVM_NAME_MAX) {
-		modvm_log(MODVM_LOG_ERROR, NULL,
-			  "%s: name: \"%s\": VM name too long (at most %d characters)",
-			  modvm_config_where(vm->cfg, "name"), vm->name, MODVM_NAME_MAX - 1);
-		r = -EINVAL;
-	}
+	if (r < 0)
+		return r;
 	for (size_t j = 0; d->vm + j < vm; j++) {
 		if (strcmp(d->vm[j].name, vm->name) == 0) {
 			modvm_log(MODVM_LOG_ERROR, NULL,

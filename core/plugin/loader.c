@@ -218,13 +218,16 @@ static int check_tables(const char *path, const struct modvm_plugin *d,
 	return 0;
 }
 
-/* Checks in the order that makes each read safe: ABI fields first, the
- * layout size before any other field, then the contents. */
-static int check_descriptor(const char *path, const struct modvm_plugin *d,
+/* Checks in the order that makes each read safe: the symbol is a large
+ * enough object, ABI fields next, the layout size before any other field,
+ * then every pointer, then the contents. */
+static int check_descriptor(void *handle, const char *path, const struct modvm_plugin *d,
 			    enum modvm_log_level level)
 {
 	char stem[NAME_MAX + 1];
 
+	if (modvm__plugin_check_object(d, path, level) < 0)
+		return -ENOEXEC;
 	if (d->abi_major != MODVM_ABI_MAJOR) {
 		modvm_log(level, NULL, "%s: built for ABI major %u, this modvm is ABI %d", path,
 			  (unsigned)d->abi_major, MODVM_ABI_MAJOR);
@@ -243,6 +246,8 @@ static int check_descriptor(const char *path, const struct modvm_plugin *d,
 			  (size_t)MODVM_PLUGIN_MIN_SIZE_V1);
 		return -ENOEXEC;
 	}
+	if (modvm__plugin_check_pointers(handle, d, path, level) < 0)
+		return -ENOEXEC;
 	if (!d->name || !*d->name) {
 		modvm_log(level, NULL, "%s: plugin name is empty", path);
 		return -EINVAL;
@@ -363,7 +368,7 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 	}
 	snprintf(sym, sizeof(sym), MODVM_PLUGIN_SYMBOL_NAME "%d", MODVM_ABI_MAJOR);
 	d = dlsym(h, sym);
-	r = d ? check_descriptor(real, d, level) : refuse_no_symbol(h, real, level);
+	r = d ? check_descriptor(h, real, d, level) : refuse_no_symbol(h, real, level);
 	if (r < 0)
 		goto err_close;
 	*real_path = real;

@@ -103,6 +103,24 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 				      const struct modvm_plugin **desc);
 MODVM_INTERNAL void modvm__plugin_close(void *handle);
 
+/* ---- descriptor.c: reading a descriptor safely ---- */
+
+/*
+ * The exported descriptor @d is an object (not a function) of at least
+ * the ABI 1.0 size, and its struct_size claims no more than the object
+ * has.  Before any other field is read.  0 or -ENOEXEC (logged at @level).
+ */
+MODVM_INTERNAL int modvm__plugin_check_object(const struct modvm_plugin *d, const char *path,
+					      enum modvm_log_level level);
+/*
+ * Every pointer of @d (strings, requires, events, option tables and their
+ * strings) lies in a readable segment of the plugin @handle (or of
+ * libmodvm), every string ends inside it, every function pointer is in
+ * the plugin's code.  After the ABI checks, before the contents.
+ */
+MODVM_INTERNAL int modvm__plugin_check_pointers(void *handle, const struct modvm_plugin *d,
+						const char *path, enum modvm_log_level level);
+
 /*
  * Orders @in (n plugins, in config/load order) so that each comes after
  * everything it requires, keeping the input order where `requires` allows.

@@ -139,7 +139,9 @@ int ctl_raw(const char *sock, const char *line, char *reply, size_t len, int ms)
 	}
 	char msg[600];
 	snprintf(msg, sizeof(msg), "%s\n", line);
-	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL) < 0) {
+	/* A server that refuses may answer and close before the command is
+	 * sent (EPIPE): its answer is still there to read. */
+	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
 		int err = -errno;
 		close(fd);
 		return err;
