@@ -44,9 +44,11 @@ MODVM_INTERNAL struct ev_loop *modvm__loop_ev(struct modvm_loop *loop);
 MODVM_INTERNAL int modvm__stop_signals_install(void);
 /* Back to the default action (the loop that watched them is gone). */
 MODVM_INTERNAL void modvm__stop_signals_uninstall(void);
-/* The last stop signal received since install, 0 if none (any thread). */
+/* The last stop signal received and not yet read by the loop, 0 if none
+ * (any thread). */
 MODVM_INTERNAL int modvm__stop_signal_pending(void);
-/* The pipe's read end (non-blocking) and one signal number read from it (0: none). */
+/* The pipe's read end (non-blocking) and one signal number read from it
+ * (0: none left, which also clears the pending signal). */
 MODVM_INTERNAL int modvm__stop_signal_fd(void);
 MODVM_INTERNAL int modvm__stop_signal_take(void);
 

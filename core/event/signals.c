@@ -3,7 +3,9 @@
  * signal and writes its number into a pipe (both async-signal-safe); the
  * loop that watches the pipe (modvm__loop_watch_stop_signals) calls its
  * callback on the loop thread, and anything else — the watchdog bounding
- * a plugin's start (watchdog.c) — reads modvm__stop_signal_pending().
+ * a plugin's start (watchdog.c) — reads modvm__stop_signal_pending(),
+ * which stays set until the loop has read every signal: a signal the loop
+ * never got to (it is stuck in a plugin) is what the watchdog acts on.
  * libev's own signal watchers could not do the second part: they tell
  * only the loop, and a loop thread stuck in a plugin never looks.
  */
@@ -90,5 +92,11 @@ MODVM_INTERNAL int modvm__stop_signal_take(void)
 {
 	unsigned char b;
 
-	return read(pipe_fd[0], &b, 1) == 1 ? b : 0;
+	if (read(pipe_fd[0], &b, 1) == 1)
+		return b;
+	/* Drained: the loop has it in hand, so a graceful stop follows and the
+	 * watchdog goes back to its normal deadline; a further signal (a
+	 * second SIGTERM while a plugin's stop hangs) sets it again. */
+	pending = 0;
+	return 0;
 }

@@ -181,6 +181,46 @@ START_TEST(sigterm_during_blocking_start)
 }
 END_TEST
 
+/* A stop that hangs after the first SIGTERM: the loop took that one and
+ * stops gracefully (the normal deadline); a second SIGTERM ends it. */
+START_TEST(second_sigterm_during_hung_stop)
+{
+	const char *log = tmp_path("fixture.log");
+	const char *sock = tmp_path("ctl.sock");
+	char errpath[300];
+
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const char *conf = write_text("s.conf", "host = { plugin_timeout = 600; control_socket = \"%s\"; };\n"
+						"plugins = { fixture-block = { enabled = true; }; };\n",
+				      sock);
+	setenv("MODVM_FIXTURE_LOG", log, 1);
+	setenv("MODVM_FIXTURE_BLOCK", "stop", 1);
+	pid_t pid = modvm_spawn(conf, -1, err, NULL, NULL);
+	close(err);
+	unsetenv("MODVM_FIXTURE_LOG");
+	unsetenv("MODVM_FIXTURE_BLOCK");
+	ck_assert(wait_for_ctl(sock, 10000));
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 1000 && !strstr(read_text(log), "blocking stop"); i++)
+		usleep(10000);
+	ck_assert_ptr_nonnull(strstr(read_text(log), "fixture-block blocking stop"));
+	usleep(500000);
+	ck_assert_int_eq(wait_exit(pid, 0), -1);	/* graceful: not cut short */
+	double t0 = now_s();
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 1, "exit %d after the second SIGTERM", rc);
+	ck_assert(now_s() - t0 < 8);
+	ck_assert_msg(strstr(read_text(errpath),
+			     "plugin fixture-block: stop: still running 3 s after signal 15"),
+		      "stderr: %s", read_text(errpath));
+	tmp_dir_remove();
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -197,6 +237,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, library_never_opens_a_fifo_blocking);
 	tcase_add_test(t, blocking_start_bounded_by_plugin_timeout);
 	tcase_add_test(t, sigterm_during_blocking_start);
+	tcase_add_test(t, second_sigterm_during_hung_stop);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
