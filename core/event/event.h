@@ -63,9 +63,6 @@ MODVM_INTERNAL int modvm__stop_signal_take(void);
  */
 MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s);
 MODVM_INTERNAL void modvm__watchdog_disarm(void);
-/* Tests: with @no_exit the watchdog reports and disarms instead of
- * exiting.  Returns how often it fired since the last call. */
-MODVM_INTERNAL int modvm__watchdog_test_mode(bool no_exit);
 
 /* ---- bus.c ---- */
 
