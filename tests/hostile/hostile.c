@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,12 +20,31 @@
 #include "hostile.h"
 #include "run_modvm.h"
 
-static char dir[64];
+static char run_dir[64], dir[96];
+
+void hostile_begin(void)
+{
+	snprintf(run_dir, sizeof(run_dir), "/tmp/modvm-hostile-XXXXXX");
+	if (!mkdtemp(run_dir) || chmod(run_dir, 0755) < 0) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+void hostile_end(void)
+{
+	char cmd[256];
+
+	/* Everything the tests made, even those a failed assertion left. */
+	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx %s 2>/dev/null; rm -rf %s", run_dir, run_dir);
+	if (run_dir[0] && system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", run_dir);
+}
 
 const char *tmp_dir(void)
 {
 	if (!dir[0]) {
-		snprintf(dir, sizeof(dir), "/tmp/modvm-hostile-XXXXXX");
+		snprintf(dir, sizeof(dir), "%s/t-XXXXXX", run_dir[0] ? run_dir : "/tmp");
 		ck_assert_ptr_nonnull(mkdtemp(dir));
 		setenv("MODVM_RUNTIME_DIR", dir, 1);
 	}

@@ -15,7 +15,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A fresh 0700 directory under /tmp (static buffer); also exported as
+/* main() brackets the run: a directory under /tmp holding every test's
+ * own, removed at the end even when a failed assertion skipped a test's
+ * cleanup. */
+void hostile_begin(void);
+void hostile_end(void);
+/* A fresh 0700 directory in the run's (static buffer); also exported as
  * MODVM_RUNTIME_DIR so nothing a test starts touches /run/modvm. */
 const char *tmp_dir(void);
 /* Removes the directory of tmp_dir() and everything in it. */

@@ -340,6 +340,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run_modvm_init(argv[1]);
+	hostile_begin();
 	Suite *s = suite_create("control");
 	TCase *t = tcase_create("control");
 	tcase_set_timeout(t, 60);
@@ -359,5 +360,6 @@ int main(int argc, char **argv)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	hostile_end();
 	return failed ? 1 : 0;
 }

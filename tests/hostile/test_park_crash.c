@@ -139,6 +139,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run_modvm_init(argv[1]);
+	hostile_begin();
 	Suite *s = suite_create("park_crash");
 	TCase *t = tcase_create("park_crash");
 	tcase_set_timeout(t, 90);
@@ -151,5 +152,6 @@ int main(int argc, char **argv)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	hostile_end();
 	return failed ? 1 : 0;
 }

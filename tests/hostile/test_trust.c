@@ -141,6 +141,7 @@ int main(int argc, char **argv)
 	}
 	only_config_path();
 	run_modvm_init(argv[1]);
+	hostile_begin();
 	Suite *s = suite_create("trust");
 	TCase *t = tcase_create("trust");
 	tcase_set_timeout(t, 60);
@@ -152,5 +153,6 @@ int main(int argc, char **argv)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	hostile_end();
 	return failed ? 1 : 0;
 }
