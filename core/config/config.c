@@ -286,17 +286,32 @@ static int check_file(struct modvm__cfgfile *cf, const char *path, int depth)
 		close(fd);
 		return -ENOMEM;
 	}
-	char line[1024];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	unsigned lineno = 0;
-	while (r == 0 && fgets(line, sizeof(line), f)) {
+	while (r == 0 && (n = getline(&line, &cap, f)) > 0) {
 		const char *p = line + strspn(line, " \t");
 		lineno++;
+		/* A config is text.  libconfig's scanner reads a NUL as the end of
+		 * a string, and a directive it cannot read (an @include naming
+		 * "" or a directory) makes it exit() the process. */
+		if (strlen(line) != (size_t)n) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: a NUL byte: not a text file", path,
+				  lineno);
+			r = -EINVAL;
+			break;
+		}
 		if (strncmp(p, "@include", 8) != 0)
 			continue;
 		p += 8 + strspn(p + 8, " \t");
 		const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
-		if (!end)
-			continue;	/* libconfig reports the syntax */
+		if (!end || end == p + 1) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: @include needs a file name in quotes",
+				  path, lineno);
+			r = -EINVAL;
+			break;
+		}
 		if (depth >= INCLUDE_DEPTH_MAX) {
 			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: @include nested more than %d deep",
 				  path, lineno, INCLUDE_DEPTH_MAX);
@@ -313,6 +328,7 @@ static int check_file(struct modvm__cfgfile *cf, const char *path, int depth)
 		if (r < 0)
 			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: included from here", path, lineno);
 	}
+	free(line);
 	fclose(f);
 	return r;
 }

@@ -125,6 +125,37 @@ START_TEST(library_never_opens_a_fifo_blocking)
 }
 END_TEST
 
+/* Found by fuzz_config: libconfig's scanner exit()s the process on an
+ * @include it cannot read ("" or a directory); a NUL byte hides what
+ * follows from us.  Refused with file:line, in-process too. */
+START_TEST(include_of_a_directory_or_nothing)
+{
+	static const char nul[] = "vms = ();\n@include \"\0x\"\n";
+	struct modvm__cfgfile *cf;
+	char text[300];
+
+	snprintf(text, sizeof(text), "vms = ();\n@include \"%s\"\n", tmp_dir());
+	const char *dir = write_text("dir.conf", "%s", text);
+	const char *none = write_text("none.conf", "@include \"\"\nvms = ();\n");
+	const char *zero = tmp_path("nul.conf");
+	int fd = open(zero, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_eq(write(fd, nul, sizeof(nul) - 1), (ssize_t)sizeof(nul) - 1);
+	close(fd);
+	ck_assert_int_lt(modvm__config_open(dir, &cf), 0);	/* returns: no exit() */
+	ck_assert_int_lt(modvm__config_open(none, &cf), 0);
+	ck_assert_int_lt(modvm__config_open(zero, &cf), 0);
+	run_modvm(&res, 10, "check", dir, NULL);
+	run_expect(&res, 2, NULL, "Is a directory");
+	ck_assert_ptr_nonnull(strstr(res.err, "dir.conf:2: included from here"));
+	run_modvm(&res, 10, "check", none, NULL);
+	run_expect(&res, 2, NULL, "none.conf:1: @include needs a file name in quotes");
+	run_modvm(&res, 10, "check", zero, NULL);
+	run_expect(&res, 2, NULL, "nul.conf:2: a NUL byte: not a text file");
+	ck_assert_ptr_null(strstr(res.err, "flex"));
+	tmp_dir_remove();
+}
+END_TEST
+
 static const char *block_conf(const char *name, int timeout)
 {
 	return write_text(name, "host = { plugin_timeout = %d; };\n"
@@ -236,6 +267,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, fifo_as_config_or_include);
 	tcase_add_test(t, fifo_as_plugin);
 	tcase_add_test(t, library_never_opens_a_fifo_blocking);
+	tcase_add_test(t, include_of_a_directory_or_nothing);
 	tcase_add_test(t, blocking_start_bounded_by_plugin_timeout);
 	tcase_add_test(t, sigterm_during_blocking_start);
 	tcase_add_test(t, second_sigterm_during_hung_stop);
