@@ -3,6 +3,7 @@
  *
  *   modvm [-v…|-q] run CONFIG [--trace-events]
  *   modvm [-v…|-q] check CONFIG
+ *   modvm [-v…|-q] recover CONFIG
  *   modvm [-v…|-q] plugins [--describe NAME] [--path DIR]…
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (also a
@@ -12,6 +13,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +48,16 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  run CONFIG [--trace-events]   load the plugins and VMs of CONFIG and run them\n"
 		"  check CONFIG                  validate CONFIG and its plugins, run nothing\n"
+		"  recover CONFIG                undo what a crashed or killed run of CONFIG left\n"
+		"                                changed on the host (parked cores), then exit\n"
 		"  plugins [--describe NAME]     list the plugins found, or describe one\n"
 		"  caps [CONFIG] [--json] [--record FILE]\n"
 		"                                what this host can do for each CPU backend\n"
 		"                                (--record saves the probed host facts)\n"
 		"  ctl SOCKET COMMAND [ARGS]     talk to a running modvm (host.control_socket):\n"
-		"                                status | balloon VM SIZE | stop\n"
+		"                                status | balloon VM SIZE | stop; a SOCKET\n"
+		"                                without '/' is NAME in $MODVM_RUNTIME_DIR\n"
+		"                                (/run/modvm): NAME.sock\n"
 		"\n"
 		"Options:\n"
 		"      --path DIR    search DIR for plugins first (repeatable)\n"
@@ -288,6 +295,33 @@ static int setup(struct modvm_host *host, const struct cli *cli, const char *con
 	return EXIT_OK;
 }
 
+/* What `check` validates and `run` refuses before anything starts. */
+static int validate(struct modvm_host *host)
+{
+	return modvm__host_validate(host) < 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+/*
+ * `modvm recover CONFIG`: the plugins of CONFIG undo what an earlier run
+ * left changed (a systemd unit's ExecStopPost; see README).  No init, no
+ * start, no VM.
+ */
+static int cmd_recover(const struct cli *cli, const char *config)
+{
+	struct modvm_host *host = modvm__host_new();
+	int rc;
+
+	if (!host)
+		return EXIT_RUNTIME;
+	rc = setup(host, cli, config);
+	if (rc == EXIT_OK && (modvm__host_claim(host) < 0 || modvm__host_recover(host) < 0))
+		rc = EXIT_RUNTIME;
+	if (rc == EXIT_OK && !cli->quiet)
+		printf("%s: recovered\n", config);
+	modvm__host_free(host);
+	return rc;
+}
+
 static void print_event(const char *name, uint32_t size, uint32_t version, void *ud)
 {
 	struct modvm_bus_stats st;
@@ -308,6 +342,10 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	if (!host)
 		return EXIT_RUNTIME;
 	rc = setup(host, cli, config);
+	if (rc == EXIT_OK && !check_only && modvm__host_claim(host) < 0)
+		rc = EXIT_RUNTIME;
+	if (rc == EXIT_OK)
+		rc = validate(host);
 	if (rc != EXIT_OK)
 		goto out;
 	if (check_only) {
@@ -332,6 +370,14 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 		printf("started %zu plugins, %zu VMs\n", modvm__host_plugin_count(host),
 		       modvm__host_vm_count(host));
 		fflush(stdout);	/* guest consoles write to fd 1 directly */
+	}
+	/* A stop asked for while plugins started: no VM is launched to be
+	 * stopped again at once. */
+	if (modvm__stop_signal_pending()) {
+		modvm_log(MODVM_LOG_INFO, NULL, "signal %d during start: stopping",
+			  modvm__stop_signal_pending());
+		modvm__host_stop(host);
+		goto out;
 	}
 	if (modvm__host_launch(host) < 0) {
 		rc = EXIT_RUNTIME;
@@ -504,11 +550,29 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 	return optind;
 }
 
+/*
+ * A reader that goes away (`modvm run X | head`, a control client that
+ * hangs up) must cost at most its own output, never every VM: SIGPIPE is
+ * ignored process-wide and a write to a closed pipe fails with EPIPE, which
+ * each writer handles (the console stops writing, the control socket drops
+ * the connection).  libmodvm's own sockets also send with MSG_NOSIGNAL, for
+ * embedders that keep SIGPIPE.
+ */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	int exit_now, first, nargs, rc;
 	const char *cmd;
+
+	ignore_sigpipe();
 
 	first = parse(argc, argv, &cli, &exit_now);
 	if (first < 0) {
@@ -549,6 +613,13 @@ int main(int argc, char **argv)
 			rc = usage_error("--trace-events belongs to 'run'", NULL);
 		else
 			rc = cmd_run(&cli, argv[first + 1], !run);
+	} else if (strcmp(cmd, "recover") == 0) {
+		if (nargs != 1)
+			rc = usage_error(nargs ? "too many arguments" : "missing CONFIG", cmd);
+		else if (cli.trace_events || cli.describe)
+			rc = usage_error("recover takes no --trace-events or --describe", NULL);
+		else
+			rc = cmd_recover(&cli, argv[first + 1]);
 	} else if (strcmp(cmd, "ctl") == 0) {
 		if (nargs < 2) {
 			rc = usage_error("usage: ctl SOCKET COMMAND [ARGS]", cmd);
@@ -561,8 +632,12 @@ int main(int argc, char **argv)
 					strcat(line, " ");
 				strcat(line, argv[i]);
 			}
-			rc = modvm__control_request(argv[first + 1], line, stdout) == 0 ? EXIT_OK
-											: EXIT_RUNTIME;
+			char sock[PATH_MAX];
+			if (modvm__control_path(argv[first + 1], NULL, sock, sizeof(sock)) < 0)
+				rc = usage_error("socket path too long", argv[first + 1]);
+			else
+				rc = modvm__control_request(sock, line, stdout) == 0 ? EXIT_OK
+										     : EXIT_RUNTIME;
 		}
 	} else if (strcmp(cmd, "caps") == 0) {
 		if (nargs > 1)

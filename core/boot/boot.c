@@ -270,7 +270,9 @@ free_cmdline:
 	return rc;
 }
 
-/* Reads a whole file (the kernel: it is parsed in memory anyway). */
+/* Reads a whole file (the kernel: it is parsed in memory anyway).  Opened
+ * without blocking and checked before the first read: a fifo or a device
+ * named as the kernel is refused, never waited on. */
 static int read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
@@ -278,22 +280,9 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, char *err, si
 	size_t got = 0;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-		goto close_fd;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto close_fd;
-	}
+	fd = modvm__open_regular(path, 0, &st, err, errlen);
+	if (fd < 0)
+		return fd;
 	if ((uint64_t)st.st_size > KERNEL_FILE_MAX) {
 		rc = -EFBIG;
 		snprintf(err, errlen, "%s: too large for a kernel (%lld bytes)", path,
@@ -326,6 +315,54 @@ free_data:
 	free(data);
 close_fd:
 	close(fd);
+	return rc;
+}
+
+/* The initrd, opened like the kernel; its size.  The fd or -errno (@err). */
+static int open_initrd(const char *path, uint64_t *size, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = modvm__open_regular(path, 0, &st, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	if (st.st_size == 0) {
+		snprintf(err, errlen, "%s: the initrd is empty", path);
+		close(fd);
+		return -EINVAL;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int modvm__boot_check_initrd(const char *initrd, char *err, size_t errlen)
+{
+	uint64_t size;
+	int fd = open_initrd(initrd, &size, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int modvm__boot_check(const char *kernel, const char *initrd, char *err, size_t errlen)
+{
+	struct modvm__bzimage bz;
+	struct modvm__vmlinux elf;
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int rc = read_file(kernel, &img, &len, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (len >= 4 && memcmp(img, "\177ELF", 4) == 0)
+		rc = modvm__boot_elf_parse(img, len, kernel, &elf, err, errlen);
+	else
+		rc = modvm__boot_bzimage_parse(img, len, kernel, &bz, err, errlen);
+	free(img);
+	if (rc == 0 && initrd && initrd[0])
+		rc = modvm__boot_check_initrd(initrd, err, errlen);
 	return rc;
 }
 
@@ -368,26 +405,16 @@ int modvm__boot_load(const struct modvm__boot_config *cfg, struct modvm__boot_in
 	if (rc < 0)
 		return rc;
 	if (has_initrd) {
-		struct stat st;
-
-		fd = open(cfg->initrd, O_RDONLY | O_CLOEXEC);
+		fd = open_initrd(cfg->initrd, &initrd_size, err, errlen);
 		if (fd < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "%s: cannot open: %s", cfg->initrd, strerror(errno));
+			rc = fd;
 			goto free_kernel;
 		}
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-			rc = -EINVAL;
-			snprintf(err, errlen, "%s: not a regular, non-empty file", cfg->initrd);
-			goto close_initrd;
-		}
-		initrd_size = (uint64_t)st.st_size;
 	}
 	rc = modvm__boot_load_image(cfg, kernel, kernel_len, NULL, initrd_size, out, err, errlen);
 	if (rc == 0 && has_initrd)
 		rc = read_into_ram(fd, cfg->initrd, cfg, out->place.initrd_gpa, initrd_size, err,
 				   errlen);
-close_initrd:
 	if (fd >= 0)
 		close(fd);
 free_kernel:

@@ -397,6 +397,16 @@ struct modvm__boot_info {
 MODVM_INTERNAL int modvm__boot_load(const struct modvm__boot_config *cfg,
 				    struct modvm__boot_info *out, char *err, size_t errlen);
 /*
+ * What `modvm check` asks of a kernel and initrd without a VM: each a
+ * regular file (opened without blocking: a fifo is refused, not waited
+ * on), the kernel a bzImage or ELF vmlinux whose headers parse, the initrd
+ * not empty.  0, or -errno with one line naming the file in @err.
+ */
+MODVM_INTERNAL int modvm__boot_check(const char *kernel, const char *initrd, char *err,
+				     size_t errlen);
+/* The initrd part alone. */
+MODVM_INTERNAL int modvm__boot_check_initrd(const char *initrd, char *err, size_t errlen);
+/*
  * The same with the kernel already in memory (tests use it).  The initrd is
  * @initrd_size bytes; if @initrd is NULL it is placed but not copied (the
  * caller copies it to out->place.initrd_gpa), which is how modvm__boot_load

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/config_impl.h"
 
@@ -254,23 +255,91 @@ static int check_top(struct modvm__cfgfile *cf)
 	return errors ? -EINVAL : 0;
 }
 
+/* How deep @include may nest before we call it a loop. */
+#define INCLUDE_DEPTH_MAX 10
+
+/*
+ * libconfig 1.5 opens the main file and every @include itself, with a
+ * blocking fopen: a fifo named there would hang modvm before it could say
+ * anything.  So each file is first opened here without blocking and
+ * checked to be a regular file, its @include lines followed the same way
+ * (resolved against the config's directory, as libconfig does), and only
+ * then handed to libconfig.
+ */
+static int check_file(struct modvm__cfgfile *cf, const char *path, int depth)
+{
+	char err[MODVM__CFG_TEXT_MAX + 64];
+	struct stat st;
+	int fd = modvm__open_regular(path, 0, &st, err, sizeof(err));
+	int r = 0;
+
+	if (fd < 0) {
+		/* "is a fifo, not a regular file"; the system's words otherwise. */
+		if (fd == -EINVAL)
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s", err);
+		else
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0;
+	while (r == 0 && (n = getline(&line, &cap, f)) > 0) {
+		const char *p = line + strspn(line, " \t");
+		lineno++;
+		/* A config is text.  libconfig's scanner reads a NUL as the end of
+		 * a string, and a directive it cannot read (an @include naming
+		 * "" or a directory) makes it exit() the process. */
+		if (strlen(line) != (size_t)n) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: a NUL byte: not a text file", path,
+				  lineno);
+			r = -EINVAL;
+			break;
+		}
+		if (strncmp(p, "@include", 8) != 0)
+			continue;
+		p += 8 + strspn(p + 8, " \t");
+		const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+		if (!end || end == p + 1) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: @include needs a file name in quotes",
+				  path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		if (depth >= INCLUDE_DEPTH_MAX) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: @include nested more than %d deep",
+				  path, lineno, INCLUDE_DEPTH_MAX);
+			r = -ELOOP;
+			break;
+		}
+		char inc[PATH_MAX];
+		int n = (int)(end - p - 1);
+		if (p[1] == '/')
+			snprintf(inc, sizeof(inc), "%.*s", n, p + 1);
+		else
+			snprintf(inc, sizeof(inc), "%s/%.*s", cf->dir, n, p + 1);
+		r = check_file(cf, inc, depth + 1);
+		if (r < 0)
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s:%u: included from here", path, lineno);
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
 static int read_file(struct modvm__cfgfile *cf)
 {
 	char file[MODVM__CFG_TEXT_MAX];
-	struct stat st;
+	int r = check_file(cf, cf->path, 0);
 
-	/* libconfig only says "file I/O error"; ask the system for the reason. */
-	FILE *f = fopen(cf->path, "r");
-	int err = f ? 0 : errno;
-
-	if (f && !fstat(fileno(f), &st) && S_ISDIR(st.st_mode))
-		err = EISDIR;
-	if (f)
-		fclose(f);
-	if (err) {
-		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s", cf->path, strerror(err));
-		return -err;
-	}
+	if (r < 0)
+		return r == -EISDIR || r == -ENOENT || r == -EACCES ? r : -EINVAL;
 	if (config_read_file(&cf->lc, cf->path))
 		return 0;
 	file_name(cf, config_error_file(&cf->lc), file, sizeof(file));

@@ -30,15 +30,38 @@
 #define MODVM_ACPI_S5_TYP 5
 #define MODVM_RTC_IRQ 8
 
+/* ---- console.c: where a VM's serial console goes ---- */
+
+struct modvm__console;
+
+/*
+ * @spec is "stdout", "none" or a file path.  A file is created 0600, never
+ * through a symbolic link; an existing one must be a regular file owned by
+ * modvm's uid (else refused, untouched), and is then truncated or, with
+ * @append, appended to.  At most @max bytes (0: no cap) go into a file;
+ * then, or when a write fails (a closed pipe: EPIPE), output stops and
+ * that is logged once.  0 or -errno (logged "vm VM: console …").
+ */
+MODVM_INTERNAL int modvm__console_open(const char *vm, const char *spec, bool append,
+				       uint64_t max, struct modvm__console **out);
+/* What `check` can know without opening: an existing file is a regular
+ * file of ours (not a link, fifo, …), else its directory exists. */
+MODVM_INTERNAL int modvm__console_check(const char *spec, char *err, size_t errlen);
+/* Writes (callers serialise); never blocks on a full pipe, never fails. */
+MODVM_INTERNAL void modvm__console_write(struct modvm__console *c, const void *buf, size_t len);
+/* Bytes in the file so far (appending: counting what was there). */
+MODVM_INTERNAL uint64_t modvm__console_written(const struct modvm__console *c);
+MODVM_INTERNAL void modvm__console_free(struct modvm__console *c);
+
 struct modvm__uart;
 
 /*
  * Attaches a 16550A at @base raising GSI @irq (only if the VM has an
- * irqchip).  Transmitted bytes go to @out_fd (not closed by the UART; -1
+ * irqchip).  Transmitted bytes go to @console (not freed by the UART; NULL
  * discards them), flushed per line.  0 or -errno (logged).
  */
 MODVM_INTERNAL int modvm__uart_attach(struct modvm_vm *vm, uint16_t base, uint32_t irq,
-				      int out_fd, struct modvm__uart **out);
+				      struct modvm__console *console, struct modvm__uart **out);
 /* Flushes pending output, unregisters, frees. NULL is ignored. */
 MODVM_INTERNAL void modvm__uart_free(struct modvm__uart *uart);
 /* Bytes the guest has written so far (tests, stats). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "devices/devices.h"
+#include "vm/vm.h"
 
 #define I8042_DATA 0x60
 #define I8042_CMD 0x64
@@ -70,9 +71,9 @@ static void sleep_ctl_access(void *ud, uint64_t addr, uint8_t *data, uint32_t le
 	if (SLEEP_CTL_TYP(data[0]) == MODVM_ACPI_S5_TYP)
 		request(p, MODVM_POWER_OFF);
 	else
-		modvm_log(MODVM_LOG_WARN, modvm_vm_name(p->vm),
-			  "guest asked for sleep type %u, which the DSDT never offered; ignored",
-			  SLEEP_CTL_TYP(data[0]));
+		modvm__log_limited(modvm__vm_guest_log(p->vm), MODVM_LOG_WARN, modvm_vm_name(p->vm),
+				   "guest asked for sleep type %u, which the DSDT never offered; "
+				   "ignored", SLEEP_CTL_TYP(data[0]));
 }
 
 /* Sleep status (WAK_STS): never set, the VM never sleeps and wakes. */

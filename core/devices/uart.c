@@ -27,7 +27,7 @@ struct modvm__uart {
 	struct modvm_vm *vm;
 	uint16_t base;
 	uint32_t irq;
-	int out_fd;
+	struct modvm__console *console;
 	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thri_pending;	/* THR-empty interrupt raised and not yet read from IIR */
@@ -39,13 +39,8 @@ struct modvm__uart {
 
 static void flush_locked(struct modvm__uart *u)
 {
-	size_t off = 0;
-	while (u->out_fd >= 0 && off < u->out_len) {
-		ssize_t n = write(u->out_fd, u->out + off, u->out_len - off);
-		if (n <= 0)
-			break;	/* a closed console must not stall the guest */
-		off += (size_t)n;
-	}
+	/* A closed or full console never stalls the guest (console.c). */
+	modvm__console_write(u->console, u->out, u->out_len);
 	u->out_len = 0;
 }
 
@@ -151,7 +146,7 @@ static void uart_access(void *ud, uint64_t addr, uint8_t *data, uint32_t len, bo
 }
 
 MODVM_INTERNAL int modvm__uart_attach(struct modvm_vm *vm, uint16_t base, uint32_t irq,
-				      int out_fd, struct modvm__uart **out)
+				      struct modvm__console *console, struct modvm__uart **out)
 {
 	struct modvm__uart *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -159,7 +154,7 @@ MODVM_INTERNAL int modvm__uart_attach(struct modvm_vm *vm, uint16_t base, uint32
 	u->vm = vm;
 	u->base = base;
 	u->irq = irq;
-	u->out_fd = out_fd;
+	u->console = console;
 	pthread_mutex_init(&u->lock, NULL);
 	int ret = modvm_iobus_register(vm, MODVM_IOBUS_PIO, base, 8, uart_access, u);
 	if (ret < 0) {

@@ -7,6 +7,7 @@
 #ifndef MODVM_CORE_EVENT_H
 #define MODVM_CORE_EVENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,35 @@ MODVM_INTERNAL void modvm__loop_run_once(struct modvm_loop *loop);
 MODVM_INTERNAL int modvm__loop_watch_stop_signals(struct modvm_loop *loop,
 						  void (*cb)(int signo, void *ud), void *ud);
 MODVM_INTERNAL struct ev_loop *modvm__loop_ev(struct modvm_loop *loop);
+
+/* ---- signals.c: SIGINT/SIGTERM, process-wide ---- */
+
+/*
+ * Installs the stop-signal handler (idempotent): it records the signal and
+ * writes its number to a pipe, nothing else.  0 or -errno.
+ */
+MODVM_INTERNAL int modvm__stop_signals_install(void);
+/* Back to the default action (the loop that watched them is gone). */
+MODVM_INTERNAL void modvm__stop_signals_uninstall(void);
+/* The last stop signal received and not yet read by the loop, 0 if none
+ * (any thread). */
+MODVM_INTERNAL int modvm__stop_signal_pending(void);
+/* The pipe's read end (non-blocking) and one signal number read from it
+ * (0: none left, which also clears the pending signal). */
+MODVM_INTERNAL int modvm__stop_signal_fd(void);
+MODVM_INTERNAL int modvm__stop_signal_take(void);
+
+/* ---- watchdog.c: a deadline on calls into plugin code ---- */
+
+/*
+ * Arms the watchdog for the call @what ("plugin X: start"): if it has not
+ * been disarmed within @timeout_s, or within @grace_s of a stop signal, one
+ * line naming @what goes to stderr and the process ends with _exit(1) —
+ * nothing else is safe with the loop thread stuck in a plugin.  Nests:
+ * only the outermost arm counts.  Any thread.
+ */
+MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s);
+MODVM_INTERNAL void modvm__watchdog_disarm(void);
 
 /* ---- bus.c ---- */
 

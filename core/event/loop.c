@@ -25,7 +25,7 @@ struct modvm_loop {
 	pthread_mutex_t lock;
 	struct loop_call *head, *tail;
 	int break_requested;	/* atomic */
-	ev_signal sigint, sigterm;
+	ev_io signals;		/* the stop-signal pipe (signals.c) */
 	bool signals_on;
 	void (*signal_cb)(int signo, void *ud);
 	void *signal_ud;
@@ -47,7 +47,7 @@ struct modvm_io {
 	bool in_cb, dead;
 };
 
-/* libev aborts if two loops watch one signal; refuse that politely instead. */
+/* One loop handles the process's stop signals; refuse a second politely. */
 static struct modvm_loop *signal_owner;	/* atomic */
 
 static struct loop_call *take_calls(struct modvm_loop *loop)
@@ -111,11 +111,10 @@ MODVM_INTERNAL void modvm__loop_free(struct modvm_loop *loop)
 	while ((list = take_calls(loop)))
 		run_calls(list);
 	if (loop->signals_on) {
-		/* Undo the ev_unref()s of watch_stop_signals, as libev asks. */
+		/* Undo the ev_unref() of watch_stop_signals, as libev asks. */
 		ev_ref(loop->ev);
-		ev_ref(loop->ev);
-		ev_signal_stop(loop->ev, &loop->sigint);
-		ev_signal_stop(loop->ev, &loop->sigterm);
+		ev_io_stop(loop->ev, &loop->signals);
+		modvm__stop_signals_uninstall();
 		__atomic_store_n(&signal_owner, NULL, __ATOMIC_RELEASE);
 	}
 	ev_async_stop(loop->ev, &loop->wakeup);
@@ -143,13 +142,15 @@ MODVM_INTERNAL struct ev_loop *modvm__loop_ev(struct modvm_loop *loop)
 	return loop->ev;
 }
 
-static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
+static void on_signal(struct ev_loop *ev, ev_io *w, int revents)
 {
 	(void)ev;
 	(void)revents;
 	struct modvm_loop *loop = w->data;
-	if (loop->signal_cb)
-		loop->signal_cb(w->signum, loop->signal_ud);
+	int signo;
+	while ((signo = modvm__stop_signal_take()) > 0)
+		if (loop->signal_cb)
+			loop->signal_cb(signo, loop->signal_ud);
 }
 
 MODVM_INTERNAL int modvm__loop_watch_stop_signals(struct modvm_loop *loop,
@@ -167,13 +168,15 @@ MODVM_INTERNAL int modvm__loop_watch_stop_signals(struct modvm_loop *loop,
 	loop->signal_ud = ud;
 	if (loop->signals_on)
 		return 0;
-	ev_signal_init(&loop->sigint, on_signal, SIGINT);
-	ev_signal_init(&loop->sigterm, on_signal, SIGTERM);
-	loop->sigint.data = loop->sigterm.data = loop;
-	ev_signal_start(loop->ev, &loop->sigint);
-	ev_signal_start(loop->ev, &loop->sigterm);
-	/* Signal watchers must not keep a finished loop alive. */
-	ev_unref(loop->ev);
+	int rc = modvm__stop_signals_install();
+	if (rc < 0) {
+		__atomic_store_n(&signal_owner, NULL, __ATOMIC_RELEASE);
+		return rc;
+	}
+	ev_io_init(&loop->signals, on_signal, modvm__stop_signal_fd(), EV_READ);
+	loop->signals.data = loop;
+	ev_io_start(loop->ev, &loop->signals);
+	/* The signal watcher must not keep a finished loop alive. */
 	ev_unref(loop->ev);
 	loop->signals_on = true;
 	return 0;

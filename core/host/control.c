@@ -1,9 +1,17 @@
 /*
  * The control socket.  Commands are tiny and answered at once, so each
  * connection is read on the loop thread until its first newline (bounded),
- * answered and closed: no state survives a connection.
+ * answered and closed: no state survives a connection.  Hostile clients
+ * are bounded too (issue 17): only root, our uid and the control group
+ * get in (file mode and SO_PEERCRED), at most CONN_MAX connections are
+ * open (the oldest makes room), one that stays silent is closed after
+ * CONN_IDLE_S, and running out of descriptors drops connections instead
+ * of spinning the loop.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +30,15 @@
 
 #define LINE_MAX_BYTES 512
 #define REPLY_MAX_BYTES 16384
+#define CONN_MAX 16		/* open connections; the oldest makes room */
+#define CONN_IDLE_S 5.0		/* a connection that sends no command is closed */
+#define BACKLOG 64
+#define RESUME_S 0.1		/* listening pauses this long when no fd is left */
 
 struct conn {
 	struct modvm__control *ctl;
 	struct modvm_io *io;
+	struct modvm_timer *idle;
 	int fd;
 	size_t len;
 	char buf[LINE_MAX_BYTES];
@@ -35,9 +48,16 @@ struct conn {
 struct modvm__control {
 	const struct modvm__host_view *view;
 	int fd;
-	struct modvm_io *io;
+	struct modvm_io *io;		/* NULL while paused (no fd left) */
+	struct modvm_timer *resume;
+	int reserve_fd;			/* given up to drop a connection at EMFILE */
+	bool fd_shortage;		/* logged; cleared by the next accept */
 	char *path;
-	struct conn *conns;
+	gid_t group;			/* host.control_group, or -1 */
+	char group_name[64];
+	double refused_at;		/* last refusal logged (loop time) */
+	struct conn *conns;		/* newest first */
+	unsigned nconns;
 	struct modvm__status *status;	/* what the features reported, for `status` */
 };
 
@@ -103,9 +123,19 @@ static void conn_close(struct conn *c)
 	while (*pp != c)
 		pp = &(*pp)->next;
 	*pp = c->next;
+	c->ctl->nconns--;
+	modvm_timer_stop(c->idle);
 	modvm_io_stop(c->io);
 	close(c->fd);
 	free(c);
+}
+
+/* A client that connects and says nothing holds a slot for CONN_IDLE_S. */
+static void on_idle(struct modvm_timer *t, void *ud)
+{
+	struct conn *c = ud;
+	(void)t;
+	conn_close(c);
 }
 
 static void on_conn(struct modvm_io *io, int fd, int revents, void *ud)
@@ -132,10 +162,105 @@ static void on_conn(struct modvm_io *io, int fd, int revents, void *ud)
 			 LINE_MAX_BYTES - 1);
 	else
 		answer(c->ctl, c->buf, reply, sizeof(reply));
-	/* Replies are small and the socket buffer empty: one write suffices. */
-	ssize_t w = write(fd, reply, strlen(reply));
+	/* Replies are small and the socket buffer empty: one send suffices.
+	 * MSG_NOSIGNAL: a client that hung up is its own business, never a
+	 * SIGPIPE for the process serving every VM. */
+	ssize_t w = send(fd, reply, strlen(reply), MSG_NOSIGNAL);
 	(void)w;
 	conn_close(c);
+}
+
+/* Whether @gid is among @pid's supplementary groups (/proc, no NSS). */
+static bool in_groups(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		char *save = NULL;
+		for (char *w = strtok_r(line + 7, " \t\n", &save); w && !found;
+		     w = strtok_r(NULL, " \t\n", &save))
+			found = strtoul(w, NULL, 10) == gid;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The socket file's mode already keeps others out; the kernel's word on
+ * who connected (SO_PEERCRED) is checked as well, so a socket made
+ * reachable by mistake (a chmod, a bind mount) still serves only root, our
+ * own uid and host.control_group.
+ */
+static bool peer_allowed(struct modvm__control *ctl, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return true;
+	if (ctl->group != (gid_t)-1 && (cred.gid == ctl->group || in_groups(cred.pid, ctl->group)))
+		return true;
+	double now = modvm_loop_now(ctl->view->loop);
+	if (now - ctl->refused_at >= 10.0) {
+		ctl->refused_at = now;
+		modvm_log(MODVM_LOG_WARN, NULL,
+			  "control socket %s: refused uid %u (pid %d): only root, uid %u%s%s may "
+			  "use it", ctl->path, (unsigned)cred.uid, (int)cred.pid,
+			  (unsigned)geteuid(), ctl->group != (gid_t)-1 ? " and group " : "",
+			  ctl->group != (gid_t)-1 ? ctl->group_name : "");
+	}
+	return false;
+}
+
+static void on_listen(struct modvm_io *io, int fd, int revents, void *ud);
+
+static void resume_listen(struct modvm_timer *t, void *ud)
+{
+	struct modvm__control *ctl = ud;
+	(void)t;
+	ctl->resume = NULL;
+	ctl->io = modvm_io_start(ctl->view->loop, ctl->fd, MODVM_IO_READ, on_listen, ctl);
+}
+
+/*
+ * Out of file descriptors (EMFILE/ENFILE): the pending connection would
+ * make the listening socket readable for ever and the loop spin.  Use the
+ * reserved descriptor to accept and drop it; if even that fails, stop
+ * listening for a moment.  Logged once per shortage.
+ */
+static void shed(struct modvm__control *ctl, int err)
+{
+	bool dropped = false;
+
+	if (ctl->reserve_fd >= 0) {
+		close(ctl->reserve_fd);
+		int cfd = accept4(ctl->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (cfd >= 0) {
+			close(cfd);
+			dropped = true;
+		}
+		ctl->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!ctl->fd_shortage)
+		modvm_log(MODVM_LOG_WARN, NULL,
+			  "control socket %s: out of file descriptors (%s): connections are "
+			  "dropped until some are free", ctl->path, strerror(err));
+	ctl->fd_shortage = true;
+	if (!dropped && !ctl->resume) {
+		modvm_io_stop(ctl->io);
+		ctl->io = NULL;
+		ctl->resume = modvm_timer_start(ctl->view->loop, RESUME_S, 0, resume_listen, ctl);
+	}
 }
 
 static void on_listen(struct modvm_io *io, int fd, int revents, void *ud)
@@ -144,8 +269,27 @@ static void on_listen(struct modvm_io *io, int fd, int revents, void *ud)
 	(void)io;
 	(void)revents;
 	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (cfd < 0)
+	if (cfd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			shed(ctl, errno);
 		return;
+	}
+	ctl->fd_shortage = false;
+	if (!peer_allowed(ctl, cfd)) {
+		static const char no[] = "error: permission denied\n";
+		ssize_t w = send(cfd, no, sizeof(no) - 1, MSG_NOSIGNAL);
+		(void)w;
+		close(cfd);
+		return;
+	}
+	/* At the limit the oldest connection makes room: idle clients cannot
+	 * lock the operator out, and a command takes milliseconds. */
+	if (ctl->nconns >= CONN_MAX) {
+		struct conn *oldest = ctl->conns;
+		while (oldest->next)
+			oldest = oldest->next;
+		conn_close(oldest);
+	}
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(cfd);
@@ -154,59 +298,59 @@ static void on_listen(struct modvm_io *io, int fd, int revents, void *ud)
 	c->ctl = ctl;
 	c->fd = cfd;
 	c->io = modvm_io_start(ctl->view->loop, cfd, MODVM_IO_READ, on_conn, c);
-	if (!c->io) {
+	c->idle = modvm_timer_start(ctl->view->loop, CONN_IDLE_S, 0, on_idle, c);
+	if (!c->io || !c->idle) {
+		modvm_io_stop(c->io);
+		modvm_timer_stop(c->idle);
 		close(cfd);
 		free(c);
 		return;
 	}
 	c->next = ctl->conns;
 	ctl->conns = c;
-}
-
-static int make_address(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa->sun_path, path, strlen(path));
-	return 0;
+	ctl->nconns++;
 }
 
 MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, const char *path,
-				       struct modvm__control **out)
+				       const char *group, struct modvm__control **out)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	int ret = make_address(path, &sa);
-	if (ret < 0) {
-		modvm_log(MODVM_LOG_ERROR, NULL, "control socket %s: path too long", path);
-		return ret;
-	}
-	/* Replace a stale socket, never any other kind of file. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			modvm_log(MODVM_LOG_ERROR, NULL, "control socket %s: exists and is not a socket",
-				  path);
-			return -EEXIST;
+	char err[PATH_MAX + 256];
+	gid_t gid = (gid_t)-1;
+	int ret;
+
+	if (group && *group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			modvm_log(MODVM_LOG_ERROR, NULL, "host.control_group: no group named \"%s\"",
+				  group);
+			return -ENOENT;
 		}
-		unlink(path);
+		gid = gr->gr_gid;
+	}
+	ret = modvm__control_prepare(path, false, err, sizeof(err));
+	if (ret < 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s", err);
+		return ret;
 	}
 	struct modvm__control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return -ENOMEM;
 	ctl->view = view;
+	ctl->fd = -1;
+	ctl->group = gid;
+	snprintf(ctl->group_name, sizeof(ctl->group_name), "%s", group ? group : "");
+	ctl->refused_at = -1e9;
+	ctl->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl->status = modvm__status_new(view);
-	if (!ctl->status) {
-		free(ctl);
-		return -ENOMEM;
-	}
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	ctl->path = strdup(path);
-	if (ctl->fd < 0 || !ctl->path || bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(ctl->fd, 8) < 0) {
-		ret = ctl->path ? -errno : -ENOMEM;
-		modvm_log(MODVM_LOG_ERROR, NULL, "control socket %s: %s", path, strerror(-ret));
+	if (!ctl->status || !ctl->path) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ctl->fd = modvm__control_bind(path, gid, BACKLOG, err, sizeof(err));
+	if (ctl->fd < 0) {
+		ret = ctl->fd;
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s", err);
 		goto err;
 	}
 	ctl->io = modvm_io_start(view->loop, ctl->fd, MODVM_IO_READ, on_listen, ctl);
@@ -221,6 +365,8 @@ MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, cons
 err:
 	if (ctl->fd >= 0)
 		close(ctl->fd);
+	if (ctl->reserve_fd >= 0)
+		close(ctl->reserve_fd);
 	free(ctl->path);
 	modvm__status_free(ctl->status);
 	free(ctl);
@@ -235,16 +381,29 @@ MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl)
 		conn_close(ctl->conns);
 	modvm__status_free(ctl->status);
 	modvm_io_stop(ctl->io);
+	modvm_timer_stop(ctl->resume);
 	close(ctl->fd);
+	if (ctl->reserve_fd >= 0)
+		close(ctl->reserve_fd);
 	unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);
 }
 
+static int client_address(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
 MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FILE *out)
 {
 	struct sockaddr_un sa;
-	if (make_address(path, &sa) < 0) {
+	if (client_address(path, &sa) < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "ctl: %s: path too long", path);
 		return -ENAMETOOLONG;
 	}
@@ -260,7 +419,8 @@ MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FI
 	size_t got = 0;
 	ssize_t n;
 	int ret = 0;
-	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
 		ret = -errno;
 		goto out;
 	}

@@ -21,13 +21,47 @@
 #ifndef MODVM_CORE_CONTROL_H
 #define MODVM_CORE_CONTROL_H
 
+#include <stdio.h>
+#include <sys/types.h>
+
 #include "plugin/plugin.h"
 
 struct modvm__control;
 
-/* Listens on @path (a stale socket there is replaced). 0 or -errno, logged. */
+/* ---- where it lives (control_path.c) ---- */
+
+/* $MODVM_RUNTIME_DIR if set (absolute), else /run/modvm. */
+MODVM_INTERNAL const char *modvm__runtime_dir(void);
+/*
+ * The socket host.control_socket = @setting names for config @config:
+ * "auto" is RUNTIME/<config name without .conf>.sock, a bare NAME is
+ * RUNTIME/NAME (".sock" appended unless there), anything with a '/' is
+ * itself.  -ENOENT for "" (no socket), -ENAMETOOLONG past sun_path.
+ */
+MODVM_INTERNAL int modvm__control_path(const char *setting, const char *config, char *out,
+				       size_t len);
+/*
+ * Whether @path can be ours: its directory writable only by root or us
+ * (the runtime directory is created, 0755, unless @dry_run), not another
+ * kind of file, not a socket someone listens on (-EADDRINUSE).  A stale
+ * socket is removed (unless @dry_run).  -errno with one line in @err.
+ */
+MODVM_INTERNAL int modvm__control_prepare(const char *path, bool dry_run, char *err,
+					  size_t errlen);
+/* Binds and listens: the file is 0600, or 0660 and group @group unless
+ * that is (gid_t)-1, whatever the umask.  The fd or -errno (@err). */
+MODVM_INTERNAL int modvm__control_bind(const char *path, gid_t group, int backlog, char *err,
+				       size_t errlen);
+
+/* ---- serving it (control.c) ---- */
+
+/*
+ * Listens on @path (prepared as above: a live socket is refused, a stale
+ * one replaced) for root, our uid and members of @group (NULL or "": no
+ * group).  0 or -errno, logged.
+ */
 MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, const char *path,
-				       struct modvm__control **out);
+				       const char *group, struct modvm__control **out);
 /* Closes every connection and the socket, removes the path. NULL is ignored. */
 MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl);
 

@@ -150,9 +150,11 @@ static void teardown_until(const struct modvm__host_view *view, size_t end, stru
 		struct modvm_plugin_ctx *p = view->plugin(view->host, end);
 		if (!p->inited || !p->vm_hooks || !p->vm_hooks->teardown)
 			continue;
+		modvm__plugin_guard(p, "vm teardown");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 		p->vm_hooks->teardown(p, vm, vm_id, p->vm_hooks_ud);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 }
 
@@ -165,9 +167,11 @@ static int attach_devices(struct modvm_vm *vm, uint32_t vm_id, void *ud)
 		struct modvm_plugin_ctx *p = view->plugin(view->host, i);
 		if (!p->inited || !p->vm_hooks || !p->vm_hooks->setup)
 			continue;
+		modvm__plugin_guard(p, "vm setup");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 		int r = p->vm_hooks->setup(p, vm, vm_id, p->vm_hooks_ud);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 		if (r < 0) {
 			modvm_log(MODVM_LOG_ERROR, p->name, "vm %s: setup failed: %s",
 				  modvm_vm_name(vm), modvm_strerror(r));
@@ -198,6 +202,8 @@ static void machine_config_from(const struct modvm__host_view *view, size_t i,
 		.cmdline = modvm_config_string(c, "cmdline"),
 		.boot_entry = modvm_config_string(c, "boot_entry"),
 		.console = modvm_config_string(c, "console"),
+		.console_append = strcmp(modvm_config_string(c, "console_mode"), "append") == 0,
+		.console_max = modvm_config_size(c, "console_max"),
 		.rng = modvm_config_bool(c, "rng"),
 		.stats_interval_ms = (uint32_t)modvm_config_int(c, "stats_interval_ms"),
 		.bus = view->bus,

@@ -9,15 +9,20 @@
  * and can be removed when it goes.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <modvm/events.h>
 
 #include "host/control.h"
 #include "host/fleet.h"
 #include "host/host.h"
+#include "host/host_check.h"
 #include "host/host_vms.h"
 
 struct host_iface {
@@ -45,6 +50,7 @@ struct modvm_host {
 	bool started;
 	struct modvm__fleet *fleet;	/* the VMs, once launched */
 	struct modvm__control *control;	/* host.control_socket, while running */
+	int claim_fd;			/* flock on the config: one modvm per config */
 };
 
 /* Adding a host-wide knob is one line here; main.c and the docs read it. */
@@ -53,8 +59,19 @@ static const struct modvm_option host_options[] = {
 	  .choices = "error|warn|info|debug|trace",
 	  .description = "messages above this level are discarded (-v/-q override it)" },
 	{ .name = "control_socket", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop); "
+	  .description = "Unix socket for `modvm ctl` (status, balloon VM SIZE, stop): \"\" for "
+			 "none, \"auto\" for /run/modvm/CONFIG.sock, a NAME for /run/modvm/NAME.sock, "
+			 "or a path in a directory only root (or modvm's user) can write; created 0600; "
 			 "with it and no VM to start, `modvm run` runs until stopped" },
+	{ .name = "control_group", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "a group whose members may also use the control socket (then 0660)" },
+	{ .name = "plugin_timeout", .type = MODVM_OPT_INT, .default_value = "30", .min = 1,
+	  .max = 3600,
+	  .description = "seconds a plugin's init, start, stop, fini or VM hook may take; then "
+			 "modvm names it and exits with status 1 (after SIGINT/SIGTERM: 3 s)" },
+	{ .name = "memory_overcommit", .type = MODVM_OPT_BOOL, .default_value = "false",
+	  .description = "allow a VM more memory than the host has RAM (refused otherwise); "
+			 "the balloon's sharing of the host among VMs needs no such permission" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -133,6 +150,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		modvm_log(MODVM_LOG_ERROR, NULL, "host: out of memory");
 		return NULL;
 	}
+	host->claim_fd = -1;
 	host->loop = modvm__loop_new();
 	if (!host->loop)
 		goto err_free;
@@ -153,6 +171,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		.plugin_count = view_plugin_count,
 		.plugin = view_plugin,
 		.core_interface = view_core_interface,
+		.plugin_timeout_s = 30,
 	};
 	return host;
 
@@ -299,6 +318,7 @@ MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *
 	if (!host->log_forced &&
 	    modvm_log_level_parse(modvm_config_string(host->cfg, "log_level"), &level) == 0)
 		modvm_log_set_level(level);
+	host->view.plugin_timeout_s = (double)modvm_config_int(host->cfg, "plugin_timeout");
 	r = modvm__vmdefs_load(host->cf, &host->vms);
 	if (r < 0)
 		goto err_vms;
@@ -497,6 +517,65 @@ MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host)
 	return modvm__host_resolve(host);
 }
 
+/* A plugin's optional validate or recover, bracketed like every call in. */
+static int plugin_hook(struct modvm_plugin_ctx *p, int (*fn)(struct modvm_plugin_ctx *),
+		       const char *what)
+{
+	modvm__plugin_guard(p, what);
+	struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+	int r = fn(p);
+
+	modvm__plugin_leave(prev);
+	modvm__watchdog_disarm();
+	if (r > 0) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s returned %d, not 0 or -errno", p->path,
+			  what, r);
+		r = -EPROTO;
+	}
+	return r;
+}
+
+MODVM_INTERNAL int modvm__host_validate(struct modvm_host *host)
+{
+	int r = modvm__host_check(&host->view, host->cfg, host->cf ? modvm__config_path(host->cf)
+								    : NULL);
+	int e = modvm__host_validate_plugins(host);
+
+	return r ? r : e;
+}
+
+MODVM_INTERNAL int modvm__host_validate_plugins(struct modvm_host *host)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < host->plugin_count; i++) {
+		struct modvm_plugin_ctx *p = host->plugins[i];
+
+		if (!MODVM_PLUGIN_HAS(p->desc, validate) || !p->desc->validate)
+			continue;
+		int e = plugin_hook(p, p->desc->validate, "validate");
+		r = r ? r : e;
+	}
+	return r;
+}
+
+MODVM_INTERNAL int modvm__host_recover(struct modvm_host *host)
+{
+	int r = 0;
+
+	if (host->started)
+		return -EBUSY;
+	for (size_t i = 0; i < host->plugin_count; i++) {
+		struct modvm_plugin_ctx *p = host->plugins[i];
+
+		if (!MODVM_PLUGIN_HAS(p->desc, recover) || !p->desc->recover)
+			continue;
+		int e = plugin_hook(p, p->desc->recover, "recover");
+		r = r ? r : e;
+	}
+	return r;
+}
+
 MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host)
 {
 	int r;
@@ -515,10 +594,12 @@ static void plugin_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	if (!p->inited)
 		return;
 	if (p->desc->fini) {
+		modvm__plugin_guard(p, "fini");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		p->desc->fini(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	/* The core removes what fini forgot, so no handler outlives its code. */
 	modvm__bus_unsubscribe_owner(host->bus, p->name);
@@ -533,10 +614,12 @@ static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->init) {
+		modvm__plugin_guard(p, "init");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		r = p->desc->init(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: init failed: %s", p->path, modvm_strerror(r));
@@ -554,10 +637,12 @@ static int plugin_start(struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->start) {
+		modvm__plugin_guard(p, "start");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		r = p->desc->start(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: start failed: %s", p->path, modvm_strerror(r));
@@ -572,10 +657,12 @@ static void plugin_stop(struct modvm_plugin_ctx *p)
 	if (!p->started)
 		return;
 	if (p->desc->stop) {
+		modvm__plugin_guard(p, "stop");
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
 		p->desc->stop(p);
 		modvm__plugin_leave(prev);
+		modvm__watchdog_disarm();
 	}
 	p->started = false;
 }
@@ -634,8 +721,18 @@ MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
 	if (!host->started || host->fleet)
 		return -EINVAL;
 	const char *sock = host->cfg ? modvm_config_string(host->cfg, "control_socket") : NULL;
-	if (sock && *sock) {
-		int r = modvm__control_open(&host->view, sock, &host->control);
+	char path[PATH_MAX];
+	int r = modvm__control_path(sock, host->cf ? modvm__config_path(host->cf) : NULL, path,
+				    sizeof(path));
+	if (r == -ENAMETOOLONG) {
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: control_socket: \"%s\": path too long",
+			  modvm_config_where(host->cfg, "control_socket"), sock);
+		return r;
+	}
+	if (r == 0) {
+		r = modvm__control_open(&host->view, path,
+					modvm_config_string(host->cfg, "control_group"),
+					&host->control);
 		if (r < 0)
 			return r;
 	}
@@ -690,6 +787,36 @@ MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host)
 	host->started = false;
 }
 
+MODVM_INTERNAL int modvm__host_claim(struct modvm_host *host)
+{
+	const char *path = host->cf ? modvm__config_path(host->cf) : NULL;
+	int fd;
+
+	if (!path)
+		return -EINVAL;
+	if (host->claim_fd >= 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int r = -errno;
+		modvm_log(MODVM_LOG_ERROR, NULL, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (r == -EBUSY)
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "%s: another modvm is running this config (stop it first; a "
+				  "second one is refused, and so is recovering under it)", path);
+		else
+			modvm_log(MODVM_LOG_ERROR, NULL, "%s: flock: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	host->claim_fd = fd;
+	return 0;
+}
+
 MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 {
 	if (!host)
@@ -716,5 +843,7 @@ MODVM_INTERNAL void modvm__host_free(struct modvm_host *host)
 	for (size_t i = 0; i < host->extra_dir_count; i++)
 		free(host->extra_dirs[i]);
 	free(host->extra_dirs);
+	if (host->claim_fd >= 0)
+		close(host->claim_fd);	/* releases the flock */
 	free(host);
 }

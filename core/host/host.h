@@ -67,6 +67,28 @@ MODVM_INTERNAL int modvm__host_load_plugins(struct modvm_host *host);
 MODVM_INTERNAL int modvm__host_load_one(struct modvm_host *host, const char *path_or_name,
 					struct modvm_plugin_ctx **out);
 
+/*
+ * Everything `run` would refuse, before anything runs (`check` stops
+ * here): the core's checks (host_check.c: memory against the host, the
+ * kernel, initrd and console files, the CPU backend, the control socket)
+ * and every plugin's validate.  Reports all problems, returns the first.
+ */
+MODVM_INTERNAL int modvm__host_validate(struct modvm_host *host);
+
+/*
+ * Every loaded plugin's validate (ABI 1.3, optional), in load order: the
+ * cross-field checks only a plugin knows, with nothing started.  Reports
+ * every plugin's problems before returning the first error.
+ */
+MODVM_INTERNAL int modvm__host_validate_plugins(struct modvm_host *host);
+
+/*
+ * `modvm recover`: every loaded plugin's recover (ABI 1.3, optional) —
+ * undo what an earlier run left changed on the host.  No init or start.
+ * 0, or the first error (-EBUSY: a live modvm owns it); all are tried.
+ */
+MODVM_INTERNAL int modvm__host_recover(struct modvm_host *host);
+
 /* Checks `requires` and computes the init order (also done by start). */
 MODVM_INTERNAL int modvm__host_resolve(struct modvm_host *host);
 
@@ -92,6 +114,13 @@ MODVM_INTERNAL int modvm__host_run(struct modvm_host *host);
  * so embedders and tools that run several hosts leave it to host_run.
  */
 MODVM_INTERNAL int modvm__host_watch_stop_signals(struct modvm_host *host);
+/*
+ * One modvm per config: takes an exclusive flock on the config file, held
+ * until modvm__host_free.  -EBUSY (logged: another modvm runs this config)
+ * if another process holds it.  `run` and `recover` take it; `check` does
+ * not.
+ */
+MODVM_INTERNAL int modvm__host_claim(struct modvm_host *host);
 /*
  * Launches the configured VMs with autostart (choosing the CPU backend).
  * After modvm__host_start.  0 or -errno, logged; nothing left running.

@@ -3,11 +3,13 @@
  * one line in vm_options; fleet.c and machine/machine.c read it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <modvm/events.h>
 
+#include "boot/boot.h"
 #include "host/host_vms.h"
 
 struct vmdef {
@@ -22,11 +24,15 @@ struct modvm__vmdefs {
 
 static const struct modvm_option vm_options[] = {
 	{ .name = "name", .type = MODVM_OPT_STRING, .default_value = NULL,
-	  .description = "unique VM name, at most 31 characters" },
-	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1, .max = 288,
-	  .description = "number of virtual CPUs" },
+	  .description = "unique VM name: 1-31 of A-Z a-z 0-9 . _ -, not all digits" },
+	/* The boot loader's limit: 8-bit xAPIC ids, 255 is broadcast and the
+	 * IOAPIC takes one (boot/boot.h). */
+	{ .name = "vcpus", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
+	  .max = MODVM_BOOT_MAX_VCPUS, .description = "number of virtual CPUs" },
 	{ .name = "memory", .type = MODVM_OPT_SIZE, .default_value = "128M",
-	  .min = 2LL << 20, .max = 1LL << 40, .description = "guest RAM size" },
+	  .min = 2LL << 20, .max = 1LL << 40,
+	  .description = "guest RAM size, a multiple of 4K, at most the host's RAM unless "
+			 "host.memory_overcommit" },
 	{ .name = "kernel", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "bzImage or ELF vmlinux to boot; \"builtin:demo\" is the demo guest" },
 	{ .name = "initrd", .type = MODVM_OPT_STRING, .default_value = "",
@@ -38,7 +44,15 @@ static const struct modvm_option vm_options[] = {
 	{ .name = "cmdline", .type = MODVM_OPT_STRING, .default_value = "console=ttyS0",
 	  .description = "kernel command line (virtio_mmio.device= entries are appended)" },
 	{ .name = "console", .type = MODVM_OPT_STRING, .default_value = "stdout",
-	  .description = "where the serial console goes: stdout, none, or a file path" },
+	  .description = "where the serial console goes: stdout, none, or a file path (created "
+			 "0600, never through a symlink; an existing file must be modvm's own)" },
+	{ .name = "console_mode", .type = MODVM_OPT_ENUM, .default_value = "truncate",
+	  .choices = "truncate|append",
+	  .description = "a console file is emptied when the VM starts, or appended to" },
+	{ .name = "console_max", .type = MODVM_OPT_SIZE, .default_value = "64M", .min = 0,
+	  .max = 1LL << 40,
+	  .description = "a console file grows to at most this size (counting what an append "
+			 "found), then guest output is dropped; 0 for no cap" },
 	{ .name = "rng", .type = MODVM_OPT_BOOL, .default_value = "true",
 	  .description = "attach a virtio-rng device" },
 	{ .name = "autostart", .type = MODVM_OPT_BOOL, .default_value = "true",
@@ -69,17 +83,70 @@ static const char **enabled_names(const struct modvm__cfgfile *cf)
 	return v;
 }
 
-/* Names must be short enough for event payloads and unique. */
+/* Guest RAM is mapped and ballooned in whole pages. */
+static int check_memory(const struct vmdef *vm)
+{
+	uint64_t mem = modvm_config_size(vm->cfg, "memory");
+
+	if (mem % 4096 == 0)
+		return 0;
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s: memory: %llu bytes: not a multiple of 4K",
+		  modvm_config_where(vm->cfg, "memory"), (unsigned long long)mem);
+	return -EINVAL;
+}
+
+/*
+ * [A-Za-z0-9._-]{1,31}, not all digits: short enough for event payloads,
+ * nothing that forges a line of `ctl status` or a log line (newlines,
+ * escape sequences), nothing that reads as a VM id ("0") where ctl takes
+ * a name or an id.  Printed with %.*s of safe characters only, so the
+ * refusal itself forges nothing.
+ */
+static int check_charset(const struct vmdef *vm)
+{
+	const char *n = vm->name;
+	size_t len = strlen(n), digits = 0;
+	const char *why = NULL;
+
+	for (size_t i = 0; i < len && !why; i++) {
+		char c = n[i];
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+			   c == '_' || c == '-'))
+			why = "only letters, digits, '.', '_' and '-' are allowed";
+	}
+	if (!why && len == 0)
+		why = "empty";
+	else if (!why && len >= MODVM_NAME_MAX)
+		why = "too long: at most 31 characters";
+	else if (!why && digits == len)
+		why = "all digits, which reads as a VM id";
+	if (!why)
+		return 0;
+	char shown[MODVM_NAME_MAX * 4 + 1];
+	size_t k = 0;
+	for (size_t i = 0; i < len && k + 4 < sizeof(shown); i++) {
+		unsigned char c = (unsigned char)n[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			shown[k++] = (char)c;
+		else
+			k += (size_t)snprintf(shown + k, sizeof(shown) - k, "\\x%02x", c);
+	}
+	shown[k] = '\0';
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s: name: \"%s\": %s (a VM name is "
+		  "[A-Za-z0-9._-]{1,31}, not all digits)", modvm_config_where(vm->cfg, "name"), shown,
+		  why);
+	return -EINVAL;
+}
+
+/* Names must be valid (above) and unique. */
 static int check_name(const struct modvm__vmdefs *d, const struct vmdef *vm)
 {
-	int r = 0;
+	int r = check_charset(vm);
 
-	if (strlen(vm->name) >= MODVM_NAME_MAX) {
-		modvm_log(MODVM_LOG_ERROR, NULL,
-			  "%s: name: \"%s\": VM name too long (at most %d characters)",
-			  modvm_config_where(vm->cfg, "name"), vm->name, MODVM_NAME_MAX - 1);
-		r = -EINVAL;
-	}
+	if (r < 0)
+		return r;
 	for (size_t j = 0; d->vm + j < vm; j++) {
 		if (strcmp(d->vm[j].name, vm->name) == 0) {
 			modvm_log(MODVM_LOG_ERROR, NULL,
@@ -119,6 +186,8 @@ MODVM_INTERNAL int modvm__vmdefs_load(const struct modvm__cfgfile *cf,
 		d->count++;
 		vm->name = modvm_config_string(vm->cfg, "name");
 		e = check_name(d, vm);
+		r = r ? r : e;
+		e = check_memory(vm);
 		r = r ? r : e;
 	}
 	free(groups);

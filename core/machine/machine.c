@@ -22,8 +22,7 @@ struct modvm__machine {
 	struct modvm__uart *uart;
 	struct modvm__power *power;
 	struct modvm__rtc *rtc;
-	int console_fd;		/* owned when >= 0 and not stdout */
-	bool own_console;
+	struct modvm__console *console;
 	struct modvm__boot_info boot;
 	struct modvm__virtio_rng *rng;
 	void (*detach)(struct modvm_vm *vm, uint32_t vm_id, void *ud);
@@ -43,27 +42,6 @@ MODVM_INTERNAL const char *modvm__machine_resolve_kernel(const char *kernel)
 	if (access(MODVM_DEMO_GUEST_INSTALLED, R_OK) == 0)
 		return MODVM_DEMO_GUEST_INSTALLED;
 	return MODVM_DEMO_GUEST_BUILD;
-}
-
-static int open_console(struct modvm__machine *m, const char *console)
-{
-	m->console_fd = -1;
-	if (!console || strcmp(console, "stdout") == 0) {
-		m->console_fd = STDOUT_FILENO;
-		return 0;
-	}
-	if (strcmp(console, "none") == 0)
-		return 0;
-	int fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int err = -errno;
-		modvm_log(MODVM_LOG_ERROR, NULL, "vm %s: console %s: %s", m->name, console,
-			  strerror(errno));
-		return err;
-	}
-	m->console_fd = fd;
-	m->own_console = true;
-	return 0;
 }
 
 static int init_vcpu(struct modvm_vm *vm, uint32_t index, void *ud)
@@ -150,7 +128,6 @@ MODVM_INTERNAL int modvm__machine_create(const struct modvm_cpu_backend *backend
 	if (!m)
 		return -ENOMEM;
 	snprintf(m->name, sizeof(m->name), "%s", cfg->name ? cfg->name : "vm");
-	m->console_fd = -1;
 
 	if (!cfg->kernel || !cfg->kernel[0]) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "vm %s: no kernel configured", m->name);
@@ -172,11 +149,11 @@ MODVM_INTERNAL int modvm__machine_create(const struct modvm_cpu_backend *backend
 	int ret = __modvm_vm_create(backend, backend_ctx, &vc, &m->vm);
 	if (ret < 0)
 		goto err_free;
-	ret = open_console(m, cfg->console);
+	ret = modvm__console_open(m->name, cfg->console, cfg->console_append, cfg->console_max,
+				  &m->console);
 	if (ret < 0)
 		goto err_vm;
-	ret = modvm__uart_attach(m->vm, MODVM_COM1_BASE, MODVM_COM1_IRQ, m->console_fd,
-				 &m->uart);
+	ret = modvm__uart_attach(m->vm, MODVM_COM1_BASE, MODVM_COM1_IRQ, m->console, &m->uart);
 	if (ret < 0)
 		goto err_console;
 	ret = modvm__power_attach(m->vm, &m->power);
@@ -217,8 +194,7 @@ err_power:
 err_uart:
 	modvm__uart_free(m->uart);
 err_console:
-	if (m->own_console)
-		close(m->console_fd);
+	modvm__console_free(m->console);
 err_vm:
 	modvm_vm_destroy(m->vm);
 err_free:
@@ -247,8 +223,7 @@ MODVM_INTERNAL void modvm__machine_free(struct modvm__machine *m)
 	modvm__power_free(m->power);
 	modvm__uart_free(m->uart);
 	modvm_vm_destroy(m->vm);
-	if (m->own_console)
-		close(m->console_fd);
+	modvm__console_free(m->console);
 	free(m);
 }
 

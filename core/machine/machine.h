@@ -23,6 +23,8 @@ struct modvm__machine_config {
 	const char *cmdline;
 	const char *boot_entry;	/* "auto", "64", "32", "pvh"; NULL = auto */
 	const char *console;	/* "stdout", "none" or a file path */
+	bool console_append;	/* a file: append (else truncate) */
+	uint64_t console_max;	/* a file: bytes at most, 0 = no cap */
 	bool rng;		/* attach a virtio-rng device */
 	uint32_t stats_interval_ms;
 	struct modvm_bus *bus;

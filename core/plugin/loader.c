@@ -218,13 +218,16 @@ static int check_tables(const char *path, const struct modvm_plugin *d,
 	return 0;
 }
 
-/* Checks in the order that makes each read safe: ABI fields first, the
- * layout size before any other field, then the contents. */
-static int check_descriptor(const char *path, const struct modvm_plugin *d,
+/* Checks in the order that makes each read safe: the symbol is a large
+ * enough object, ABI fields next, the layout size before any other field,
+ * then every pointer, then the contents. */
+static int check_descriptor(void *handle, const char *path, const struct modvm_plugin *d,
 			    enum modvm_log_level level)
 {
 	char stem[NAME_MAX + 1];
 
+	if (modvm__plugin_check_object(d, path, level) < 0)
+		return -ENOEXEC;
 	if (d->abi_major != MODVM_ABI_MAJOR) {
 		modvm_log(level, NULL, "%s: built for ABI major %u, this modvm is ABI %d", path,
 			  (unsigned)d->abi_major, MODVM_ABI_MAJOR);
@@ -243,6 +246,8 @@ static int check_descriptor(const char *path, const struct modvm_plugin *d,
 			  (size_t)MODVM_PLUGIN_MIN_SIZE_V1);
 		return -ENOEXEC;
 	}
+	if (modvm__plugin_check_pointers(handle, d, path, level) < 0)
+		return -ENOEXEC;
 	if (!d->name || !*d->name) {
 		modvm_log(level, NULL, "%s: plugin name is empty", path);
 		return -EINVAL;
@@ -300,6 +305,37 @@ static int absolute_path(const char *path, char **out)
 	return r;
 }
 
+/*
+ * Before dlopen runs a single constructor of the file: it must be a
+ * regular file (opened without blocking: a fifo named NAME.so must not
+ * hang the loader), and it and every directory above it must be owned by
+ * root or us and writable by nobody else, as OpenSSH's StrictModes asks
+ * of authorized_keys (directories above the plugin's own may be sticky,
+ * like /tmp).  A config in someone else's directory with
+ * plugins.path = ["."] would otherwise make `modvm check`, run as root,
+ * run that someone's code.
+ */
+static int check_file(const char *real, enum modvm_log_level level)
+{
+	char err[PATH_MAX + 128];
+	int fd = modvm__open_regular(real, 0, NULL, err, sizeof(err));
+
+	if (fd < 0) {
+		modvm_log(level, NULL, "%s", err);
+		return fd == -EINVAL || fd == -EISDIR ? -ENOEXEC : fd;
+	}
+	close(fd);
+	int r = modvm__path_trusted(real, err, sizeof(err));
+	if (r < 0) {
+		modvm_log(level, NULL,
+			  "%s: not loaded: %s; plugins are loaded only from files and directories "
+			  "owned by root or uid %u and writable by nobody else",
+			  real, err, (unsigned)geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
 MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level level,
 				      char **real_path, void **handle,
 				      const struct modvm_plugin **desc)
@@ -314,6 +350,9 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 		modvm_log(level, NULL, "%s: %s", path, modvm_strerror(r));
 		return r;
 	}
+	r = check_file(real, level);
+	if (r < 0)
+		goto err_free;
 	dlerror();
 	h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
@@ -329,7 +368,7 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 	}
 	snprintf(sym, sizeof(sym), MODVM_PLUGIN_SYMBOL_NAME "%d", MODVM_ABI_MAJOR);
 	d = dlsym(h, sym);
-	r = d ? check_descriptor(real, d, level) : refuse_no_symbol(h, real, level);
+	r = d ? check_descriptor(h, real, d, level) : refuse_no_symbol(h, real, level);
 	if (r < 0)
 		goto err_close;
 	*real_path = real;

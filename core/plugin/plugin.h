@@ -40,7 +40,16 @@ struct modvm__host_view {
 	struct modvm_plugin_ctx *(*plugin)(void *host, size_t i);
 	/* An interface the core itself provides, or NULL. */
 	const void *(*core_interface)(void *host, const char *id);
+	/* host.plugin_timeout: the watchdog's deadline on each call into a
+	 * plugin's lifecycle or VM hooks (event/watchdog.c). */
+	double plugin_timeout_s;
 };
+
+/* After a stop signal, a plugin call still running gets this long. */
+#define MODVM__STOP_GRACE_S 3.0
+
+/* Arms the watchdog (event/event.h) for "plugin NAME: WHAT". */
+MODVM_INTERNAL void modvm__plugin_guard(const struct modvm_plugin_ctx *p, const char *what);
 
 /*
  * One loaded plugin.  The SDK's opaque struct modvm_plugin_ctx is this
@@ -93,6 +102,24 @@ MODVM_INTERNAL int modvm__plugin_open(const char *path, enum modvm_log_level lev
 				      char **real_path, void **handle,
 				      const struct modvm_plugin **desc);
 MODVM_INTERNAL void modvm__plugin_close(void *handle);
+
+/* ---- descriptor.c: reading a descriptor safely ---- */
+
+/*
+ * The exported descriptor @d is an object (not a function) of at least
+ * the ABI 1.0 size, and its struct_size claims no more than the object
+ * has.  Before any other field is read.  0 or -ENOEXEC (logged at @level).
+ */
+MODVM_INTERNAL int modvm__plugin_check_object(const struct modvm_plugin *d, const char *path,
+					      enum modvm_log_level level);
+/*
+ * Every pointer of @d (strings, requires, events, option tables and their
+ * strings) lies in a readable segment of the plugin @handle (or of
+ * libmodvm), every string ends inside it, every function pointer is in
+ * the plugin's code.  After the ABI checks, before the contents.
+ */
+MODVM_INTERNAL int modvm__plugin_check_pointers(void *handle, const struct modvm_plugin *d,
+						const char *path, enum modvm_log_level level);
 
 /*
  * Orders @in (n plugins, in config/load order) so that each comes after

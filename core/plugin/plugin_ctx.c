@@ -7,6 +7,7 @@
  * code runs.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <errno.h>
@@ -152,4 +153,13 @@ MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,
 	ctx->vm_hooks = hooks;
 	ctx->vm_hooks_ud = ud;
 	return 0;
+}
+
+MODVM_INTERNAL void modvm__plugin_guard(const struct modvm_plugin_ctx *p, const char *what)
+{
+	char text[128];
+	double timeout = p->view && p->view->plugin_timeout_s > 0 ? p->view->plugin_timeout_s : 30;
+
+	snprintf(text, sizeof(text), "plugin %s: %s", p->name, what);
+	modvm__watchdog_arm(text, timeout, MODVM__STOP_GRACE_S);
 }

@@ -38,6 +38,7 @@ struct modvm_virtq {
 	bool indirect;			/* VIRTIO_F_INDIRECT_DESC negotiated */
 	bool broken;			/* ring untrustworthy until reset */
 	bool warned;			/* first guest error of this setup logged */
+	struct modvm__ratelimit *log_limit;	/* guest errors: the VM's limiter (NULL: none) */
 
 	/* translated rings, whole ranges: 16*num, 6+2*num, 6+8*num bytes */
 	uint8_t *desc;
@@ -91,6 +92,10 @@ struct modvm_virtio_dev {
 	uint32_t isr;
 	uint32_t config_generation;
 	struct modvm_virtq *queues;	/* ops.num_queues of them */
+	/* Every line a guest can trigger goes through *log_limit: the VM's
+	 * limiter once the device is in a VM, own_limit until then. */
+	struct modvm__ratelimit *log_limit;
+	struct modvm__ratelimit own_limit;
 };
 
 MODVM_INTERNAL int modvm__virtio_dev_init(struct modvm_virtio_dev *dev, const char *name,
@@ -102,6 +107,10 @@ MODVM_INTERNAL void modvm__virtio_dev_fini(struct modvm_virtio_dev *dev);
 MODVM_INTERNAL void modvm__virtio_dev_write_status(struct modvm_virtio_dev *dev, uint8_t status);
 MODVM_INTERNAL uint8_t modvm__virtio_dev_read_status(struct modvm_virtio_dev *dev);
 MODVM_INTERNAL void modvm__virtio_dev_reset(struct modvm_virtio_dev *dev);
+/* From now on the device's guest-triggered lines share @rl (the VM's);
+ * NULL goes back to the device's own. */
+MODVM_INTERNAL void modvm__virtio_dev_set_log_limit(struct modvm_virtio_dev *dev,
+						    struct modvm__ratelimit *rl);
 /* Sets @bits in InterruptStatus and raises the interrupt. */
 MODVM_INTERNAL void modvm__virtio_dev_interrupt(struct modvm_virtio_dev *dev, uint32_t bits);
 

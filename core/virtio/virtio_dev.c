@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,12 @@ MODVM_INTERNAL int modvm__virtio_dev_init(struct modvm_virtio_dev *dev, const ch
 	ret = check_ops(dev->name, ops);
 	if (ret < 0)
 		return ret;
+	/* Its own limiter until a VM hands it the VM's (vm_devices.c). */
+	char who[64];
+	snprintf(who, sizeof(who), "virtio device '%s'", dev->name);
+	modvm__ratelimit_init(&dev->own_limit, who, MODVM__GUEST_LOG_BURST,
+			      MODVM__GUEST_LOG_WINDOW_NS);
+	dev->log_limit = &dev->own_limit;
 	memcpy(&dev->ops, ops, ops->struct_size < sizeof(dev->ops) ? ops->struct_size
 								   : sizeof(dev->ops));
 	dev->ops.struct_size = sizeof(dev->ops);
@@ -97,6 +104,7 @@ MODVM_INTERNAL int modvm__virtio_dev_init(struct modvm_virtio_dev *dev, const ch
 	for (uint16_t i = 0; i < ops->num_queues; i++) {
 		struct modvm_virtq *vq = &dev->queues[i];
 		modvm__virtq_init(vq, i, ops->queue_max_size, mem, &dev->lock, dev->name);
+		vq->log_limit = dev->log_limit;
 		vq->on_broken = on_queue_broken;
 		vq->broken_ctx = dev;
 	}
@@ -104,6 +112,7 @@ MODVM_INTERNAL int modvm__virtio_dev_init(struct modvm_virtio_dev *dev, const ch
 free_queues:
 	free(dev->queues);
 	dev->queues = NULL;
+	modvm__ratelimit_fini(&dev->own_limit);
 	return ret;
 }
 
@@ -114,6 +123,27 @@ MODVM_INTERNAL void modvm__virtio_dev_fini(struct modvm_virtio_dev *dev)
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->queues);
 	dev->queues = NULL;
+	modvm__ratelimit_fini(&dev->own_limit);
+}
+
+MODVM_INTERNAL void modvm__virtio_dev_set_log_limit(struct modvm_virtio_dev *dev,
+						    struct modvm__ratelimit *rl)
+{
+	pthread_mutex_lock(&dev->lock);
+	dev->log_limit = rl ? rl : &dev->own_limit;
+	for (uint16_t i = 0; i < dev->ops.num_queues; i++)
+		dev->queues[i].log_limit = dev->log_limit;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+MODVM_EXPORT void modvm_virtio_log(struct modvm_virtio_dev *dev, enum modvm_log_level level,
+				   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	modvm__log_limitedv(dev ? dev->log_limit : NULL, level, dev ? dev->name : NULL, fmt, ap);
+	va_end(ap);
 }
 
 MODVM_INTERNAL void modvm__virtio_dev_interrupt(struct modvm_virtio_dev *dev, uint32_t bits)
@@ -141,19 +171,19 @@ static bool features_acceptable(struct modvm_virtio_dev *dev)
 	uint64_t f = dev->driver_features;
 
 	if (f & ~dev->offered) {
-		modvm_log(MODVM_LOG_WARN, dev->name,
+		modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name,
 			  "driver accepted features 0x%" PRIx64 " the device did not offer",
 			  f & ~dev->offered);
 		return false;
 	}
 	if (!(f & MODVM_VIRTIO_FEATURE(MODVM_VIRTIO_F_VERSION_1))) {
-		modvm_log(MODVM_LOG_WARN, dev->name,
+		modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name,
 			  "driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not "
 			  "supported): FEATURES_OK refused");
 		return false;
 	}
 	if (dev->ops.set_features_ok && dev->ops.set_features_ok(dev->opaque, f) != 0) {
-		modvm_log(MODVM_LOG_WARN, dev->name,
+		modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name,
 			  "device refused features 0x%" PRIx64 ": FEATURES_OK refused", f);
 		return false;
 	}
@@ -176,7 +206,8 @@ MODVM_INTERNAL void modvm__virtio_dev_write_status(struct modvm_virtio_dev *dev,
 		status &= (uint8_t)~MODVM_VIRTIO_STATUS_FEATURES_OK;
 	if ((status & MODVM_VIRTIO_STATUS_DRIVER_OK) &&
 	    !(status & MODVM_VIRTIO_STATUS_FEATURES_OK)) {
-		modvm_log(MODVM_LOG_WARN, dev->name, "driver set DRIVER_OK without FEATURES_OK");
+		modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name,
+				   "driver set DRIVER_OK without FEATURES_OK");
 		status &= (uint8_t)~MODVM_VIRTIO_STATUS_DRIVER_OK;
 	}
 	dev->status = status;
@@ -224,7 +255,8 @@ MODVM_EXPORT void modvm_virtio_config_changed(struct modvm_virtio_dev *dev)
 MODVM_EXPORT void modvm_virtio_set_needs_reset(struct modvm_virtio_dev *dev, const char *why)
 {
 	pthread_mutex_lock(&dev->lock);
-	modvm_log(MODVM_LOG_WARN, dev->name, "device needs reset: %s", why ? why : "(no reason)");
+	modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name, "device needs reset: %s",
+			   why ? why : "(no reason)");
 	if (!dev->needs_reset) {
 		dev->needs_reset = true;
 		if (dev->status & MODVM_VIRTIO_STATUS_DRIVER_OK)

@@ -135,7 +135,7 @@ static uint32_t read_reg(struct modvm_virtio_mmio *t, uint64_t off)
 	case MODVM_VIRTIO_MMIO_CONFIG_GENERATION:
 		return dev->config_generation;
 	default:
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "read of unknown or write-only register 0x%03"
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "read of unknown or write-only register 0x%03"
 			  PRIx64 " ignored", off);
 		return 0;
 	}
@@ -146,7 +146,7 @@ static bool queue_writable(struct modvm_virtio_mmio *t, struct modvm_virtq *vq, 
 {
 	if (vq && !vq->ready)
 		return true;
-	modvm_log(MODVM_LOG_DEBUG, t->dev.name, "write to register 0x%03" PRIx64 " of %s queue %u "
+	modvm__log_limited(t->dev.log_limit, MODVM_LOG_DEBUG, t->dev.name, "write to register 0x%03" PRIx64 " of %s queue %u "
 		  "ignored", off, vq ? "ready" : "nonexistent", t->queue_sel);
 	return false;
 }
@@ -165,7 +165,7 @@ static void write_queue_ready(struct modvm_virtio_mmio *t, struct modvm_virtq *v
 	uint64_t f = dev->driver_features;
 
 	if (!vq) {
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "QueueReady for nonexistent queue %u ignored",
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "QueueReady for nonexistent queue %u ignored",
 			  t->queue_sel);
 		return;
 	}
@@ -176,7 +176,7 @@ static void write_queue_ready(struct modvm_virtio_mmio *t, struct modvm_virtq *v
 	if (vq->ready)
 		return;
 	if (!(dev->status & MODVM_VIRTIO_STATUS_FEATURES_OK)) {
-		modvm_log(MODVM_LOG_WARN, dev->name, "queue %u: QueueReady before FEATURES_OK "
+		modvm__log_limited(dev->log_limit, MODVM_LOG_WARN, dev->name, "queue %u: QueueReady before FEATURES_OK "
 			  "refused", vq->index);
 		vq->stats.setup_refused++;
 		return;
@@ -192,7 +192,7 @@ static void write_queue_notify(struct modvm_virtio_mmio *t, uint32_t v)
 
 	if (!(dev->status & MODVM_VIRTIO_STATUS_DRIVER_OK) || v >= dev->ops.num_queues ||
 	    !dev->queues[v].ready) {
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "notify for queue %u ignored (not live)", v);
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "notify for queue %u ignored (not live)", v);
 		return;
 	}
 	if (dev->ops.queue_notify)
@@ -211,7 +211,7 @@ static void write_reg(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
 	case MODVM_VIRTIO_MMIO_DRIVER_FEATURES:
 		/* The choice is frozen once FEATURES_OK is set (3.1.1). */
 		if (t->driver_features_sel > 1 || (dev->status & MODVM_VIRTIO_STATUS_FEATURES_OK)) {
-			modvm_log(MODVM_LOG_DEBUG, dev->name, "DriverFeatures write (sel %u) ignored",
+			modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "DriverFeatures write (sel %u) ignored",
 				  t->driver_features_sel);
 			return;
 		}
@@ -238,7 +238,7 @@ static void write_reg(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
 		return;
 	case MODVM_VIRTIO_MMIO_STATUS:
 		if (v > 0xff) {
-			modvm_log(MODVM_LOG_DEBUG, dev->name, "Status write 0x%x ignored", v);
+			modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "Status write 0x%x ignored", v);
 			return;
 		}
 	{
@@ -275,7 +275,7 @@ static void write_reg(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
 		t->shm_sel = v;
 		return;
 	default:
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "write of 0x%x to unknown or read-only "
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "write of 0x%x to unknown or read-only "
 			  "register 0x%03" PRIx64 " ignored", v, off);
 		return;
 	}
@@ -289,7 +289,7 @@ static void config_access(struct modvm_virtio_mmio *t, uint32_t off, uint8_t *da
 		  (uint64_t)off + len <= dev->ops.config_size;
 
 	if (!ok) {
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "config %s of %u bytes at 0x%x outside its "
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "config %s of %u bytes at 0x%x outside its "
 			  "%u bytes ignored", is_write ? "write" : "read", len, off,
 			  dev->ops.config_size);
 		if (!is_write)
@@ -314,7 +314,7 @@ MODVM_EXPORT void modvm_virtio_mmio_access(struct modvm_virtio_mmio *t, uint64_t
 
 	if (len == 0 || len > 8 || offset >= MODVM_VIRTIO_MMIO_SIZE ||
 	    offset + len > MODVM_VIRTIO_MMIO_SIZE) {
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "access of %u bytes at 0x%" PRIx64
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "access of %u bytes at 0x%" PRIx64
 			  " outside the window ignored", len, offset);
 		if (!is_write && len <= 8)
 			memset(data, 0, len);
@@ -325,7 +325,7 @@ MODVM_EXPORT void modvm_virtio_mmio_access(struct modvm_virtio_mmio *t, uint64_t
 		config_access(t, (uint32_t)(offset - MODVM_VIRTIO_MMIO_CONFIG), data, len, is_write);
 	} else if (len != 4 || (offset & 3)) {
 		/* 4.2.2: registers take aligned 32-bit accesses only. */
-		modvm_log(MODVM_LOG_DEBUG, dev->name, "%u-byte %s of register 0x%03" PRIx64
+		modvm__log_limited(dev->log_limit, MODVM_LOG_DEBUG, dev->name, "%u-byte %s of register 0x%03" PRIx64
 			  " ignored (registers are 32-bit)", len, is_write ? "write" : "read",
 			  offset);
 		if (!is_write)

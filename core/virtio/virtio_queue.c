@@ -81,7 +81,8 @@ static void set_avail_event(struct modvm_virtq *vq, uint16_t v)
 }
 
 /* The first guest error of a queue setup is a WARN, the rest DEBUG: one
- * clear line for the operator, no flood from a hostile guest. */
+ * clear line for the operator; all of them go through the VM's limiter,
+ * so a guest resetting its queues in a loop cannot flood the log either. */
 static void MODVM_PRINTF(2, 3) guest_error(struct modvm_virtq *vq, const char *fmt, ...)
 {
 	char msg[256];
@@ -89,8 +90,8 @@ static void MODVM_PRINTF(2, 3) guest_error(struct modvm_virtq *vq, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	modvm_log(vq->warned ? MODVM_LOG_DEBUG : MODVM_LOG_WARN, vq->name, "queue %u: %s",
-		  vq->index, msg);
+	modvm__log_limited(vq->log_limit, vq->warned ? MODVM_LOG_DEBUG : MODVM_LOG_WARN, vq->name,
+			   "queue %u: %s", vq->index, msg);
 	vq->warned = true;
 }
 

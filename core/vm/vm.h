@@ -131,6 +131,7 @@ struct modvm_vm {
 	uint32_t stats_interval_ms;
 	struct modvm_timer *stats_timer;
 	struct modvm_timer *halt_timer;	/* vm_halt.c */
+	struct modvm__ratelimit guest_log;	/* every line the guest can trigger */
 	unsigned halt_strikes;		/* loop thread: watches in a row that found all halted */
 
 	pthread_mutex_t lock;
@@ -198,5 +199,8 @@ MODVM_INTERNAL unsigned modvm__vm_virtio_count(struct modvm_vm *vm);
 MODVM_INTERNAL struct modvm_virtio_mmio *modvm__vm_virtio(struct modvm_vm *vm, unsigned index);
 /* Removes every device left (after the vCPUs stopped). */
 MODVM_INTERNAL void modvm__vm_devices_free(struct modvm_vm *vm);
+/* The VM's limiter for lines its guest can trigger (base/ratelimit.c):
+ * the core's devices log through it with modvm__log_limited. */
+MODVM_INTERNAL struct modvm__ratelimit *modvm__vm_guest_log(struct modvm_vm *vm);
 
 #endif

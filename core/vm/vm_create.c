@@ -91,6 +91,10 @@ MODVM_EXPORT int __modvm_vm_create(const struct modvm_cpu_backend *backend,
 	vm->loop = cfg->loop;
 	vm->stats_interval_ms = cfg->stats_interval_ms;
 	pthread_mutex_init(&vm->lock, NULL);
+	char who[MODVM_NAME_MAX + 8];
+	snprintf(who, sizeof(who), "vm %s", vm->name);
+	modvm__ratelimit_init(&vm->guest_log, who, MODVM__GUEST_LOG_BURST,
+			      MODVM__GUEST_LOG_WINDOW_NS);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&vm->cond, &ca);
@@ -138,6 +142,7 @@ free_iobus:
 free_vcpus:
 	free(vm->vcpus);
 free_vm:
+	modvm__ratelimit_fini(&vm->guest_log);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -170,6 +175,8 @@ MODVM_EXPORT void modvm_vm_destroy(struct modvm_vm *vm)
 	vm->be->vm_destroy(vm->cvm);
 	modvm__iobus_free(vm->iobus);
 	free(vm->vcpus);
+	/* What the guest's limiter still holds back is said now. */
+	modvm__ratelimit_fini(&vm->guest_log);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

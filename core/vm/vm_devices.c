@@ -11,6 +11,7 @@
 
 #include <modvm/virtio.h>
 
+#include "virtio/virtio.h"
 #include "vm/vm.h"
 
 /* ISA lines free on our PC: 4 is COM1, 8 the RTC, 0-2 timer/keyboard/cascade. */
@@ -107,6 +108,8 @@ MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
 		irqfd_teardown(s);
 		return ret;
 	}
+	/* Its guest-triggered lines share the VM's budget. */
+	modvm__virtio_dev_set_log_limit(modvm_virtio_mmio_dev(t), &vm->guest_log);
 	s->t = t;
 	if (out)
 		*out = t;
@@ -177,4 +180,9 @@ MODVM_EXPORT int modvm_vm_ioeventfd(struct modvm_vm *vm, enum modvm_iobus_space 
 	return vm->be->ioeventfd
 		       ? vm->be->ioeventfd(vm->cvm, addr, len, space == MODVM_IOBUS_PIO, fd, assign)
 		       : -ENOTSUP;
+}
+
+MODVM_INTERNAL struct modvm__ratelimit *modvm__vm_guest_log(struct modvm_vm *vm)
+{
+	return vm ? &vm->guest_log : NULL;
 }

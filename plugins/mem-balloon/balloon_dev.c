@@ -43,11 +43,6 @@ struct balloon_dev {
 
 #define COUNT(b, field, n) __atomic_add_fetch(&(b)->c.field, (n), __ATOMIC_RELAXED)
 
-static const char *name(struct balloon_dev *b)
-{
-	return b->dev ? modvm_virtio_name(b->dev) : "virtio-balloon";
-}
-
 /* ---- releasing pages ---- */
 
 /* One contiguous host range to give back. */
@@ -70,8 +65,8 @@ static void release(struct balloon_dev *b, struct run *r)
 	COUNT(b, madvise_calls, 1);
 	if (ret < 0) {
 		if (__atomic_add_fetch(&b->c.madvise_errors, 1, __ATOMIC_RELAXED) == 1)
-			modvm_log(MODVM_LOG_WARN, name(b), "madvise(%p, %zu): %s", (void *)r->start,
-				  r->len, strerror(errno));
+			modvm_virtio_log(b->dev, MODVM_LOG_WARN, "madvise(%p, %zu): %s",
+					 (void *)r->start, r->len, strerror(errno));
 	} else {
 		COUNT(b, released_bytes, r->len);
 	}
@@ -119,8 +114,8 @@ static void do_pfns(struct balloon_dev *b, uint32_t *pfn, size_t n, bool inflate
 			run_add(b, r, p, BALLOON_PAGE_SIZE);
 	}
 	if (bad && __atomic_fetch_add(&b->c.bad_pfns, bad, __ATOMIC_RELAXED) == 0)
-		modvm_log(MODVM_LOG_WARN, name(b), "%s: page numbers outside guest RAM ignored",
-			  inflate ? "inflate" : "deflate");
+		modvm_virtio_log(b->dev, MODVM_LOG_WARN, "%s: page numbers outside guest RAM ignored",
+				 inflate ? "inflate" : "deflate");
 	if (inflate)
 		COUNT(b, inflated_pages, good);
 	else
@@ -130,7 +125,7 @@ static void do_pfns(struct balloon_dev *b, uint32_t *pfn, size_t n, bool inflate
 static void bad_request(struct balloon_dev *b, const char *what)
 {
 	if (__atomic_fetch_add(&b->c.bad_requests, 1, __ATOMIC_RELAXED) == 0)
-		modvm_log(MODVM_LOG_WARN, name(b), "malformed %s buffer ignored", what);
+		modvm_virtio_log(b->dev, MODVM_LOG_WARN, "malformed %s buffer ignored", what);
 }
 
 /* An inflate or deflate buffer: readable le32 PFNs only.  Pages join @r;
@@ -193,10 +188,10 @@ static void parse_stats(struct balloon_dev *b, struct modvm_virtq_chain *c)
 	if (c->n_writable || !c->readable_bytes || c->readable_bytes % BALLOON_STAT_SIZE ||
 	    c->readable_bytes > sizeof(buf)) {
 		if (__atomic_fetch_add(&b->c.bad_stats, 1, __ATOMIC_RELAXED) == 0)
-			modvm_log(MODVM_LOG_WARN, name(b),
-				  "stats buffer of %llu bytes ignored (a multiple of %u, at most %u)",
-				  (unsigned long long)c->readable_bytes, BALLOON_STAT_SIZE,
-				  BALLOON_STATS_MAX * BALLOON_STAT_SIZE);
+			modvm_virtio_log(b->dev, MODVM_LOG_WARN,
+					 "stats buffer of %llu bytes ignored (a multiple of %u, at most "
+					 "%u)", (unsigned long long)c->readable_bytes,
+					 BALLOON_STAT_SIZE, BALLOON_STATS_MAX * BALLOON_STAT_SIZE);
 		return;
 	}
 	for (uint32_t s = 0; s < c->n_readable; s++) {

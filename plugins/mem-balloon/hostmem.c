@@ -1,8 +1,11 @@
 /* Host memory pressure readers; see hostmem.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostmem.h"
 
@@ -65,12 +68,25 @@ int mb_parse_psi(const char *text, uint32_t *some, uint32_t *full)
 	return r == -EINVAL ? -EINVAL : 0;
 }
 
-/* Reads a small proc file whole; -errno. */
+/* Reads a small proc file whole; -errno.  Opened without blocking and
+ * refused unless regular (procfs files are): a fifo configured as meminfo
+ * would otherwise stop the loop thread for good. */
 static int slurp(const char *path, char *buf, size_t size)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
 	size_t n = fread(buf, 1, size - 1, f);
 	int err = ferror(f) ? -EIO : 0;
 	fclose(f);

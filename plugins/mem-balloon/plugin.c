@@ -276,6 +276,23 @@ static const struct modvm_vm_hooks hooks = {
 	.teardown = vm_teardown,
 };
 
+/* minimum above maximum (both set): nothing could satisfy both. */
+static int check_limits(struct modvm_plugin_ctx *ctx, unsigned id)
+{
+	const struct modvm_config *c = modvm_plugin_vm_config(ctx, id);
+
+	if (!c || !modvm_config_bool(c, "enabled"))
+		return 0;
+	uint64_t min = modvm_config_size(c, "minimum"), max = modvm_config_size(c, "maximum");
+	if (!min || !max || min <= max)
+		return 0;
+	modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: vm %s: minimum %llu bytes is above maximum %llu (%s)",
+			 modvm_config_where(c, "minimum"), modvm_plugin_vm_name(ctx, id),
+			 (unsigned long long)min, (unsigned long long)max,
+			 modvm_config_where(c, "maximum"));
+	return -EINVAL;
+}
+
 /* ---- lifecycle ---- */
 
 static int vm_configure(struct mb *m, unsigned id)
@@ -292,15 +309,7 @@ static int vm_configure(struct mb *m, unsigned id)
 	v->cfg_startup = modvm_config_size(c, "startup");
 	v->pol.buffer_pct = (uint32_t)modvm_config_int(c, "buffer");
 	v->pol.weight = (uint32_t)modvm_config_int(c, "weight");
-	if (v->cfg_min && v->cfg_max && v->cfg_min > v->cfg_max) {
-		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: minimum %llu bytes is above maximum %llu (%s)",
-				 modvm_config_where(c, "minimum"), modvm_plugin_vm_name(m->ctx, id),
-				 (unsigned long long)v->cfg_min, (unsigned long long)v->cfg_max,
-				 modvm_config_where(c, "maximum"));
-		return -EINVAL;
-	}
-	return 0;
+	return check_limits(m->ctx, id);
 }
 
 static int mb_init(struct modvm_plugin_ctx *ctx)
@@ -351,6 +360,27 @@ free_vms:
 	free(m->vms);
 	free(m);
 	return rc;
+}
+
+/* What init and start would refuse, with nothing started (`modvm check`):
+ * every VM's limits, and a meminfo that cannot be read. */
+static int mb_validate(struct modvm_plugin_ctx *ctx)
+{
+	const struct modvm_config *cfg = modvm_plugin_config(ctx);
+	struct mb_host_sample hs;
+	char err[320];
+	int rc = 0;
+
+	for (unsigned i = 0; i < modvm_plugin_vm_count(ctx); i++) {
+		int e = check_limits(ctx, i);
+		rc = rc ? rc : e;
+	}
+	int e = mb_host_read(modvm_config_string(cfg, "meminfo"), modvm_config_string(cfg, "psi"),
+			     &hs, err, sizeof(err));
+	if (e < 0)
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: meminfo: %s",
+				 modvm_config_where(cfg, "meminfo"), err);
+	return rc ? rc : e;
 }
 
 static int mb_start(struct modvm_plugin_ctx *ctx)
@@ -439,4 +469,4 @@ MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_MEMORY_POLICY, .version = "
 	     .license = "MIT",
 	     .description = "Dynamic Memory: virtio-balloon and a weighted memory policy",
 	     .options = options, .vm_options = vm_options, .events = events, .init = mb_init,
-	     .start = mb_start, .stop = mb_stop, .fini = mb_fini);
+	     .start = mb_start, .stop = mb_stop, .fini = mb_fini, .validate = mb_validate);

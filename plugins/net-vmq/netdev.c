@@ -190,8 +190,8 @@ static int set_features_ok(void *opaque, uint64_t features)
 	if (why) {
 		/* Guest-caused: the first at WARN, the rest at DEBUG. */
 		bool first = !__atomic_exchange_n(&nd->warned_features, true, __ATOMIC_RELAXED);
-		modvm_log(first ? MODVM_LOG_WARN : MODVM_LOG_DEBUG, netdev__name(nd),
-			  "FEATURES_OK refused: %s", why);
+		modvm_virtio_log(nd->dev, first ? MODVM_LOG_WARN : MODVM_LOG_DEBUG,
+				 "FEATURES_OK refused: %s", why);
 		return -EINVAL;
 	}
 	if (apply_offloads(nd, features & GUEST_OFFLOADS) < 0)

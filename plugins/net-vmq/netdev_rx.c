@@ -24,8 +24,8 @@
 static void rx_drop(struct netdev *nd, unsigned pair, enum netdev_drop why)
 {
 	if (__atomic_fetch_add(&nd->c[pair].rx_drops[why], 1, __ATOMIC_RELAXED) == 0)
-		modvm_log(MODVM_LOG_WARN, netdev__name(nd), "rx queue %u: frame dropped: %s", pair,
-			  netdev_drop_name(why));
+		modvm_virtio_log(nd->dev, MODVM_LOG_WARN, "rx queue %u: frame dropped: %s", pair,
+				 netdev_drop_name(why));
 }
 
 void netdev__rx_release(struct netdev *nd, unsigned pair)

@@ -19,8 +19,8 @@
 static void drop(struct netdev *nd, unsigned pair, enum netdev_drop why)
 {
 	if (__atomic_fetch_add(&nd->c[pair].tx_drops[why], 1, __ATOMIC_RELAXED) == 0)
-		modvm_log(MODVM_LOG_WARN, netdev__name(nd), "tx queue %u: frame dropped: %s", pair,
-			  netdev_drop_name(why));
+		modvm_virtio_log(nd->dev, MODVM_LOG_WARN, "tx queue %u: frame dropped: %s", pair,
+				 netdev_drop_name(why));
 }
 
 /* Copies the first VNET_HDR_LEN readable bytes; false if fewer. */

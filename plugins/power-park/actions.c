@@ -12,6 +12,7 @@
 #include <modvm/log.h>
 
 #include "actions.h"
+#include "statefile.h"
 
 #define DOMAIN "power-park"
 
@@ -43,9 +44,14 @@ int park_actions_init(struct park_actions *a, enum park_action kind, const char 
 	return 0;
 }
 
+void park_actions_set_journal(struct park_actions *a, struct park_state *journal)
+{
+	a->journal = journal;
+}
+
 static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t len = (ssize_t)strlen(text), w;
 	int rc = 0;
 
@@ -67,12 +73,16 @@ static int write_file(const char *path, const char *text)
 
 static int read_word(const char *path, char *out, size_t len)
 {
-	FILE *f = fopen(path, "re");
+	/* O_NONBLOCK: a fifo planted in a fixture root must not hang the loop. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	int rc = 0;
 
 	if (!f) {
 		rc = -errno;
 		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return rc;
 	}
 	if (!fgets(out, (int)len, f)) {
@@ -101,6 +111,8 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 	case PARK_ACTION_CPUFREQ:
 		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
 		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]));
+		if (rc == 0 && a->journal)
+			rc = park_state_record(a->journal, path, a->saved_gov[cpu]);
 		if (rc < 0)
 			return rc;
 		rc = write_file(path, "powersave");
@@ -111,6 +123,9 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 			return -EPERM;
 		}
 		cpu_path(a, cpu, "online", path, sizeof(path));
+		rc = a->journal ? park_state_record(a->journal, path, "1") : 0;
+		if (rc < 0)
+			return rc;
 		rc = write_file(path, "0");
 		break;
 	default:
@@ -140,6 +155,8 @@ int park_actions_unpark(struct park_actions *a, unsigned cpu)
 	default:
 		return 0;
 	}
+	if (rc == 0 && a->journal)
+		park_state_forget(a->journal, path);	/* logged; recovery would rewrite the same */
 	if (rc == 0)
 		a->parked[cpu] = false;
 	return rc;
@@ -220,9 +237,13 @@ static bool offers_powersave(const char *sysfs_root, unsigned cpu)
 
 	snprintf(path, sizeof(path), "%s/cpu%u/cpufreq/scaling_available_governors", sysfs_root,
 		 cpu);
-	f = fopen(path, "re");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return true;	/* not listed: the write itself decides */
+	}
 	if (fgets(line, sizeof(line), f)) {
 		char *save = NULL;
 		ok = false;

@@ -19,6 +19,8 @@
 
 #include "policy.h"
 
+struct park_state;
+
 enum park_action { PARK_ACTION_AFFINITY, PARK_ACTION_CPUFREQ, PARK_ACTION_OFFLINE };
 
 struct park_actions {
@@ -28,6 +30,7 @@ struct park_actions {
 	char saved_gov[PARK_MAX_CPUS][32];	/* cpufreq: governor before parking */
 	cpu_set_t orig_affinity;		/* affinity: the process's at init */
 	bool pinned_threads;			/* affinity: threads re-pinned */
+	struct park_state *journal;		/* cpufreq/offline: NULL = not journaled */
 };
 
 /* Parses "affinity" | "cpufreq" | "offline"; -EINVAL otherwise. */
@@ -36,6 +39,13 @@ const char *park_action_name(enum park_action kind);
 
 /* Remembers the process affinity (restored later).  0 or -errno. */
 int park_actions_init(struct park_actions *a, enum park_action kind, const char *sysfs_root);
+
+/*
+ * From now on every sysfs write is journaled first (statefile.h): the old
+ * value is on disk before the new one is written, and its entry goes once
+ * the old value is back.  NULL stops journaling (the unit tests).
+ */
+void park_actions_set_journal(struct park_actions *a, struct park_state *journal);
 
 /*
  * cpufreq / offline: park or unpark host cpu @cpu.  0 or -errno (logged

@@ -10,6 +10,8 @@
  * to — undoes every change.  All of it runs on the loop thread.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "actions.h"
 #include "policy.h"
 #include "sampler.h"
+#include "statefile.h"
 
 #define PLUGIN_NAME "power-park"
 #define MAX_QUEUES 64
@@ -53,6 +56,7 @@ struct park {
 	struct park_policy pol;
 	struct park_sampler smp;
 	struct park_actions act;
+	struct park_state *journal;	/* cpufreq/offline: owned from init to fini */
 	struct park_sample sample;
 	uint32_t permille[PARK_MAX_CPUS];
 	bool applied[PARK_MAX_CPUS];	/* unparked state the host was last given */
@@ -334,11 +338,11 @@ static int managed_cores(struct park *pk, const struct modvm_config *cfg)
 	}
 	/* default: every online cpu, from sysfs_root/online (or sysconf without it) */
 	snprintf(path, sizeof(path), "%s/online", root);
-	FILE *f = fopen(path, "re");
-	if (f) {
-		if (!fgets(text, sizeof(text), f))
-			text[0] = '\0';
-		fclose(f);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		ssize_t got = read(fd, text, sizeof(text) - 1);
+		text[got > 0 ? got : 0] = '\0';
+		close(fd);
 	}
 	n = text[0] ? park_cpulist_parse(text, pk->cpus) : -EINVAL;
 	if (n < 0) {
@@ -350,16 +354,19 @@ static int managed_cores(struct park *pk, const struct modvm_config *cfg)
 	return n;
 }
 
-static int park_init(struct modvm_plugin_ctx *ctx)
+/*
+ * The options, checked the way init uses them: the policy's parameters,
+ * the managed cores (which reads the online mask) and min_cores against
+ * them.  No side effects, so validate runs it too.  Logs each problem.
+ */
+static int configure(struct park *pk, struct modvm_plugin_ctx *ctx,
+		     const struct modvm_config *cfg)
 {
-	const struct modvm_config *cfg = modvm_plugin_config(ctx);
-	struct park *pk = calloc(1, sizeof(*pk));
 	enum park_action kind = PARK_ACTION_AFFINITY;
+	const char *state = modvm_config_string(cfg, "state_file");
 	char err[200];
 	int n, rc;
 
-	if (!pk)
-		return -ENOMEM;
 	pk->ctx = ctx;
 	pk->params = (struct park_params){
 		.max_cores = (unsigned)modvm_config_int(cfg, "max_cores"),
@@ -372,37 +379,133 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 	park_action_parse(modvm_config_string(cfg, "action"), &kind);
 	pk->params.protect_cpu0 = kind == PARK_ACTION_OFFLINE;
 	pk->interval_ns = (uint64_t)modvm_config_int(cfg, "interval_ms") * 1000000u;
+	if (state[0] != '/') {
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: state_file: \"%s\": needs an absolute path",
+				 modvm_config_where(cfg, "state_file"), state);
+		return -EINVAL;
+	}
 
 	rc = n = managed_cores(pk, cfg);
 	if (rc < 0)
-		goto free_state;
+		return rc;
 	pk->ncores = (unsigned)n;
 	rc = park_min_cores_parse(modvm_config_string(cfg, "min_cores"), pk->ncores,
 				  &pk->params.min_cores, err, sizeof(err));
 	if (rc < 0) {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: %s", modvm_config_where(cfg, "min_cores"),
 				 err);
-		goto free_state;
+		return rc;
 	}
 	rc = park_policy_init(&pk->pol, &pk->params, pk->cpus, pk->ncores, err, sizeof(err));
-	if (rc < 0) {
+	if (rc < 0)
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s", err);
-		goto free_state;
+	return rc;
+}
+
+static int park_validate(struct modvm_plugin_ctx *ctx)
+{
+	struct park *pk = calloc(1, sizeof(*pk));
+	int rc;
+
+	if (!pk)
+		return -ENOMEM;
+	rc = configure(pk, ctx, modvm_plugin_config(ctx));
+	free(pk);
+	return rc;
+}
+
+/* sysfs_root as an absolute path: journal entries must mean the same file
+ * to `modvm recover` run from anywhere. */
+static void absolute_root(const char *root, char *out, size_t len)
+{
+	char real[PATH_MAX];
+
+	if (root[0] != '/' && realpath(root, real))
+		snprintf(out, len, "%s", real);
+	else
+		snprintf(out, len, "%s", root);
+}
+
+/*
+ * The journal comes first: an earlier run's leftovers are written back
+ * before the online mask and the governors are read, so an offlined core is
+ * managed again and a powersave governor is not mistaken for the original.
+ * The cpufreq and offline actions keep it (locked) until fini; with
+ * affinity, which changes nothing that outlives the process, leftovers
+ * are recovered if no live modvm owns them.
+ */
+static int open_journal(struct park *pk, enum park_action kind, const char *path)
+{
+	char err[300];
+	unsigned restored = 0;
+	int rc;
+
+	if (kind == PARK_ACTION_AFFINITY) {
+		if (access(path, F_OK) != 0)
+			return 0;	/* nothing left: no directory or lock file made */
+		rc = park_state_recover(path, &restored, err, sizeof(err));
+		if (rc < 0 && rc != -EBUSY)
+			modvm_plugin_log(pk->ctx, MODVM_LOG_WARN, "%s", err);
+		return 0;
 	}
-	rc = park_actions_init(&pk->act, kind, modvm_config_string(cfg, "sysfs_root"));
+	pk->journal = calloc(1, sizeof(*pk->journal));
+	if (!pk->journal)
+		return -ENOMEM;
+	rc = park_state_open(pk->journal, path, &restored, NULL, err, sizeof(err));
+	if (rc < 0) {
+		modvm_plugin_log(pk->ctx, MODVM_LOG_ERROR, "state_file: %s%s", err,
+				 rc == -EBUSY ? ": two modvm processes must not park the same cores"
+					      : "");
+		free(pk->journal);
+		pk->journal = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+static void close_journal(struct park *pk)
+{
+	if (!pk->journal)
+		return;
+	park_state_close(pk->journal);
+	free(pk->journal);
+	pk->journal = NULL;
+}
+
+static int park_init(struct modvm_plugin_ctx *ctx)
+{
+	const struct modvm_config *cfg = modvm_plugin_config(ctx);
+	struct park *pk = calloc(1, sizeof(*pk));
+	enum park_action kind = PARK_ACTION_AFFINITY;
+	char root[PATH_MAX];
+	int rc;
+
+	if (!pk)
+		return -ENOMEM;
+	pk->ctx = ctx;
+	park_action_parse(modvm_config_string(cfg, "action"), &kind);
+	rc = open_journal(pk, kind, modvm_config_string(cfg, "state_file"));
+	if (rc < 0)
+		goto free_state;
+	rc = configure(pk, ctx, cfg);
+	if (rc < 0)
+		goto close_journal;
+	absolute_root(modvm_config_string(cfg, "sysfs_root"), root, sizeof(root));
+	rc = park_actions_init(&pk->act, kind, root);
 	if (rc < 0) {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "sched_getaffinity: %s", modvm_strerror(rc));
-		goto free_state;
+		goto close_journal;
 	}
+	park_actions_set_journal(&pk->act, pk->journal);
 	for (unsigned i = 0; i < pk->ncores; i++)
 		pk->applied[i] = true;
 	park_sampler_init(&pk->smp, modvm_config_string(cfg, "proc_stat"));
 	if ((rc = modvm_bus_register(&modvm_event_host_cpu_load)) < 0 ||
 	    (rc = modvm_bus_register(&modvm_event_power_core_state)) < 0)
-		goto free_state;
+		goto close_journal;
 	rc = modvm_subscribe_vm_lifecycle(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT, on_vm, pk);
 	if (rc < 0)
-		goto free_state;
+		goto close_journal;
 	pk->sub_vm = rc;
 	rc = modvm_subscribe_net_queue_assigned(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT,
 						 on_queue, pk);
@@ -420,8 +523,28 @@ unsubscribe_queue:
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 unsubscribe_vm:
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
+close_journal:
+	close_journal(pk);
 free_state:
 	free(pk);
+	return rc;
+}
+
+/* `modvm recover`: what an earlier run left parked goes back, unless a
+ * live modvm owns the journal. */
+static int park_recover(struct modvm_plugin_ctx *ctx)
+{
+	const char *path = modvm_config_string(modvm_plugin_config(ctx), "state_file");
+	unsigned restored = 0;
+	char err[300];
+	int rc = park_state_recover(path, &restored, err, sizeof(err));
+
+	if (rc == -EBUSY)
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: nothing recovered while it runs", err);
+	else if (rc < 0)
+		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s", err);
+	else
+		modvm_plugin_log(ctx, MODVM_LOG_INFO, "%s: %u value(s) restored", path, restored);
 	return rc;
 }
 
@@ -495,6 +618,7 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_stats);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
+	close_journal(pk);
 	free(pk);
 	modvm_plugin_set_data(ctx, NULL);
 }
@@ -526,6 +650,10 @@ static const struct modvm_option options[] = {
 	{ .name = "sysfs_root", .type = MODVM_OPT_STRING,
 	  .default_value = "/sys/devices/system/cpu",
 	  .description = "where cpuN/online and cpuN/cpufreq live" },
+	{ .name = "state_file", .type = MODVM_OPT_STRING, .default_value = PARK_STATE_DEFAULT,
+	  .description = "journal of what cpufreq/offline changed, written before each change; "
+			 "a crashed run's leftovers are restored at the next start or by "
+			 "`modvm recover`" },
 	MODVM_OPTIONS_END,
 };
 
@@ -557,4 +685,5 @@ MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_POWER_POLICY, .version = "1
 	     .license = "MIT",
 	     .description = "Core Parking: pack vCPUs onto fewer cores, park the idle ones",
 	     .options = options, .events = events, .init = park_init, .start = park_start,
-	     .stop = park_stop, .fini = park_fini, .get_interface = park_get_interface);
+	     .stop = park_stop, .fini = park_fini, .get_interface = park_get_interface,
+	     .validate = park_validate, .recover = park_recover);

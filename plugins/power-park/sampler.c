@@ -2,9 +2,12 @@
  * sampler.c — /proc/stat to per-core busy permille.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sampler.h"
 
@@ -19,11 +22,24 @@ int park_sampler_read(struct park_sampler *s, uint32_t *permille, char *err, uns
 	char line[512];
 	unsigned lineno = 0;
 	int count = 0, rc = 0;
-	FILE *f = fopen(s->path, "re");
+	/* Opened without blocking and checked: a fifo as proc_stat must fail
+	 * with a message, not hang the loop thread for ever. */
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	FILE *f = NULL;
 
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		snprintf(err, errlen, "%s: not a regular file", s->path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (fd >= 0)
+		f = fdopen(fd, "r");
 	if (!f) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return rc;
 	}
 	memset(permille, 0, PARK_MAX_CPUS * sizeof(*permille));

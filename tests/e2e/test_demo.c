@@ -50,7 +50,7 @@ END_TEST
 START_TEST(bad_kernel_refused_before_running)
 {
 	run_modvm(&res, 60, "run", run_conf("e2e-bad-kernel.conf"), NULL);
-	run_expect(&res, 1, NULL, "vm broken: ");
+	run_expect(&res, 2, NULL, "vm broken: ");	/* refused before anything starts, like `check` */
 	ck_assert_ptr_nonnull(strstr(res.err, "e2e-bad-kernel.conf"));
 	ck_assert_ptr_null(strstr(res.out, "Hello"));
 }

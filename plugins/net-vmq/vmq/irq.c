@@ -80,7 +80,7 @@ int vmq_irq_find(const char *proc_root, const struct vmq_nic *nic, uint32_t queu
 
 	if (vmq_path(path, sizeof(path), "%s/interrupts", proc_root))
 		return -ENAMETOOLONG;
-	f = fopen(path, "re");
+	f = vmq_fopen(path);
 	if (!f)
 		return -errno;
 	msi = msi_irqs(nic->pci_dir, &nmsi);
@@ -127,7 +127,7 @@ int vmq_irq_set_affinity(const char *proc_root, int irq, const char *list)
 
 	if (vmq_path(path, sizeof(path), "%s/irq/%d/smp_affinity_list", proc_root, irq))
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;

@@ -107,7 +107,7 @@ static const char *unknown_detail(const struct vmq_manager *m, const char *uplin
 
 	if (vmq_path(path, sizeof(path), "%s/class/net/%s/mtu", m->sysfs_root, uplink))
 		return "no such interface";
-	f = fopen(path, "re");
+	f = vmq_fopen(path);
 	if (!f)
 		return "no such interface";
 	fclose(f);

@@ -38,6 +38,8 @@ int vmq_discover(const char *sysfs_root, const struct vmq_ethtool_ops *ops, void
 
 /* snprintf() into a path buffer: 0, or -ENAMETOOLONG if it did not fit. */
 int vmq_path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* fopen(@path, "r") without blocking on a fifo (O_NONBLOCK); NULL with errno. */
+FILE *vmq_fopen(const char *path);
 /* Reads the first line of @path (newline stripped).  0 or -errno. */
 int vmq_read_line(const char *path, char *buf, size_t len);
 /* Reads an unsigned number (decimal or 0x hex) from @path.  0 or -errno. */

@@ -18,7 +18,11 @@
  * init that fails (after which the plugin is unloaded with nothing left).
  *
  * Lifecycle, all on the loop thread:
- *     dlopen → init(ctx) → start(ctx) → … running … → stop(ctx) → fini(ctx) → dlclose
+ *     dlopen → [validate(ctx)] → init(ctx) → start(ctx) → … running … → stop(ctx)
+ *       → fini(ctx) → dlclose
+ * validate (ABI 1.3, optional) runs before any init and changes nothing;
+ * `modvm check` runs it and stops there.  recover (ABI 1.3, optional) is
+ * called instead of the lifecycle by `modvm recover` (see the fields).
  * init and start run in `requires` order (dependencies first); stop and fini
  * in reverse.  init may subscribe to events and allocate; start may begin
  * timers and I/O; stop must end them; fini frees everything init made.  A
@@ -82,10 +86,43 @@ struct modvm_plugin {
 	 * does not implement it.  Called only between init and fini.
 	 */
 	const void *(*get_interface)(struct modvm_plugin_ctx *ctx, const char *id);
+
+	/* ---- ABI 1.3: read only if struct_size covers them ---- */
+
+	/*
+	 * Optional.  Checks the plugin's options and per-VM options the way
+	 * init would — cross-field rules a table cannot say (a minimum above
+	 * a maximum, a count larger than the cores there are) — and changes
+	 * nothing: no threads, timers, subscriptions, written files or host
+	 * state.  `modvm check` and `modvm run` call it after the option
+	 * tables are validated and before any plugin's init, so `check`
+	 * refuses what `run` would.  Through @ctx it may read
+	 * modvm_plugin_config, modvm_plugin_vm_count/_vm_name/_vm_config and
+	 * log; nothing else.  0, or a negative errno after logging every
+	 * problem as one line naming its file:line (modvm_config_where).
+	 */
+	int (*validate)(struct modvm_plugin_ctx *ctx);
+
+	/*
+	 * Optional.  Undoes what an earlier run of this plugin left changed on
+	 * the host because that run crashed or was killed before its stop
+	 * (SIGKILL, a power cut, the start watchdog): `modvm recover CONFIG`,
+	 * meant for a service manager's stop-post hook, calls it for every
+	 * enabled plugin, with the same context as validate (its options, no
+	 * init).  A plugin should also recover in its own init before it saves
+	 * any "original" value.  0 if nothing was left or all of it was
+	 * restored; -EBUSY if a running modvm still owns what would be undone
+	 * (nothing is touched); another negative errno, after logging what
+	 * could not be restored.
+	 */
+	int (*recover)(struct modvm_plugin_ctx *ctx);
 };
 
 /* Size of the ABI 1.0 layout: the loader refuses anything smaller. */
 #define MODVM_PLUGIN_MIN_SIZE_V1 (offsetof(struct modvm_plugin, get_interface) + sizeof(void *))
+/* True if descriptor @d (built against any 1.x) has field @f: fields added
+ * in a minor are read only when this holds. */
+#define MODVM_PLUGIN_HAS(d, f) ((d)->struct_size >= offsetof(struct modvm_plugin, f) + sizeof((d)->f))
 
 #define MODVM__CAT2(a, b) a##b
 #define MODVM__CAT(a, b) MODVM__CAT2(a, b)

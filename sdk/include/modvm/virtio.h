@@ -41,6 +41,7 @@
 #define MODVM_VIRTIO_H
 
 #include "common.h"
+#include "log.h"
 
 MODVM_BEGIN_DECLS
 
@@ -294,6 +295,19 @@ MODVM_EXPORT void modvm_virtio_config_changed(struct modvm_virtio_dev *dev);
  * line, naming the device).  Any thread.
  */
 MODVM_EXPORT void modvm_virtio_set_needs_reset(struct modvm_virtio_dev *dev, const char *why);
+
+/*
+ * ABI 1.3.  Logs one line about something the guest did to @dev (a
+ * malformed buffer, a page outside its RAM, a dropped frame), with the
+ * device's name as the domain.  Every such line of a VM — from the core's
+ * devices and every plugin's — shares one budget (10 lines per 5 s); the
+ * rest are counted and reported as "vm NAME: suppressed N similar
+ * messages", so a hostile guest cannot flood the host's log.  Use it for
+ * anything a guest can repeat; use modvm_log for the host's own errors.
+ * Any thread.
+ */
+MODVM_EXPORT void modvm_virtio_log(struct modvm_virtio_dev *dev, enum modvm_log_level level,
+				   const char *fmt, ...) MODVM_PRINTF(3, 4);
 
 /* The features the driver accepted (valid once FEATURES_OK is set, 0 after a
  * reset), and the status byte as the driver reads it.  Any thread. */

@@ -467,7 +467,8 @@ START_TEST(bz_from_files)
 		      "got %s", err);
 	cfg.kernel = dir;
 	ck_assert_int_eq(modvm__boot_load(&cfg, &info, err, sizeof(err)), -EISDIR);
-	ck_assert_msg(strcmp(err + strlen(dir), ": not a regular file") == 0, "got %s", err);
+	ck_assert_msg(strcmp(err + strlen(dir), ": is a directory, not a regular file") == 0,
+		      "got %s", err);
 
 	unlink(kpath);
 	unlink(ipath);

@@ -89,11 +89,11 @@ static void spin_conf(const char *conf, const char *action, const char *root,
 		"  power-park = { enabled = true; action = \"%s\"; interval_ms = 20;\n"
 		"    decrease_time = 1; cores = \"0-1\"; min_cores = \"50%%\";\n"
 		"    decrease_threshold = %u;\n"
-		"    sysfs_root = \"%s\";\n"
+		"    sysfs_root = \"%s\"; state_file = \"%s/power-park.state\";\n"
 		"    proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; }; };\n"
 		"vms = ( { name = \"spin\"; vcpus = 1; memory = \"16M\"; kernel = \"%s\";\n"
 		"  cmdline = \"modvm.bench=spin\"; console = \"none\"; stats_interval_ms = %u; } );\n",
-		action, decrease_threshold, root, src ? src : ".", PARK_BENCH_GUEST, stats_ms);
+		action, decrease_threshold, root, root, src ? src : ".", PARK_BENCH_GUEST, stats_ms);
 	fclose(f);
 }
 

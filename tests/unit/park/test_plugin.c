@@ -91,8 +91,9 @@ static void write_conf(const char *action, const char *proc_stat)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
 		"plugins = { power-park = { enabled = true; action = \"%s\"; interval_ms = 10;\n"
-		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\"; %s }; };\n",
-		action, cores, proc_stat, root, extra);
+		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\";\n"
+		"  state_file = \"%s/power-park.state\"; %s }; };\n",
+		action, cores, proc_stat, root, root, extra);
 	fclose(f);
 }
 

@@ -8,10 +8,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fake_ethtool.h"
 #include "nic_tree.h"
+#include "vmq_internal.h"
 #include "vmq_test.h"
 
 static struct nic_tree tree;
@@ -231,6 +235,21 @@ START_TEST(missing_sysfs_root_is_an_error)
 }
 END_TEST
 
+/* A fifo where a sysfs file should be (a fixture root a config names):
+ * read without blocking, an error at once (issue 17, item 6). */
+START_TEST(fifo_in_sysfs_root_does_not_block)
+{
+	char dir[] = "/tmp/vmq-fifo-XXXXXX", path[64], buf[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mtu", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_lt(vmq_read_line(path, buf, sizeof(buf)), 0);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vmq_discover");
@@ -244,6 +263,7 @@ int main(void)
 	tcase_add_test(tc, broken_pci_tree_is_survived);
 	tcase_add_test(tc, sriov_from_capability);
 	tcase_add_test(tc, missing_sysfs_root_is_an_error);
+	tcase_add_test(tc, fifo_in_sysfs_root_does_not_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

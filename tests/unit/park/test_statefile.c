@@ -1,0 +1,251 @@
+/*
+ * The power-park journal (statefile.h) on a fixture sysfs tree: what the
+ * actions change is on disk before it is changed, a run killed with
+ * SIGKILL leaves it there, the next owner writes the old values back
+ * first, and neither a second owner, a symlink, a file others may write
+ * nor an entry naming any other file gets anything written.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "statefile.h"
+#include "sysfs_tree.h"
+
+static char root[256], state[300];
+
+static void setup(void)
+{
+	snprintf(root, sizeof(root), "%s", sysfs_tree_create(4, "schedutil"));
+	snprintf(state, sizeof(state), "%s/power-park.state", root);
+}
+
+static void teardown(void)
+{
+	sysfs_tree_destroy(root);
+}
+
+static const char *gov(unsigned cpu)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "cpu%u/cpufreq/scaling_governor", cpu);
+	return sysfs_tree_read(root, rel);
+}
+
+static const char *online(unsigned cpu)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "cpu%u/online", cpu);
+	return sysfs_tree_read(root, rel);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[8192];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* Parks cpus 2 and 3 with @kind in a child that is then SIGKILLed. */
+static void park_and_die(enum park_action kind)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static struct park_state st;
+		struct park_actions a;
+		char err[256];
+
+		if (park_state_open(&st, state, NULL, NULL, err, sizeof(err)) < 0 ||
+		    park_actions_init(&a, kind, root) < 0)
+			_exit(1);
+		park_actions_set_journal(&a, &st);
+		if (park_actions_park(&a, 2) < 0 || park_actions_park(&a, 3) < 0)
+			_exit(2);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d",
+		      status);
+}
+
+START_TEST(journaled_before_the_change_and_forgotten_after)
+{
+	static struct park_state st;
+	struct park_actions a;
+	char err[256];
+
+	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 1), 0);
+	ck_assert_str_eq(gov(1), "powersave");
+	char line[400];
+	snprintf(line, sizeof(line), "%s/cpu1/cpufreq/scaling_governor\tschedutil\n", root);
+	ck_assert_ptr_nonnull(strstr(slurp(state), line));
+	snprintf(line, sizeof(line), "%s.tmp", state);
+	ck_assert_int_eq(access(line, F_OK), -1);	/* renamed into place, nothing beside it */
+	ck_assert_int_eq(park_actions_unpark(&a, 1), 0);
+	ck_assert_str_eq(gov(1), "schedutil");
+	/* an empty journal is no file at all */
+	ck_assert_int_eq(access(state, F_OK), -1);
+	park_state_close(&st);
+}
+END_TEST
+
+/* The leftovers of a SIGKILLed run go back at the next open, before
+ * anyone reads a governor: powersave is never taken for the original. */
+START_TEST(sigkilled_cpufreq_run_restored_at_next_open)
+{
+	static struct park_state st;
+	unsigned restored = 0, failed = 9;
+	char err[256];
+
+	park_and_die(PARK_ACTION_CPUFREQ);
+	ck_assert_str_eq(gov(2), "powersave");
+	ck_assert_str_eq(gov(3), "powersave");
+	ck_assert_int_eq(park_state_open(&st, state, &restored, &failed, err, sizeof(err)), 0);
+	ck_assert_uint_eq(restored, 2);
+	ck_assert_uint_eq(failed, 0);
+	ck_assert_str_eq(gov(2), "schedutil");
+	ck_assert_str_eq(gov(3), "schedutil");
+	ck_assert_int_eq(access(state, F_OK), -1);
+	park_state_close(&st);
+}
+END_TEST
+
+START_TEST(sigkilled_offline_run_recovered)
+{
+	unsigned restored = 0;
+	char err[256];
+
+	park_and_die(PARK_ACTION_OFFLINE);
+	ck_assert_str_eq(online(2), "0");
+	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_uint_eq(restored, 2);
+	ck_assert_str_eq(online(2), "1");
+	ck_assert_str_eq(online(3), "1");
+}
+END_TEST
+
+START_TEST(second_owner_refused_and_nothing_touched)
+{
+	static struct park_state st, other;
+	struct park_actions a;
+	char err[256];
+
+	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_OFFLINE, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 1), 0);
+	/* another process (flock is per open file): refused, naming the owner */
+	pid_t pid = fork();
+	if (pid == 0) {
+		int rc = park_state_open(&other, state, NULL, NULL, err, sizeof(err));
+		char want[64];
+		snprintf(want, sizeof(want), "in use by another modvm (pid %d)", (int)getppid());
+		_exit(rc == -EBUSY && strstr(err, want) ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	/* `modvm recover` while it runs: refused, the parked core left to its owner */
+	ck_assert_int_eq(park_state_recover(state, NULL, err, sizeof(err)), -EBUSY);
+	ck_assert_str_eq(online(1), "0");
+	park_actions_restore(&a);
+	park_state_close(&st);
+	ck_assert_str_eq(online(1), "1");
+}
+END_TEST
+
+START_TEST(untrusted_journal_refused)
+{
+	static struct park_state st;
+	char err[256], target[320];
+
+	/* a symlink planted as the state file */
+	snprintf(target, sizeof(target), "%s/elsewhere", root);
+	ck_assert_int_eq(symlink(target, state), 0);
+	ck_assert_int_lt(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "symbolic link"));
+	unlink(state);
+	/* a journal others may write */
+	int fd = open(state, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	fchmod(fd, 0666);
+	close(fd);
+	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), -EPERM);
+	unlink(state);
+	/* a directory others may write */
+	chmod(root, 0777);
+	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "writable by nobody else"));
+	chmod(root, 0700);
+}
+END_TEST
+
+/* Only cpu online/governor files and plain words are ever written back. */
+START_TEST(foreign_entries_never_written)
+{
+	static struct park_state st;
+	char victim[320], text[1200];
+	unsigned restored = 9;
+
+	snprintf(victim, sizeof(victim), "%s/victim", root);
+	int fd = open(victim, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_eq(write(fd, "intact", 6), 6);
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "# modvm power-park state\n%s\troot\n%s/cpu1/online\t1;reboot\n"
+		 "%s/cpu1/../victim/online\t0\n%s/cpu2/online\t1\n",
+		 victim, root, root, root);
+	fd = open(state, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	ck_assert(!park_state_valid("/etc/shadow", "x"));
+	ck_assert(!park_state_valid("relative/cpu1/online", "1"));
+	ck_assert(park_state_valid("/sys/devices/system/cpu/cpu12/cpufreq/scaling_governor",
+				   "schedutil"));
+	ck_assert_int_eq(park_state_open(&st, state, &restored, NULL, text, sizeof(text)), 0);
+	ck_assert_uint_eq(restored, 1);	/* cpu2/online only */
+	ck_assert_str_eq(slurp(victim), "intact");
+	park_state_close(&st);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("park_statefile");
+	TCase *t = tcase_create("statefile");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, journaled_before_the_change_and_forgotten_after);
+	tcase_add_test(t, sigkilled_cpufreq_run_restored_at_next_open);
+	tcase_add_test(t, sigkilled_offline_run_recovered);
+	tcase_add_test(t, second_owner_refused_and_nothing_touched);
+	tcase_add_test(t, untrusted_journal_refused);
+	tcase_add_test(t, foreign_entries_never_written);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
