@@ -115,7 +115,10 @@ static bool handle_exit(struct modvm__vcpu *vc, const struct modvm_cpu_exit *ex)
 		char where[128] = "";
 
 		count(vc, MODVM_EXIT_REASON_OTHER);
-		if (vm->be->get_regs(vc->cpu, &regs) == 0 && vm->be->get_sregs(vc->cpu, &sregs) == 0)
+		/* Where it died, unless the backend already reset the vCPU (KVM on
+		 * AMD re-INITs it on a shutdown intercept: rip 0xfff0, cr3 0). */
+		if (vm->be->get_regs(vc->cpu, &regs) == 0 && vm->be->get_sregs(vc->cpu, &sregs) == 0 &&
+		    !(regs.rip == 0xfff0 && sregs.cr3 == 0))
 			snprintf(where, sizeof(where), " at rip 0x%llx (rsp 0x%llx, cr3 0x%llx)",
 				 (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
 				 (unsigned long long)sregs.cr3);

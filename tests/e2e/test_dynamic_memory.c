@@ -203,8 +203,13 @@ START_TEST(idle_vm_gives_memory_back_busy_vm_grows)
 	ck_assert_uint_le(guest_bytes(sized), 210 * MiB);
 	/* Both guests wrote their working sets: the host backed ~360 MiB … */
 	ck_assert_uint_ge(w.rss_peak, 330 * MiB);
-	/* … and got the idle VM's 156 MiB back when its balloon took them. */
-	ck_assert_uint_le(w.rss_end + 120 * MiB, w.rss_peak);
+	/* … and got the idle VM's 156 MiB back when its balloon took them: what
+	 * stays resident is the busy VM's 200 MiB, the idle VM at its 32 MiB
+	 * minimum and the VMM itself.  (Measured against the peak instead, the
+	 * check depended on the two VMs' phases overlapping as on a fast host:
+	 * nested, the idle VM shrinks before the busy one has grown.) */
+	ck_assert_msg(w.rss_end <= (200 + 32 + 48) * MiB, "modvm Rss %llu MiB at the end",
+		      (unsigned long long)(w.rss_end / MiB));
 	ck_assert_ptr_nonnull(strstr(res.err, "vm idle: balloon on virtio-balloon"));
 }
 END_TEST

@@ -35,6 +35,8 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static char last_status[4096];	/* for the failure message */
+
 /* Parked cores as `status` reports them, -1 if it does not say. */
 static int parked(void)
 {
@@ -46,6 +48,7 @@ static int parked(void)
 	out[n] = '\0';
 	if (p)
 		pclose(p);
+	memcpy(last_status, out, n + 1);
 	const char *h = strstr(out, "host cores ");
 	int cores, park;
 	if (!h || sscanf(h, "host cores %d parked %d", &cores, &park) != 2)
@@ -117,10 +120,10 @@ START_TEST(idle_guest_parks_busy_guest_unparks)
 	double t = run_modvm_watch(&res, 400, args, drive, &s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_msg(s.step == 1, "no core parked while the guest idled\n%s\n%s",
-		      tail(res.out, 1500), tail(res.err, 1000));
-	ck_assert_msg(t >= 0, "the parked core stayed parked while the guest spun\n%s\n%s",
-		      tail(res.out, 1500), tail(res.err, 1000));
+	ck_assert_msg(s.step == 1, "no core parked while the guest idled; last status:\n%s\n%s\n%s",
+		      last_status, tail(res.out, 1200), tail(res.err, 1000));
+	ck_assert_msg(t >= 0, "the parked core stayed parked while the guest spun; last status:\n"
+		      "%s\n%s\n%s", last_status, tail(res.out, 1200), tail(res.err, 1000));
 	ck_assert_int_eq(res.status, 0);
 	printf("power-park: idle Linux guest -> a core parked; both vCPUs spinning -> unparked "
 	       "%.1f s after the guest got busy\n", s.t_unpark - s.t_busy);

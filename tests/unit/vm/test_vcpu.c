@@ -218,8 +218,7 @@ START_TEST(guest_shutdown_stops_vm)
 	errors_start();
 	ends_vm(MODVM_EXIT_SHUTDOWN, MODVM_VM_FAILED,
 		"vm 'end' vcpu 1: triple fault at rip 0x0 (rsp 0x0, cr3 0x0) (the guest CPU "
-		"shut down after an exception it "
-		"could not handle); the VM is stopped", false);
+		"shut down after an exception it could not handle); the VM is stopped", false);
 	ck_assert_int_eq(errors_count(), 1);
 	errors_stop();
 	ends_vm(MODVM_EXIT_SYSTEM_OFF, MODVM_VM_STOPPED, "", false);
