@@ -80,9 +80,10 @@ static const char *type_name(enum modvm_opt_type t)
 		[MODVM_OPT_BOOL] = "bool",	[MODVM_OPT_INT] = "int",
 		[MODVM_OPT_SIZE] = "size",	[MODVM_OPT_DOUBLE] = "double",
 		[MODVM_OPT_STRING] = "string",	[MODVM_OPT_ENUM] = "enum",
+		[MODVM_OPT_LIST] = "list",
 	};
 
-	return t > MODVM_OPT_END && t <= MODVM_OPT_ENUM ? names[t] : "?";
+	return t > MODVM_OPT_END && t <= MODVM_OPT_LIST ? names[t] : "?";
 }
 
 /* Bytes in the config's own syntax ("4G"), so the range reads like the file. */
@@ -113,6 +114,11 @@ static void print_options(const char *title, const struct modvm_option *t)
 
 		if (t->type == MODVM_OPT_ENUM) {
 			snprintf(range, sizeof(range), "  choices %s", t->choices);
+		} else if (t->type == MODVM_OPT_LIST) {
+			/* Its element fields follow as "NAME.FIELD" lines. */
+			if (t->min || t->max)
+				snprintf(range, sizeof(range), "  %" PRId64 "..%" PRId64 " elements",
+					 t->min, t->max);
 		} else if ((t->min || t->max) && t->type != MODVM_OPT_BOOL &&
 			   t->type != MODVM_OPT_STRING) {
 			if (t->type == MODVM_OPT_SIZE) {
