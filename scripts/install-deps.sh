@@ -3,9 +3,9 @@
 # when it is all there already (so CI and repeated runs stay fast).
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
+packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
-	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
+	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools e2fsprogs)
 fi
 
 missing=()
