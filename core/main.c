@@ -109,6 +109,11 @@ static void print_options(const char *title, const struct modvm_option *t)
 		printf("  (none)\n");
 		return;
 	}
+	/* Names line up even when list fields make them long ("disks.limit.ops_burst"). */
+	int w = 20;
+	for (const struct modvm_option *o = t; o->name; o++)
+		if ((int)strlen(o->name) > w)
+			w = (int)strlen(o->name);
 	for (; t->name; t++) {
 		char lo[32], hi[32], range[96] = "";
 
@@ -134,12 +139,12 @@ static void print_options(const char *title, const struct modvm_option *t)
 		bool quote = t->type == MODVM_OPT_STRING || t->type == MODVM_OPT_ENUM;
 
 		if (t->default_value)
-			printf("  %-20s %-7s default %s%s%s%s\n", t->name, type_name(t->type),
+			printf("  %-*s %-7s default %s%s%s%s\n", w, t->name, type_name(t->type),
 			       quote ? "\"" : "", t->default_value, quote ? "\"" : "", range);
 		else
-			printf("  %-20s %-7s required%s\n", t->name, type_name(t->type), range);
+			printf("  %-*s %-7s required%s\n", w, t->name, type_name(t->type), range);
 		if (t->description)
-			printf("  %-20s %s\n", "", t->description);
+			printf("  %-*s %s\n", w, "", t->description);
 	}
 }
 
@@ -384,7 +389,8 @@ static void print_plugin_caps(struct modvm_host *host)
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
-	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq" };
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq",
+						"virtio-blk" };
 	struct modvm__backend_probe probes[8];
 	struct modvm_host *host = modvm__host_new();
 	int rc = EXIT_RUNTIME;
