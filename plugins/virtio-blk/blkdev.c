@@ -170,6 +170,7 @@ static int prepare(const char *name, const struct blkdev_config *cfg,
 		.threads = cfg->io_threads,
 		.name = bd->name,
 		.complete = blkdev__complete,
+		.batch_end = blkdev__batch_end,
 		.ctx = bd,
 	};
 	r = blkio_create(&io, &bd->io, why, sizeof(why));
@@ -246,11 +247,15 @@ static void quiesce_for_good(struct blkdev *bd)
 	pthread_mutex_unlock(&bd->mu);
 }
 
+/* The engine goes before the transport: its threads may still be in a
+ * batch end, under the transport mutex, after the last request finished. */
 void blkdev_free(struct blkdev *bd)
 {
 	if (!bd)
 		return;
 	quiesce_for_good(bd);
+	blkio_destroy(bd->io);
+	bd->io = NULL;
 	modvm_virtio_mmio_destroy(bd->transport);
 	free_bd(bd);
 }
@@ -260,6 +265,8 @@ void blkdev_detach(struct modvm_vm *vm, struct blkdev *bd)
 	if (!bd)
 		return;
 	quiesce_for_good(bd);
+	blkio_destroy(bd->io);
+	bd->io = NULL;
 	modvm_vm_remove_virtio(vm, bd->transport);
 	free_bd(bd);
 }

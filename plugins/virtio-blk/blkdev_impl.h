@@ -44,6 +44,7 @@ struct blkdev {
 	struct blkio_op timer;
 	bool timer_armed;
 	bool warned_guest;
+	uint64_t to_notify;		/* queues pushed to since the last batch end */
 	struct bqueue q[BLKDEV_MAX_QUEUES];
 
 	/* under mu */
@@ -63,8 +64,9 @@ void blkdev__process(struct blkdev *bd, uint16_t qi);
 /* Frees the requests waiting for the rate limiter (reset, teardown).
  * Transport mutex held. */
 void blkdev__drop_throttled(struct blkdev *bd);
-/* The engine's completion callback (struct blkio_config.complete). */
+/* The engine's callbacks (struct blkio_config complete and batch_end). */
 void blkdev__complete(void *ctx, struct blkio_op *op);
+void blkdev__batch_end(void *ctx);
 uint64_t blkdev__now_ns(void);
 
 #endif

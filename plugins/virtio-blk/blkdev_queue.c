@@ -162,7 +162,7 @@ void blkdev__complete(void *ctx, struct blkio_op *op)
 			copy_out(q);
 		*q->r.status = status;
 		modvm_virtq_push(vq, q->chain, q->r.written);
-		modvm_virtio_notify_used(bd->dev, q->qi);
+		bd->to_notify |= 1ull << q->qi;	/* interrupt at the batch's end */
 	} else {
 		/* The driver reset the device meanwhile: its buffers are not ours. */
 		modvm_virtq_chain_free(q->chain);
@@ -171,6 +171,20 @@ void blkdev__complete(void *ctx, struct blkio_op *op)
 	modvm_virtio_unlock(bd->dev);
 	free_req(q);
 	release(bd);
+}
+
+/* After a batch of completions: one interrupt per queue that got some. */
+void blkdev__batch_end(void *ctx)
+{
+	struct blkdev *bd = ctx;
+
+	modvm_virtio_lock(bd->dev);
+	for (uint16_t qi = 0; bd->to_notify && qi < bd->cfg.num_queues; qi++)
+		if (bd->to_notify & (1ull << qi)) {
+			bd->to_notify &= ~(1ull << qi);
+			modvm_virtio_notify_used(bd->dev, qi);
+		}
+	modvm_virtio_unlock(bd->dev);
 }
 
 /* ---- submitting ---- */

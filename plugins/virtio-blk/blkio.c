@@ -136,6 +136,8 @@ static void inline_submit(struct blkio *io, struct blkio_op *op)
 	else
 		blkio__run_sync(op);
 	io->cfg.complete(io->cfg.ctx, op);
+	if (io->cfg.batch_end)
+		io->cfg.batch_end(io->cfg.ctx);
 }
 
 static void inline_cancel(struct blkio *io, struct blkio_op *op)

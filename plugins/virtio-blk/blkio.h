@@ -9,7 +9,8 @@
  * An engine serves one disk.  Ops are submitted from any thread (the
  * device submits with its transport mutex held) and complete exactly once
  * through the complete callback, on the engine's own thread, with no engine
- * lock held: so the callback may take the transport mutex.  Rarely (the
+ * lock held: so the callback may take the transport mutex.  batch_end
+ * follows each batch of completions on the same thread.  Rarely (the
  * kernel refused to queue the op) it completes inside blkio_submit instead.
  *
  * An op either moves all its bytes or fails: short transfers are continued
@@ -65,6 +66,9 @@ struct blkio_config {
 	unsigned threads;	/* pool workers (2..64) */
 	const char *name;	/* for log lines */
 	void (*complete)(void *ctx, struct blkio_op *op);
+	/* Optional: after a batch of completions (every completion the engine
+	 * had at hand), so the device interrupts the guest once per batch. */
+	void (*batch_end)(void *ctx);
 	void *ctx;
 };
 

@@ -70,6 +70,8 @@ static void *worker(void *arg)
 		else
 			blkio__run_sync(op);
 		io->cfg.complete(io->cfg.ctx, op);
+		if (io->cfg.batch_end)
+			io->cfg.batch_end(io->cfg.ctx);
 		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);

@@ -231,15 +231,21 @@ static void *reaper(void *arg)
 				break;
 		}
 		io_uring_cq_advance(&u->ring, n);
+		bool any = false;
 		for (unsigned i = 0; i < n; i++) {
 			if (got[i].data == &stop_tag) {
 				stop = true;
 			} else if (got[i].data != &cancel_tag && got[i].data) {
 				struct blkio_op *op = got[i].data;
-				if (finished(io, op, got[i].res))
+				if (finished(io, op, got[i].res)) {
 					io->cfg.complete(io->cfg.ctx, op);
+					any = true;
+				}
 			}
 		}
+		/* One interrupt for what completed together. */
+		if (any && io->cfg.batch_end)
+			io->cfg.batch_end(io->cfg.ctx);
 	}
 	return NULL;
 }
