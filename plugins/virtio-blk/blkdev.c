@@ -82,8 +82,10 @@ static void reset(void *opaque)
 	bd->gen++;
 	bd->features = 0;
 	blkdev__drop_throttled(bd);
-	if (bd->timer_armed)
+	if (bd->timer_armed) {
+		bd->timer_cancelled = true;
 		blkio_cancel_timer(bd->io, &bd->timer);
+	}
 }
 
 /* ---- life cycle ---- */

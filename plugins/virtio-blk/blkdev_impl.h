@@ -43,6 +43,7 @@ struct blkdev {
 	struct ratelimit rl;
 	struct blkio_op timer;
 	bool timer_armed;
+	bool timer_cancelled;		/* by a reset, not by the engine */
 	bool warned_guest;
 	uint64_t to_notify;		/* queues pushed to since the last batch end */
 	struct bqueue q[BLKDEV_MAX_QUEUES];

@@ -130,9 +130,16 @@ static void timer_done(struct blkdev *bd)
 {
 	modvm_virtio_lock(bd->dev);
 	bd->timer_armed = false;
-	if (bd->timer.result == 0 && !bd->dying)
-		for (uint16_t i = 0; i < bd->cfg.num_queues; i++)
+	/* Fired, or cancelled by a reset after which requests may wait again
+	 * (they asked for no timer while this one was armed).  A timer the
+	 * engine cancelled on its own (the fuzzer's) leaves the next kick to
+	 * go on. */
+	if (!bd->dying && (bd->timer.result == 0 || bd->timer_cancelled)) {
+		uint16_t n = bd->features & VBLK_BIT(VBLK_F_MQ) ? bd->cfg.num_queues : 1;
+		for (uint16_t i = 0; i < n; i++)
 			blkdev__process(bd, i);
+	}
+	bd->timer_cancelled = false;
 	modvm_virtio_unlock(bd->dev);
 	release(bd);
 }
