@@ -75,7 +75,7 @@ enum cli_format {
 
 /*
  * Writes option table @t under @title ("options (plugins.NAME):" in text,
- * the .SS heading in man form).  Text form, per option:
+ * the .SS heading in man form, where NULL means none).  Text form, per option:
  *     "  NAME                 TYPE    default VALUE  range LO..HI"  or
  *     "  NAME                 TYPE    required  choices A|B"
  *     "                       DESCRIPTION"

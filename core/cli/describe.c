@@ -122,9 +122,11 @@ void cli_print_options(FILE *f, enum cli_format fmt, const char *title,
 		       const struct modvm_option *t)
 {
 	if (fmt == CLI_MAN) {
-		fputs(".SS \"", f);
-		cli_man_escape(f, title);
-		fputs("\"\n", f);
+		if (title) {
+			fputs(".SS \"", f);
+			cli_man_escape(f, title);
+			fputs("\"\n", f);
+		}
 		if (!t || !t->name)
 			fputs("(none)\n", f);
 		for (; t && t->name; t++)
