@@ -10,6 +10,10 @@ if [[ "${1:-}" == "--tests" ]]; then
 	# initramfs and disk images, module dependencies, and the network tools
 	# the tests run inside it.
 	packages+=(qemu-system-x86 busybox-static cpio e2fsprogs kmod iproute2 ethtool)
+	# The dist and package suites: the Debian packages built, checked by
+	# lintian and run (scripts/test-package.sh), the systemd unit checked
+	# by systemd-analyze, the bash completion and man pages exercised.
+	packages+=(build-essential dpkg-dev debhelper fakeroot lintian systemd bash-completion man-db)
 fi
 
 missing=()
