@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-[[ -d build ]] || meson setup build >/dev/null
+# The demo needs no test suite: -Dtests=false (scripts/test.sh builds its own).
+[[ -d build ]] || meson setup build -Dtests=false >/dev/null
 ninja -C build >/dev/null
 exec build/core/modvm run "${1:-etc/modvm.conf}"
