@@ -328,7 +328,8 @@ static void discard_log(enum modvm_log_level level, const char *line, void *ud)
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
-	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq" };
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq",
+						"virtio-blk" };
 	struct modvm__backend_probe probes[8];
 	struct modvm_host *host = modvm__host_new();
 	int rc = EXIT_RUNTIME;

@@ -102,10 +102,11 @@ lib=/usr/lib/$multiarch
 has modvm /usr/bin/modvm /usr/share/man/man1/modvm.1.gz /usr/share/man/man5/modvm.conf.5.gz \
 	/lib/systemd/system/modvm@.service /usr/share/bash-completion/completions/modvm \
 	/usr/share/doc/modvm/examples/modvm.conf /usr/share/doc/modvm/examples/dynamic-memory.conf \
-	/usr/share/doc/modvm/examples/networking.conf /etc/modvm/ \
+	/usr/share/doc/modvm/examples/networking.conf /usr/share/doc/modvm/examples/storage.conf \
+	/etc/modvm/ \
 	"$lib/modvm/modvm-demo-guest" "$lib/modvm/plugins/cpu-vmx.so" "$lib/modvm/plugins/cpu-svm.so" \
 	"$lib/modvm/plugins/mem-balloon.so" "$lib/modvm/plugins/net-vmq.so" \
-	"$lib/modvm/plugins/power-park.so"
+	"$lib/modvm/plugins/power-park.so" "$lib/modvm/plugins/virtio-blk.so"
 has libmodvm1 "$lib/libmodvm.so.1"
 has libmodvm-dev /usr/bin/modvm-conform /usr/include/modvm/plugin.h "$lib/libmodvm.so" \
 	"$lib/pkgconfig/modvm.pc" /usr/share/man/man1/modvm-conform.1.gz \
@@ -165,7 +166,7 @@ fi
 echo "-- modvm plugins"
 out=$(modvm plugins 2>&1) || fail "modvm plugins: exit $?"
 echo "$out"
-for p in cpu-vmx cpu-svm mem-balloon net-vmq power-park; do
+for p in cpu-vmx cpu-svm mem-balloon net-vmq power-park virtio-blk; do
 	grep -q "^$p " <<<"$out" || fail "modvm plugins does not list $p"
 done
 grep -q "error\|warn" <<<"$out" && fail "modvm plugins complained"
@@ -200,7 +201,7 @@ for page in modvm modvm.conf modvm-conform; do
 	[[ -z $warn ]] || fail "man $page: $warn"
 done
 python3 "$src/tests/dist/check_docs.py" /usr/bin/modvm /usr/share/man/man5/modvm.conf.5.gz \
-	/usr/share/man/man1/modvm.1.gz cpu-vmx cpu-svm mem-balloon net-vmq power-park
+	/usr/share/man/man1/modvm.1.gz cpu-vmx cpu-svm mem-balloon net-vmq power-park virtio-blk
 
 echo "-- bash completion"
 bash "$src/tests/dist/test-completion.sh" /usr/bin/modvm /usr/bin/modvm-conform \

@@ -16,9 +16,10 @@ static const char *type_name(enum modvm_opt_type t)
 		[MODVM_OPT_BOOL] = "bool",	[MODVM_OPT_INT] = "int",
 		[MODVM_OPT_SIZE] = "size",	[MODVM_OPT_DOUBLE] = "double",
 		[MODVM_OPT_STRING] = "string",	[MODVM_OPT_ENUM] = "enum",
+		[MODVM_OPT_LIST] = "list",
 	};
 
-	return t > MODVM_OPT_END && t <= MODVM_OPT_ENUM ? names[t] : "?";
+	return t > MODVM_OPT_END && t <= MODVM_OPT_LIST ? names[t] : "?";
 }
 
 /* Bytes in the config's own syntax ("4G"), so the range reads like the file. */
@@ -37,7 +38,10 @@ static void fmt_size(int64_t v, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64 "%c", v, suffix[i]);
 }
 
-/* "range LO..HI" or "choices A|B", or "" when the option has neither. */
+/*
+ * "range LO..HI", "choices A|B" or "LO..HI elements" (a list, whose element
+ * fields follow as "NAME.FIELD" rows), or "" when the option has none.
+ */
 static void limits(const struct modvm_option *t, char *out, size_t len)
 {
 	char lo[32], hi[32];
@@ -45,6 +49,9 @@ static void limits(const struct modvm_option *t, char *out, size_t len)
 	out[0] = '\0';
 	if (t->type == MODVM_OPT_ENUM) {
 		snprintf(out, len, "choices %s", t->choices);
+	} else if (t->type == MODVM_OPT_LIST) {
+		if (t->min || t->max)
+			snprintf(out, len, "%" PRId64 "..%" PRId64 " elements", t->min, t->max);
 	} else if ((t->min || t->max) && t->type != MODVM_OPT_BOOL &&
 		   t->type != MODVM_OPT_STRING) {
 		if (t->type == MODVM_OPT_SIZE) {
@@ -72,7 +79,7 @@ void cli_man_escape(FILE *f, const char *s)
 	}
 }
 
-static void text_option(FILE *f, const struct modvm_option *t)
+static void text_option(FILE *f, const struct modvm_option *t, int w)
 {
 	/* Strings are quoted as the config file writes them. */
 	bool quote = t->type == MODVM_OPT_STRING || t->type == MODVM_OPT_ENUM;
@@ -80,14 +87,14 @@ static void text_option(FILE *f, const struct modvm_option *t)
 
 	limits(t, range, sizeof(range));
 	if (t->default_value)
-		fprintf(f, "  %-20s %-7s default %s%s%s%s%s\n", t->name, type_name(t->type),
+		fprintf(f, "  %-*s %-7s default %s%s%s%s%s\n", w, t->name, type_name(t->type),
 			quote ? "\"" : "", t->default_value, quote ? "\"" : "", range[0] ? "  " : "",
 			range);
 	else
-		fprintf(f, "  %-20s %-7s required%s%s\n", t->name, type_name(t->type),
+		fprintf(f, "  %-*s %-7s required%s%s\n", w, t->name, type_name(t->type),
 			range[0] ? "  " : "", range);
 	if (t->description)
-		fprintf(f, "  %-20s %s\n", "", t->description);
+		fprintf(f, "  %-*s %s\n", w, "", t->description);
 }
 
 static void man_option(FILE *f, const struct modvm_option *t)
@@ -136,8 +143,13 @@ void cli_print_options(FILE *f, enum cli_format fmt, const char *title,
 	fprintf(f, "%s\n", title);
 	if (!t || !t->name)
 		fprintf(f, "  (none)\n");
+	/* Names line up even when list fields make them long ("disks.limit.ops_burst"). */
+	int w = 20;
+	for (const struct modvm_option *o = t; o && o->name; o++)
+		if ((int)strlen(o->name) > w)
+			w = (int)strlen(o->name);
 	for (; t && t->name; t++)
-		text_option(f, t);
+		text_option(f, t, w);
 }
 
 void cli_describe_plugin(FILE *f, const char *path, const struct modvm_plugin *d)

@@ -13,7 +13,6 @@
  * one extra exit per vCPU per second.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "vm/vm.h"
@@ -89,7 +88,7 @@ static void halt_tick(struct modvm_timer *timer, void *ud)
 
 MODVM_INTERNAL void modvm__vm_halt_watch_start(struct modvm_vm *vm)
 {
-	if (!vm->loop || !modvm__vcpu_can_tell_halted(vm) || getenv("MODVM_EXPERIMENT_NO_HALT_WATCH"))
+	if (!vm->loop || !modvm__vcpu_can_tell_halted(vm))
 		return;
 	vm->halt_strikes = 0;
 	vm->halt_timer = modvm_timer_start(vm->loop, HALT_WATCH_S, HALT_WATCH_S, halt_tick, vm);

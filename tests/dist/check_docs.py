@@ -23,7 +23,9 @@ import re
 import subprocess
 import sys
 
-TYPES = "bool|int|size|double|string|enum"
+TYPES = "bool|int|size|double|string|enum|list"
+# What follows the default: a range, the choices, or a list's element count.
+LIMITS = r"range .*|choices .*|\d+\.\.\d+ elements"
 
 
 def read(path):
@@ -54,20 +56,20 @@ def parse_text(out):
             continue
         if line == "  (none)":
             continue
+        # An entry starts in column 2; its description follows, indented
+        # past the name column (as wide as the longest name of the table).
         m = re.match(r"^  (\S+)\s+(%s)\s+(.*)$" % TYPES, line)
-        if m and not line.startswith(" " * 23):
+        if m:
             rest = m.group(3)
             limits = ""
-            for key in ("  range ", "  choices "):
-                i = rest.rfind(key)
-                if i >= 0:
-                    limits, rest = rest[i + 2:], rest[:i]
-                    break
+            lm = re.search(r"  (%s)$" % LIMITS, rest)
+            if lm:
+                limits, rest = lm.group(1), rest[:lm.start()]
             default = None if rest == "required" else rest[len("default "):]
             entry = [m.group(1), m.group(2), default, limits, ""]
             cur.append(entry)
-        elif entry is not None and line.startswith(" " * 23):
-            entry[4] = line[23:]
+        elif entry is not None and line.startswith("   "):
+            entry[4] = line.strip()
     return {k: [tuple(e) for e in v] for k, v in sections.items()}
 
 
@@ -93,8 +95,7 @@ def parse_man(src):
         elif line == ".TP" and cur is not None:
             name = unescape(lines[i + 1][len(".B "):])
             facts = unescape(lines[i + 2])
-            m = re.match(r"^(%s), (required|default (.*?))(, ((range|choices) .*))?$" % TYPES,
-                         facts)
+            m = re.match(r"^(%s), (required|default (.*?))(, (%s))?$" % (TYPES, LIMITS), facts)
             if not m or not lines[i + 1].startswith(".B "):
                 raise SystemExit(f"check_docs: man page line {i + 2}: cannot read {facts!r}")
             desc = ""
