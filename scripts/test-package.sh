@@ -37,6 +37,18 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 77
 fi
 
+# The throwaway root needs a private mount namespace with overlayfs: a
+# container without CAP_SYS_ADMIN (or a kernel without overlay) has neither.
+probe=$(mktemp -d)
+mkdir "$probe/lower" "$probe/upper"
+if ! unshare --mount --propagation private \
+	mount -t overlay modvm-probe -o "lowerdir=$probe/lower:/usr" "$probe/upper" 2>"$probe/err"; then
+	echo "SKIP: no overlayfs in a private mount namespace here ($(tr '\n' ' ' <"$probe/err"))"
+	rm -rf "$probe"
+	exit 77
+fi
+rm -rf "$probe"
+
 if [[ -n ${MODVM_PACKAGE_WORKDIR:-} ]]; then
 	work=$MODVM_PACKAGE_WORKDIR
 	rm -rf "$work"
