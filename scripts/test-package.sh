@@ -105,7 +105,9 @@ has() {	# has PACKAGE PATH...: the package ships each path
 	local p=$1 f
 	shift
 	for f in "$@"; do
-		dpkg-deb -c "${deb[$p]}" | awk '{ print $6 }' | grep -qx -- ".$f" ||
+		# grep reads all: with -q it would stop at the match and, under
+		# pipefail, the writer's SIGPIPE would fail the pipeline.
+		dpkg-deb -c "${deb[$p]}" | awk '{ print $6 }' | grep -x -- ".$f" >/dev/null ||
 			fail "$p does not ship $f"
 	done
 }
@@ -169,9 +171,13 @@ lib=/usr/lib/$multiarch
 [[ $(command -v modvm) == /usr/bin/modvm ]] || fail "modvm is $(command -v modvm)"
 modvm --version
 # libmodvm from its installed place, found by the linker without help; no rpath.
-ldd /usr/bin/modvm | grep -qE "libmodvm.so.1 => (/usr)?/lib/$multiarch/libmodvm.so.1 " ||
-	{ ldd /usr/bin/modvm; fail "libmodvm.so.1 not resolved to $lib"; }
-if readelf -d /usr/bin/modvm /usr/bin/modvm-conform | grep -qE 'RPATH|RUNPATH'; then
+# (Outputs captured first: `cmd | grep -q` fails under pipefail when grep
+# stops early and cmd dies of SIGPIPE.)
+linked=$(ldd /usr/bin/modvm)
+grep -qE "libmodvm.so.1 => (/usr)?/lib/$multiarch/libmodvm.so.1 " <<<"$linked" ||
+	{ echo "$linked"; fail "libmodvm.so.1 not resolved to $lib"; }
+dynamic=$(readelf -d /usr/bin/modvm /usr/bin/modvm-conform)
+if grep -qE 'RPATH|RUNPATH' <<<"$dynamic"; then
 	fail "an rpath in a /usr binary"
 fi
 

@@ -42,8 +42,11 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 # The installed programs run as installed: libmodvm through their rpath,
 # the plugins from the prefix's plugin directory.
 for exe in "$prefix/bin/modvm" "$prefix/bin/modvm-conform"; do
-	if ldd "$exe" | grep -q 'not found'; then
-		ldd "$exe"
+	# Captured first: `ldd | grep -q` fails under pipefail when grep stops
+	# early and ldd dies of SIGPIPE.
+	linked=$(ldd "$exe")
+	if grep -q 'not found' <<<"$linked"; then
+		echo "$linked"
 		echo "test-sdk.sh: $exe does not find its libraries" >&2
 		exit 1
 	fi
@@ -52,7 +55,8 @@ for exe in "$prefix/bin/modvm" "$prefix/bin/modvm-conform"; do
 		{ echo "test-sdk.sh: $exe uses '$used', not $libdir/libmodvm.so.1" >&2; exit 1; }
 done
 "$prefix/bin/modvm" --version
-"$prefix/bin/modvm" plugins | grep -q '^cpu-vmx ' ||
+listed=$("$prefix/bin/modvm" plugins)
+grep -q '^cpu-vmx ' <<<"$listed" ||
 	{ echo "test-sdk.sh: the installed modvm finds no plugins" >&2; exit 1; }
 "$prefix/bin/modvm" check "$prefix/share/doc/modvm/examples/modvm.conf"
 [[ -f $prefix/share/man/man5/modvm.conf.5 ]] || { echo "test-sdk.sh: no modvm.conf(5)" >&2; exit 1; }
