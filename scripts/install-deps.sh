@@ -3,7 +3,7 @@
 # when it is all there already (so CI and repeated runs stay fast).
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev check pciutils)
+packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev libseccomp-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
 	# scripts/nested-kvm.sh: the nested AMD-V KVM test host (QEMU TCG), its
