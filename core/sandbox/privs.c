@@ -137,17 +137,35 @@ static void bound_to(uint64_t keep)
 	}
 }
 
-static void log_caps_error(uint64_t keep, int err)
+void modvm__sb_cap_list(uint64_t caps, char *out, size_t len)
 {
-	char names[256] = "";
 	size_t used = 0;
 
-	for (int c = 0; c < 64; c++)
-		if (keep & (1ull << c))
-			used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
-						 used ? ", " : "", modvm__sb_cap_name(c));
+	out[0] = '\0';
+	for (int c = 0; c < 64 && used < len; c++) {
+		if (!(caps & (1ull << c)))
+			continue;
+		int w = snprintf(out + used, len - used, "%s%s", used ? "," : "",
+				 modvm__sb_cap_name(c));
+		if (w < 0 || (size_t)w >= len - used) {
+			/* cut: say so where the list ends */
+			if (len > 4)
+				snprintf(out + len - 4, 4, "...");
+			return;
+		}
+		used += (size_t)w;
+	}
+	if (!out[0])
+		snprintf(out, len, "none");
+}
+
+static void log_caps_error(uint64_t keep, int err)
+{
+	char names[256];
+
+	modvm__sb_cap_list(keep, names, sizeof(names));
 	modvm_log(MODVM_LOG_ERROR, DOMAIN, "cannot keep the capabilities plugins declared (%s): %s",
-		  names[0] ? names : "none", strerror(-err));
+		  names, strerror(-err));
 }
 
 int modvm__sb_drop_privileges(bool switch_user, uid_t uid, gid_t gid, const char *user_name,

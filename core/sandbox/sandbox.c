@@ -593,23 +593,24 @@ static uint64_t kept_caps(void)
 static void log_summary(void)
 {
 	const struct modvm__sandbox_stats *st = &sb.stats;
-	char caps[160] = "";
-	size_t used = 0;
+	char caps[256];
 
-	for (int c = 0; c < 64; c++)
-		if (st->caps & (1ull << c))
-			used += (size_t)snprintf(caps + used, sizeof(caps) - used, "%s%s",
-						 used ? "," : "", modvm__sb_cap_name(c));
+	if (!st->strict) {
+		if (sb.switch_user) {
+			modvm__sb_cap_list(st->caps, caps, sizeof(caps));
+			modvm_log(MODVM_LOG_INFO, DOMAIN, "off: uid %u gid %u, capabilities %s",
+				  (unsigned)st->uid, (unsigned)st->gid, caps);
+		}
+		return;
+	}
+	modvm__sb_cap_list(st->caps, caps, sizeof(caps));
 	modvm_log(MODVM_LOG_INFO, DOMAIN,
-		  "%s: uid %u gid %u, capabilities %s, seccomp allowlists: loop %u, vcpu %u, io %u, "
-		  "watchdog %u, spawner %u system calls (union %u); Landlock %s",
-		  st->strict ? "strict" : "off", (unsigned)st->uid, (unsigned)st->gid,
-		  caps[0] ? caps : "none", st->syscalls[MODVM__TC_LOOP], st->syscalls[MODVM__TC_VCPU],
-		  st->syscalls[MODVM__TC_IO], st->syscalls[MODVM__TC_WATCHDOG],
-		  st->syscalls[MODVM__TC_SPAWNER], st->union_syscalls,
-		  !st->strict	    ? "off"
-		  : st->landlock    ? "on"
-				    : "not available in this kernel");
+		  "strict: uid %u gid %u, capabilities %s, seccomp allowlists: loop %u, vcpu %u, "
+		  "io %u, watchdog %u, spawner %u system calls (union %u); Landlock %s",
+		  (unsigned)st->uid, (unsigned)st->gid, caps, st->syscalls[MODVM__TC_LOOP],
+		  st->syscalls[MODVM__TC_VCPU], st->syscalls[MODVM__TC_IO],
+		  st->syscalls[MODVM__TC_WATCHDOG], st->syscalls[MODVM__TC_SPAWNER],
+		  st->union_syscalls, st->landlock ? "on" : "not available in this kernel");
 }
 
 static void open_kvm(void)

@@ -66,6 +66,8 @@ int modvm__sb_resolve_user(const char *user, const char *group, const char *wher
 int modvm__sb_drop_privileges(bool switch_user, uid_t uid, gid_t gid, const char *user_name,
 			      uint64_t keep, bool strict);
 const char *modvm__sb_cap_name(int cap);
+/* "CAP_A,CAP_B" for the bits of @caps, "none", cut with "..." at @len. */
+void modvm__sb_cap_list(uint64_t caps, char *out, size_t len);
 
 /* landlock.c: restricts the calling thread (and its future children) to
  * @n paths.  0 (also when the kernel has no Landlock: *abi = 0), -errno. */
