@@ -433,3 +433,8 @@ out:
 	close(fd);
 	return ret;
 }
+
+MODVM_INTERNAL const char *modvm__control_socket_path(const struct modvm__control *ctl)
+{
+	return ctl ? ctl->path : NULL;
+}

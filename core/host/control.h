@@ -64,6 +64,8 @@ MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, cons
 				       const char *group, struct modvm__control **out);
 /* Closes every connection and the socket, removes the path. NULL is ignored. */
 MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl);
+/* The socket's path (the sandbox lets the loop remove it at the end). */
+MODVM_INTERNAL const char *modvm__control_socket_path(const struct modvm__control *ctl);
 
 /* The client side: sends @line, prints the reply to @out. 0 if it began with "ok". */
 MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FILE *out);

@@ -1,7 +1,8 @@
 /*
  * The host's part of the sandbox (issue 18): what the config names that a
  * VM opens after the lockdown — each autostart VM's kernel, initrd and
- * console file, for Landlock — and the lockdown itself, as host.sandbox,
+ * console file, for Landlock, and the control socket's directory (its
+ * removal at the end) — and the lockdown itself, as host.sandbox,
  * host.user and host.group say.  Plugins declare their own paths and
  * calls in init/start (SDK modvm/sandbox.h); core/sandbox/ does the rest.
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "host/control.h"
 #include "host/host_impl.h"
 #include "machine/machine.h"
 
@@ -48,6 +50,13 @@ static int declare_paths(struct modvm_host *host)
 			r = modvm__sandbox_allow_path(NULL, initrd, MODVM_SANDBOX_READ);
 		if (r == 0)
 			r = allow_console(modvm_config_string(vc, "console"));
+	}
+	/* The control socket is removed at the end, from its directory. */
+	const char *sock = modvm__control_socket_path(host->control);
+	if (r == 0 && sock) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", sock);
+		r = modvm__sandbox_allow_path(NULL, dirname(dir), MODVM_SANDBOX_CREATE);
 	}
 	return r;
 }
