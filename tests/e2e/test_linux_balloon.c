@@ -57,11 +57,17 @@ static uint64_t rss(int pid)
 	return kb * 1024;
 }
 
-/* `modvm ctl SOCK ARGS…` output into @out (empty if it failed). */
+/*
+ * `modvm ctl SOCK ARGS…` output into @out (empty if it failed).  At most
+ * four a second: each is a new (ASan) process, costly under TCG in the
+ * nested host, and the drivers poll with it; unthrottled, the polling
+ * itself kept the test host busy and slowed the guest under test.
+ */
 static void ctl(char *out, size_t len, const char *args)
 {
 	char cmd[512];
 
+	usleep(250 * 1000);
 	snprintf(cmd, sizeof(cmd), "%s ctl %s %s 2>&1", run_modvm_exe(), sock, args);
 	out[0] = '\0';
 	FILE *p = popen(cmd, "r");
@@ -293,7 +299,7 @@ START_TEST(dynamic_memory_shrinks_idle_grows_busy)
 	struct dyn s = { 0 };
 	guest_make(&g,
 		   "mount -o remount,size=90% /tmp\n"
-		   "sleep 20\n"
+		   "sleep 40\n"	/* the guest inflates at TCG speed in the nested host */
 		   "echo modvm-guest: allocating\n"
 		   "for i in 1 2 3 4 5 6 7 8; do\n"
 		   "  dd if=/dev/zero of=/tmp/f$i bs=1M count=50 2>/dev/null\n"
