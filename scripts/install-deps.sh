@@ -6,7 +6,7 @@
 # --tests: that, and what the test suite and fuzzers need.
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev check pciutils)
+packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev libseccomp-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
 	# The dist and package suites: the Debian packages built, checked by

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "event/event.h"
+#include "sandbox/sandbox.h"
 
 #define POLL_NS 100000000L	/* 100 ms */
 
@@ -73,6 +74,9 @@ static void *run(void *ud)
 	(void)ud;
 	pthread_mutex_lock(&wd.lock);
 	for (;;) {
+		/* After the lockdown this narrows the thread to the watchdog's
+		 * list (the lockdown wakes us for it); a no-op otherwise. */
+		modvm__thread_enter(MODVM__TC_WATCHDOG, NULL);
 		if (wd.depth == 0) {
 			seen_signo = 0;
 			pthread_cond_wait(&wd.cond, &wd.lock);
@@ -108,24 +112,32 @@ static void *run(void *ud)
 	return NULL;
 }
 
+/* The lockdown's hook, on the loop thread: the watchdog narrows itself. */
+static void wake_for_lockdown(void)
+{
+	pthread_mutex_lock(&wd.lock);
+	pthread_cond_signal(&wd.cond);
+	pthread_mutex_unlock(&wd.lock);
+}
+
 MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s)
 {
 	pthread_mutex_lock(&wd.lock);
 	if (!wd.started) {
 		pthread_t t;
-		pthread_attr_t attr;
 		sigset_t all, old;
 
 		pthread_cond_init(&wd.cond, NULL);
 		/* The thread takes no signal: the handler's pipe write belongs to
-		 * whichever thread the kernel picks, and never this one. */
+		 * whichever thread the kernel picks, and never this one.  SIGSYS
+		 * stays open: the sandbox reports a forbidden call with it. */
 		sigfillset(&all);
+		sigdelset(&all, SIGSYS);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		wd.started = pthread_create(&t, &attr, run, NULL) == 0;
-		pthread_attr_destroy(&attr);
+		wd.started = modvm__thread_spawn(&t, MODVM__TC_WATCHDOG, NULL, "modvm-watchdog", true,
+						 run, NULL) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		modvm__sandbox_on_lockdown(wake_for_lockdown);
 	}
 	if (wd.depth++ == 0) {
 		snprintf(wd.what, sizeof(wd.what), "%s", what);

@@ -314,8 +314,8 @@ static void on_vm_done(struct modvm_vm *vm, void *ud)
 	vm_ended(fv);
 }
 
-MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
-				       const struct modvm_config *hc, struct modvm__fleet **out)
+MODVM_INTERNAL int modvm__fleet_prepare(const struct modvm__host_view *view,
+					const struct modvm_config *hc, struct modvm__fleet **out)
 {
 	size_t nvm = view->vm_count(view->host), autostart = 0;
 	for (size_t i = 0; i < nvm; i++)
@@ -348,6 +348,23 @@ MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 		sel = -ENOMEM;
 		goto err;
 	}
+	return 0;
+
+err:
+	modvm__fleet_free(fleet);
+	*out = NULL;
+	return sel;
+}
+
+MODVM_INTERNAL int modvm__fleet_start(struct modvm__fleet **fleetp)
+{
+	struct modvm__fleet *fleet = *fleetp;
+	const struct modvm__host_view *view = fleet->view;
+	size_t nvm = view->vm_count(view->host);
+	int r = 0;
+
+	if (!fleet->vms)
+		return 0;	/* nothing to autostart */
 	/* All machines first, so that a bad kernel in the last VM starts none. */
 	for (size_t i = 0; i < nvm; i++) {
 		if (!modvm_config_bool(view->vm_config(view->host, i), "autostart"))
@@ -357,15 +374,15 @@ MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 		*fv = (struct fleet_vm){ .fleet = fleet, .vm_id = (uint32_t)i,
 					 .window_start = time(NULL) };
 		machine_config_from(view, i, &vc);
-		sel = modvm__machine_create(fleet->backend, fleet->backend_ctx, &vc, &fv->m);
-		if (sel < 0)
+		r = modvm__machine_create(fleet->backend, fleet->backend_ctx, &vc, &fv->m);
+		if (r < 0)
 			goto err;
 		fleet->count++;
 	}
 	for (size_t i = 0; i < fleet->count; i++) {
 		fleet->running++;
-		sel = modvm__machine_start(fleet->vms[i].m, on_vm_done, &fleet->vms[i]);
-		if (sel < 0) {
+		r = modvm__machine_start(fleet->vms[i].m, on_vm_done, &fleet->vms[i]);
+		if (r < 0) {
 			fleet->running--;
 			goto err;
 		}
@@ -374,8 +391,16 @@ MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 
 err:
 	modvm__fleet_free(fleet);
-	*out = NULL;
-	return sel;
+	*fleetp = NULL;
+	return r;
+}
+
+MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
+				       const struct modvm_config *hc, struct modvm__fleet **out)
+{
+	int r = modvm__fleet_prepare(view, hc, out);
+
+	return r < 0 ? r : modvm__fleet_start(out);
 }
 
 MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet)

@@ -39,9 +39,20 @@ struct modvm__fleet;
  * publishes cpu.caps, creates and starts every VM with autostart = true.
  * When the last one ends, breaks the host loop.  On failure nothing is
  * left running (logged, -errno).  @view must outlive the fleet.
+ * The same as modvm__fleet_prepare, then modvm__fleet_start.
  */
 MODVM_INTERNAL int modvm__fleet_launch(const struct modvm__host_view *view,
 				       const struct modvm_config *hc, struct modvm__fleet **out);
+/*
+ * The first half: the backend chosen (probing reads /dev/kvm and the
+ * host's files), cpu.caps published, nothing created.  The host locks the
+ * sandbox down between the two halves.
+ */
+MODVM_INTERNAL int modvm__fleet_prepare(const struct modvm__host_view *view,
+					const struct modvm_config *hc, struct modvm__fleet **out);
+/* The second half: every autostart VM created, then each started.  On
+ * failure the fleet is freed and *fleet is NULL. */
+MODVM_INTERNAL int modvm__fleet_start(struct modvm__fleet **fleet);
 MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet);
 /* VMs launched (running or ended). */
 MODVM_INTERNAL unsigned modvm__fleet_launched(const struct modvm__fleet *fleet);

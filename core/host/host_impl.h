@@ -45,6 +45,10 @@ static inline void modvm__host_cfg_free(struct modvm_config *cfg)
 		modvm__config_free(cfg);
 }
 
+/* host_sandbox.c: the paths the config names, then the lockdown as
+ * host.sandbox, host.user and host.group say.  0 or -errno (logged). */
+int modvm__host_lockdown(struct modvm_host *host);
+
 /* host_plugins.c: stop (reverse init order), fini (the same), free every record. */
 void modvm__host_stop_plugins(struct modvm_host *host);
 void modvm__host_fini_plugins(struct modvm_host *host);

@@ -287,6 +287,8 @@ static void plugin_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	}
 	/* The core removes what fini forgot, so no handler outlives its code. */
 	modvm__bus_unsubscribe_owner(host->bus, p->name);
+	/* Its sandbox declarations go with it (a no-op once locked down). */
+	modvm__sandbox_forget(p->name);
 	p->inited = false;
 	p->data = NULL;
 	p->vm_hooks = NULL;
@@ -308,6 +310,7 @@ static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: init failed: %s", p->path, modvm_strerror(r));
 		modvm__bus_unsubscribe_owner(host->bus, p->name);
+		modvm__sandbox_forget(p->name);
 		plugin_remove(host, p);
 		plugin_free(p);
 		return r;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "sandbox/sandbox.h"
 #include <modvm/log.h>
 
 #define KVM_DEV "/dev/kvm"
@@ -23,7 +24,11 @@ static int ioctl_rc(int r)
 
 MODVM_EXPORT int modvm_kvm_open(void)
 {
-	int fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
+	/* After the sandbox's lockdown (a VM made after host.user took over,
+	 * or a guest's reboot) /dev/kvm is the one opened before it. */
+	int fd = modvm__sandbox_kvm_fd();
+	if (fd < 0)
+		fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT || e == ENODEV || e == ENXIO)

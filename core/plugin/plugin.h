@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "event/event.h"
+#include "sandbox/sandbox.h"
 
 struct modvm_vm;
 struct modvm_plugin_ctx;

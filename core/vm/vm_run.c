@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sandbox/sandbox.h"
 #include "vm/vm.h"
 
 /* ---- start / stop / wait ---- */
@@ -101,7 +102,14 @@ MODVM_EXPORT int modvm_vm_start(struct modvm_vm *vm)
 	for (i = 0; i < vm->nvcpus; i++) {
 		struct modvm__vcpu *vc = &vm->vcpus[i];
 
-		r = -pthread_create(&vc->thread, NULL, modvm__vcpu_thread, vc);
+		char name[16];
+
+		/* Through the sandbox: once it is locked down the thread comes
+		 * from its spawner and has the vCPU filter before its first
+		 * line, so before the guest's first instruction. */
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		r = modvm__thread_spawn(&vc->thread, MODVM__TC_VCPU, NULL, name, false,
+					modvm__vcpu_thread, vc);
 		if (r < 0) {
 			modvm__vm_fail(vm, "vm '%s': cannot start the thread of vcpu %u: %s",
 				       vm->name, i, strerror(-r));

@@ -236,7 +236,7 @@ enum verdict conform_check_interfaces(const struct conform_opts *o, char *detail
 }
 
 /* Publishes @e zeroed on the loop thread (synchronous delivery) and times it. */
-static int time_publish(struct harness *h, struct modvm_event_desc *e, uint64_t *ns)
+int conform_time_publish(struct harness *h, struct modvm_event_desc *e, uint64_t *ns)
 {
 	void *payload = calloc(1, e->payload_size);
 	uint64_t t0;
@@ -253,7 +253,7 @@ static int time_publish(struct harness *h, struct modvm_event_desc *e, uint64_t 
 }
 
 /* vm.lifecycle once per state: handlers usually act on one state only. */
-static int time_lifecycle_states(struct harness *h, uint64_t *worst)
+int conform_time_lifecycle_states(struct harness *h, uint64_t *worst)
 {
 	struct modvm_vm_lifecycle ev = { .vcpus = 1, .memory_bytes = 64ull << 20 };
 	uint64_t t0, ns;
@@ -293,7 +293,7 @@ enum verdict conform_check_handlers(const struct conform_opts *o, char *detail, 
 		struct modvm_event_desc *const *list = pass ? h.desc->events : conform_std_events;
 
 		for (size_t i = 0; list && list[i]; i++) {
-			r = time_publish(&h, list[i], &ns);
+			r = conform_time_publish(&h, list[i], &ns);
 			if (r < 0 && r != -EPROTO) {
 				snprintf(detail, n, "publishing %s failed: %s", list[i]->name,
 					 modvm_strerror(r));
@@ -307,7 +307,7 @@ enum verdict conform_check_handlers(const struct conform_opts *o, char *detail, 
 		}
 	}
 	ns = 0;
-	r = time_lifecycle_states(&h, &ns);
+	r = conform_time_lifecycle_states(&h, &ns);
 	if (r < 0) {
 		snprintf(detail, n, "publishing vm.lifecycle failed: %s", modvm_strerror(r));
 		goto fail;

@@ -69,6 +69,11 @@ const char *harness_last_log(void);
 /* The standard event catalogue (checks_static.c), NULL-terminated. */
 extern struct modvm_event_desc *const conform_std_events[];
 
+/* checks_life.c: publishes @e zeroed on the loop thread and times it; and
+ * vm.lifecycle once per state (the worst time in *worst).  0 or -errno. */
+int conform_time_publish(struct harness *h, struct modvm_event_desc *e, uint64_t *ns);
+int conform_time_lifecycle_states(struct harness *h, uint64_t *worst);
+
 /* Process measurements (checks_life.c, checks_global.c). */
 int conform_count_dir(const char *path);	/* entries, or -errno */
 uint64_t conform_now_ns(void);

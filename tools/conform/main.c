@@ -36,6 +36,7 @@ enum verdict conform_check_cycles(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_init_time(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_interfaces(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_handlers(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_sandbox(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_global_state(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
@@ -55,6 +56,7 @@ const struct check conform_checks[] = {
 	{ "init-time", conform_check_init_time, 10 },
 	{ "interfaces", conform_check_interfaces, 10 },
 	{ "handlers", conform_check_handlers, 20 },
+	{ "sandbox", conform_check_sandbox, 20 },
 	{ "global-state", conform_check_global_state, 20 },
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
 	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
