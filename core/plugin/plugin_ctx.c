@@ -41,6 +41,7 @@ MODVM_EXPORT const char *modvm_plugin_kind_name(int kind)
 		[MODVM_KIND_MEMORY_POLICY] = "memory-policy",
 		[MODVM_KIND_POWER_POLICY] = "power-policy",
 		[MODVM_KIND_DEVICE] = "device",
+		[MODVM_KIND_NIC_DRIVER] = "nic-driver",
 	};
 
 	if (kind < 0 || (size_t)kind >= sizeof(names) / sizeof(names[0]))
@@ -143,6 +144,25 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id)
 {
 	return ctx ? ctx->view->vm(ctx->view->host, vm_id) : NULL;
+}
+
+MODVM_EXPORT const char *modvm_plugin_governor(struct modvm_plugin_ctx *ctx, int kind,
+					       unsigned vm_id)
+{
+	if (!ctx || !ctx->view->governor)
+		return NULL;
+	return ctx->view->governor(ctx->view->host, kind, vm_id);
+}
+
+MODVM_EXPORT bool modvm_plugin_governs(struct modvm_plugin_ctx *ctx, unsigned vm_id)
+{
+	int kind = ctx ? (int)ctx->desc->kind : -1;
+	const char *who;
+
+	if (kind != MODVM_KIND_MEMORY_POLICY && kind != MODVM_KIND_POWER_POLICY)
+		return false;
+	who = modvm_plugin_governor(ctx, kind, vm_id);
+	return who && strcmp(who, ctx->name) == 0;
 }
 
 MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,

@@ -42,6 +42,7 @@ struct vcpu_track {
 	uint32_t vm_id, vcpu;
 	int32_t tid;
 	uint64_t run_ns;	/* thread CPU time at the last sample */
+	uint64_t wall_ns;	/* the sample's interval_ns: wall time since the thread began */
 	uint64_t seen_ns;	/* CLOCK_MONOTONIC of the last sample */
 	uint64_t period_ns;	/* wall time that sample covered */
 	uint32_t permille;	/* run time / wall time of that sample */
@@ -266,12 +267,15 @@ static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 	}
 }
 
-/* vcpu.stats: the thread's run time over the wall time since its previous sample. */
+/*
+ * vcpu.stats (v2: both clocks count from the thread's start): the run time
+ * over the wall time between this sample and the previous one.
+ */
 static void on_stats(const struct modvm_vcpu_stats *ev, void *ud)
 {
 	struct park *pk = ud;
 	struct vcpu_track *v = NULL;
-	uint64_t ran;
+	uint64_t ran, span;
 
 	for (unsigned i = 0; i < pk->nvcpus && !v; i++)
 		if (pk->vcpus[i].vm_id == ev->vm_id && pk->vcpus[i].vcpu == ev->vcpu)
@@ -282,14 +286,18 @@ static void on_stats(const struct modvm_vcpu_stats *ev, void *ud)
 		v = &pk->vcpus[pk->nvcpus++];
 		*v = (struct vcpu_track){ .vm_id = ev->vm_id, .vcpu = ev->vcpu };
 	}
-	if (v->tid != ev->tid || ev->run_ns < v->run_ns)
-		v->run_ns = 0;	/* a new thread: its clock starts at 0 */
+	if (v->tid != ev->tid || ev->run_ns < v->run_ns || ev->interval_ns < v->wall_ns) {
+		v->run_ns = 0;	/* a new thread: its clocks start at 0 */
+		v->wall_ns = 0;
+	}
 	ran = ev->run_ns - v->run_ns;
+	span = ev->interval_ns - v->wall_ns;
 	v->tid = ev->tid;
 	v->run_ns = ev->run_ns;
+	v->wall_ns = ev->interval_ns;
 	v->seen_ns = now_ns();
-	v->period_ns = ev->interval_ns;
-	v->permille = ev->interval_ns ? (uint32_t)(ran * 1000 / ev->interval_ns) : 0;
+	v->period_ns = span;
+	v->permille = span ? (uint32_t)(ran > UINT64_MAX / 1000 ? 1000 : ran * 1000 / span) : 0;
 	if (v->permille > 1000)
 		v->permille = 1000;
 }
