@@ -134,7 +134,13 @@ MODVM_EVENT_FIELDS(mem_guest_stats, "mem.guest_stats", struct modvm_mem_guest_st
 		   vm_id, reserved, total, free, available, caches, swap_in, swap_out,
 		   major_faults, minor_faults)
 
-/* mem.balloon_target / mem.balloon_actual — desired and actual guest memory. */
+/*
+ * mem.balloon_target / mem.balloon_actual — desired and actual guest
+ * memory.  The operator's `modvm ctl … balloon VM SIZE` publishes a target
+ * with source "operator" (0 bytes: back to the policy); the balloon
+ * mechanism publishes every target it puts in force (after clamping), with
+ * the source that asked, and the actual size as the guest reports it.
+ */
 struct modvm_mem_balloon {
 	uint32_t vm_id;
 	uint32_t reserved;
@@ -145,6 +151,34 @@ MODVM_EVENT_FIELDS(mem_balloon_target, "mem.balloon_target", struct modvm_mem_ba
 		   vm_id, reserved, guest_bytes, source)
 MODVM_EVENT_FIELDS(mem_balloon_actual, "mem.balloon_actual", struct modvm_mem_balloon, 1,
 		   vm_id, reserved, guest_bytes, source)
+
+/*
+ * mem.balloon_state (ABI 1.4) — what the balloon mechanism (the device
+ * plugin providing "modvm.balloon/1", balloon.h) holds for one VM.
+ * Published by the mechanism when a VM's balloon appears (its setup hook)
+ * or goes (teardown: flags without PRESENT), and whenever the target in
+ * force, the last request or the operator's hold changes.  Memory policies
+ * learn from it which VMs have a balloon and the effective target of what
+ * they asked (a target outside [minimum, maximum] is clamped: CLAMPED).
+ */
+#define MODVM_BALLOON_PRESENT (1u << 0)		/* the VM has a balloon device now */
+#define MODVM_BALLOON_OPERATOR (1u << 1)	/* `modvm ctl … balloon` holds it: policies wait */
+#define MODVM_BALLOON_CLAMPED (1u << 2)		/* the last request lay outside the limits */
+#define MODVM_BALLOON_STATS (1u << 3)		/* the guest has reported statistics */
+#define MODVM_BALLOON_COUNTED (1u << 4)		/* the guest's total still counts the balloon */
+struct modvm_mem_balloon_state {
+	uint32_t vm_id;
+	uint32_t flags;			/* MODVM_BALLOON_* */
+	uint64_t ram;			/* the VM's RAM */
+	uint64_t minimum;		/* targets are clamped into [minimum, maximum] */
+	uint64_t maximum;
+	uint64_t requested;		/* the last target asked for, before clamping; 0: none */
+	uint64_t target;		/* the target in force */
+	char source[MODVM_NAME_MAX];	/* who set it: a policy's name, "operator" or "startup" */
+	char governor[MODVM_NAME_MAX];	/* the memory policy governing the VM, "" for none */
+};
+MODVM_EVENT_FIELDS(mem_balloon_state, "mem.balloon_state", struct modvm_mem_balloon_state, 1,
+		   vm_id, flags, ram, minimum, maximum, requested, target, source, governor)
 
 /* net.nic — a host NIC was discovered. */
 struct modvm_net_nic {
