@@ -1,7 +1,8 @@
 /*
  * Live on this machine: a real 2-vCPU guest on KVM (the KVM-selftests-style
  * harness of tests/guest/lib, guest code at CPL3, so it runs natively) under
- * the power-park plugin in an in-process host, affinity action.
+ * the core-parking policy on the power-park mechanism in an in-process host,
+ * affinity action.
  *
  * The guest idles first (each vCPU hands its thread back with a ucall and
  * the host thread sleeps, as a halted vCPU's would): both vCPU threads end
@@ -215,9 +216,10 @@ START_TEST(idle_guest_packed_busy_guest_gets_both_cores_back)
 	f = fopen(conf_path, "w");
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
-		"plugins = { power-park = { enabled = true; action = \"affinity\"; cores = \"0-1\";\n"
+		"plugins = { core-parking = { enabled = true;\n"
 		"  interval_ms = %d; decrease_time = 2; increase_threshold = 25;\n"
 		"  decrease_threshold = 10; proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; };"
+		"  power-park = { enabled = true; action = \"affinity\"; cores = \"0-1\"; };"
 		" };\n",
 		INTERVAL_MS, getenv("MODVM_SOURCE_ROOT"));
 	fclose(f);

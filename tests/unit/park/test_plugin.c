@@ -1,5 +1,6 @@
 /*
- * The power-park plugin loaded into an in-process host: a scripted
+ * The core-parking policy on the power-park mechanism, loaded into an
+ * in-process host: a scripted
  * /proc/stat (rewritten before every tick) and a generated sysfs tree.
  * host.cpu_load and power.core_state come out on the bus, the cpufreq and
  * offline actions hit the fixture tree, stop() restores it, and a file that
@@ -90,10 +91,11 @@ static void write_conf(const char *action, const char *proc_stat)
 
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
-		"plugins = { power-park = { enabled = true; action = \"%s\"; interval_ms = 10;\n"
-		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\";\n"
-		"  state_file = \"%s/power-park.state\"; %s }; };\n",
-		action, cores, proc_stat, root, root, extra);
+		"plugins = { core-parking = { enabled = true; interval_ms = 10;\n"
+		"  decrease_time = 2; proc_stat = \"%s\"; %s };\n"
+		"  power-park = { enabled = true; action = \"%s\"; cores = \"%s\";\n"
+		"  sysfs_root = \"%s\"; state_file = \"%s/power-park.state\"; }; };\n",
+		proc_stat, extra, action, cores, root, root);
 	fclose(f);
 }
 
@@ -222,7 +224,7 @@ START_TEST(garbage_proc_stat_refused_at_start)
 		 getenv("MODVM_SOURCE_ROOT"));
 	host = host_up("affinity", garbage, &w);
 	ck_assert_int_lt(modvm__host_start(host), 0);
-	ck_assert_msg(strstr(logbuf, "power-park: proc_stat: ") &&
+	ck_assert_msg(strstr(logbuf, "core-parking: proc_stat: ") &&
 			      strstr(logbuf, "garbage.stat: no cpuN lines: not a /proc/stat file"),
 		      "log was: %s", logbuf);
 	modvm__host_free(host);
