@@ -141,6 +141,43 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 	return NULL;
 }
 
+MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
+						 size_t *cursor,
+						 struct modvm_plugin_ctx **provider)
+{
+	const struct modvm__host_view *view = ctx ? ctx->view : NULL;
+	const void *vt;
+
+	if (provider)
+		*provider = NULL;
+	if (!view || !id || !cursor)
+		return NULL;
+	/* Position 0 is the core; plugin i is position i + 1. */
+	if (*cursor == 0) {
+		(*cursor)++;
+		vt = view->core_interface(view->host, id);
+		if (vt)
+			return vt;
+	}
+	for (; *cursor - 1 < view->plugin_count(view->host); (*cursor)++) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, *cursor - 1);
+
+		if (p == ctx || !p->inited || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+
+		vt = p->desc->get_interface(p, id);
+		modvm__plugin_leave(prev);
+		if (vt) {
+			(*cursor)++;
+			if (provider)
+				*provider = p;
+			return vt;
+		}
+	}
+	return NULL;
+}
+
 MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id)
 {
 	return ctx ? ctx->view->vm(ctx->view->host, vm_id) : NULL;

@@ -10,11 +10,14 @@
  * bench/net).  RX runs on the loop thread (rxloop.c).
  *
  * Queue assignment (VMQ): at start the VMQ manager (vmq/) discovers the
- * host's NICs and publishes net.nic for each; every VM NIC with an
- * `uplink` then asks it for a dedicated receive queue (a destination-MAC
- * n-tuple rule, the queue's IRQ on the VM's core).  Without such a NIC the
- * NIC keeps its own tap queues, and we say so.  Either way
- * net.queue_assigned tells power-park which core must stay unparked.
+ * host's NICs, offers each to the NIC driver plugins ("modvm.nic-driver/1":
+ * the best probe owns it) and publishes net.nic for each; every VM NIC with
+ * an `uplink` then asks the uplink's driver for a dedicated receive queue
+ * (nic-ethtool: a destination-MAC n-tuple rule, the queue's IRQ on the VM's
+ * core).  Without such a NIC or driver the NIC keeps its own tap queues,
+ * and we say so; offloads the VM NIC requires of its uplink and the driver
+ * lacks refuse the VM.  Either way net.queue_assigned tells power-park
+ * which core must stay unparked.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 
 #include <modvm/events.h>
 #include <modvm/loop.h>
+#include <modvm/nicdrv.h>
 #include <modvm/plugin.h>
 #include <modvm/vm.h>
 
@@ -43,6 +47,8 @@ struct nv_nic {
 	/* configuration */
 	const char *tap_name, *uplink;
 	uint8_t mac[6];
+	uint16_t vlan;		/* steered with the MAC, 0: none */
+	uint64_t offloads;	/* MODVM_NET_OFFLOAD_* the uplink's driver must provide */
 	unsigned pairs, mtu;
 	bool csum, tso, ecn;
 	/* running */
@@ -58,7 +64,26 @@ struct nv {
 	struct nv_nic *nics;
 	const char *sysfs_root, *proc_root;
 	struct vmq_manager *vmq;	/* from start to stop; NULL if discovery failed */
+	struct vmq_driver drivers[16];	/* the NIC drivers found at start */
+	size_t ndrivers;
 };
+
+/* Every plugin that provides "modvm.nic-driver/1", in load order. */
+static void find_drivers(struct nv *m)
+{
+	struct modvm_plugin_ctx *self;
+	const struct modvm_nic_driver *ops;
+	size_t cursor = 0;
+
+	m->ndrivers = 0;
+	while (m->ndrivers < sizeof(m->drivers) / sizeof(m->drivers[0]) &&
+	       (ops = modvm_plugin_query_each(m->ctx, MODVM_NIC_DRIVER_IFACE, &cursor, &self))) {
+		if (ops->struct_size < sizeof(*ops) || !self)
+			continue;
+		m->drivers[m->ndrivers++] = (struct vmq_driver){ .name = modvm_plugin_name(self),
+								 .ops = ops, .self = self };
+	}
+}
 
 /* ---- queue assignment (VMQ) ---- */
 
@@ -73,20 +98,33 @@ static int home_cpu(unsigned vm_id)
 	return ncpu > 0 ? (int)(vm_id % (unsigned long)ncpu) : -1;
 }
 
-/* A dedicated receive queue from the VMQ manager, or the tap queues. */
-static void assign_queue(struct nv *m, struct nv_nic *n)
+/* A dedicated receive queue from the VMQ manager, or the tap queues; an
+ * uplink whose driver lacks a required offload refuses the VM (-EOPNOTSUPP). */
+static int assign_queue(struct nv *m, struct nv_nic *n)
 {
 	struct modvm_net_queue_assigned ev = { .vm_id = n->vm_id, .queue = 0, .host_cpu = -1,
 					       .dedicated = 0 };
+	struct vmq_request req = { .vm_id = n->vm_id, .vlan = n->vlan, .uplink = n->uplink,
+				   .offloads = n->offloads };
+	int r = 0;
 
+	memcpy(req.mac, n->mac, 6);
 	if (m->vmq && *n->uplink &&
-	    vmq_manager_assign(m->vmq, n->vm_id, n->mac, n->uplink, home_cpu(n->vm_id), &ev) == 0 &&
+	    (r = vmq_manager_assign_req(m->vmq, &req, home_cpu(n->vm_id), &ev)) == 0 &&
 	    ev.dedicated) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
 				 "vm %s: receive queue %u on %s (MAC rule), IRQ on cpu %d",
 				 modvm_plugin_vm_name(m->ctx, n->vm_id), ev.queue, n->uplink,
 				 ev.host_cpu);
-		return;	/* the manager published net.queue_assigned */
+		return 0;	/* the manager published net.queue_assigned */
+	}
+	if (r == -EOPNOTSUPP)
+		return r;	/* the manager named the missing offloads */
+	if (n->offloads && !m->vmq) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "vm %s: uplink %s: NIC discovery failed, so the offloads it requires "
+				 "cannot be checked", modvm_plugin_vm_name(m->ctx, n->vm_id), n->uplink);
+		return -EOPNOTSUPP;
 	}
 	bool published = m->vmq && *n->uplink;	/* the manager published the fallback */
 	modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
@@ -95,10 +133,11 @@ static void assign_queue(struct nv *m, struct nv_nic *n)
 			 modvm_plugin_vm_name(m->ctx, n->vm_id), *n->uplink ? "uplink " : "no uplink",
 			 n->uplink, n->pairs, tap_name(n->tap));
 	if (published)
-		return;
+		return 0;
 	snprintf(ev.uplink, sizeof(ev.uplink), "%s", n->uplink);
 	memcpy(ev.mac, n->mac, 6);
 	modvm_publish_net_queue_assigned(modvm_plugin_bus(m->ctx), &ev);
+	return 0;
 }
 
 /* ---- per-VM hooks ---- */
@@ -168,8 +207,7 @@ static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned 
 			 n->mac[4], n->mac[5], n->pairs, n->mtu);
 	/* Queue assignment before RX starts: with VMQ it decides where RX is
 	 * served. */
-	assign_queue(m, n);
-	if ((r = rxloop_start(n->rx, n->nd)) < 0)
+	if ((r = assign_queue(m, n)) < 0 || (r = rxloop_start(n->rx, n->nd)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -275,6 +313,23 @@ static int vm_configure(struct nv *m, unsigned id)
 				 modvm_config_where(c, "offload.ecn"), vm);
 		return -EINVAL;
 	}
+	n->vlan = (uint16_t)modvm_config_int(c, "vlan");
+	char bad[64];
+	if (vmq_offload_parse(modvm_config_string(c, "require_offloads"), &n->offloads, bad,
+			      sizeof(bad)) < 0) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: require_offloads: \"%s\" is no offload (ethtool feature "
+				 "names like rx-checksum, tx-tcp-segmentation, rx-ntuple-filter)",
+				 modvm_config_where(c, "require_offloads"), vm, bad);
+		return -EINVAL;
+	}
+	if ((n->offloads || n->vlan) && !*n->uplink) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: %s needs an uplink",
+				 modvm_config_where(c, n->vlan ? "vlan" : "require_offloads"), vm,
+				 n->vlan ? "vlan" : "require_offloads");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -319,6 +374,9 @@ static int nv_start(struct modvm_plugin_ctx *ctx)
 	struct nv *m = modvm_plugin_data(ctx);
 	struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
 
+	find_drivers(m);
+	opt.drivers = m->drivers;
+	opt.ndrivers = m->ndrivers;
 	int r = vmq_manager_create(modvm_plugin_bus(ctx), &opt, &m->vmq);
 	if (r < 0) {
 		/* Not fatal: VM NICs still work on their tap queues. */
@@ -362,6 +420,9 @@ static int caps_report(struct modvm_plugin_ctx *ctx, char *buf, size_t len)
 	buf[0] = '\0';
 	if (!m->vmq) {	/* `modvm caps` does not start plugins: discover for the report */
 		struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
+		find_drivers(m);
+		opt.drivers = m->drivers;
+		opt.ndrivers = m->ndrivers;
 		if (vmq_manager_create(NULL, &opt, &own) < 0) {
 			snprintf(buf, len, "NIC discovery under %s failed\n", m->sysfs_root);
 			return 0;
@@ -414,6 +475,12 @@ static const struct modvm_option vm_options[] = {
 	  .description = "TSO with ECN (HOST/GUEST_ECN); needs tso" },
 	{ .name = "uplink", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "host NIC whose receive queue (VMQ) this NIC should get" },
+	{ .name = "vlan", .type = MODVM_OPT_INT, .default_value = "0", .min = 0, .max = 4094,
+	  .description = "VLAN id steered with the MAC to the dedicated queue; 0 = none" },
+	{ .name = "require_offloads", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "offloads the uplink's NIC driver must provide (ethtool feature names: "
+			 "rx-checksum tx-tcp-segmentation ...), else the VM is refused naming "
+			 "what is missing" },
 	MODVM_OPTIONS_END,
 };
 

@@ -186,6 +186,18 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 					    const char **provider);
 
 /*
+ * ABI 1.4.  Every provider of interface @id in turn, for interfaces
+ * several plugins implement at once (NIC drivers): set *@cursor to 0, then
+ * call until it returns NULL.  Each call returns the next vtable — the
+ * core's first, then each initialised plugin's in load order, the caller
+ * itself excepted — and its provider's context in *@provider (NULL for
+ * the core), which the vtable's calls then take as their `self`.
+ */
+MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
+						 size_t *cursor,
+						 struct modvm_plugin_ctx **provider);
+
+/*
  * The running VM @vm_id (see modvm/vm.h), or NULL when it is not running:
  * valid from its vm.lifecycle STARTING to its STOPPING event, on the loop
  * thread.  Policy plugins use it to reach vCPU threads (affinity, stats) or
