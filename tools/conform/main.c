@@ -38,6 +38,7 @@ enum verdict conform_check_interfaces(const struct conform_opts *, char *, size_
 enum verdict conform_check_handlers(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_global_state(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_nic_driver(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_virtqueues(const struct conform_opts *, char *, size_t);
 
@@ -57,6 +58,7 @@ const struct check conform_checks[] = {
 	{ "handlers", conform_check_handlers, 20 },
 	{ "global-state", conform_check_global_state, 20 },
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
+	{ "nic-driver", conform_check_nic_driver, 20 },
 	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
 	{ "virtqueues", conform_check_virtqueues, 30 },
 	{ NULL, NULL, 0 },
