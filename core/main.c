@@ -87,9 +87,10 @@ static const char *type_name(enum modvm_opt_type t)
 		[MODVM_OPT_BOOL] = "bool",	[MODVM_OPT_INT] = "int",
 		[MODVM_OPT_SIZE] = "size",	[MODVM_OPT_DOUBLE] = "double",
 		[MODVM_OPT_STRING] = "string",	[MODVM_OPT_ENUM] = "enum",
+		[MODVM_OPT_LIST] = "list",
 	};
 
-	return t > MODVM_OPT_END && t <= MODVM_OPT_ENUM ? names[t] : "?";
+	return t > MODVM_OPT_END && t <= MODVM_OPT_LIST ? names[t] : "?";
 }
 
 /* Bytes in the config's own syntax ("4G"), so the range reads like the file. */
@@ -115,11 +116,21 @@ static void print_options(const char *title, const struct modvm_option *t)
 		printf("  (none)\n");
 		return;
 	}
+	/* Names line up even when list fields make them long ("disks.limit.ops_burst"). */
+	int w = 20;
+	for (const struct modvm_option *o = t; o->name; o++)
+		if ((int)strlen(o->name) > w)
+			w = (int)strlen(o->name);
 	for (; t->name; t++) {
 		char lo[32], hi[32], range[96] = "";
 
 		if (t->type == MODVM_OPT_ENUM) {
 			snprintf(range, sizeof(range), "  choices %s", t->choices);
+		} else if (t->type == MODVM_OPT_LIST) {
+			/* Its element fields follow as "NAME.FIELD" lines. */
+			if (t->min || t->max)
+				snprintf(range, sizeof(range), "  %" PRId64 "..%" PRId64 " elements",
+					 t->min, t->max);
 		} else if ((t->min || t->max) && t->type != MODVM_OPT_BOOL &&
 			   t->type != MODVM_OPT_STRING) {
 			if (t->type == MODVM_OPT_SIZE) {
@@ -135,12 +146,12 @@ static void print_options(const char *title, const struct modvm_option *t)
 		bool quote = t->type == MODVM_OPT_STRING || t->type == MODVM_OPT_ENUM;
 
 		if (t->default_value)
-			printf("  %-20s %-7s default %s%s%s%s\n", t->name, type_name(t->type),
+			printf("  %-*s %-7s default %s%s%s%s\n", w, t->name, type_name(t->type),
 			       quote ? "\"" : "", t->default_value, quote ? "\"" : "", range);
 		else
-			printf("  %-20s %-7s required%s\n", t->name, type_name(t->type), range);
+			printf("  %-*s %-7s required%s\n", w, t->name, type_name(t->type), range);
 		if (t->description)
-			printf("  %-20s %s\n", "", t->description);
+			printf("  %-*s %s\n", w, "", t->description);
 	}
 }
 
@@ -424,7 +435,8 @@ static void print_plugin_caps(struct modvm_host *host)
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
-	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq" };
+	static const char *const defaults[] = { "cpu-vmx", "cpu-svm", "power-park", "net-vmq",
+						"virtio-blk" };
 	struct modvm__backend_probe probes[8];
 	struct modvm_host *host = modvm__host_new();
 	int rc = EXIT_RUNTIME;

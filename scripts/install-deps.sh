@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing modvm needs on Debian 12, and nothing
 # when it is all there already (so CI and repeated runs stay fast).
+#   scripts/install-deps.sh [--tests | --nested]
+# --nested: what the nested AMD-V test host needs (scripts/nested-kvm.sh);
+# --tests: that, and what the test suite and fuzzers need.
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev check pciutils)
+packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
+fi
+if [[ "${1:-}" == "--tests" || "${1:-}" == "--nested" ]]; then
 	# scripts/nested-kvm.sh: the nested AMD-V KVM test host (QEMU TCG), its
 	# initramfs and disk images, module dependencies, and the network tools
 	# the tests run inside it.

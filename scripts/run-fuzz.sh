@@ -3,8 +3,8 @@
 # (build-fuzz, outside any gcc build; FUZZ_BUILD_DIR overrides it) and runs
 # each for its share of N seconds (default 60, split evenly, at least 1 s
 # each): the virtqueue parser (fuzz_virtq), the virtio-net device model
-# (fuzz_netdev), the config layer (fuzz_config) and the kernel/initrd
-# loader (fuzz_boot).  Seeds are generated into a temporary directory that
+# (fuzz_netdev), the virtio-blk device (fuzz_blkdev), the config layer
+# (fuzz_config) and the kernel/initrd loader (fuzz_boot).  Seeds are generated into a temporary directory that
 # is removed afterwards; crash artifacts stay in the build directory.  The
 # last lines give each target's execs/s.
 #
@@ -18,13 +18,13 @@ dir=${FUZZ_BUILD_DIR:-build-fuzz}
 if [[ ! -d $dir ]]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Dtests=false >/dev/null
 fi
-targets=(fuzz_virtq fuzz_netdev fuzz_config fuzz_boot)
+targets=(fuzz_virtq fuzz_netdev fuzz_blkdev fuzz_config fuzz_boot)
 ninja -C "$dir" "${targets[@]/#/fuzz/}" >/dev/null
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 artifacts=$dir/fuzz-artifacts/
-mkdir -p "$tmp/virtq" "$tmp/netdev" "$tmp/config" "$tmp/boot" "$artifacts"
+mkdir -p "$tmp/virtq" "$tmp/netdev" "$tmp/blkdev" "$tmp/config" "$tmp/boot" "$artifacts"
 python3 fuzz/gen_virtq_seeds.py "$tmp/virtq"
 
 # fuzz_netdev seeds: driver scripts in its op format (fuzz/fuzz_netdev.c),
@@ -67,6 +67,41 @@ seeds = {
     'gso-rx': bytes([0x19]) + neg(feat | (1 << 7) | (1 << 8)) + queue(0, 8, 0x1000) + queue(1, 8, 0x1400)
               + bytes([STATUS, 0x0f]) + rx + inject(bytes([1, 1]) + u16(54) + u16(1448) + u16(34) + u16(16)
               + u16(0), 9000) + bytes([POLL, 0, 8]),
+}
+for name, data in seeds.items():
+    with open(os.path.join(out, name), 'wb') as f:
+        f.write(data)
+EOF
+
+# fuzz_blkdev seeds: driver scripts in its op format (fuzz/fuzz_blkdev.c):
+# a device brought up with reads, writes, flushes, discards and GET_ID, and
+# the same with the refused shapes (past the end, no status, short header).
+python3 - "$tmp/blkdev" <<'EOF'
+import struct, sys, os
+out = sys.argv[1]
+NEG, STATUS, QUEUE, RAM, POST, KICK, REQ, CONFIG, REG, AVAIL = range(10)
+def u16(v): return struct.pack('<H', v & 0xffff)
+def neg(features): return bytes([NEG, 1]) + struct.pack('<Q', features)
+def queue(q, num, base):
+    return bytes([QUEUE, q]) + u16(num) + u16(base) + u16(base + 0x100) + u16(base + 0x200) + b'\x01'
+def req(q, typ, sector, ln, layout=1, head=0):
+    return bytes([REQ, q]) + struct.pack('<IQ', typ, sector) + u16(ln) + bytes([layout, head])
+FLUSH, MQ, DISCARD, WZ = 1 << 9, 1 << 12, 1 << 13, 1 << 14
+setup = neg(FLUSH | MQ | DISCARD | WZ) + queue(0, 16, 0x1000) + queue(1, 16, 0x2000) + bytes([STATUS, 0x0f])
+dwz = bytes([RAM]) + u16(0x9000) + bytes([16]) + struct.pack('<QII', 8, 8, 0)
+io = (req(0, 1, 0, 4096, 0) + req(0, 0, 0, 4096, 1, 3) + req(1, 4, 0, 0, 0) + req(0, 8, 0, 20, 1, 6)
+      + dwz + req(0, 11, 0, 16, 0, 9) + req(0, 13, 0, 16, 0, 12))
+bad = (req(0, 0, 127, 1024) + req(0, 1, (1 << 64) - 2, 512, 0) + req(0, 0, 0, 512, 8)
+       + req(0, 0, 0, 512, 32) + req(0, 0, 0, 512, 2 | 4 | 16) + req(0, 0, 0, 512, 64 | 1)
+       + req(0, 99, 0, 0, 0) + req(0, 1, 3, 100, 0))
+seeds = {
+    'session': bytes([0x1b]) + setup + io,
+    'refused': bytes([0x19]) + setup + bad,
+    'readonly': bytes([0x05]) + setup + io,
+    'direct': bytes([0x58]) + setup + io + bad,
+    'host-errors': bytes([0x98]) + setup + io,
+    'limited': bytes([0x39]) + setup + io + io + bytes([KICK, 0]),
+    'reset-mid': bytes([0x1a]) + setup + req(0, 1, 0, 512, 0) + bytes([STATUS, 0]) + setup + io,
 }
 for name, data in seeds.items():
     with open(os.path.join(out, name), 'wb') as f:
@@ -129,8 +164,10 @@ EOF
 # -max_total_time=0 would mean forever), and the final stats give execs/s.
 share=$((secs / ${#targets[@]}))
 ((share >= 1)) || share=1
-declare -A seeds=([fuzz_virtq]=virtq [fuzz_netdev]=netdev [fuzz_config]=config [fuzz_boot]=boot)
-declare -A maxlen=([fuzz_virtq]=8192 [fuzz_netdev]=4096 [fuzz_config]=16384 [fuzz_boot]=1048576)
+declare -A seeds=([fuzz_virtq]=virtq [fuzz_netdev]=netdev [fuzz_blkdev]=blkdev [fuzz_config]=config
+	[fuzz_boot]=boot)
+declare -A maxlen=([fuzz_virtq]=8192 [fuzz_netdev]=4096 [fuzz_blkdev]=4096 [fuzz_config]=16384
+	[fuzz_boot]=1048576)
 # libconfig's leak (above) makes libFuzzer run a full leak check on most
 # malformed configs, 15x slower: fuzz_config runs without them and its
 # corpus is replayed once with them at the end, so our leaks still show.

@@ -38,9 +38,10 @@ struct modvm__cfgfile {
 struct modvm__cfgval {
 	bool b;
 	int64_t i;
-	uint64_t u;
+	uint64_t u;		/* SIZE; LIST: the element count */
 	double d;
 	const char *s;
+	struct modvm_config **elems;	/* LIST: u of them, moved into the config */
 };
 
 /* ---- config.c ---- */
@@ -67,8 +68,20 @@ int modvm__cfg_check_range(const struct modvm_option *opt, const struct modvm__c
 void modvm__cfg_fmt_size(uint64_t bytes, char *buf, size_t len);
 /* A config with every option of @table present but unset. NULL on ENOMEM. */
 struct modvm_config *modvm__cfg_alloc(const struct modvm_option *table);
-/* Stores @v for option @i (copying strings); @where NULL = "(default)". */
+/* Stores @v for option @i (copying strings, taking a LIST's elements);
+ * @where NULL = "(default)". */
 int modvm__cfg_store(struct modvm_config *cfg, size_t i, const struct modvm__cfgval *v,
 		     const char *where);
+/* Records the key path error lines name the group by (modvm_config_key). */
+int modvm__cfg_set_key(struct modvm_config *cfg, const char *key);
+
+/* ---- config_list.c ---- */
+
+/* The index of the outermost LIST option whose element field table[@i] is
+ * (a LIST whose name is a dotted prefix of it), or SIZE_MAX. */
+size_t modvm__cfg_list_of(const struct modvm_option *table, size_t i);
+/* The element table of LIST table[@list]: its fields by their short names
+ * (names borrowed from @table), END-terminated; free() it.  NULL on ENOMEM. */
+struct modvm_option *modvm__cfg_elem_table(const struct modvm_option *table, size_t list);
 
 #endif

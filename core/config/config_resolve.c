@@ -129,6 +129,11 @@ static void find_unknown(struct walk *w, const config_setting_t *group, const ch
 	}
 }
 
+static int resolve_group(const struct modvm__cfgfile *cf, const config_setting_t *group,
+			 const char *keypath, const struct modvm_option *table,
+			 const char *const *skip, bool skip_groups,
+			 struct modvm_config **out);
+
 /* Longest decimal text of a 64-bit integer, sign and NUL included. */
 #define NUM_TEXT_MAX 24
 
@@ -245,6 +250,71 @@ static const config_setting_t *lookup(const config_setting_t *group, const char 
 	return NULL;
 }
 
+/*
+ * A LIST in the file: `( { … }, … )` (or an empty `[]`), its element count
+ * in range, each element a group validated against the list's element
+ * table under the key "KEY.[N]".  Every element's errors are logged before
+ * giving up.
+ */
+static int resolve_list(struct walk *w, const config_setting_t *s, const char *key, size_t i,
+			struct modvm_config *cfg)
+{
+	const struct modvm_option *opt = &w->table[i];
+	char what[MODVM__CFG_TEXT_MAX], ekey[MODVM__CFG_TEXT_MAX], where[MODVM__CFG_TEXT_MAX];
+	int type = config_setting_type(s), n = config_setting_length(s), r = 0, errors = 0;
+	struct modvm__cfgval v = { .u = (uint64_t)(n > 0 ? n : 0) };
+	struct modvm_option *elem_table;
+
+	if (type != CONFIG_TYPE_LIST && !(type == CONFIG_TYPE_ARRAY && n == 0)) {
+		modvm__cfg_error(w->cf, s, key, "expected a list of groups ( { ... }, ... ), got %s",
+				 modvm__cfg_type_name(s));
+		w->errors++;
+		return 0;
+	}
+	if (modvm__cfg_check_range(opt, &v, NULL, what, sizeof(what))) {
+		modvm__cfg_error(w->cf, s, key, "%s", what);
+		w->errors++;
+		return 0;
+	}
+	elem_table = modvm__cfg_elem_table(w->table, i);
+	v.elems = calloc(v.u ? v.u : 1, sizeof(*v.elems));
+	if (!elem_table || !v.elems) {
+		r = -ENOMEM;
+		goto free;
+	}
+	for (int k = 0; k < n && r != -ENOMEM; k++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
+
+		if (snprintf(ekey, sizeof(ekey), "%s.[%d]", key, k) >= (int)sizeof(ekey))
+			ekey[sizeof(ekey) - 1] = '\0';
+		if (!config_setting_is_group(e)) {
+			modvm__cfg_error(w->cf, e, ekey, "expected a group, got %s",
+					 modvm__cfg_type_name(e));
+			errors++;
+			continue;
+		}
+		r = resolve_group(w->cf, e, ekey, elem_table, NULL, false, &v.elems[k]);
+		if (r == -EINVAL)
+			errors++;	/* logged; look at the other elements too */
+	}
+	if (r == -ENOMEM)
+		goto free;
+	r = 0;
+	if (errors) {
+		w->errors += errors;
+		goto free;
+	}
+	modvm__cfg_where(w->cf, s, where, sizeof(where));
+	free(elem_table);
+	return modvm__cfg_store(cfg, i, &v, where);
+free:
+	for (uint64_t k = 0; v.elems && k < v.u; k++)
+		modvm__config_free(v.elems[k]);
+	free(v.elems);
+	free(elem_table);
+	return r;
+}
+
 static int resolve_option(struct walk *w, const config_setting_t *group, const char *keypath,
 			  size_t i, struct modvm_config *cfg)
 {
@@ -255,6 +325,8 @@ static int resolve_option(struct walk *w, const config_setting_t *group, const c
 	struct modvm__cfgval v;
 	bool blocked = false;
 
+	if (modvm__cfg_list_of(w->table, i) != SIZE_MAX)
+		return 0;	/* an element field: its list's elements check it */
 	join(key, sizeof(key), keypath, ".", opt->name);
 	if (group)
 		s = lookup(group, opt->name, &enclosing, &blocked);
@@ -270,6 +342,8 @@ static int resolve_option(struct walk *w, const config_setting_t *group, const c
 		w->errors++;
 		return 0;
 	}
+	if (opt->type == MODVM_OPT_LIST)
+		return resolve_list(w, s, key, i, cfg);
 	if (from_setting(opt, s, &v, shown, sizeof(shown), num, what, sizeof(what)) ||
 	    modvm__cfg_check_range(opt, &v, *shown ? shown : NULL, what, sizeof(what))) {
 		modvm__cfg_error(w->cf, s, key, "%s", what);
@@ -302,8 +376,10 @@ static int resolve_group(const struct modvm__cfgfile *cf, const config_setting_t
 		return -EINVAL;
 	}
 	cfg = modvm__cfg_alloc(table);
-	if (!cfg)
+	if (!cfg || modvm__cfg_set_key(cfg, keypath)) {
+		modvm__config_free(cfg);
 		return -ENOMEM;
+	}
 	if (group)
 		find_unknown(&w, group, "", keypath);
 	for (size_t i = 0; i < w.n && !r; i++)

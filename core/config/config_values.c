@@ -18,17 +18,21 @@
 #include "config/config_impl.h"
 
 struct modvm_config {
+	char *key;	/* "vms.[0].virtio-blk"; NULL: "" */
 	size_t n;
 	struct cfg_entry {
 		char *name;
 		enum modvm_opt_type type;
 		bool set;
+		bool field;	/* an element field of a LIST: read through its elements */
 		char *where;	/* NULL = "(default)" */
 		bool b;
 		int64_t i;
 		uint64_t u;
 		double d;
 		char *s;
+		size_t count;			/* LIST */
+		struct modvm_config **elems;	/* LIST: count of them */
 	} e[];
 };
 
@@ -176,6 +180,13 @@ int modvm__cfg_from_text(const struct modvm_option *opt, const char *text,
 	case MODVM_OPT_ENUM:
 		v->s = text;
 		return 0;
+	case MODVM_OPT_LIST:
+		/* Only the empty list has a text form: elements are groups. */
+		if (strcmp(text, "()"))
+			return whatf(what, len,
+				     "\"%s\" is not a list (write ( { ... }, ... ) in the file; "
+				     "the only default is \"()\")", text);
+		return 0;
 	default:
 		return whatf(what, len, "unknown option type %d", (int)opt->type);
 	}
@@ -236,6 +247,11 @@ int modvm__cfg_check_range(const struct modvm_option *opt, const struct modvm__c
 		if (!is_choice(opt->choices, v->s))
 			return whatf(what, len, "\"%s\" is not one of %s", v->s,
 				     opt->choices ? opt->choices : "(no choices)");
+		return 0;
+	case MODVM_OPT_LIST:
+		if (bounded(opt) && (v->u < (uint64_t)opt->min || v->u > (uint64_t)opt->max))
+			return whatf(what, len, "%" PRIu64 " element%s, allowed [%" PRId64 ", %" PRId64 "]",
+				     v->u, v->u == 1 ? "" : "s", opt->min, opt->max);
 		return 0;
 	default:
 		return 0;
@@ -308,12 +324,26 @@ static int check_one(const struct modvm_option *table, size_t i, char *err, size
 	for (size_t k = 0; k < i; k++) {
 		if (!strcmp(table[k].name, o->name))
 			return whatf(err, len, "option \"%s\": declared twice", o->name);
-		if (is_prefix_group(table[k].name, o->name) || is_prefix_group(o->name, table[k].name))
+		/* "a" and "a.b" clash, unless "a" is a list and "a.b" its field. */
+		if ((is_prefix_group(table[k].name, o->name) && table[k].type != MODVM_OPT_LIST) ||
+		    (is_prefix_group(o->name, table[k].name) && o->type != MODVM_OPT_LIST))
 			return whatf(err, len, "option \"%s\": clashes with option \"%s\"", o->name,
 				     table[k].name);
 	}
-	if (o->type <= MODVM_OPT_END || o->type > MODVM_OPT_ENUM)
+	if (o->type <= MODVM_OPT_END || o->type > MODVM_OPT_LIST)
 		return whatf(err, len, "option \"%s\": unknown type %d", o->name, (int)o->type);
+	if (o->type == MODVM_OPT_LIST) {
+		bool fields = false;
+
+		for (size_t k = 0; table[k].name || table[k].type != MODVM_OPT_END; k++)
+			fields = fields || (table[k].name && is_prefix_group(o->name, table[k].name));
+		if (!fields)
+			return whatf(err, len,
+				     "option \"%s\": a list needs element fields (\"%s.FIELD\")",
+				     o->name, o->name);
+		if (o->min < 0)
+			return whatf(err, len, "option \"%s\": a negative element count", o->name);
+	}
 	if (o->min > o->max)
 		return whatf(err, len, "option \"%s\": min %" PRId64 " is greater than max %" PRId64,
 			     o->name, o->min, o->max);
@@ -356,7 +386,11 @@ MODVM_INTERNAL void modvm__config_free(struct modvm_config *cfg)
 		free(cfg->e[i].name);
 		free(cfg->e[i].where);
 		free(cfg->e[i].s);
+		for (size_t k = 0; k < cfg->e[i].count; k++)
+			modvm__config_free(cfg->e[i].elems[k]);
+		free(cfg->e[i].elems);
 	}
+	free(cfg->key);
 	free(cfg);
 }
 
@@ -370,6 +404,7 @@ struct modvm_config *modvm__cfg_alloc(const struct modvm_option *table)
 	cfg->n = n;
 	for (size_t i = 0; i < n; i++) {
 		cfg->e[i].type = table[i].type;
+		cfg->e[i].field = modvm__cfg_list_of(table, i) != SIZE_MAX;
 		/* Copied: the table may live in a plugin that is unloaded first. */
 		cfg->e[i].name = strdup(table[i].name);
 		if (!cfg->e[i].name) {
@@ -378,6 +413,13 @@ struct modvm_config *modvm__cfg_alloc(const struct modvm_option *table)
 		}
 	}
 	return cfg;
+}
+
+int modvm__cfg_set_key(struct modvm_config *cfg, const char *key)
+{
+	free(cfg->key);
+	cfg->key = key ? strdup(key) : NULL;
+	return key && !cfg->key ? -ENOMEM : 0;
 }
 
 int modvm__cfg_store(struct modvm_config *cfg, size_t i, const struct modvm__cfgval *v,
@@ -390,6 +432,14 @@ int modvm__cfg_store(struct modvm_config *cfg, size_t i, const struct modvm__cfg
 	case MODVM_OPT_INT: e->i = v->i; break;
 	case MODVM_OPT_SIZE: e->u = v->u; break;
 	case MODVM_OPT_DOUBLE: e->d = v->d; break;
+	case MODVM_OPT_LIST:
+		/* The elements move into the config (v->elems is consumed). */
+		for (size_t k = 0; k < e->count; k++)
+			modvm__config_free(e->elems[k]);
+		free(e->elems);
+		e->elems = v->elems;
+		e->count = v->elems ? (size_t)v->u : 0;
+		break;
 	default:
 		free(e->s);
 		e->s = v->s ? strdup(v->s) : NULL;
@@ -422,8 +472,8 @@ MODVM_INTERNAL int modvm__config_defaults(const struct modvm_option *table,
 	if (!cfg)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (!table[i].default_value)
-			continue;	/* required: stays zero / NULL */
+		if (!table[i].default_value || cfg->e[i].field)
+			continue;	/* required: stays zero / NULL; fields live in elements */
 		modvm__cfg_from_text(&table[i], table[i].default_value, &v, err, sizeof(err));
 		if (modvm__cfg_store(cfg, i, &v, NULL)) {
 			modvm__config_free(cfg);
@@ -445,6 +495,7 @@ static const char *type_name(enum modvm_opt_type t)
 	case MODVM_OPT_DOUBLE: return "a double";
 	case MODVM_OPT_STRING: return "a string";
 	case MODVM_OPT_ENUM: return "an enum";
+	case MODVM_OPT_LIST: return "a list";
 	default: return "of unknown type";
 	}
 }
@@ -463,6 +514,12 @@ static const struct cfg_entry *lookup(const struct modvm_config *cfg, const char
 
 		if (strcmp(e->name, name))
 			continue;
+		if (e->field) {
+			modvm_log(MODVM_LOG_ERROR, NULL,
+				  "config: option \"%s\" is a list element field: read it from "
+				  "modvm_config_list_elem()", name);
+			return NULL;
+		}
 		if (want == MODVM_OPT_END || e->type == want ||
 		    (want == MODVM_OPT_STRING && e->type == MODVM_OPT_ENUM))
 			return e;
@@ -523,4 +580,24 @@ MODVM_EXPORT const char *modvm_config_where(const struct modvm_config *cfg, cons
 	if (!e)
 		return NULL;
 	return e->where ? e->where : "(default)";
+}
+
+MODVM_EXPORT size_t modvm_config_list_count(const struct modvm_config *cfg, const char *name)
+{
+	const struct cfg_entry *e = lookup(cfg, name, MODVM_OPT_LIST);
+
+	return e ? e->count : 0;
+}
+
+MODVM_EXPORT const struct modvm_config *modvm_config_list_elem(const struct modvm_config *cfg,
+								const char *name, size_t index)
+{
+	const struct cfg_entry *e = lookup(cfg, name, MODVM_OPT_LIST);
+
+	return e && index < e->count ? e->elems[index] : NULL;
+}
+
+MODVM_EXPORT const char *modvm_config_key(const struct modvm_config *cfg)
+{
+	return cfg && cfg->key ? cfg->key : "";
 }

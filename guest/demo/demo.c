@@ -4,7 +4,8 @@
  * 16550A serial console, reports what the loader handed it (command line,
  * e820 map), drives every virtio-mmio device announced with
  * "virtio_mmio.device=" on its command line (virtio-rng: fetch random
- * bytes; virtio-balloon: with "modvm.demo.work=" given, a Dynamic Memory
+ * bytes; virtio-blk: report the disk and, with "modvm.demo.blk=TEXT",
+ * write, flush and read back a sector; virtio-balloon: with "modvm.demo.work=" given, a Dynamic Memory
  * driver that runs until the VM is stopped, see balloon.c), and powers the
  * VM off.  It runs at CPL0, which some hosts (kvm_pvm)
  * emulate instruction by instruction, so it stays small and does no SIMD.
@@ -55,6 +56,7 @@ static const char *device_name(uint32_t id)
 {
 	switch (id) {
 	case 1: return "net";
+	case 2: return "block";
 	case 3: return "console";
 	case 4: return "rng";
 	case 5: return "balloon";
@@ -122,6 +124,8 @@ static unsigned probe_virtio(const char *cmdline)
 				drive_rng(base);
 			if (id == 1)
 				drive_net(base, irq, cmdline);
+			if (id == 2)
+				drive_blk(base, irq, cmdline);
 			if (id == 5 && want_balloon && !balloon_base) {
 				balloon_base = base;
 				balloon_irq = irq;

@@ -89,6 +89,11 @@ void wait_for_interrupt(void);
 /* With "modvm.demo.net=GUEST_IP,PEER_IP": ARP for the peer, ping it, print. */
 void drive_net(uint64_t base, uint32_t irq, const char *cmdline);
 
+/* ---- blk.c ---- */
+/* Reports the disk; with "modvm.demo.blk=TEXT" writes TEXT to sector 1,
+ * flushes and reads it back. */
+void drive_blk(uint64_t base, uint32_t irq, const char *cmdline);
+
 /* ---- balloon.c ---- */
 /*
  * Runs a virtio-balloon driver for ever (the VM is stopped from outside):

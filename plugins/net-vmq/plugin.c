@@ -2,8 +2,10 @@
  * plugin.c — net-vmq: a virtio-net NIC on a multi-queue tap for each VM
  * with a `net-vmq` group.
  *
- * One NIC per VM: the option tables describe one group per VM and have no
- * list type, so a VM cannot declare several NICs here.
+ * NICs per VM: the VM's group is one NIC (`net-vmq = { tap = "t0"; };`),
+ * or lists several (`net-vmq = { nics = ( { tap = "t0"; }, { tap = "t1"; } ); };`,
+ * each element taking the same keys); a group uses one form, not both.
+ * The guest finds them as eth0, eth1, ... in that order.
  *
  * Threads.  TX runs on the vCPU thread that kicks (netdev_tx.c: a tap
  * write never blocks, so no hop to another thread is worth its cost; see
@@ -40,11 +42,13 @@
 
 struct nv;
 
+#define NV_MAX_NICS 8
+
 struct nv_nic {
 	struct nv *m;
 	unsigned vm_id;
-	bool enabled;
 	/* configuration */
+	char key[16];		/* "" for the single-NIC form, "nics.[1]." in a list */
 	const char *tap_name, *uplink;
 	uint8_t mac[6];
 	uint16_t vlan;		/* steered with the MAC, 0: none */
@@ -58,10 +62,17 @@ struct nv_nic {
 	struct netdev *nd;
 };
 
+/* The NICs of one VM. */
+struct nv_vm {
+	unsigned n;
+	struct nv_nic nics[NV_MAX_NICS];
+	bool up;		/* set up, not torn down */
+};
+
 struct nv {
 	struct modvm_plugin_ctx *ctx;
 	unsigned nvms;
-	struct nv_nic *nics;
+	struct nv_vm *vms;
 	const char *sysfs_root, *proc_root;
 	struct vmq_manager *vmq;	/* from start to stop; NULL if discovery failed */
 	struct vmq_driver drivers[16];	/* the NIC drivers found at start */
@@ -113,7 +124,7 @@ static int assign_queue(struct nv *m, struct nv_nic *n)
 	    (r = vmq_manager_assign_req(m->vmq, &req, home_cpu(n->vm_id), &ev)) == 0 &&
 	    ev.dedicated) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
-				 "vm %s: receive queue %u on %s (MAC rule), IRQ on cpu %d",
+				 "vm %s: receive queue %u on %s (from its NIC driver), IRQ on cpu %d",
 				 modvm_plugin_vm_name(m->ctx, n->vm_id), ev.queue, n->uplink,
 				 ev.host_cpu);
 		return 0;	/* the manager published net.queue_assigned */
@@ -155,16 +166,12 @@ static void nic_stop(struct nv_nic *n)
 	n->vm = NULL;
 }
 
-static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned id, void *ud)
+static int nic_setup(struct modvm_plugin_ctx *ctx, struct nv *m, struct modvm_vm *vm,
+		     struct nv_nic *n)
 {
-	struct nv *m = ud;
 	const char *vmname = modvm_vm_name(vm);
-	struct nv_nic *n;
 	int r;
 
-	if (id >= m->nvms || !m->nics[id].enabled)
-		return 0;
-	n = &m->nics[id];
 	n->vm = vm;
 	r = tap_open(n->tap_name, n->pairs, &n->tap);
 	if (r < 0) {
@@ -211,11 +218,37 @@ static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned 
 		goto fail;
 	return 0;
 fail:
-	/* The core runs no teardown hook for a failed setup: undo a queue
-	 * assignment (MAC rule, IRQ affinity) here. */
+	nic_stop(n);
+	return r;
+}
+
+/* Stops every NIC of VM @id and gives back its queue assignments (MAC
+ * rules, IRQ affinity). */
+static void vm_stop(struct nv *m, unsigned id)
+{
+	struct nv_vm *v = &m->vms[id];
+
 	if (m->vmq)
 		vmq_manager_release(m->vmq, id);
-	nic_stop(n);
+	for (unsigned k = 0; k < v->n; k++)
+		if (v->nics[k].vm)
+			nic_stop(&v->nics[k]);
+	v->up = false;
+}
+
+static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned id, void *ud)
+{
+	struct nv *m = ud;
+	int r = 0;
+
+	if (id >= m->nvms || m->vms[id].n == 0)
+		return 0;
+	m->vms[id].up = true;
+	for (unsigned k = 0; k < m->vms[id].n && r == 0; k++)
+		r = nic_setup(ctx, m, vm, &m->vms[id].nics[k]);
+	/* The core runs no teardown hook for a failed setup: undo here. */
+	if (r < 0)
+		vm_stop(m, id);
 	return r;
 }
 
@@ -225,11 +258,8 @@ static void vm_teardown(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsig
 
 	(void)ctx;
 	(void)vm;
-	if (id < m->nvms && m->nics[id].vm) {
-		if (m->vmq)
-			vmq_manager_release(m->vmq, id);
-		nic_stop(&m->nics[id]);
-	}
+	if (id < m->nvms && m->vms[id].up)
+		vm_stop(m, id);
 }
 
 static const struct modvm_vm_hooks hooks = {
@@ -253,13 +283,16 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return (mac[0] & 1) ? -EINVAL : 0;
 }
 
-/* A stable, locally administered address from the VM's name. */
-static void default_mac(const char *name, uint8_t mac[6])
+/* A stable, locally administered address from the VM's name (and the
+ * NIC's index after the first, so eth1 differs from eth0). */
+static void default_mac(const char *name, unsigned index, uint8_t mac[6])
 {
 	uint32_t h = 2166136261u;
 
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (unsigned i = index; i; i >>= 8)
+		h = (h ^ (uint8_t)i) * 16777619u;
 	mac[0] = 0x52;
 	mac[1] = 0x54;
 	mac[2] = 0x00;
@@ -268,17 +301,21 @@ static void default_mac(const char *name, uint8_t mac[6])
 	mac[5] = (uint8_t)h;
 }
 
-static int vm_configure(struct nv *m, unsigned id)
+/* The keys a NIC takes, in the VM's group or in each element of `nics`. */
+static const char *const nic_keys[] = { "tap", "mac", "queues", "mtu", "offload.csum",
+					"offload.tso", "offload.ecn", "uplink", "vlan", "require_offloads", NULL };
+
+/* One NIC from @c (the VM's group, or an element of its `nics`). */
+static int nic_configure(struct nv *m, unsigned id, unsigned k, const struct modvm_config *c,
+			 bool in_list)
 {
-	const struct modvm_config *c = modvm_plugin_vm_config(m->ctx, id);
-	struct nv_nic *n = &m->nics[id];
+	struct nv_nic *n = &m->vms[id].nics[k];
 	const char *vm = modvm_plugin_vm_name(m->ctx, id);
 
 	n->m = m;
 	n->vm_id = id;
-	if (!c)
-		return 0;
-	n->enabled = true;
+	if (in_list)
+		snprintf(n->key, sizeof(n->key), "nics.[%u].", k);
 	n->tap_name = modvm_config_string(c, "tap");
 	n->uplink = modvm_config_string(c, "uplink");
 	n->pairs = (unsigned)modvm_config_int(c, "queues");
@@ -288,29 +325,29 @@ static int vm_configure(struct nv *m, unsigned id)
 	n->ecn = modvm_config_bool(c, "offload.ecn");
 	const char *mac = modvm_config_string(c, "mac");
 	if (!*mac) {
-		default_mac(vm, n->mac);
+		default_mac(vm, k, n->mac);
 	} else if (parse_mac(mac, n->mac) < 0) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: mac: \"%s\": expected a unicast xx:xx:xx:xx:xx:xx",
-				 modvm_config_where(c, "mac"), vm, mac);
+				 "%s: vm %s: %smac: \"%s\": expected a unicast xx:xx:xx:xx:xx:xx",
+				 modvm_config_where(c, "mac"), vm, n->key, mac);
 		return -EINVAL;
 	}
 	if (strlen(n->tap_name) >= 16) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: tap: \"%s\": longer than 15 characters",
-				 modvm_config_where(c, "tap"), vm, n->tap_name);
+				 "%s: vm %s: %stap: \"%s\": longer than 15 characters",
+				 modvm_config_where(c, "tap"), vm, n->key, n->tap_name);
 		return -EINVAL;
 	}
 	if (n->tso && !n->csum) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: offload.tso = true needs offload.csum = true",
-				 modvm_config_where(c, "offload.tso"), vm);
+				 "%s: vm %s: %soffload.tso = true needs offload.csum = true",
+				 modvm_config_where(c, "offload.tso"), vm, n->key);
 		return -EINVAL;
 	}
 	if (n->ecn && !n->tso) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: offload.ecn = true needs offload.tso = true",
-				 modvm_config_where(c, "offload.ecn"), vm);
+				 "%s: vm %s: %soffload.ecn = true needs offload.tso = true",
+				 modvm_config_where(c, "offload.ecn"), vm, n->key);
 		return -EINVAL;
 	}
 	n->vlan = (uint16_t)modvm_config_int(c, "vlan");
@@ -318,18 +355,55 @@ static int vm_configure(struct nv *m, unsigned id)
 	if (vmq_offload_parse(modvm_config_string(c, "require_offloads"), &n->offloads, bad,
 			      sizeof(bad)) < 0) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: require_offloads: \"%s\" is no offload (ethtool feature "
-				 "names like rx-checksum, tx-tcp-segmentation, rx-ntuple-filter)",
-				 modvm_config_where(c, "require_offloads"), vm, bad);
+				 "%s: vm %s: %srequire_offloads: \"%s\" is no offload (ethtool "
+				 "feature names like rx-checksum, tx-tcp-segmentation, "
+				 "rx-ntuple-filter)",
+				 modvm_config_where(c, "require_offloads"), vm, n->key, bad);
 		return -EINVAL;
 	}
 	if ((n->offloads || n->vlan) && !*n->uplink) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
-				 "%s: vm %s: %s needs an uplink",
+				 "%s: vm %s: %s%s needs an uplink",
 				 modvm_config_where(c, n->vlan ? "vlan" : "require_offloads"), vm,
-				 n->vlan ? "vlan" : "require_offloads");
+				 n->key, n->vlan ? "vlan" : "require_offloads");
 		return -EINVAL;
 	}
+	/* Two NICs of a VM with one MAC would confuse the guest and VMQ. */
+	for (unsigned j = 0; j < k; j++)
+		if (!memcmp(m->vms[id].nics[j].mac, n->mac, 6)) {
+			modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+					 "%s: vm %s: %smac: the same address as nics.[%u]",
+					 modvm_config_where(c, "mac"), vm, n->key, j);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int vm_configure(struct nv *m, unsigned id)
+{
+	const struct modvm_config *c = modvm_plugin_vm_config(m->ctx, id);
+	struct nv_vm *v = &m->vms[id];
+	int r;
+
+	if (!c)
+		return 0;
+	if (!modvm_config_is_set(c, "nics")) {	/* the group is the NIC */
+		v->n = 1;
+		return nic_configure(m, id, 0, c, false);
+	}
+	for (const char *const *key = nic_keys; *key; key++)
+		if (modvm_config_is_set(c, *key)) {
+			modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+					 "%s: vm %s: %s: a group with `nics = ( ... )` takes its NICs' "
+					 "keys in the list elements, not beside it",
+					 modvm_config_where(c, *key), modvm_plugin_vm_name(m->ctx, id),
+					 *key);
+			return -EINVAL;
+		}
+	v->n = (unsigned)modvm_config_list_count(c, "nics");	/* the table bounds it */
+	for (unsigned k = 0; k < v->n; k++)
+		if ((r = nic_configure(m, id, k, modvm_config_list_elem(c, "nics", k), true)) < 0)
+			return r;
 	return 0;
 }
 
@@ -344,9 +418,9 @@ static int nv_init(struct modvm_plugin_ctx *ctx)
 		return -ENOMEM;
 	m->ctx = ctx;
 	m->nvms = modvm_plugin_vm_count(ctx);
-	m->nics = calloc(m->nvms ? m->nvms : 1, sizeof(*m->nics));
+	m->vms = calloc(m->nvms ? m->nvms : 1, sizeof(*m->vms));
 	rc = -ENOMEM;
-	if (!m->nics)
+	if (!m->vms)
 		goto free_m;
 	for (unsigned i = 0; i < m->nvms; i++)
 		if ((rc = vm_configure(m, i)) < 0)
@@ -363,7 +437,7 @@ static int nv_init(struct modvm_plugin_ctx *ctx)
 	modvm_plugin_set_data(ctx, m);
 	return 0;
 free_m:
-	free(m->nics);
+	free(m->vms);
 	free(m);
 	return rc;
 }
@@ -451,36 +525,47 @@ static void nv_fini(struct modvm_plugin_ctx *ctx)
 	modvm_plugin_set_vm_hooks(ctx, NULL, NULL);
 	/* The core tears VMs down (our teardown hook) before fini. */
 	for (unsigned i = 0; i < m->nvms; i++)
-		if (m->nics[i].vm)
-			nic_stop(&m->nics[i]);
-	free(m->nics);
+		if (m->vms[i].up)
+			vm_stop(m, i);
+	free(m->vms);
 	free(m);
 	modvm_plugin_set_data(ctx, NULL);
 }
 
+/* The keys of one NIC, written once for the group and for list elements. */
+#define NIC_OPTIONS(P)                                                                       \
+	{ .name = P "tap", .type = MODVM_OPT_STRING, .default_value = "",                     \
+	  .description = "tap interface to open or create (\"\": the kernel picks mvtapN)" },  \
+	{ .name = P "mac", .type = MODVM_OPT_STRING, .default_value = "",                     \
+	  .description = "guest MAC xx:xx:xx:xx:xx:xx (\"\": 52:54:00 + hash of VM name, index)" }, \
+	{ .name = P "queues", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,          \
+	  .max = NETDEV_MAX_PAIRS, .description = "queue pairs (one tap queue each)" },      \
+	{ .name = P "mtu", .type = MODVM_OPT_INT, .default_value = "1500", .min = 68,         \
+	  .max = 65535, .description = "MTU told to the guest and set on the tap (9000: jumbo frames)" }, \
+	{ .name = P "offload.csum", .type = MODVM_OPT_BOOL, .default_value = "true",          \
+	  .description = "checksum offload both ways (CSUM, GUEST_CSUM)" },                   \
+	{ .name = P "offload.tso", .type = MODVM_OPT_BOOL, .default_value = "true",           \
+	  .description = "TCP segmentation offload both ways (HOST/GUEST_TSO4/6); needs csum" }, \
+	{ .name = P "offload.ecn", .type = MODVM_OPT_BOOL, .default_value = "false",          \
+	  .description = "TSO with ECN (HOST/GUEST_ECN); needs tso" },                        \
+	{ .name = P "uplink", .type = MODVM_OPT_STRING, .default_value = "",                  \
+	  .description = "host NIC whose receive queue (VMQ) this NIC should get" },          \
+	{ .name = P "vlan", .type = MODVM_OPT_INT, .default_value = "0", .min = 0,            \
+	  .max = 4094, .description = "VLAN id steered with the MAC to the dedicated queue; 0 = none" }, \
+	{ .name = P "require_offloads", .type = MODVM_OPT_STRING, .default_value = "",        \
+	  .description = "offloads the uplink's NIC driver must provide (ethtool feature "    \
+			 "names: rx-checksum tx-tcp-segmentation ...), else the VM is refused " \
+			 "naming what is missing" }
+
 static const struct modvm_option vm_options[] = {
-	{ .name = "tap", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "tap interface to open or create (\"\": the kernel picks mvtapN)" },
-	{ .name = "mac", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "guest MAC address xx:xx:xx:xx:xx:xx (\"\": 52:54:00 + hash of the VM name)" },
-	{ .name = "queues", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
-	  .max = NETDEV_MAX_PAIRS, .description = "queue pairs (one tap queue each)" },
-	{ .name = "mtu", .type = MODVM_OPT_INT, .default_value = "1500", .min = 68, .max = 65535,
-	  .description = "MTU told to the guest and set on the tap (9000: jumbo frames)" },
-	{ .name = "offload.csum", .type = MODVM_OPT_BOOL, .default_value = "true",
-	  .description = "checksum offload both ways (CSUM, GUEST_CSUM)" },
-	{ .name = "offload.tso", .type = MODVM_OPT_BOOL, .default_value = "true",
-	  .description = "TCP segmentation offload both ways (HOST/GUEST_TSO4/6); needs csum" },
-	{ .name = "offload.ecn", .type = MODVM_OPT_BOOL, .default_value = "false",
-	  .description = "TSO with ECN (HOST/GUEST_ECN); needs tso" },
-	{ .name = "uplink", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "host NIC whose receive queue (VMQ) this NIC should get" },
-	{ .name = "vlan", .type = MODVM_OPT_INT, .default_value = "0", .min = 0, .max = 4094,
-	  .description = "VLAN id steered with the MAC to the dedicated queue; 0 = none" },
-	{ .name = "require_offloads", .type = MODVM_OPT_STRING, .default_value = "",
-	  .description = "offloads the uplink's NIC driver must provide (ethtool feature names: "
-			 "rx-checksum tx-tcp-segmentation ...), else the VM is refused naming "
-			 "what is missing" },
+	/* One NIC: the keys right in the VM's net-vmq group... */
+	NIC_OPTIONS(""),
+	/* ...or several, one element each. */
+	{ .name = "nics", .type = MODVM_OPT_LIST, .default_value = "()", .min = 0,
+	  .max = NV_MAX_NICS,
+	  .description = "several NICs (eth0, eth1, ... in order), each with the keys above; "
+			 "then none beside it" },
+	NIC_OPTIONS("nics."),
 	MODVM_OPTIONS_END,
 };
 

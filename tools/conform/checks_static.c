@@ -267,6 +267,11 @@ static size_t bad_values(const struct modvm_option *opt, uint64_t *seed, char ou
 		ADD("not-a-choice-%" PRIx64, conform_rand(seed));
 		ADD("%s", "");
 		break;
+	case MODVM_OPT_LIST:
+		ADD("5");
+		ADD("{}");
+		ADD("%s", "");
+		break;
 	default:
 		break;	/* STRING: any text is valid */
 	}

@@ -16,7 +16,21 @@
  *   DOUBLE  number, checked against [min, max] unless both are 0
  *   STRING  any string
  *   ENUM    a string that is one of @choices ("a|b|c")
- * The default is written as text in the same syntax ("20", "512M", "true").
+ *   LIST    a list of groups, `disks = ( { path = "a.img"; }, { path = "b.img"; } );`,
+ *           between [min, max] elements (both 0: any number)
+ * The default is written as text in the same syntax ("20", "512M", "true");
+ * a LIST's default is "()" (no elements) or NULL (the key is required).
+ *
+ * Groups.  A dotted name ("offload.csum") is an option inside the group
+ * `offload = { csum = true; };`.  Dots after the name of a LIST option
+ * declare its element fields instead: with "disks" a LIST, "disks.path" and
+ * "disks.readonly" are the keys every element group takes, validated like
+ * any table (unknown keys refused, required ones enforced, defaults filled)
+ * and read through modvm_config_list_elem() by their short names ("path").
+ * Elements may hold groups and lists of their own the same way
+ * ("disks.limits.iops", "disks.tags.name" with "disks.tags" a LIST).
+ * Errors name the element: "file:12: vms.[0].virtio-blk.disks.[1].path:
+ * required key missing".  Since ABI 1.3.
  */
 #ifndef MODVM_CONFIG_H
 #define MODVM_CONFIG_H
@@ -33,6 +47,7 @@ enum modvm_opt_type {
 	MODVM_OPT_DOUBLE,
 	MODVM_OPT_STRING,
 	MODVM_OPT_ENUM,
+	MODVM_OPT_LIST,		/* since ABI 1.3 */
 };
 
 /* One declared option.  ABI: tables are arrays, so this struct never grows
@@ -41,7 +56,7 @@ struct modvm_option {
 	const char *name;
 	enum modvm_opt_type type;
 	const char *default_value;	/* text, parsed like the file; NULL = required */
-	int64_t min, max;		/* INT, SIZE, DOUBLE; both 0 = unbounded */
+	int64_t min, max;		/* INT, SIZE, DOUBLE, LIST (element count); both 0 = unbounded */
 	const char *choices;		/* ENUM: "required|preferred|off" */
 	const char *description;	/* one line for `modvm plugins --describe` */
 };
@@ -65,6 +80,29 @@ MODVM_EXPORT const char *modvm_config_string(const struct modvm_config *cfg, con
 MODVM_EXPORT bool modvm_config_is_set(const struct modvm_config *cfg, const char *name);
 /* "file:line" where @name was set, or "(default)". Valid as long as cfg. */
 MODVM_EXPORT const char *modvm_config_where(const struct modvm_config *cfg, const char *name);
+
+/*
+ * LIST options (since ABI 1.3).  list_count is the number of elements (0 for
+ * a list left at its "()" default); list_elem is element @index as a config
+ * of its own whose options are the element fields by their short names
+ * (modvm_config_string(elem, "path") for the declared "disks.path"), with
+ * the accessors above working on it; NULL for an index out of range.
+ * Elements live as long as @cfg.  Reading an element field through the
+ * parent ("disks.path") is the programming error described above.
+ */
+MODVM_EXPORT size_t modvm_config_list_count(const struct modvm_config *cfg, const char *name);
+MODVM_EXPORT const struct modvm_config *modvm_config_list_elem(const struct modvm_config *cfg,
+								const char *name, size_t index);
+
+/*
+ * The key path of the group @cfg was resolved from, the way error lines
+ * name it: "plugins.net-vmq", "vms.[0].virtio-blk", or for a list element
+ * "vms.[0].virtio-blk.disks.[1]" — so a plugin that refuses a value later
+ * (a file that cannot be opened) names it like the core would:
+ * "%s: %s.path: ...", modvm_config_where(elem, "path"), modvm_config_key(elem).
+ * "" for a config of defaults only.  Valid as long as @cfg.  Since ABI 1.3.
+ */
+MODVM_EXPORT const char *modvm_config_key(const struct modvm_config *cfg);
 
 /*
  * Parses a SIZE text ("4G", "512M", "4096") into bytes.  Returns 0, or

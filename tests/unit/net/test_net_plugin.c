@@ -129,6 +129,96 @@ START_TEST(bad_config_refused)
 }
 END_TEST
 
+/*
+ * Several NICs per VM (a `nics` list), refused the way a user would get it
+ * wrong.  The VM does not start by itself, so `modvm run` goes as far as
+ * the plugin's init, which checks what the option table cannot, with no
+ * KVM or network namespace needed.
+ */
+#define VM_IDLE "vms = ( { name = \"a\"; memory = \"64M\"; autostart = false;\n"
+
+static const struct refusal list_refusals[] = {
+	{ "keys beside the list", "run",
+	  "  net-vmq = { nics = ( { tap = \"t0\"; } );\n    mtu = 9000; }; } );\n", 1,
+	  { ":5: vm a: mtu: a group with `nics = ( ... )` takes its NICs' keys in the list "
+	    "elements, not beside it" } },
+	{ "two NICs, one MAC", "run",
+	  "  net-vmq = { nics = ( { mac = \"52:54:00:00:00:07\"; },\n"
+	  "    { mac = \"52:54:00:00:00:07\"; } ); }; } );\n", 1,
+	  { ":5: vm a: nics.[1].mac: the same address as nics.[0]" } },
+	{ "a multicast MAC in the list", "run",
+	  "  net-vmq = { nics = ( { },\n    { mac = \"01:00:5e:00:00:01\"; } ); }; } );\n", 1,
+	  { ":5: vm a: nics.[1].mac: \"01:00:5e:00:00:01\": expected a unicast" } },
+	{ "tso without csum in the list", "run",
+	  "  net-vmq = { nics = ( { offload = { csum = false; tso = true; }; } ); }; } );\n", 1,
+	  { ":4: vm a: nics.[0].offload.tso = true needs offload.csum = true" } },
+	{ "unknown key in an element", "check",
+	  "  net-vmq = { nics = ( { tap = \"t0\"; },\n    { colour = \"red\"; } ); }; } );\n", 2,
+	  { ":5: vms.[0].net-vmq.nics.[1].colour: unknown key (known: tap, mac, queues" } },
+	{ "nine NICs", "check",
+	  "  net-vmq = { nics = ( {},{},{},{},{},{},{},{},{} ); }; } );\n", 2,
+	  { ":4: vms.[0].net-vmq.nics: 9 elements, allowed [0, 8]" } },
+};
+
+START_TEST(bad_nic_list_refused)
+{
+	const struct refusal *rf = &list_refusals[_i];
+	char text[512];
+
+	snprintf(text, sizeof(text), PLUGINS VM_IDLE "%s", rf->group);
+	run_text(rf->cmd, 30, text);
+	ck_assert_msg(res.status == rf->status, "case %s: status %d, want %d, stderr: %s", rf->name,
+		      res.status, rf->status, res.err);
+	for (size_t i = 0; i < sizeof(rf->says) / sizeof(rf->says[0]) && rf->says[i]; i++)
+		ck_assert_msg(strstr(res.err, rf->says[i]), "case %s: no \"%s\" in stderr: %s",
+			      rf->name, rf->says[i], res.err);
+}
+END_TEST
+
+/* The single-NIC form and a one-element list validate alike; `nics = ()`
+ * is a VM with no NIC. */
+START_TEST(nic_forms_accepted)
+{
+	static const char *const groups[] = {
+		"  net-vmq = { tap = \"t0\"; }; } );\n",
+		"  net-vmq = { nics = ( { tap = \"t0\"; } ); }; } );\n",
+		"  net-vmq = { nics = ( { tap = \"t0\"; }, { tap = \"t1\"; mtu = 9000; } ); }; } );\n",
+		"  net-vmq = { nics = (); }; } );\n",
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		snprintf(text, sizeof(text), PLUGINS VM_IDLE "%s", groups[i]);
+		run_text("check", 30, text);
+		ck_assert_msg(res.status == 0, "form %zu: %s", i, res.err);
+	}
+}
+END_TEST
+
+/* Two NICs on two taps: the demo guest finds two virtio-net devices. */
+START_TEST(vm_gets_two_nics)
+{
+	if (!need_kvm_and_netns())
+		return;
+	run_text("run", 60,
+		 "host = { log_level = \"info\"; };\n" PLUGINS VM_A
+		 "  net-vmq = { nics = ( { tap = \"mvq0\"; mac = \"52:54:00:00:00:10\"; },\n"
+		 "    { tap = \"mvq1\"; queues = 2; } ); }; } );\n");
+	ck_assert_msg(res.status == 0, "status %d, stderr: %s", res.status, res.err);
+	ck_assert_msg(strstr(res.out, "virtio-mmio at 0xd0001000: net") &&
+			      strstr(res.out, "virtio-mmio at 0xd0002000: net"), "stdout: %s", res.out);
+	ck_assert_msg(strstr(res.err, "virtio-net on mvq0, mac 52:54:00:00:00:10, 1 queue pair(s)") &&
+			      strstr(res.err, "virtio-net on mvq1, mac 52:54:00:"), "stderr: %s",
+		      res.err);
+	const char *ev = strstr(res.out, "event net.queue_assigned");
+	ck_assert_ptr_nonnull(ev);
+	const char *pub = strstr(ev, "published 2 "), *eol = strchr(ev, '\n');
+	ck_assert_msg(pub && eol && pub < eol, "net.queue_assigned not published twice");
+	ck_assert_uint_eq(if_nametoindex("mvq0"), 0);
+	ck_assert_uint_eq(if_nametoindex("mvq1"), 0);
+}
+END_TEST
+
 START_TEST(vm_gets_a_nic)
 {
 	if (!need_kvm_and_netns())
@@ -192,7 +282,11 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, describe_lists_options);
 	tcase_add_test(tc, example_config_validates);
 	tcase_add_loop_test(tc, bad_config_refused, 0, sizeof(refusals) / sizeof(refusals[0]));
+	tcase_add_loop_test(tc, bad_nic_list_refused, 0,
+			    sizeof(list_refusals) / sizeof(list_refusals[0]));
+	tcase_add_test(tc, nic_forms_accepted);
 	tcase_add_test(tc, vm_gets_a_nic);
+	tcase_add_test(tc, vm_gets_two_nics);
 	tcase_add_test(tc, guest_arps_and_pings_the_host);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

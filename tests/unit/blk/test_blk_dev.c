@@ -1,0 +1,760 @@
+/*
+ * The virtio-blk device model through the qtest-style driver on a fake
+ * guest RAM between guard pages, on a real image file: feature
+ * negotiation and config space, reads and writes in any descriptor
+ * layout, flush, discard and write-zeroes, GET_ID, every refused request
+ * (out of range, overflowing sectors, read-only, unknown types, short
+ * headers, missing status bytes), host I/O errors, several queues, the
+ * rate limiter, reset with requests held, O_DIRECT with bounce buffers.
+ * Every test runs on both engines: io_uring and the thread pool.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <modvm/log.h>
+
+#include "bdrv.h"
+
+#define F(b) VBLK_BIT(VBLK_F_##b)
+#define IMG_SIZE (1u << 20)		/* 2048 sectors */
+#define CAP (IMG_SIZE / VBLK_SECTOR)
+
+static const enum blkio_kind engines[] = { BLKIO_URING, BLKIO_THREADS };
+static enum blkio_kind engine;
+static char path[64];
+static int fd = -1;
+static struct bdrv d;
+
+/* False (and the test returns) when this host has no io_uring. */
+static bool pick_engine(int i)
+{
+	char why[256];
+
+	engine = engines[i];
+	if (engine == BLKIO_URING && !blkio_uring_usable(why, sizeof(why))) {
+		printf("io_uring variant not run: %s\n", why);
+		return false;
+	}
+	return true;
+}
+
+static void make_cfg(struct blkdev_config *cfg)
+{
+	fd = bdrv_image(path, IMG_SIZE, 0);
+	*cfg = bdrv_config(fd, IMG_SIZE, engine);
+}
+
+static void make(void)
+{
+	struct blkdev_config cfg;
+
+	make_cfg(&cfg);
+	bdrv_init(&d, &cfg);
+}
+
+static void destroy(void)
+{
+	bdrv_fini(&d);
+	close(fd);
+	unlink(path);
+	fd = -1;
+}
+
+static struct blkdev_stats stats(void)
+{
+	struct blkdev_stats s;
+	blkdev_get_stats(d.bd, &s);
+	return s;
+}
+
+/* The image holds its original pattern in [off, off + len). */
+static bool host_untouched(uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	bool same = pread(fd, buf, len, (off_t)off) == (ssize_t)len;
+	for (size_t i = 0; same && i < len; i++)
+		same = buf[i] == bdrv_pattern(off + i);
+	free(buf);
+	return same;
+}
+
+#define SKIP_UNLESS_ENGINE()                                                             \
+	do {                                                                             \
+		if (!pick_engine(_i))                                                    \
+			return;                                                          \
+	} while (0)
+
+START_TEST(test_features_and_config)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+
+	make_cfg(&cfg);
+	cfg.num_queues = 3;
+	cfg.block_size = 4096;
+	cfg.discard = true;
+	bdrv_init(&d, &cfg);
+	uint64_t f = bdrv_offered(&d);
+	uint64_t must = F(SIZE_MAX) | F(SEG_MAX) | F(BLK_SIZE) | F(FLUSH) | F(MQ) | F(DISCARD) |
+			F(WRITE_ZEROES) | VERSION_1;
+	ck_assert_uint_eq(f & must, must);
+	ck_assert_uint_eq(f & F(RO), 0);
+	ck_assert_uint_eq(mmio_read(&d.v, MODVM_VIRTIO_MMIO_DEVICE_ID), 2);
+	ck_assert_uint_eq(bdrv_cfg_read64(&d, VBLK_CFG_CAPACITY), CAP);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_SIZE_MAX, 4), BLKDEV_SIZE_MAX);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_SEG_MAX, 4), BLKDEV_SEG_MAX);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_BLK_SIZE, 4), 4096);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_NUM_QUEUES, 2), 3);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_MAX_DISCARD_SECTORS, 4),
+			  BLKDEV_MAX_DWZ_SECTORS);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_MAX_DISCARD_SEG, 4), 1);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_DISCARD_ALIGN, 4), 8);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_MAX_WZ_SEG, 4), 1);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_WZ_MAY_UNMAP, 1), 1);
+	/* The capacity read in two halves, as a 32-bit driver does. */
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_CAPACITY, 4), CAP);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_CAPACITY + 4, 4), 0);
+	destroy();
+
+	make_cfg(&cfg);
+	cfg.readonly = true;
+	cfg.discard = true;
+	bdrv_init(&d, &cfg);
+	f = bdrv_offered(&d);
+	ck_assert_uint_ne(f & F(RO), 0);
+	/* A read-only disk offers nothing that writes. */
+	ck_assert_uint_eq(f & (F(DISCARD) | F(WRITE_ZEROES)), 0);
+	ck_assert_uint_eq(bdrv_cfg_read(&d, VBLK_CFG_MAX_DISCARD_SECTORS, 4), 0);
+	destroy();
+}
+END_TEST
+
+START_TEST(test_read_write_roundtrip)
+{
+	SKIP_UNLESS_ENGINE();
+	uint32_t used;
+
+	make();
+	bdrv_start(&d, F(FLUSH), 1, 64);
+	/* Read 8 sectors at sector 10: the image's bytes. */
+	uint64_t buf = bdrv_alloc(&d, 4096, 512);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 10, buf, 4096, &used), VBLK_S_OK);
+	ck_assert_uint_eq(used, 4096 + 1);
+	for (unsigned i = 0; i < 4096; i++)
+		ck_assert_uint_eq(gpa(&d.v, buf)[i], bdrv_pattern(10 * 512 + i));
+	/* Write 2 sectors at sector 100 and find them in the file. */
+	for (unsigned i = 0; i < 1024; i++)
+		gpa(&d.v, buf)[i] = (uint8_t)(i ^ 0x5a);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 100, buf, 1024, &used), VBLK_S_OK);
+	ck_assert_uint_eq(used, 1);
+	uint8_t host[1024];
+	ck_assert_int_eq(pread(fd, host, sizeof(host), 100 * 512), (ssize_t)sizeof(host));
+	for (unsigned i = 0; i < 1024; i++)
+		ck_assert_uint_eq(host[i], (uint8_t)(i ^ 0x5a));
+	ck_assert(host_untouched(99 * 512, 512));
+	ck_assert(host_untouched(102 * 512, 512));
+	/* The last sector is inside the disk. */
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, CAP - 1, buf, 512, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_OK);
+	struct blkdev_stats s = stats();
+	ck_assert_uint_eq(s.reads, 2);
+	ck_assert_uint_eq(s.writes, 1);
+	ck_assert_uint_eq(s.flushes, 1);
+	ck_assert_uint_eq(s.write_bytes, 1024);
+	ck_assert_uint_gt(d.v.irqs, 0);
+	destroy();
+}
+END_TEST
+
+/* Virtio 1 has no framing rules: header, data and status may share and
+ * split descriptors any way (2.6.4). */
+START_TEST(test_any_layout)
+{
+	SKIP_UNLESS_ENGINE();
+	uint32_t id, len;
+
+	make();
+	bdrv_start(&d, 0, 1, 64);
+	/* A write whose header and data are one buffer, split oddly. */
+	uint64_t a = bdrv_alloc(&d, VBLK_HDR_LEN + 1024, 16), st = bdrv_alloc(&d, 1, 1);
+	bdrv_hdr(&d, a, VBLK_T_OUT, 4);
+	for (unsigned i = 0; i < 1024; i++)
+		gpa(&d.v, a + VBLK_HDR_LEN)[i] = (uint8_t)(i * 3);
+	struct bseg w[] = { { a, 5, false }, { a + 5, 300, false },
+			    { a + 305, VBLK_HDR_LEN + 1024 - 305, false }, { st, 1, true } };
+	*gpa(&d.v, st) = 0xee;
+	bdrv_post(&d, 0, w, 4);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, st), VBLK_S_OK);
+	/* A read into data and status sharing one writable buffer, in three pieces. */
+	uint64_t h = bdrv_alloc(&d, VBLK_HDR_LEN, 16), r = bdrv_alloc(&d, 1025, 1);
+	bdrv_hdr(&d, h, VBLK_T_IN, 4);
+	memset(gpa(&d.v, r), 0, 1025);
+	struct bseg rd[] = { { h, VBLK_HDR_LEN, false }, { r, 100, true }, { r + 100, 900, true },
+			     { r + 1000, 25, true } };
+	bdrv_post(&d, 0, rd, 4);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(len, 1025);
+	ck_assert_uint_eq(gpa(&d.v, r)[1024], VBLK_S_OK);
+	for (unsigned i = 0; i < 1024; i++)
+		ck_assert_uint_eq(gpa(&d.v, r)[i], (uint8_t)(i * 3));
+	destroy();
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	uint32_t type;
+	uint64_t sector;
+	uint32_t len;
+	uint8_t status;
+} refusals[] = {
+	{ "read past the end", VBLK_T_IN, CAP, 512, VBLK_S_IOERR },
+	{ "write past the end", VBLK_T_OUT, CAP, 512, VBLK_S_IOERR },
+	{ "read across the end", VBLK_T_IN, CAP - 1, 1024, VBLK_S_IOERR },
+	{ "write across the end", VBLK_T_OUT, CAP - 1, 1024, VBLK_S_IOERR },
+	{ "sector near 2^64 (overflow)", VBLK_T_OUT, UINT64_MAX - 1, 2048, VBLK_S_IOERR },
+	{ "sector 2^55 (bytes overflow)", VBLK_T_IN, 1ULL << 55, 512, VBLK_S_IOERR },
+	{ "length not a multiple of 512", VBLK_T_OUT, 0, 100, VBLK_S_IOERR },
+	{ "read length not a multiple of 512", VBLK_T_IN, 0, 513, VBLK_S_IOERR },
+	{ "zero-length read at the end", VBLK_T_IN, CAP, 0, VBLK_S_OK },
+	{ "zero-length write beyond the end", VBLK_T_OUT, CAP + 1, 0, VBLK_S_IOERR },
+	{ "type 2 (unknown)", 2, 0, 512, VBLK_S_UNSUPP },
+	{ "type 3 (unknown)", 3, 0, 0, VBLK_S_UNSUPP },
+	{ "GET_LIFETIME", VBLK_T_GET_LIFETIME, 0, 16, VBLK_S_UNSUPP },
+	{ "SECURE_ERASE", VBLK_T_SECURE_ERASE, 0, 16, VBLK_S_UNSUPP },
+	{ "type 0xffffffff", 0xffffffffu, 0, 0, VBLK_S_UNSUPP },
+	{ "discard not negotiated", VBLK_T_DISCARD, 0, 16, VBLK_S_UNSUPP },
+	{ "write-zeroes not negotiated", VBLK_T_WRITE_ZEROES, 0, 16, VBLK_S_UNSUPP },
+};
+
+/* Refused requests get their status and move no byte: neither in the
+ * image nor in the guest's buffer. */
+START_TEST(test_refused_requests)
+{
+	unsigned k = (unsigned)_i % (sizeof(refusals) / sizeof(refusals[0]));
+	if (!pick_engine(_i / (int)(sizeof(refusals) / sizeof(refusals[0]))))
+		return;
+	make();
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t buf = bdrv_alloc(&d, 4096, 512);
+	memset(gpa(&d.v, buf), 0x77, 4096);
+	uint8_t s = bdrv_req(&d, 0, refusals[k].type, refusals[k].sector, buf, refusals[k].len, NULL);
+	ck_assert_msg(s == refusals[k].status, "%s: status %u, want %u", refusals[k].name, s,
+		      refusals[k].status);
+	ck_assert_msg(vdrv_all(&d.v, buf, 4096, 0x77), "%s: guest buffer written", refusals[k].name);
+	ck_assert_msg(host_untouched(0, IMG_SIZE), "%s: image changed", refusals[k].name);
+	struct blkdev_stats st = stats();
+	ck_assert_uint_eq(st.reads + st.writes, 0);
+	destroy();
+}
+END_TEST
+
+START_TEST(test_readonly_disk)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+
+	make_cfg(&cfg);
+	cfg.readonly = true;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(RO), 1, 64);
+	uint64_t buf = bdrv_alloc(&d, 1024, 512), seg = bdrv_alloc(&d, 16, 16);
+	memset(gpa(&d.v, buf), 0x11, 1024);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 0, buf, 1024, NULL), VBLK_S_IOERR);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 0, buf, 1024, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(gpa(&d.v, buf)[1], bdrv_pattern(1));
+	/* Even a driver that asks to discard or zero gets no write. */
+	uint64_t dwz[2] = { 0, 8 };
+	memcpy(gpa(&d.v, seg), dwz, 16);
+	ck_assert_uint_ne(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert_uint_ne(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_OK);
+	ck_assert(host_untouched(0, IMG_SIZE));
+	destroy();
+}
+END_TEST
+
+START_TEST(test_get_id)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t used;
+
+	make_cfg(&cfg);
+	memcpy(cfg.serial, "0123456789abcdefghij", 20);	/* 20 bytes: no NUL */
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t buf = bdrv_alloc(&d, 64, 16);
+	memset(gpa(&d.v, buf), 0xff, 64);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_GET_ID, 0, buf, 64, &used), VBLK_S_OK);
+	ck_assert_uint_eq(used, 21);
+	ck_assert_int_eq(memcmp(gpa(&d.v, buf), "0123456789abcdefghij", 20), 0);
+	ck_assert(vdrv_all(&d.v, buf + 20, 44, 0xff));
+	/* A short buffer gets what fits and nothing beyond. */
+	memset(gpa(&d.v, buf), 0xff, 64);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_GET_ID, 0, buf, 5, &used), VBLK_S_OK);
+	ck_assert_int_eq(memcmp(gpa(&d.v, buf), "01234", 5), 0);
+	ck_assert(vdrv_all(&d.v, buf + 5, 59, 0xff));
+	ck_assert_uint_eq(stats().get_ids, 2);
+	destroy();
+}
+END_TEST
+
+/* Chains that break 5.2.6: the guest learns nothing from a chain without a
+ * status byte (used length 0), an IOERR from one with a short header. */
+START_TEST(test_malformed_chains)
+{
+	SKIP_UNLESS_ENGINE();
+	uint32_t id, len;
+
+	make();
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t h = bdrv_alloc(&d, 64, 16), st = bdrv_alloc(&d, 1, 1);
+	bdrv_hdr(&d, h, VBLK_T_IN, 0);
+	/* No writable descriptor at all. */
+	struct bseg only_hdr[] = { { h, VBLK_HDR_LEN, false } };
+	bdrv_post(&d, 0, only_hdr, 1);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_uint_eq(stats().bad_chains, 1);
+	/* A status byte but no header. */
+	*gpa(&d.v, st) = 0xee;
+	struct bseg only_status[] = { { st, 1, true } };
+	bdrv_post(&d, 0, only_status, 1);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, st), VBLK_S_IOERR);
+	/* An 8-byte header. */
+	*gpa(&d.v, st) = 0xee;
+	struct bseg short_hdr[] = { { h, 8, false }, { st, 1, true } };
+	bdrv_post(&d, 0, short_hdr, 2);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, st), VBLK_S_IOERR);
+	/* A 16-byte header in four pieces works. */
+	*gpa(&d.v, st) = 0xee;
+	struct bseg split[] = { { h, 3, false }, { h + 3, 5, false }, { h + 8, 7, false },
+				{ h + 15, 1, false }, { st, 1, true } };
+	bdrv_post(&d, 0, split, 5);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, st), VBLK_S_OK);
+	/* A status byte that is the last byte of guest RAM: written, and
+	 * nothing past it (the guard page would fault). */
+	uint64_t last = RAM_SIZE - 1;
+	*gpa(&d.v, last) = 0xee;
+	struct bseg at_end[] = { { h, VBLK_HDR_LEN, false }, { last, 1, true } };
+	bdrv_post(&d, 0, at_end, 2);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, last), VBLK_S_OK);
+	/* A read whose data would end at the end of RAM. */
+	bdrv_hdr(&d, h, VBLK_T_IN, 2);
+	struct bseg data_end[] = { { h, VBLK_HDR_LEN, false }, { RAM_SIZE - 513, 513, true } };
+	bdrv_post(&d, 0, data_end, 2);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(*gpa(&d.v, RAM_SIZE - 1), VBLK_S_OK);
+	ck_assert_uint_eq(gpa(&d.v, RAM_SIZE - 513)[0], bdrv_pattern(1024));
+	ck_assert(host_untouched(0, IMG_SIZE));
+	destroy();
+}
+END_TEST
+
+static void put_dwz(uint64_t at, uint64_t sector, uint32_t num, uint32_t flags)
+{
+	uint8_t *p = gpa(&d.v, at);
+	memcpy(p, &sector, 8);
+	memcpy(p + 8, &num, 4);
+	memcpy(p + 12, &flags, 4);
+}
+
+static bool image_zero(uint64_t off, size_t len)
+{
+	uint8_t buf[4096];
+	ck_assert_uint_le(len, sizeof(buf));
+	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+START_TEST(test_discard_and_write_zeroes)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	struct stat before, after;
+
+	make_cfg(&cfg);
+	cfg.discard = true;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(DISCARD) | F(WRITE_ZEROES), 1, 64);
+	uint64_t seg = bdrv_alloc(&d, 32, 16);
+	/* Discard 64 KiB: the file gets a hole that reads back as zeros. */
+	ck_assert_int_eq(fstat(fd, &before), 0);
+	put_dwz(seg, 256, 128, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert_int_eq(fstat(fd, &after), 0);
+	ck_assert_int_lt(after.st_blocks, before.st_blocks);
+	ck_assert(image_zero(256 * 512, 4096));
+	ck_assert(host_untouched(255 * 512, 512));
+	ck_assert(host_untouched(384 * 512, 512));
+	/* Write-zeroes, with and without UNMAP. */
+	put_dwz(seg, 8, 8, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert(image_zero(8 * 512, 4096));
+	put_dwz(seg, 40, 8, VBLK_DWZ_F_UNMAP);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert(image_zero(40 * 512, 4096));
+	ck_assert(host_untouched(48 * 512, 512));
+	/* 5.2.6.2: UNMAP on a discard, unknown flags, two segments: unsupported. */
+	put_dwz(seg, 0, 8, VBLK_DWZ_F_UNMAP);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 16, NULL), VBLK_S_UNSUPP);
+	put_dwz(seg, 0, 8, 2);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_UNSUPP);
+	put_dwz(seg, 0, 8, 0);
+	put_dwz(seg + 16, 16, 8, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 32, NULL), VBLK_S_UNSUPP);
+	/* Ranges outside the disk, and ones that overflow. */
+	put_dwz(seg, CAP - 4, 8, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 16, NULL), VBLK_S_IOERR);
+	put_dwz(seg, UINT64_MAX - 2, 8, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_IOERR);
+	put_dwz(seg, 0, BLKDEV_MAX_DWZ_SECTORS + 1, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_IOERR);
+	ck_assert(host_untouched(CAP * 512 - 4096, 4096));
+	ck_assert(host_untouched(0, 8 * 512));
+	struct blkdev_stats s = stats();
+	ck_assert_uint_eq(s.discards, 1);
+	ck_assert_uint_eq(s.write_zeroes, 2);
+	destroy();
+}
+END_TEST
+
+/* A log sink counting what a failing disk says. */
+static int log_lines;
+static void count_lines(enum modvm_log_level level, const char *line, void *ud)
+{
+	(void)ud;
+	if (level <= MODVM_LOG_WARN && strstr(line, "virtio-blk-test"))
+		log_lines++;
+}
+
+/* Host I/O errors reach the guest as IOERR and the log as a few lines,
+ * however many requests fail; the device keeps working. */
+START_TEST(test_host_io_errors)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	int dir = open("/tmp", O_RDONLY | O_DIRECTORY);
+	int rd = -1;
+
+	ck_assert_int_ge(dir, 0);
+	modvm_log_set_sink(count_lines, NULL);
+	/* Reads of a directory fail with EISDIR. */
+	cfg = bdrv_config(dir, IMG_SIZE, engine);
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t buf = bdrv_alloc(&d, 512, 512);
+	for (int i = 0; i < 50; i++)
+		ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, (uint64_t)i, buf, 512, NULL),
+				  VBLK_S_IOERR);
+	ck_assert_uint_eq(stats().host_errors, 50);
+	ck_assert_uint_eq(stats().ioerr, 50);
+	ck_assert_int_le(log_lines, 3);
+	ck_assert_int_ge(log_lines, 1);
+	bdrv_fini(&d);
+
+	/* Writes to a file opened read-only fail with EBADF; so does the flush's
+	 * fdatasync of a pipe (EINVAL). */
+	char p[64];
+	rd = bdrv_image(p, IMG_SIZE, 0);
+	close(rd);
+	rd = open(p, O_RDONLY);
+	cfg = bdrv_config(rd, IMG_SIZE, engine);
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	buf = bdrv_alloc(&d, 512, 512);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 0, buf, 512, NULL), VBLK_S_IOERR);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 0, buf, 512, NULL), VBLK_S_OK);
+	bdrv_fini(&d);
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	cfg = bdrv_config(pfd[0], IMG_SIZE, engine);
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_IOERR);
+	bdrv_fini(&d);
+	modvm_log_set_sink(NULL, NULL);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(rd);
+	unlink(p);
+	close(dir);
+}
+END_TEST
+
+/* Each queue's requests complete on that queue. */
+START_TEST(test_multiqueue)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+
+	make_cfg(&cfg);
+	cfg.num_queues = 4;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(MQ), 4, 32);
+	uint16_t heads[4][8];
+	for (unsigned q = 0; q < 4; q++) {
+		for (unsigned k = 0; k < 8; k++) {
+			uint64_t h = bdrv_alloc(&d, 16, 16), b = bdrv_alloc(&d, 512, 512);
+			uint64_t st = bdrv_alloc(&d, 1, 1);
+			bdrv_hdr(&d, h, VBLK_T_IN, q * 8 + k);
+			struct bseg s[] = { { h, 16, false }, { b, 512, true }, { st, 1, true } };
+			heads[q][k] = bdrv_post(&d, q, s, 3);
+		}
+		bdrv_kick(&d, q);
+	}
+	bdrv_settle(&d);
+	for (unsigned q = 0; q < 4; q++) {
+		unsigned got = 0;
+		while (bdrv_used(&d, q, &id, &len)) {
+			bool mine = false;
+			for (unsigned k = 0; k < 8; k++)
+				mine = mine || id == heads[q][k];
+			ck_assert(mine);
+			ck_assert_uint_eq(len, 513);
+			got++;
+		}
+		ck_assert_uint_eq(got, 8);
+	}
+	ck_assert_uint_eq(stats().reads, 32);
+	destroy();
+}
+END_TEST
+
+/* Without MQ negotiated, kicks of other queues are not served. */
+START_TEST(test_no_mq_one_queue)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+
+	make_cfg(&cfg);
+	cfg.num_queues = 2;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 2, 32);
+	uint64_t h = bdrv_alloc(&d, 16, 16), st = bdrv_alloc(&d, 1, 1);
+	bdrv_hdr(&d, h, VBLK_T_FLUSH, 0);
+	struct bseg s[] = { { h, 16, false }, { st, 1, true } };
+	bdrv_post(&d, 1, s, 2);
+	bdrv_kick(&d, 1);
+	bdrv_settle(&d);
+	ck_assert(!bdrv_used(&d, 1, &id, &len));
+	ck_assert_uint_eq(stats().flushes, 0);
+	destroy();
+}
+END_TEST
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Posts @n 4 KiB reads on queue 0 and kicks once; returns the heads' count. */
+static void post_reads(unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t h = bdrv_alloc(&d, 16, 16), b = bdrv_alloc(&d, 4096, 512);
+		uint64_t st = bdrv_alloc(&d, 1, 1);
+		bdrv_hdr(&d, h, VBLK_T_IN, k * 8);
+		struct bseg s[] = { { h, 16, false }, { b, 4096, true }, { st, 1, true } };
+		bdrv_post(&d, 0, s, 3);
+	}
+	bdrv_kick(&d, 0);
+}
+
+/* 20 requests a second with a burst of 2: 6 requests take about 0.2 s,
+ * and they arrive in order without another kick. */
+START_TEST(test_rate_limit_ops)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+
+	make_cfg(&cfg);
+	cfg.rate_ops = 20;
+	cfg.burst_ops = 2;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	double t0 = now_s();
+	post_reads(6);
+	for (unsigned k = 0; k < 6; k++) {
+		ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+		ck_assert_uint_eq(id, 3 * k);	/* in order */
+	}
+	double t = now_s() - t0;
+	ck_assert_msg(t >= 0.17 && t < 2.0, "6 requests at 20/s after a burst of 2 took %.3f s", t);
+	ck_assert_uint_ge(stats().throttled, 1);
+	destroy();
+}
+END_TEST
+
+/* 64 KiB/s: 8 reads of 4 KiB after a 16 KiB burst take about 0.25 s. */
+START_TEST(test_rate_limit_bytes)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+
+	make_cfg(&cfg);
+	cfg.rate_bytes = 64 << 10;
+	cfg.burst_bytes = 16 << 10;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	double t0 = now_s();
+	post_reads(8);
+	for (unsigned k = 0; k < 8; k++)
+		ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	double t = now_s() - t0;
+	ck_assert_msg(t >= 0.22 && t < 2.0, "32 KiB at 64 KiB/s after 16 KiB took %.3f s", t);
+	destroy();
+}
+END_TEST
+
+/* A reset drops what the device holds: requests waiting for the rate
+ * limiter are never answered, nothing is written after the reset, and the
+ * device works again after the driver sets it up anew. */
+START_TEST(test_reset_with_requests_held)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+
+	make_cfg(&cfg);
+	cfg.rate_ops = 2;
+	cfg.burst_ops = 1;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	post_reads(5);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));	/* the burst; the rest waits */
+	mmio_write(&d.v, MODVM_VIRTIO_MMIO_STATUS, 0);
+	uint16_t used_idx = *(uint16_t *)gpa(&d.v, USED_GPA + 2);
+	ck_assert_int_eq(blkdev_quiesce(d.bd, 5000), 0);
+	nanosleep(&(struct timespec){ .tv_nsec = 700000000 }, NULL);
+	ck_assert_uint_eq(*(uint16_t *)gpa(&d.v, USED_GPA + 2), used_idx);
+	ck_assert_uint_eq(stats().reads, 1);
+	bdrv_data_reset(&d);
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t b = bdrv_alloc(&d, 512, 512);
+	nanosleep(&(struct timespec){ .tv_nsec = 500000000 }, NULL);	/* a token */
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 0, b, 512, NULL), VBLK_S_OK);
+	destroy();
+}
+END_TEST
+
+/* cache = "none": O_DIRECT with aligned guest buffers goes straight to the
+ * file; unaligned ones go through a bounce buffer and still read and write
+ * the right bytes; offsets off the direct-I/O block are refused. */
+START_TEST(test_direct_io_bounce)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t used;
+
+	fd = bdrv_image(path, IMG_SIZE, O_DIRECT);
+	cfg = bdrv_config(fd, IMG_SIZE, engine);
+	cfg.direct = true;
+	cfg.dio_offset_align = 4096;
+	cfg.dio_mem_align = 512;
+	cfg.block_size = 4096;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(BLK_SIZE), 1, 64);
+	uint64_t aligned = bdrv_alloc(&d, 8192, 4096);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 8, aligned, 8192, &used), VBLK_S_OK);
+	ck_assert_uint_eq(gpa(&d.v, aligned)[5], bdrv_pattern(4096 + 5));
+	ck_assert_uint_eq(stats().bounced, 0);
+	uint64_t odd = bdrv_alloc(&d, 4096 + 8, 16) + 8;
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 16, odd, 4096, &used), VBLK_S_OK);
+	for (unsigned i = 0; i < 4096; i++)
+		ck_assert_uint_eq(gpa(&d.v, odd)[i], bdrv_pattern(16 * 512 + i));
+	for (unsigned i = 0; i < 4096; i++)
+		gpa(&d.v, odd)[i] = (uint8_t)~i;
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 24, odd, 4096, &used), VBLK_S_OK);
+	ck_assert_uint_eq(stats().bounced, 2);
+	uint8_t host[4096];
+	int plain = open(path, O_RDONLY);
+	ck_assert_int_eq(pread(plain, host, 4096, 24 * 512), 4096);
+	close(plain);
+	ck_assert_uint_eq(host[7], (uint8_t)~7u);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 1, aligned, 4096, NULL), VBLK_S_IOERR);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 0, aligned, 512, NULL), VBLK_S_IOERR);
+	destroy();
+}
+END_TEST
+
+/* A request chain waiting for the limiter holds no engine op: freeing the
+ * device then must not wait for the limiter. */
+START_TEST(test_free_with_throttled_requests)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+
+	make_cfg(&cfg);
+	cfg.rate_ops = 1;
+	cfg.burst_ops = 1;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, 0, 1, 64);
+	post_reads(4);
+	double t0 = now_s();
+	destroy();
+	ck_assert_double_lt(now_s() - t0, 0.5);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("blk-dev");
+	TCase *t = tcase_create("device");
+	int n = (int)(sizeof(engines) / sizeof(engines[0]));
+	int nref = (int)(sizeof(refusals) / sizeof(refusals[0]));
+
+	tcase_set_timeout(t, 30);
+	tcase_add_loop_test(t, test_features_and_config, 0, n);
+	tcase_add_loop_test(t, test_read_write_roundtrip, 0, n);
+	tcase_add_loop_test(t, test_any_layout, 0, n);
+	tcase_add_loop_test(t, test_refused_requests, 0, n * nref);
+	tcase_add_loop_test(t, test_readonly_disk, 0, n);
+	tcase_add_loop_test(t, test_get_id, 0, n);
+	tcase_add_loop_test(t, test_malformed_chains, 0, n);
+	tcase_add_loop_test(t, test_discard_and_write_zeroes, 0, n);
+	tcase_add_loop_test(t, test_host_io_errors, 0, n);
+	tcase_add_loop_test(t, test_multiqueue, 0, n);
+	tcase_add_loop_test(t, test_no_mq_one_queue, 0, n);
+	tcase_add_loop_test(t, test_rate_limit_ops, 0, n);
+	tcase_add_loop_test(t, test_rate_limit_bytes, 0, n);
+	tcase_add_loop_test(t, test_reset_with_requests_held, 0, n);
+	tcase_add_loop_test(t, test_direct_io_bounce, 0, n);
+	tcase_add_loop_test(t, test_free_with_throttled_requests, 0, n);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
