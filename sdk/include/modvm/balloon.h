@@ -12,9 +12,8 @@
  * it governs — modvm_plugin_governs(ctx, vm_id), chosen by the operator
  * with `host.memory_policy` and a VM's own `memory_policy`.
  *
- * The contract, which modvm-conform checks of every memory policy
- * (memory-policy) and of every provider of this interface
- * (balloon-mechanism):
+ * The contract (the unit tests of mem-balloon and mem-dynamic check it of
+ * the in-tree pair; modvm-conform has no memory-policy check yet):
  *  - exactly one policy governs a VM; set_target from any other plugin is
  *    refused (-EPERM) and changes nothing;
  *  - a target is clamped into [minimum, maximum]; the effective target is

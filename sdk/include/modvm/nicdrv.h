@@ -32,7 +32,8 @@
  * MAC and VLAN on a NIC is refused (-EEXIST); caps' max_queues are
  * allocatable and one more is -ENOSPC; queue_free undoes queue_alloc
  * (every queue freed leaves the NIC as it was) and an unknown handle is
- * -ENOENT; fini frees whatever is left.
+ * -ENOENT; fini frees whatever is left (the one promise the kit cannot
+ * see on a NIC with no hardware behind it).
  *
  * Every call passes the driver's own context (the one query_each
  * returned), on the loop thread, between the driver's init and fini.

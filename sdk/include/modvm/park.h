@@ -22,8 +22,8 @@
  * should be parked with apply().  release(), or its stop, gives everything
  * back unparked.
  *
- * The contract, which modvm-conform checks of every power policy
- * (power-policy) and of every provider of this interface (park-mechanism):
+ * The contract (the unit tests of power-park and core-parking check it of
+ * the in-tree pair; modvm-conform has no power-policy check yet):
  *  - only the holder of the grant changes anything; anyone else gets -EPERM;
  *  - a protected core (a NIC queue's, cpu0 with offline) or one outside
  *    `managed` is never parked: apply() leaves it unparked and says so in
