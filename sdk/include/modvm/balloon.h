@@ -12,8 +12,10 @@
  * it governs — modvm_plugin_governs(ctx, vm_id), chosen by the operator
  * with `host.memory_policy` and a VM's own `memory_policy`.
  *
- * The contract (the unit tests of mem-balloon and mem-dynamic check it of
- * the in-tree pair; modvm-conform has no memory-policy check yet):
+ * The contract (modvm-conform's memory-policy check holds every memory
+ * policy to the policy's side — within the limits, nothing after STOPPING
+ * or after its stop — against a mechanism the kit plays; the unit tests of
+ * mem-balloon check the mechanism's side):
  *  - exactly one policy governs a VM; set_target from any other plugin is
  *    refused (-EPERM) and changes nothing;
  *  - a target is clamped into [minimum, maximum]; the effective target is
