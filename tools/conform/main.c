@@ -40,6 +40,7 @@ enum verdict conform_check_global_state(const struct conform_opts *, char *, siz
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_nic_driver(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_memory_policy(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_power_policy(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_virtqueues(const struct conform_opts *, char *, size_t);
 
@@ -61,6 +62,7 @@ const struct check conform_checks[] = {
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
 	{ "nic-driver", conform_check_nic_driver, 20 },
 	{ "memory-policy", conform_check_memory_policy, 30 },
+	{ "power-policy", conform_check_power_policy, 30 },
 	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
 	{ "virtqueues", conform_check_virtqueues, 30 },
 	{ NULL, NULL, 0 },

@@ -22,8 +22,11 @@
  * should be parked with apply().  release(), or its stop, gives everything
  * back unparked.
  *
- * The contract (the unit tests of power-park and core-parking check it of
- * the in-tree pair; modvm-conform has no power-policy check yet):
+ * The contract (modvm-conform's power-policy check holds every power
+ * policy to the policy's side — never a protected or unmanaged core, apply
+ * only with the grant, nothing parked and the grant back after its stop —
+ * against a mechanism the kit plays; the unit tests of power-park check
+ * the mechanism's side):
  *  - only the holder of the grant changes anything; anyone else gets -EPERM;
  *  - a protected core (a NIC queue's, cpu0 with offline) or one outside
  *    `managed` is never parked: apply() leaves it unparked and says so in
