@@ -7,6 +7,7 @@
 #ifndef MODVM_CONFORM_H
 #define MODVM_CONFORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,8 @@ uint64_t conform_rand(uint64_t *state);
  * parent can say what the check was doing and not only which signal came.
  */
 extern int conform_verdict_fd;
+/* -v: the plugin's own log lines (and libmodvm's) go to stderr as they come. */
+extern bool conform_verbose;
 void conform_last_words(const char *detail);
 
 /* ---- devvm.c: a device plugin's devices, without a guest ---- */

@@ -19,6 +19,8 @@ static void sink(enum modvm_log_level level, const char *line, void *ud)
 	const char *why = strstr(line, ".so: ");
 
 	(void)ud;
+	if (conform_verbose)	/* -v: every line, the plugin's own included */
+		fprintf(stderr, "%s\n", line);
 	/* "modvm: error: /abs/path/x.so: why" -> "why": the path is known. */
 	if (level <= MODVM_LOG_WARN)
 		snprintf(last_log, sizeof(last_log), "%s", why ? why + 5 : line);
@@ -157,6 +159,8 @@ enum verdict harness_open(struct harness *h, const struct conform_opts *o, char 
 		snprintf(detail, n, "cannot create a host");
 		return V_FAIL;
 	}
+	if (conform_verbose)	/* the plugin's info lines too, whatever a config says */
+		modvm__host_force_log_level(h->host, MODVM_LOG_DEBUG);
 	if (o->config && (r = modvm__host_load_config(h->host, o->config)) < 0) {
 		snprintf(detail, n, "config refused: %s", last_log);
 		return V_FAIL;

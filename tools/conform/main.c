@@ -71,6 +71,7 @@ const struct check conform_checks[] = {
 static const char verdict_name[][5] = { "PASS", "FAIL", "SKIP" };
 
 int conform_verdict_fd = -1;
+bool conform_verbose;
 
 /* Called from a fault handler or a sanitizer's death callback: one write. */
 void conform_last_words(const char *detail)
@@ -105,6 +106,7 @@ static void child(const struct check *c, const struct conform_opts *o, int wfd, 
 		}
 	}
 	dup2(STDERR_FILENO, STDOUT_FILENO);
+	conform_verbose = verbose;
 	conform_verdict_fd = wfd;
 	v = c->fn(o, detail, sizeof(detail));
 	if (conform_verdict_fd < 0)
