@@ -60,9 +60,11 @@ static int ctx_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->init) {
+		conform_doing(p->name, "init");
 		prev = modvm__plugin_enter(p);
 		r = p->desc->init(p);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	if (r < 0)
 		modvm__bus_unsubscribe_owner(modvm__host_bus(host), p->name);
@@ -76,9 +78,11 @@ static void ctx_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	struct modvm_plugin_ctx *prev;
 
 	if (p->desc->fini) {
+		conform_doing(p->name, "fini");
 		prev = modvm__plugin_enter(p);
 		p->desc->fini(p);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	modvm__bus_unsubscribe_owner(modvm__host_bus(host), p->name);
 	p->inited = false;
@@ -201,9 +205,11 @@ int harness_start(struct harness *h)
 	int r = 0;
 
 	if (h->desc->start) {
+		conform_doing(h->ctx->name, "start");
 		prev = modvm__plugin_enter(h->ctx);
 		r = h->desc->start(h->ctx);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	h->ctx->started = r >= 0;
 	return r;
@@ -214,9 +220,11 @@ void harness_stop(struct harness *h)
 	struct modvm_plugin_ctx *prev;
 
 	if (h->desc->stop) {
+		conform_doing(h->ctx->name, "stop");
 		prev = modvm__plugin_enter(h->ctx);
 		h->desc->stop(h->ctx);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	h->ctx->started = false;
 	/* Deliver what stop queued while the plugin still listens. */
