@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
+#include "guest/linux_suite.h"
 #include "run_modvm.h"
 
 #define MiB (1ull << 20)
@@ -319,6 +320,27 @@ START_TEST(dynamic_memory_shrinks_idle_grows_busy)
 }
 END_TEST
 
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("linux-balloon");
+	/* one case each: a rerun after a triple fault (linux_suite.h) runs only that one */
+	const struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "ctl", ctl_target_inflates_deflates_and_stats_show },
+		{ "free-page-reporting", free_page_reporting_returns_freed_pages },
+		{ "dynamic-memory", dynamic_memory_shrinks_idle_grows_busy },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *t = tcase_create(cases[i].name);
+		tcase_set_timeout(t, 700);
+		tcase_add_test(t, cases[i].test);
+		suite_add_tcase(s, t);
+	}
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -330,16 +352,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("linux-balloon");
-	TCase *t = tcase_create("balloon");
-	tcase_set_timeout(t, 700);
-	tcase_add_test(t, ctl_target_inflates_deflates_and_stats_show);
-	tcase_add_test(t, free_page_reporting_returns_freed_pages);
-	tcase_add_test(t, dynamic_memory_shrinks_idle_grows_busy);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return linux_suite_run(make_suite);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
+#include "guest/linux_suite.h"
 #include "run_modvm.h"
 
 static struct linux_kit kit;
@@ -203,17 +204,8 @@ START_TEST(halt_ends_the_vm)
 }
 END_TEST
 
-int main(int argc, char **argv)
+static Suite *make_suite(void)
 {
-	char why[256];
-
-	if (argc < 2)
-		return 2;
-	if (!kvm_hw_usable(why, sizeof(why)) || !linux_kit_find(&kit, why, sizeof(why))) {
-		printf("SKIP: %s\n", why);
-		return 77;
-	}
-	run_modvm_init(argv[1]);
 	Suite *s = suite_create("linux-guest");
 	TCase *boot = tcase_create("boot");	/* CK_RUN_CASE=boot runs these only */
 	tcase_set_timeout(boot, 400);
@@ -226,9 +218,19 @@ int main(int argc, char **argv)
 	tcase_add_test(power, reboot_restarts_the_vm);
 	tcase_add_test(power, halt_ends_the_vm);
 	suite_add_tcase(s, power);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	char why[256];
+
+	if (argc < 2)
+		return 2;
+	if (!kvm_hw_usable(why, sizeof(why)) || !linux_kit_find(&kit, why, sizeof(why))) {
+		printf("SKIP: %s\n", why);
+		return 77;
+	}
+	run_modvm_init(argv[1]);
+	return linux_suite_run(make_suite);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
+#include "guest/linux_suite.h"
 #include "run_modvm.h"
 
 static struct linux_kit kit;
@@ -340,6 +341,19 @@ static bool have(const char *prog, char *why, size_t len)
 	return false;
 }
 
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("linux-storage");
+	TCase *t = tcase_create("storage");
+	tcase_set_timeout(t, 900);
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, root_on_disk_write_sync_poweroff);
+	tcase_add_test(t, root_on_disk_killed_after_sync);
+	tcase_add_test(t, read_only_disk_refuses_writes);
+	suite_add_tcase(s, t);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -353,17 +367,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("linux-storage");
-	TCase *t = tcase_create("storage");
-	tcase_set_timeout(t, 900);
-	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_add_test(t, root_on_disk_write_sync_poweroff);
-	tcase_add_test(t, root_on_disk_killed_after_sync);
-	tcase_add_test(t, read_only_disk_refuses_writes);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return linux_suite_run(make_suite);
 }
