@@ -237,7 +237,7 @@ static enum verdict run_one(const struct check *c, const struct conform_opts *o,
 		else if (WIFSIGNALED(status))
 			snprintf(detail, n, "crashed%s: %s", in, why);
 		else
-			snprintf(detail, n, "check process %s without a verdict", why);
+			snprintf(detail, n, "check process %s without a verdict%s", why, in);
 		return V_FAIL;
 	}
 	if (got < 2 || buf[0] < '0' || buf[0] > '2') {
