@@ -57,11 +57,17 @@ static uint64_t rss(int pid)
 	return kb * 1024;
 }
 
-/* `modvm ctl SOCK ARGS…` output into @out (empty if it failed). */
+/*
+ * `modvm ctl SOCK ARGS…` output into @out (empty if it failed).  At most
+ * four a second: each is a new (ASan) process, costly under TCG in the
+ * nested host, and the drivers poll with it; unthrottled, the polling
+ * itself kept the test host busy and slowed the guest under test.
+ */
 static void ctl(char *out, size_t len, const char *args)
 {
 	char cmd[512];
 
+	usleep(250 * 1000);
 	snprintf(cmd, sizeof(cmd), "%s ctl %s %s 2>&1", run_modvm_exe(), sock, args);
 	out[0] = '\0';
 	FILE *p = popen(cmd, "r");
