@@ -1,10 +1,8 @@
 /*
- * core/main.c — the `modvm` command line.
- *
- *   modvm [-v…|-q] run CONFIG [--trace-events]
- *   modvm [-v…|-q] check CONFIG
- *   modvm [-v…|-q] recover CONFIG
- *   modvm [-v…|-q] plugins [--describe NAME] [--path DIR]…
+ * core/main.c — the `modvm` command line: parsing, and the commands that
+ * drive a host (run, check, recover, plugins, caps).  The command table,
+ * help and usage errors, option printing, `ctl` and sd_notify live beside
+ * it in core/cli/ (cli.h).
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (also a
  * plugin the config asks for that cannot be found or is refused).
@@ -21,165 +19,25 @@
 
 #include <modvm/hostfacts.h>
 
+#include "cli/cli.h"
 #include "host/caps.h"
 #include "host/control.h"
 #include "host/fleet.h"
 #include "host/host.h"
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-
-struct cli {
-	int verbose;
-	bool quiet;
-	bool trace_events;
-	const char *describe;
-	bool json;
-	const char *record;	/* caps --record FILE */
-	char **dirs;		/* --path, in order */
-	size_t dir_count;
-};
-
-static void usage(FILE *f)
-{
-	/* The install dir is known to libmodvm only (a define of its build). */
-	fprintf(f,
-		"Usage: modvm [OPTIONS] COMMAND [ARGS]\n"
-		"\n"
-		"Commands:\n"
-		"  run CONFIG [--trace-events]   load the plugins and VMs of CONFIG and run them\n"
-		"  check CONFIG                  validate CONFIG and its plugins, run nothing\n"
-		"  recover CONFIG                undo what a crashed or killed run of CONFIG left\n"
-		"                                changed on the host (parked cores), then exit\n"
-		"  plugins [--describe NAME]     list the plugins found, or describe one\n"
-		"  caps [CONFIG] [--json] [--record FILE]\n"
-		"                                what this host can do for each CPU backend\n"
-		"                                (--record saves the probed host facts)\n"
-		"  ctl SOCKET COMMAND [ARGS]     talk to a running modvm (host.control_socket):\n"
-		"                                status | balloon VM SIZE | stop; a SOCKET\n"
-		"                                without '/' is NAME in $MODVM_RUNTIME_DIR\n"
-		"                                (/run/modvm): NAME.sock\n"
-		"\n"
-		"Options:\n"
-		"      --path DIR    search DIR for plugins first (repeatable)\n"
-		"  -v, --verbose     more messages (repeat: info, debug, trace)\n"
-		"  -q, --quiet       errors only, no summary on stdout\n"
-		"      --version     print the version and plugin ABI\n"
-		"  -h, --help        this text\n"
-		"\n"
-		"Plugins are searched as NAME.so in plugins.path of the config, then\n"
-		"$MODVM_PLUGIN_PATH (colon-separated), then %s.\n"
-		"Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n",
-		modvm__plugin_install_dir());
-}
+#define EXIT_OK CLI_EXIT_OK
+#define EXIT_RUNTIME CLI_EXIT_RUNTIME
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "modvm: %s%s%s\nTry 'modvm --help'.\n", what, arg ? ": " : "",
-		arg ? arg : "");
-	return EXIT_USAGE;
+	return cli_usage_error(what, arg, NULL);
 }
 
-/* ---- printing descriptors ---- */
-
-static const char *type_name(enum modvm_opt_type t)
+/* "1 VM", "2 VMs". */
+static const char *plural(size_t n, const char *one, const char *many)
 {
-	static const char *const names[] = {
-		[MODVM_OPT_BOOL] = "bool",	[MODVM_OPT_INT] = "int",
-		[MODVM_OPT_SIZE] = "size",	[MODVM_OPT_DOUBLE] = "double",
-		[MODVM_OPT_STRING] = "string",	[MODVM_OPT_ENUM] = "enum",
-		[MODVM_OPT_LIST] = "list",
-	};
-
-	return t > MODVM_OPT_END && t <= MODVM_OPT_LIST ? names[t] : "?";
-}
-
-/* Bytes in the config's own syntax ("4G"), so the range reads like the file. */
-static void fmt_size(int64_t v, char *buf, size_t len)
-{
-	static const char suffix[] = "KMGTPE";
-	int i = -1;
-
-	while (v != 0 && v % 1024 == 0 && i < 5) {
-		v /= 1024;
-		i++;
-	}
-	if (i < 0)
-		snprintf(buf, len, "%" PRId64, v);
-	else
-		snprintf(buf, len, "%" PRId64 "%c", v, suffix[i]);
-}
-
-static void print_options(const char *title, const struct modvm_option *t)
-{
-	printf("%s\n", title);
-	if (!t || !t->name) {
-		printf("  (none)\n");
-		return;
-	}
-	/* Names line up even when list fields make them long ("disks.limit.ops_burst"). */
-	int w = 20;
-	for (const struct modvm_option *o = t; o->name; o++)
-		if ((int)strlen(o->name) > w)
-			w = (int)strlen(o->name);
-	for (; t->name; t++) {
-		char lo[32], hi[32], range[96] = "";
-
-		if (t->type == MODVM_OPT_ENUM) {
-			snprintf(range, sizeof(range), "  choices %s", t->choices);
-		} else if (t->type == MODVM_OPT_LIST) {
-			/* Its element fields follow as "NAME.FIELD" lines. */
-			if (t->min || t->max)
-				snprintf(range, sizeof(range), "  %" PRId64 "..%" PRId64 " elements",
-					 t->min, t->max);
-		} else if ((t->min || t->max) && t->type != MODVM_OPT_BOOL &&
-			   t->type != MODVM_OPT_STRING) {
-			if (t->type == MODVM_OPT_SIZE) {
-				fmt_size(t->min, lo, sizeof(lo));
-				fmt_size(t->max, hi, sizeof(hi));
-			} else {
-				snprintf(lo, sizeof(lo), "%" PRId64, t->min);
-				snprintf(hi, sizeof(hi), "%" PRId64, t->max);
-			}
-			snprintf(range, sizeof(range), "  range %s..%s", lo, hi);
-		}
-		/* Strings are quoted as the config file writes them. */
-		bool quote = t->type == MODVM_OPT_STRING || t->type == MODVM_OPT_ENUM;
-
-		if (t->default_value)
-			printf("  %-*s %-7s default %s%s%s%s\n", w, t->name, type_name(t->type),
-			       quote ? "\"" : "", t->default_value, quote ? "\"" : "", range);
-		else
-			printf("  %-*s %-7s required%s\n", w, t->name, type_name(t->type), range);
-		if (t->description)
-			printf("  %-*s %s\n", w, "", t->description);
-	}
-}
-
-static void describe(const char *path, const struct modvm_plugin *d)
-{
-	printf("%s %s\n", d->name, d->version ? d->version : "?");
-	printf("  file         %s\n", path);
-	printf("  kind         %s\n", modvm_plugin_kind_name((int)d->kind));
-	printf("  license      %s\n", d->license ? d->license : "(unspecified)");
-	printf("  ABI          %u.%u\n", (unsigned)d->abi_major, (unsigned)d->abi_minor);
-	printf("  description  %s\n", d->description ? d->description : "");
-	printf("  requires     ");
-	for (size_t i = 0; d->requires && d->requires[i]; i++)
-		printf("%s%s", i ? ", " : "", d->requires[i]);
-	printf("%s\n", d->requires && d->requires[0] ? "" : "(nothing)");
-	printf("\n");
-	char title[128];
-
-	snprintf(title, sizeof(title), "options (plugins.%s):", d->name);
-	print_options(title, d->options);
-	snprintf(title, sizeof(title), "vm options (vms.[].%s):", d->name);
-	print_options(title, d->vm_options);
-	printf("events:\n");
-	if (!d->events || !d->events[0])
-		printf("  (none)\n");
-	for (size_t i = 0; d->events && d->events[i]; i++)
-		printf("  %-28s v%u  %u bytes\n", d->events[i]->name,
-		       (unsigned)d->events[i]->version, (unsigned)d->events[i]->payload_size);
+	return n == 1 ? one : many;
 }
 
 /* ---- commands ---- */
@@ -218,7 +76,7 @@ static int cmd_describe(const struct cli *cli)
 	free(found);
 	if (r < 0)
 		return EXIT_USAGE;
-	describe(path, d);
+	cli_describe_plugin(stdout, path, d);
 	modvm__plugin_close(handle);
 	free(path);
 	return EXIT_OK;
@@ -360,9 +218,11 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	if (rc != EXIT_OK)
 		goto out;
 	if (check_only) {
+		size_t np = modvm__host_plugin_count(host), nv = modvm__host_vm_count(host);
+
 		if (!cli->quiet)
-			printf("%s: OK (%zu plugins, %zu VMs)\n", config,
-			       modvm__host_plugin_count(host), modvm__host_vm_count(host));
+			printf("%s: OK (%zu %s, %zu %s)\n", config, np, plural(np, "plugin", "plugins"),
+			       nv, plural(nv, "VM", "VMs"));
 		goto out;
 	}
 	for (size_t i = 0; i < modvm__host_plugin_count(host) && !cli->quiet; i++) {
@@ -372,15 +232,12 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 		       p->desc->version ? p->desc->version : "?",
 		       modvm_plugin_kind_name((int)p->desc->kind));
 	}
+	/* Guest consoles write to fd 1 directly: what stdio holds goes first. */
+	fflush(stdout);
 	modvm__host_set_trace_events(host, cli->trace_events);
 	if (modvm__host_watch_stop_signals(host) < 0 || modvm__host_start(host) < 0) {
 		rc = EXIT_RUNTIME;
 		goto out;
-	}
-	if (!cli->quiet) {
-		printf("started %zu plugins, %zu VMs\n", modvm__host_plugin_count(host),
-		       modvm__host_vm_count(host));
-		fflush(stdout);	/* guest consoles write to fd 1 directly */
 	}
 	/* A stop asked for while plugins started: no VM is launched to be
 	 * stopped again at once. */
@@ -395,8 +252,34 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 		modvm__host_stop(host);
 		goto out;
 	}
+	/* Only now, with the VMs running (and the control socket listening),
+	 * does anything say so: on stdout, and to systemd (Type=notify). */
+	char status[PATH_MAX + 96];
+	unsigned nvm = modvm__fleet_launched(modvm__host_fleet(host));
+	size_t np = modvm__host_plugin_count(host);
+	const char *sock = modvm__host_control_socket(host);
+
+	if (nvm)
+		snprintf(status, sizeof(status), "running %u %s with %zu %s", nvm,
+			 plural(nvm, "VM", "VMs"), np, plural(np, "plugin", "plugins"));
+	else if (sock)
+		snprintf(status, sizeof(status), "running no VM, serving the control socket %s",
+			 sock);
+	else
+		snprintf(status, sizeof(status), "no VM to start (none has autostart = true)");
+	if (!cli->quiet) {
+		printf("%s\n", status);
+		fflush(stdout);
+	}
+	char ready[sizeof(status) + 32];
+
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=%s", status);
+	if (cli_sd_notify(ready) < 0)
+		modvm_log(MODVM_LOG_WARN, NULL, "NOTIFY_SOCKET: could not tell the service manager "
+			  "that modvm is ready");
 	if (modvm__host_run(host) < 0)
 		rc = EXIT_RUNTIME;
+	cli_sd_notify("STOPPING=1\nSTATUS=stopping");
 	modvm__host_stop(host);
 	if (!cli->quiet)
 		modvm__bus_foreach_type(print_event, modvm__host_bus(host));
@@ -428,10 +311,20 @@ static void print_plugin_caps(struct modvm_host *host)
 	}
 }
 
+/* Drops log lines: `caps` reports the selection's verdict itself. */
+static void discard_log(enum modvm_log_level level, const char *line, void *ud)
+{
+	(void)level;
+	(void)line;
+	(void)ud;
+}
+
 /*
  * `modvm caps`: probe every CPU backend (those of CONFIG, or cpu-vmx and
  * cpu-svm from the search path) and print what this host can do, marking
- * the backend `run` would choose.  Exit 0 if some backend can run guests.
+ * the backend `run` would choose.  Exit 0 when the report was made, whether
+ * or not a backend can run guests: that verdict is in the report
+ * ("can_run_guests" in JSON, a "verdict:" line otherwise).
  */
 static int cmd_caps(const struct cli *cli, const char *config)
 {
@@ -462,12 +355,16 @@ static int cmd_caps(const struct cli *cli, const char *config)
 	size_t n = modvm__backends_probe(modvm__host_view(host), probes, sizeof(probes) / sizeof(probes[0]));
 	if (n == 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "caps: no CPU backend plugin could be loaded");
+		if (cli->json)
+			modvm__caps_print(stdout, NULL, 0, -1, true);
 		goto stop;
 	}
 	const struct modvm_config *hc = modvm__host_config(host);
+	modvm_log_set_sink(discard_log, NULL);
 	int sel = modvm__backends_select(probes, n, hc ? modvm_config_string(hc, "cpu.backend") : "auto",
 					 hc ? modvm_config_string(hc, "cpu.slat") : "preferred",
 					 hc ? modvm_config_where(hc, "cpu.backend") : NULL);
+	modvm_log_set_sink(NULL, NULL);
 
 	struct modvm_cpu_probe list[8];
 	for (size_t i = 0; i < n; i++)
@@ -484,7 +381,7 @@ static int cmd_caps(const struct cli *cli, const char *config)
 			goto stop;
 		}
 	}
-	rc = sel >= 0 ? EXIT_OK : EXIT_RUNTIME;
+	rc = EXIT_OK;
 stop:
 	modvm__host_stop(host);
 out:
@@ -494,21 +391,44 @@ out:
 
 /* ---- argument parsing ---- */
 
+enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH, OPT_JSON, OPT_RECORD };
+
+static const struct option longopts[] = {
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "trace-events", no_argument, NULL, OPT_TRACE },
+	{ "describe", required_argument, NULL, OPT_DESCRIBE },
+	{ "path", required_argument, NULL, OPT_PATH },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "record", required_argument, NULL, OPT_RECORD },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "--jsno": the long option it probably meant, as "--json". */
+static const char *suggest_option(const char *arg)
+{
+	static char buf[64];
+	const char *names[sizeof(longopts) / sizeof(longopts[0])];
+	size_t n = 0;
+	char word[64];
+
+	if (strncmp(arg, "--", 2) != 0)
+		return NULL;
+	snprintf(word, sizeof(word), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+	for (const struct option *o = longopts; o->name; o++)
+		names[n++] = o->name;
+	names[n] = NULL;
+	const char *s = cli_suggest(word, names);
+	if (!s)
+		return NULL;
+	snprintf(buf, sizeof(buf), "--%s", s);
+	return buf;
+}
+
 static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 {
-	enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH, OPT_JSON, OPT_RECORD };
-	static const struct option longopts[] = {
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "trace-events", no_argument, NULL, OPT_TRACE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "record", required_argument, NULL, OPT_RECORD },
-		{ "describe", required_argument, NULL, OPT_DESCRIBE },
-		{ "path", required_argument, NULL, OPT_PATH },
-		{ NULL, 0, NULL, 0 },
-	};
 	int c;
 
 	opterr = 0;
@@ -522,12 +442,11 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 			cli->quiet = true;
 			break;
 		case 'h':
-			usage(stdout);
+			cli_usage(stdout, modvm__plugin_install_dir());
 			*exit_now = EXIT_OK;
 			return 0;
 		case OPT_VERSION:
-			printf("modvm %s (plugin ABI %d.%d)\n", modvm_version(), MODVM_ABI_MAJOR,
-			       MODVM_ABI_MINOR);
+			cli_version(stdout);
 			*exit_now = EXIT_OK;
 			return 0;
 		case OPT_TRACE:
@@ -555,7 +474,8 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 			*exit_now = usage_error("option needs a value", argv[optind - 1]);
 			return 0;
 		default:
-			*exit_now = usage_error("unknown option", argv[optind - 1]);
+			*exit_now = cli_usage_error("unknown option", argv[optind - 1],
+						    suggest_option(argv[optind - 1]));
 			return 0;
 		}
 	}
@@ -576,6 +496,56 @@ static void ignore_sigpipe(void)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* `modvm help [COMMAND|config]`. */
+static int cmd_help(const char *topic)
+{
+	const struct cli_command *c;
+
+	if (!topic) {
+		cli_usage(stdout, modvm__plugin_install_dir());
+		return EXIT_OK;
+	}
+	if (strcmp(topic, "config") == 0) {
+		printf("The core's options (modvm.conf(5)); a plugin's: modvm plugins --describe "
+		       "NAME.\n\n");
+		cli_print_options(stdout, CLI_TEXT, "options (host):", modvm__host_options());
+		printf("\n");
+		cli_print_options(stdout, CLI_TEXT, "vm options (vms.[]):", modvm__host_vm_options());
+		return EXIT_OK;
+	}
+	c = cli_command_find(topic);
+	if (!c)
+		return cli_usage_error("no help for", topic, cli_suggest_command(topic));
+	printf("Usage: modvm [OPTIONS] %s%s%s\n\n%s.\n", c->name, c->args[0] ? " " : "", c->args,
+	       c->help);
+	if (strcmp(c->name, "ctl") == 0)
+		printf("\nSOCKET is a path, or NAME for $MODVM_RUNTIME_DIR/NAME.sock (/run/modvm).\n"
+		       "  status            every VM's state and memory; what the plugins report\n"
+		       "  balloon VM SIZE   set VM's balloon target (\"0\": back to the policy)\n"
+		       "  stop              stop modvm as SIGTERM would\n"
+		       "Sizes read and print as in the config (\"512M\"); --json replies in JSON\n"
+		       "with sizes in bytes.\n");
+	printf("\nExit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+	return EXIT_OK;
+}
+
+/* Options that only some commands take, refused elsewhere. */
+static int check_option_use(const struct cli *cli, const char *cmd)
+{
+	bool run = strcmp(cmd, "run") == 0, plugins = strcmp(cmd, "plugins") == 0;
+	bool caps = strcmp(cmd, "caps") == 0, ctl = strcmp(cmd, "ctl") == 0;
+
+	if (cli->trace_events && !run)
+		return usage_error("--trace-events belongs to 'run'", NULL);
+	if (cli->describe && !plugins)
+		return usage_error("--describe belongs to 'plugins'", NULL);
+	if (cli->json && !caps && !ctl)
+		return usage_error("--json belongs to 'caps' and 'ctl'", NULL);
+	if (cli->record && !caps)
+		return usage_error("--record belongs to 'caps'", NULL);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -614,43 +584,24 @@ int main(int argc, char **argv)
 	nargs = argc - first - 1;
 	if (!cmd) {
 		rc = usage_error("no command given", NULL);
-	} else if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0) {
-		bool run = cmd[0] == 'r';
-
+		goto out;
+	}
+	if (!cli_command_find(cmd)) {
+		rc = cli_usage_error("unknown command", cmd, cli_suggest_command(cmd));
+		goto out;
+	}
+	rc = check_option_use(&cli, cmd);
+	if (rc != EXIT_OK)
+		goto out;
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 || strcmp(cmd, "recover") == 0) {
 		if (nargs != 1)
 			rc = usage_error(nargs ? "too many arguments" : "missing CONFIG", cmd);
-		else if (cli.describe)
-			rc = usage_error("--describe belongs to 'plugins'", NULL);
-		else if (!run && cli.trace_events)
-			rc = usage_error("--trace-events belongs to 'run'", NULL);
-		else
-			rc = cmd_run(&cli, argv[first + 1], !run);
-	} else if (strcmp(cmd, "recover") == 0) {
-		if (nargs != 1)
-			rc = usage_error(nargs ? "too many arguments" : "missing CONFIG", cmd);
-		else if (cli.trace_events || cli.describe)
-			rc = usage_error("recover takes no --trace-events or --describe", NULL);
-		else
+		else if (cmd[1] == 'e')
 			rc = cmd_recover(&cli, argv[first + 1]);
+		else
+			rc = cmd_run(&cli, argv[first + 1], cmd[0] == 'c');
 	} else if (strcmp(cmd, "ctl") == 0) {
-		if (nargs < 2) {
-			rc = usage_error("usage: ctl SOCKET COMMAND [ARGS]", cmd);
-		} else {
-			char line[512] = "";
-			for (int i = first + 2; i < argc; i++) {
-				if (strlen(line) + strlen(argv[i]) + 2 > sizeof(line))
-					break;
-				if (line[0])
-					strcat(line, " ");
-				strcat(line, argv[i]);
-			}
-			char sock[PATH_MAX];
-			if (modvm__control_path(argv[first + 1], NULL, sock, sizeof(sock)) < 0)
-				rc = usage_error("socket path too long", argv[first + 1]);
-			else
-				rc = modvm__control_request(sock, line, stdout) == 0 ? EXIT_OK
-										     : EXIT_RUNTIME;
-		}
+		rc = cli_ctl(&cli, nargs, argv + first + 1);
 	} else if (strcmp(cmd, "caps") == 0) {
 		if (nargs > 1)
 			rc = usage_error("too many arguments", cmd);
@@ -659,12 +610,18 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "plugins") == 0) {
 		if (nargs != 0)
 			rc = usage_error("too many arguments", cmd);
-		else if (cli.trace_events)
-			rc = usage_error("--trace-events belongs to 'run'", NULL);
 		else
 			rc = cmd_plugins(&cli);
-	} else {
-		rc = usage_error("unknown command", cmd);
+	} else if (strcmp(cmd, "help") == 0) {
+		if (nargs > 1)
+			rc = usage_error("too many arguments", cmd);
+		else
+			rc = cmd_help(nargs ? argv[first + 1] : NULL);
+	} else {	/* version */
+		if (nargs != 0)
+			rc = usage_error("too many arguments", cmd);
+		else
+			cli_version(stdout);
 	}
 out:
 	free(cli.dirs);

@@ -14,7 +14,8 @@ if kvm_usable; then
 else
 	scripts/install-deps.sh --nested
 fi
-[[ -d build ]] || meson setup build >/dev/null
+# The demo needs no test suite: -Dtests=false (scripts/test.sh builds its own).
+[[ -d build ]] || meson setup build -Dtests=false >/dev/null
 ninja -C build >/dev/null
 if kvm_usable; then
 	exec build/core/modvm run "$conf"

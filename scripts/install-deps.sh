@@ -9,6 +9,10 @@ set -euo pipefail
 packages=(gcc libc6-dev meson ninja-build pkg-config libconfig-dev libev-dev libpci-dev liburing-dev check pciutils)
 if [[ "${1:-}" == "--tests" ]]; then
 	packages+=(clang libclang-rt-14-dev python3 zstd xz-utils lz4 abigail-tools acpica-tools)
+	# The dist and package suites: the Debian packages built, checked by
+	# lintian and run (scripts/test-package.sh), the systemd unit checked
+	# by systemd-analyze, the bash completion and man pages exercised.
+	packages+=(build-essential dpkg-dev debhelper fakeroot lintian systemd bash-completion man-db)
 fi
 if [[ "${1:-}" == "--tests" || "${1:-}" == "--nested" ]]; then
 	# scripts/nested-kvm.sh: the nested AMD-V KVM test host (QEMU TCG), its

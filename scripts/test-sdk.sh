@@ -4,8 +4,15 @@
 # only and certifies each with the installed modvm-conform (`meson test`).
 #
 #   scripts/test-sdk.sh [WORKDIR]     (default: a fresh mktemp -d, removed after)
+#
+# Nothing points the installed programs at the prefix's library
+# (LD_LIBRARY_PATH): they find it through their rpath, as for a user who
+# followed the README (issue 19: "libmodvm.so.1: cannot open shared
+# object file").  `meson test --suite package` runs this.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
+# The build tree's test environment must not help.
+unset LD_LIBRARY_PATH MODVM_PLUGIN_PATH MODVM_DEMO_GUEST ASAN_OPTIONS UBSAN_OPTIONS PKG_CONFIG_PATH
 
 if [[ $# -ge 1 ]]; then
 	work=$1
@@ -30,9 +37,29 @@ if [[ -z $libdir || ! -f $libdir/pkgconfig/modvm.pc ]]; then
 	echo "test-sdk.sh: modvm.pc not installed under $prefix" >&2
 	exit 1
 fi
-export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-# The prefix is not in the linker's cache: the installed kit needs this.
-export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+
+# The installed programs run as installed: libmodvm through their rpath,
+# the plugins from the prefix's plugin directory.
+for exe in "$prefix/bin/modvm" "$prefix/bin/modvm-conform"; do
+	# Captured first: `ldd | grep -q` fails under pipefail when grep stops
+	# early and ldd dies of SIGPIPE.
+	linked=$(ldd "$exe")
+	if grep -q 'not found' <<<"$linked"; then
+		echo "$linked"
+		echo "test-sdk.sh: $exe does not find its libraries" >&2
+		exit 1
+	fi
+	used=$(ldd "$exe" | awk '$1 == "libmodvm.so.1" { print $3 }')
+	[[ -n $used && $(readlink -f "$used") == $(readlink -f "$libdir/libmodvm.so.1") ]] ||
+		{ echo "test-sdk.sh: $exe uses '$used', not $libdir/libmodvm.so.1" >&2; exit 1; }
+done
+"$prefix/bin/modvm" --version
+listed=$("$prefix/bin/modvm" plugins)
+grep -q '^cpu-vmx ' <<<"$listed" ||
+	{ echo "test-sdk.sh: the installed modvm finds no plugins" >&2; exit 1; }
+"$prefix/bin/modvm" check "$prefix/share/doc/modvm/examples/modvm.conf"
+[[ -f $prefix/share/man/man5/modvm.conf.5 ]] || { echo "test-sdk.sh: no modvm.conf(5)" >&2; exit 1; }
 
 conform=$(pkg-config --variable=modvm_conform modvm)
 plugindir=$(pkg-config --variable=plugindir modvm)
@@ -58,6 +85,16 @@ done
 # common checks: its nic-driver check must pass, not skip.
 out=$("$conform" "$plugindir/nic-table.so" --check nic-driver) || true
 grep -q '^PASS nic-driver:' <<<"$out" || { echo "$out"; exit 1; }
+
+# What vm.h declares only with _GNU_SOURCE is there with pkg-config's
+# Cflags alone (issue 19: modvm_vcpu_set_affinity silently disappeared).
+cat >"$work/affinity.c" <<'C'
+#include <modvm/vm.h>
+int pin(struct modvm_vm *vm, const cpu_set_t *set) { return modvm_vcpu_set_affinity(vm, 0, set); }
+C
+# shellcheck disable=SC2046
+cc -Wall -Werror -std=c11 -fPIC -shared -o "$work/affinity.so" "$work/affinity.c" \
+	$(pkg-config --cflags --libs modvm)
 
 # 3. The installed in-tree plugins pass the installed kit as well.
 for p in "$plugindir"/*.so; do

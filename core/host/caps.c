@@ -4,6 +4,8 @@
  * any backend, including ones that don't exist yet.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,8 @@
 
 /* Probe strings are fixed arrays: never read past them. */
 #define FIELD(arr) (int)strnlen((arr), sizeof(arr)), (arr)
+/* The same for a pointer @p into the array @arr. */
+#define FIELD_AT(p, arr) (int)strnlen((p), sizeof(arr) - (size_t)((p) - (arr))), (p)
 
 static const char *vendor_name(uint32_t v)
 {
@@ -28,6 +32,81 @@ static const char *hw_name(uint32_t v)
 static const char *slat_name(uint32_t slat)
 {
 	return slat == MODVM_SLAT_EPT ? "EPT" : slat == MODVM_SLAT_NPT ? "NPT" : "none";
+}
+
+/* Whether @p says its backend is for another CPU vendor (advice "vendor"). */
+static bool other_vendor(const struct modvm_cpu_probe *p)
+{
+	for (uint32_t a = 0; a < p->n_advice && a < MODVM_CPU_MAX_ADVICE; a++)
+		if (strcmp(p->advice[a].feature, "vendor") == 0)
+			return true;
+	return false;
+}
+
+/* Appends to @buf (NUL-terminated, @len bytes); cut silently when full. */
+MODVM_PRINTF(3, 4) static void append(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strnlen(buf, len);
+	va_list ap;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* One backend's part of the explanation: why, then what would fix it. */
+static void explain_one(const struct modvm_cpu_probe *p, bool skip_vendor_advice, char *buf,
+			size_t len)
+{
+	const char *summary = p->summary;
+	size_t name_len = strnlen(p->caps.backend, sizeof(p->caps.backend));
+	bool first = true;
+
+	/* "cpu-vmx needs an Intel CPU" after "cpu-vmx: " says the name twice. */
+	if (name_len && !strncmp(summary, p->caps.backend, name_len) && summary[name_len] == ' ')
+		summary += name_len + 1;
+	append(buf, len, "%.*s: %.*s", FIELD(p->caps.backend), FIELD_AT(summary, p->summary));
+	for (uint32_t a = 0; a < p->n_advice && a < MODVM_CPU_MAX_ADVICE; a++) {
+		if (skip_vendor_advice && !strcmp(p->advice[a].feature, "vendor"))
+			continue;
+		append(buf, len, "%s%.*s", first ? "; to fix: " : "; ", FIELD(p->advice[a].remedy));
+		first = false;
+	}
+}
+
+MODVM_INTERNAL void modvm__backends_explain(const struct modvm_cpu_probe *probes, size_t n,
+					    char *buf, size_t len)
+{
+	bool own_vendor_present = false;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (n == 0) {
+		append(buf, len, "no CPU backend plugin enabled (enable cpu-vmx or cpu-svm under "
+				 "plugins)");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		own_vendor_present = own_vendor_present || !other_vendor(&probes[i]);
+	for (size_t i = 0; i < n; i++)
+		if (probes[i].score > 0) {
+			/* Some backend could: the config's choice ruled it out. */
+			append(buf, len, "%.*s could run guests here, but host.cpu.backend or "
+					 "host.cpu.slat rule it out", FIELD(probes[i].caps.backend));
+			return;
+		}
+	append(buf, len, "no CPU backend can run guests here");
+	/* This CPU's own vendor backend first: its reason is the one to act on. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			if (other_vendor(&probes[i]) != (pass == 1) || probes[i].score > 0)
+				continue;
+			append(buf, len, ". ");
+			explain_one(&probes[i], own_vendor_present, buf, len);
+		}
 }
 
 static void print_human(FILE *out, const struct modvm_cpu_probe *p, size_t i, bool selected)
@@ -134,11 +213,23 @@ static void print_json_one(FILE *out, const struct modvm_cpu_probe *p, bool sele
 
 static void print_json(FILE *out, const struct modvm_cpu_probe *probes, size_t n, int selected)
 {
+	bool can_run = selected >= 0 && (size_t)selected < n;
+	char why[2048];
+
 	fputs("{\n  \"selected\": ", out);
-	if (selected >= 0 && (size_t)selected < n)
+	if (can_run)
 		json_str(out, probes[selected].caps.backend, sizeof(probes[selected].caps.backend));
 	else
 		fputs("null", out);
+	/* The verdict a script wants, so that the exit status only says
+	 * whether the report could be made. */
+	fprintf(out, ",\n  \"can_run_guests\": %s,\n  \"reason\": ", can_run ? "true" : "false");
+	if (can_run)
+		fputs("null", out);
+	else {
+		modvm__backends_explain(probes, n, why, sizeof(why));
+		json_str(out, why, sizeof(why));
+	}
 	fputs(",\n  \"backends\": [", out);
 	for (size_t i = 0; i < n; i++) {
 		fputs(i ? ",\n" : "\n", out);
@@ -157,6 +248,12 @@ MODVM_INTERNAL int modvm__caps_print(FILE *out, const struct modvm_cpu_probe *pr
 			if (i)
 				fputc('\n', out);
 			print_human(out, &probes[i], i, (int)i == selected);
+		}
+		if (selected < 0 || (size_t)selected >= n) {
+			char why[2048];
+
+			modvm__backends_explain(probes, n, why, sizeof(why));
+			fprintf(out, "%sverdict: %s\n", n ? "\n" : "", why);
 		}
 	}
 	return ferror(out) ? -EIO : 0;

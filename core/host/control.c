@@ -29,7 +29,7 @@
 #include "host/control_status.h"
 
 #define LINE_MAX_BYTES 512
-#define REPLY_MAX_BYTES 16384
+#define REPLY_MAX_BYTES 65536	/* a status of ~200 VMs; JSON is never cut */
 #define CONN_MAX 16		/* open connections; the oldest makes room */
 #define CONN_IDLE_S 5.0		/* a connection that sends no command is closed */
 #define BACKLOG 64
@@ -75,46 +75,102 @@ static long find_vm(const struct modvm__host_view *view, const char *what)
 }
 
 
-/* Writes the reply for one command line into @out. */
-static void answer(struct modvm__control *ctl, char *line, char *out, size_t len)
+/* An error reply, as text ("error: …") or JSON ({"ok": false, "error": "…"}). */
+MODVM_PRINTF(4, 5) static void reply_error(bool json, char *out, size_t len, const char *fmt, ...)
 {
-	char *save = NULL, *cmd = strtok_r(line, " \t\r\n", &save);
-	const struct modvm__host_view *view = ctl->view;
+	char msg[512], *o = out;
+	va_list ap;
 
-	if (cmd && strcmp(cmd, "status") == 0) {
-		modvm__status_format(ctl->status, out, len);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!json) {
+		snprintf(out, len, "error: %s\n", msg);
 		return;
 	}
-	if (cmd && strcmp(cmd, "balloon") == 0) {
-		char *vm_arg = strtok_r(NULL, " \t\r\n", &save);
-		char *size_arg = strtok_r(NULL, " \t\r\n", &save);
+	/* VM names and sizes a client typed end up here: escape for JSON. */
+	size_t room = len, n = (size_t)snprintf(o, room, "{\"ok\": false, \"error\": \"");
+	for (const char *m = msg; *m && n + 8 < room; m++) {
+		unsigned char c = (unsigned char)*m;
+
+		if (c == '"' || c == '\\')
+			n += (size_t)snprintf(o + n, room - n, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(o + n, room - n, "\\u%04x", c);
+		else
+			o[n++] = (char)c;
+	}
+	snprintf(o + n, room - n, "\"}\n");
+}
+
+/*
+ * Writes the reply for one command line into @out.  A "--json" word
+ * anywhere asks for a JSON reply; sizes then are bytes, in the text they
+ * are written as the config writes them ("64M"), in every reply.
+ */
+static void answer(struct modvm__control *ctl, char *line, char *out, size_t len)
+{
+	char *save = NULL, *words[8];
+	const struct modvm__host_view *view = ctl->view;
+	size_t n = 0;
+	bool json = false, too_many = false;
+
+	for (char *w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
+		if (strcmp(w, "--json") == 0)
+			json = true;
+		else if (n < sizeof(words) / sizeof(words[0]))
+			words[n++] = w;
+		else
+			too_many = true;
+	}
+	const char *cmd = n ? words[0] : "";
+
+	if (strcmp(cmd, "status") == 0 && n == 1 && !too_many) {
+		if (json)
+			modvm__status_format_json(ctl->status, out, len);
+		else
+			modvm__status_format(ctl->status, out, len);
+		return;
+	}
+	if (strcmp(cmd, "balloon") == 0) {
 		uint64_t bytes;
-		long id = vm_arg ? find_vm(view, vm_arg) : -1;
-		if (!vm_arg || !size_arg || strtok_r(NULL, " \t\r\n", &save)) {
-			snprintf(out, len, "error: usage: balloon VM SIZE\n");
+		char size[24];
+		long id = n > 1 ? find_vm(view, words[1]) : -1;
+
+		if (n != 3 || too_many) {
+			reply_error(json, out, len, "usage: balloon VM SIZE");
 		} else if (id < 0) {
-			snprintf(out, len, "error: no VM named \"%s\"\n", vm_arg);
-		} else if (modvm_parse_size(size_arg, &bytes) < 0) {
-			snprintf(out, len, "error: \"%s\" is not a size (e.g. \"512M\")\n", size_arg);
+			reply_error(json, out, len, "no VM named \"%s\"", words[1]);
+		} else if (modvm_parse_size(words[2], &bytes) < 0) {
+			reply_error(json, out, len, "\"%s\" is not a size (e.g. \"512M\")", words[2]);
 		} else {
 			struct modvm_mem_balloon ev = { .vm_id = (uint32_t)id, .guest_bytes = bytes };
+			const char *name = view->vm_name(view->host, (size_t)id);
+
 			snprintf(ev.source, sizeof(ev.source), "operator");
 			int r = modvm_publish_mem_balloon_target(view->bus, &ev);
 			if (r < 0)
-				snprintf(out, len, "error: %s\n", modvm_strerror(r));
+				reply_error(json, out, len, "%s", modvm_strerror(r));
+			else if (json)
+				/* VM names are [A-Za-z0-9._-]: nothing to escape. */
+				snprintf(out, len, "{\"ok\": true, \"vm\": \"%s\", \"target_bytes\": %llu}\n",
+					 name, (unsigned long long)bytes);
 			else
-				snprintf(out, len, "ok target %s %llu\n", view->vm_name(view->host, (size_t)id),
-					 (unsigned long long)bytes);
+				snprintf(out, len, "ok target %s %s\n", name,
+					 modvm__size_text(bytes, size, sizeof(size)));
 		}
 		return;
 	}
-	if (cmd && strcmp(cmd, "stop") == 0) {
+	if (strcmp(cmd, "stop") == 0 && n == 1 && !too_many) {
 		modvm_loop_break(view->loop);
-		snprintf(out, len, "ok stopping\n");
+		snprintf(out, len, json ? "{\"ok\": true, \"stopping\": true}\n" : "ok stopping\n");
 		return;
 	}
-	snprintf(out, len, "error: unknown command \"%s\" (status, balloon VM SIZE, stop)\n",
-		 cmd ? cmd : "");
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0)
+		reply_error(json, out, len, "usage: %s takes no arguments", cmd);
+	else
+		reply_error(json, out, len, "unknown command \"%s\" (status, balloon VM SIZE, stop)",
+			    cmd);
 }
 
 static void conn_close(struct conn *c)
@@ -373,6 +429,11 @@ err:
 	return ret;
 }
 
+MODVM_INTERNAL const char *modvm__control_socket_path(const struct modvm__control *ctl)
+{
+	return ctl ? ctl->path : NULL;
+}
+
 MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl)
 {
 	if (!ctl)
@@ -428,7 +489,7 @@ MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FI
 		got += (size_t)n;
 	reply[got] = '\0';
 	fputs(reply, out);
-	ret = strncmp(reply, "ok", 2) == 0 ? 0 : -EINVAL;
+	ret = strncmp(reply, "ok", 2) == 0 || strncmp(reply, "{\"ok\": true", strlen("{\"ok\": true")) == 0 ? 0 : -EINVAL;
 out:
 	close(fd);
 	return ret;

@@ -15,8 +15,13 @@
  *                        source "operator"; SIZE like "512M"
  *   stop                 stops modvm as SIGTERM would
  *
- * Replies start with "ok" or "error: ". `modvm ctl SOCKET COMMAND…` is the
- * client.
+ * Replies start with "ok" or "error: ".  Sizes in every reply are written
+ * as the config writes them: the largest binary unit dividing them, to the
+ * KiB ("128M", "124875K", "ok target web 64M").  A "--json" word in the line asks for one
+ * JSON object instead, sizes in bytes: status as modvm__status_format_json
+ * says, balloon {"ok": true, "vm": NAME, "target_bytes": N}, stop
+ * {"ok": true, "stopping": true}, errors {"ok": false, "error": "…"}.
+ * `modvm ctl SOCKET COMMAND… [--json]` is the client.
  */
 #ifndef MODVM_CORE_CONTROL_H
 #define MODVM_CORE_CONTROL_H
@@ -62,10 +67,13 @@ MODVM_INTERNAL int modvm__control_bind(const char *path, gid_t group, int backlo
  */
 MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, const char *path,
 				       const char *group, struct modvm__control **out);
+/* The path it listens on; NULL for NULL. */
+MODVM_INTERNAL const char *modvm__control_socket_path(const struct modvm__control *ctl);
 /* Closes every connection and the socket, removes the path. NULL is ignored. */
 MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl);
 
-/* The client side: sends @line, prints the reply to @out. 0 if it began with "ok". */
+/* The client side: sends @line, prints the reply to @out.  0 if it began with
+ * "ok" (or {"ok": true), -EINVAL for an error reply, -errno. */
 MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FILE *out);
 
 #endif

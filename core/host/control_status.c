@@ -4,6 +4,7 @@
  * host memory pressure, parked cores), recorded as they are published on
  * the loop thread, where the control socket answers too.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,11 +212,16 @@ MODVM_PRINTF(2, 3) static void put(struct reply *r, const char *fmt, ...)
 	r->used = n < 0 ? r->len : r->used + (size_t)n;
 }
 
-/* A size as `balloon` accepts it back: the largest unit dividing it exactly. */
-static const char *size_text(uint64_t b, char *buf, size_t len)
+MODVM_INTERNAL const char *modvm__size_text(uint64_t b, char *buf, size_t len)
 {
 	static const char units[] = "KMGT";
 	int u = -1;
+
+	/* A policy's target need not be a whole KiB (the balloon moves 4 KiB
+	 * pages anyway): to the KiB below, so the text never falls back to
+	 * raw bytes beside "128M".  --json has the exact bytes. */
+	if (b >= 1024)
+		b -= b % 1024;
 	while (b && u < 3 && b % 1024 == 0) {
 		b /= 1024;
 		u++;
@@ -227,7 +233,7 @@ static const char *size_text(uint64_t b, char *buf, size_t len)
 	return buf;
 }
 
-#define SZ(b) size_text((b), (char[24]){ 0 }, 24)
+#define SZ(b) modvm__size_text((b), (char[24]){ 0 }, 24)
 
 static void status_vm(struct modvm__status *ctl, size_t i, struct reply *r)
 {
@@ -305,6 +311,123 @@ static void status_host(struct modvm__status *ctl, struct reply *r)
 		put(r, " busy %llu.%llu%%", (unsigned long long)(busy / loaded / 10),
 		    (unsigned long long)(busy / loaded % 10));
 	put(r, "\n");
+}
+
+/* ---- the same as JSON (`status --json`): sizes in bytes ---- */
+
+/* A JSON string; names here are short and tame, but escape all the same. */
+static void put_json_str(struct reply *r, const char *s, size_t max)
+{
+	put(r, "\"");
+	for (size_t i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			put(r, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			put(r, "\\u%04x", c);
+		else
+			put(r, "%c", c);
+	}
+	put(r, "\"");
+}
+
+static void json_vm(struct modvm__status *ctl, size_t i, struct reply *r)
+{
+	const struct modvm__host_view *view = ctl->view;
+	struct modvm_vm *vm = view->vm(view->host, (unsigned)i);
+	const struct modvm_config *cfg = view->vm_config(view->host, i);
+	uint64_t mem = vm ? modvm_vm_memory_bytes(vm) : cfg ? modvm_config_size(cfg, "memory") : 0;
+	const struct vm_seen *v = &ctl->vms[i];
+	const char *name = view->vm_name(view->host, i);
+
+	put(r, "%s{\"id\": %zu, \"name\": ", i ? ", " : "", i);
+	put_json_str(r, name, strlen(name));
+	put(r, ", \"state\": \"%s\", \"memory_bytes\": %llu",
+	    vm ? state_name(modvm_vm_state(vm)) : "defined", (unsigned long long)mem);
+	if (v->has_actual)
+		put(r, ", \"guest_bytes\": %llu", (unsigned long long)v->actual);
+	if (v->has_target)
+		put(r, ", \"target_bytes\": %llu", (unsigned long long)v->target);
+	if (v->has_stats)
+		put(r, ", \"stats\": {\"total_bytes\": %llu, \"free_bytes\": %llu, "
+		       "\"available_bytes\": %llu, \"caches_bytes\": %llu, \"swap_in\": %llu, "
+		       "\"swap_out\": %llu, \"major_faults\": %llu, \"minor_faults\": %llu}",
+		    (unsigned long long)v->stats.total, (unsigned long long)v->stats.free,
+		    (unsigned long long)v->stats.available, (unsigned long long)v->stats.caches,
+		    (unsigned long long)v->stats.swap_in, (unsigned long long)v->stats.swap_out,
+		    (unsigned long long)v->stats.major_faults,
+		    (unsigned long long)v->stats.minor_faults);
+	if (v->has_nic) {
+		put(r, ", \"nic\": {\"uplink\": ");
+		if (v->nic.uplink[0])
+			put_json_str(r, v->nic.uplink, sizeof(v->nic.uplink));
+		else
+			put(r, "null");
+		put(r, ", \"queue\": %u, \"dedicated\": %s, \"cpu\": ", v->nic.queue,
+		    v->nic.dedicated ? "true" : "false");
+		if (v->nic.host_cpu >= 0)
+			put(r, "%d}", v->nic.host_cpu);
+		else
+			put(r, "null}");
+	}
+	put(r, "}");
+}
+
+static void json_host(struct modvm__status *ctl, struct reply *r)
+{
+	size_t seen = 0, parked = 0, loaded = 0;
+	uint64_t busy = 0;
+	bool any = false;
+
+	put(r, "\"host\": {");
+	if (ctl->has_pressure) {
+		const struct modvm_mem_pressure *p = &ctl->pressure;
+		put(r, "\"memory\": {\"total_bytes\": %llu, \"available_bytes\": %llu, "
+		       "\"psi_some_permille\": %u, \"psi_full_permille\": %u}",
+		    (unsigned long long)p->mem_total, (unsigned long long)p->mem_available,
+		    p->psi_some_avg10_permille, p->psi_full_avg10_permille);
+		any = true;
+	}
+	for (size_t c = 0; c < ctl->ncores; c++) {
+		const struct core_seen *k = &ctl->cores[c];
+		if (k->parked < 0 && k->busy_permille < 0)
+			continue;
+		seen++;
+		parked += k->parked > 0;
+		if (k->busy_permille >= 0) {
+			loaded++;
+			busy += (uint64_t)k->busy_permille;
+		}
+	}
+	if (seen) {
+		put(r, "%s\"cores\": {\"seen\": %zu, \"parked\": %zu, \"busy_permille\": ",
+		    any ? ", " : "", seen, parked);
+		if (loaded)
+			put(r, "%llu}", (unsigned long long)(busy / loaded));
+		else
+			put(r, "null}");
+	}
+	put(r, "}");
+}
+
+MODVM_INTERNAL int modvm__status_format_json(struct modvm__status *st, char *out, size_t len)
+{
+	struct reply r = { .buf = out, .len = len };
+
+	put(&r, "{\"ok\": true, \"vms\": [");
+	for (size_t i = 0; i < st->nvms; i++)
+		json_vm(st, i, &r);
+	put(&r, "], ");
+	json_host(st, &r);
+	put(&r, "}\n");
+	/* Cut JSON is no JSON: say so instead. */
+	if (r.used >= r.len) {
+		snprintf(out, len, "{\"ok\": false, \"error\": \"status is longer than %zu bytes\"}\n",
+			 len);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 struct modvm__status *modvm__status_new(const struct modvm__host_view *view)

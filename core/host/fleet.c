@@ -11,6 +11,7 @@
 
 #include <modvm/events.h>
 
+#include "host/caps.h"
 #include "host/fleet.h"
 #include "machine/machine.h"
 
@@ -112,9 +113,15 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 			continue;
 		if (p->score <= 0) {
 			if (!any) {
+				/* "no CPU backend can run guests here. NAME: why; to fix: …" */
+				static const char lead[] = "no CPU backend can run guests here. ";
+				char why[1800];
+
+				modvm__backends_explain(p, 1, why, sizeof(why));
+				bool led = strncmp(why, lead, sizeof(lead) - 1) == 0;
 				modvm_log(MODVM_LOG_ERROR, NULL,
 					  "%shost.cpu.backend = \"%s\": cannot run here: %s", prefix,
-					  want, p->summary);
+					  want, led ? why + sizeof(lead) - 1 : p->summary);
 				return -ENODEV;
 			}
 			continue;
@@ -137,8 +144,16 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 			  want);
 		return -ENOENT;
 	}
-	modvm_log(MODVM_LOG_ERROR, NULL, "no CPU backend can run guests here: %s",
-		  probes[0].probe.summary);
+	/* Every backend's reason, this CPU's vendor first, each with its fix:
+	 * the first backend's alone is often the wrong vendor's. */
+	struct modvm_cpu_probe list[MAX_BACKENDS];
+	char why[1800];
+	size_t m = n < MAX_BACKENDS ? n : MAX_BACKENDS;
+
+	for (size_t i = 0; i < m; i++)
+		list[i] = probes[i].probe;
+	modvm__backends_explain(list, m, why, sizeof(why));
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s", why);
 	return -ENODEV;
 }
 

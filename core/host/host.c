@@ -346,6 +346,11 @@ MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host)
 	return modvm__fleet_launch(&host->view, host->cfg, &host->fleet);
 }
 
+MODVM_INTERNAL const char *modvm__host_control_socket(const struct modvm_host *host)
+{
+	return modvm__control_socket_path(host->control);
+}
+
 MODVM_INTERNAL int modvm__host_run(struct modvm_host *host)
 {
 	int r;

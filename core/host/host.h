@@ -128,6 +128,8 @@ MODVM_INTERNAL int modvm__host_claim(struct modvm_host *host);
 MODVM_INTERNAL int modvm__host_launch(struct modvm_host *host);
 /* Stops the VMs, then stops and finis the plugins in reverse order. */
 MODVM_INTERNAL void modvm__host_stop(struct modvm_host *host);
+/* The control socket's path while it listens (after launch), else NULL. */
+MODVM_INTERNAL const char *modvm__host_control_socket(const struct modvm_host *host);
 
 MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool on);
 

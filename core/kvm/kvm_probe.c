@@ -85,13 +85,15 @@ MODVM_EXPORT int modvm_kvm_probe_finish(const struct modvm_kvm_probe_vendor *v,
 
 	if (!f->kvm_dev || !f->kvm_open) {
 		if (!f->kvm_dev && visible && !fw_off)
-			modvm_cpu_probe_advise(out, "KVM", "/dev/kvm missing: modprobe %s", v->module);
+			modvm_cpu_probe_advise(out, "KVM", "/dev/kvm missing: load %s (modprobe %s)",
+					       v->module, v->module);
 		else if (!f->kvm_dev)
 			modvm_cpu_probe_advise(out, "KVM",
 					       "/dev/kvm missing: no KVM module provides it");
 		else
 			modvm_cpu_probe_advise(out, "KVM", "/dev/kvm exists but does not open: run as "
-					       "root or join the kvm group");
+					       "root or join the kvm group (adduser USER kvm, then log "
+					       "in again)");
 		snprintf(out->summary, sizeof(out->summary), "%s, %s, %s: cannot run guests",
 			 v->vendor, hw, f->kvm_dev ? "/dev/kvm not accessible" : "/dev/kvm missing");
 		return 0;

@@ -35,7 +35,7 @@ END_TEST
 START_TEST(two_vms_in_one_process)
 {
 	run_modvm(&res, 60, "-v", "run", run_conf("e2e-two-vms.conf"), NULL);
-	run_expect(&res, 0, "started 2 plugins, 2 VMs", "first: guest requested power off");
+	run_expect(&res, 0, "running 2 VMs with 2 plugins", "first: guest requested power off");
 	ck_assert_ptr_nonnull(strstr(res.err, "second: guest requested power off"));
 }
 END_TEST

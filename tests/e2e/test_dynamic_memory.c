@@ -327,7 +327,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	if (!kvm_usable(why, sizeof(why))) {
-		printf("skipped: %s\n", why);
+		printf("SKIP: %s\n", why);
 		return 77;
 	}
 	run_modvm_init(argv[1]);

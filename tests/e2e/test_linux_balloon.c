@@ -301,7 +301,7 @@ START_TEST(dynamic_memory_shrinks_idle_grows_busy)
 	struct dyn s = { 0 };
 	guest_make(&g,
 		   "mount -o remount,size=90% /tmp\n"
-		   "sleep 20\n"
+		   "sleep 40\n"	/* the guest inflates at TCG speed in the nested host */
 		   "echo modvm-guest: allocating\n"
 		   "for i in 1 2 3 4 5 6 7 8; do\n"
 		   "  dd if=/dev/zero of=/tmp/f$i bs=1M count=50 2>/dev/null\n"

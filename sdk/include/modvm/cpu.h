@@ -29,9 +29,14 @@ struct modvm_plugin_ctx;
 struct modvm_cpu_vm;	/* backend-private */
 struct modvm_cpu_vcpu;	/* backend-private */
 
-/* One feature the probe found missing, and what the user can do about it. */
+/*
+ * One feature the probe found missing, and what the user can do about it.
+ * The feature "vendor" says the backend is for another CPU vendor: when no
+ * backend can run guests, the core explains the others (this CPU's own
+ * vendor backend) first and leaves that advice out if one of them is there.
+ */
 struct modvm_cpu_advice {
-	char feature[32];	/* "SLAT", "VPID", "APICv", "nested" */
+	char feature[32];	/* "SLAT", "VPID", "APICv", "nested", "KVM", "vendor" */
 	char remedy[160];	/* "enable EPT: modprobe kvm_intel ept=1" */
 };
 

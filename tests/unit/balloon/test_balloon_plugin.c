@@ -143,7 +143,7 @@ START_TEST(memory_policy_names_a_memory_policy)
 		  "  memory_policy = \"none\"; mem-balloon = { }; } );\n");
 	run_modvm(&res, 30, "check", path, NULL);
 	unlink(path);
-	run_expect(&res, 0, "OK (2 plugins, 1 VMs)", NULL);
+	run_expect(&res, 0, "OK (2 plugins, 1 VM)", NULL);
 }
 END_TEST
 

@@ -59,7 +59,7 @@ START_TEST(example_config_validates)
 
 	snprintf(path, sizeof(path), "%s/etc/storage.conf", root ? root : ".");
 	run_modvm(&res, 30, "check", path, NULL);
-	run_expect(&res, 0, "OK (3 plugins, 1 VMs)", NULL);
+	run_expect(&res, 0, "OK (3 plugins, 1 VM)", NULL);
 }
 END_TEST
 

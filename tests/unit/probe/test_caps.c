@@ -116,6 +116,8 @@ static const char broadwell_human[] =
 static const char this_host_json[] =
 	"{\n"
 	"  \"selected\": \"cpu-svm\",\n"
+	"  \"can_run_guests\": true,\n"
+	"  \"reason\": null,\n"
 	"  \"backends\": [\n"
 	"    {\n"
 	"      \"backend\": \"cpu-vmx\",\n"
@@ -243,10 +245,13 @@ START_TEST(json_escapes_and_empty)
 	free(text);
 
 	text = report(NULL, 0, -1, true);
-	ck_assert_str_eq(text, "{\n  \"selected\": null,\n  \"backends\": []\n}\n");
+	ck_assert_str_eq(text, "{\n  \"selected\": null,\n  \"can_run_guests\": false,\n"
+			 "  \"reason\": \"no CPU backend plugin enabled (enable cpu-vmx or cpu-svm "
+			 "under plugins)\",\n  \"backends\": []\n}\n");
 	free(text);
 	text = report(NULL, 0, -1, false);
-	ck_assert_str_eq(text, "");
+	ck_assert_str_eq(text, "verdict: no CPU backend plugin enabled (enable cpu-vmx or cpu-svm "
+			 "under plugins)\n");
 	free(text);
 }
 END_TEST

@@ -292,14 +292,14 @@ START_TEST(kvm_missing_or_closed)
 	probe_vmx(&f, &p);
 	ck_assert_int_eq(p.score, 0);
 	ck_assert_str_eq(p.summary, "Intel, VMX, /dev/kvm missing: cannot run guests");
-	assert_advice(&p, 0, "KVM", "/dev/kvm missing: modprobe kvm_intel");
+	assert_advice(&p, 0, "KVM", "/dev/kvm missing: load kvm_intel (modprobe kvm_intel)");
 
 	f.kvm_dev = 1;
 	probe_vmx(&f, &p);
 	ck_assert_int_eq(p.score, 0);
 	ck_assert_str_eq(p.summary, "Intel, VMX, /dev/kvm not accessible: cannot run guests");
 	assert_advice(&p, 0, "KVM", "/dev/kvm exists but does not open: run as root or join "
-		      "the kvm group");
+		      "the kvm group (adduser USER kvm, then log in again)");
 
 	load_host("amd-epyc-milan-npt-avic.facts", &f);
 	f.kvm_open = 0;
