@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/linux_suite.h"
 #include "run_modvm.h"
 
 #define MiB (1024ull * 1024ull)
@@ -321,6 +322,18 @@ START_TEST(weights_split_memory_when_the_host_is_short)
 }
 END_TEST
 
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("dynamic-memory");
+	TCase *tc = tcase_create("e2e");
+	tcase_set_timeout(tc, 150);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, idle_vm_gives_memory_back_busy_vm_grows);
+	tcase_add_test(tc, weights_split_memory_when_the_host_is_short);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -331,16 +344,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("dynamic-memory");
-	TCase *tc = tcase_create("e2e");
-	tcase_set_timeout(tc, 150);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, idle_vm_gives_memory_back_busy_vm_grows);
-	tcase_add_test(tc, weights_split_memory_when_the_host_is_short);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return linux_suite_run(make_suite);
 }

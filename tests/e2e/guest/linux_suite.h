@@ -5,7 +5,10 @@
  * Rarely (a few in a hundred minutes of 2-vCPU Linux guest time, never
  * reproduced on demand) a Linux guest triple-faults in the nested AMD-V
  * host that QEMU's TCG emulates, in tests that do nothing unusual (an idle
- * guest, a guest allocating memory).  A second run of just that case tells
+ * guest, a guest allocating memory); the demo guest has too, in the
+ * dynamic-memory test, right as it starts to drive its balloon.  Whether
+ * that is TCG's SVM emulation or our balloon path needs a hardware host to
+ * tell (docs/nested-kvm.md).  A second run of just that case tells
  * a flake of the emulated host from a defect of ours, which fails twice;
  * the rerun is announced on stdout, so the log shows every one.
  */
