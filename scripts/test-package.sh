@@ -219,7 +219,8 @@ for page in modvm modvm.conf modvm-conform; do
 	[[ -z $warn ]] || fail "man $page: $warn"
 done
 python3 "$src/tests/dist/check_docs.py" /usr/bin/modvm /usr/share/man/man5/modvm.conf.5.gz \
-	/usr/share/man/man1/modvm.1.gz cpu-vmx cpu-svm mem-balloon net-vmq power-park virtio-blk
+	/usr/share/man/man1/modvm.1.gz cpu-vmx cpu-svm mem-balloon mem-dynamic net-vmq nic-ethtool \
+	power-park core-parking virtio-blk
 
 echo "-- bash completion"
 bash "$src/tests/dist/test-completion.sh" /usr/bin/modvm /usr/bin/modvm-conform \

@@ -16,6 +16,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,15 @@ struct type_info {
 	char *name;
 	uint32_t size;
 	uint32_t version;
+	struct modvm_event_field *fields;	/* a copy (names too), NULL if none yet */
+	uint32_t nfields;
 };
+
+/* The last refusal of a descriptor or a publish, for the conformance kit. */
+static struct {
+	unsigned count;
+	char last[480];
+} refusals;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct type_info registry[MAX_TYPES];
@@ -122,9 +132,173 @@ static int registry_find_locked(const char *name)
 	return -1;
 }
 
+/* Logs @fmt as one error line and keeps it as the last refusal.  Locked
+ * or not: the record is only read by the kit, from the loop thread. */
+MODVM_PRINTF(1, 2) static void refuse(const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	modvm_log(MODVM_LOG_ERROR, NULL, "%s", line);
+	__atomic_add_fetch(&refusals.count, 1, __ATOMIC_RELAXED);
+	n = snprintf(refusals.last, sizeof(refusals.last), "%.400s (by %.64s)", line,
+		     tls_owner ? tls_owner : "core");
+	(void)n;
+}
+
+MODVM_INTERNAL unsigned modvm__bus_refusals(char *last, size_t len)
+{
+	if (last && len)
+		snprintf(last, len, "%s", refusals.last);
+	return __atomic_load_n(&refusals.count, __ATOMIC_RELAXED);
+}
+
+/* The member list of @desc, if its ABI has one and it gave one. */
+static bool has_fields(const struct modvm_event_desc *desc)
+{
+	return desc->struct_size >= offsetof(struct modvm_event_desc, nfields) + sizeof(uint32_t) &&
+	       desc->fields && desc->nfields;
+}
+
+static bool new_abi(const struct modvm_event_desc *desc)
+{
+	return desc->struct_size >= offsetof(struct modvm_event_desc, nfields) + sizeof(uint32_t);
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct modvm_event_field *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+#define MAX_FIELDS 256
+#define PADDING_MAX 8	/* a gap this large is a forgotten member, not padding */
+
+/* "name@offset+size ..." of a list, cut to @len. */
+static void layout_text(const struct modvm_event_field *f, uint32_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < n && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s@%u+%u", i ? " " : "", f[i].name,
+				 f[i].offset, f[i].size);
+		used += w > 0 ? (size_t)w : 0;
+	}
+}
+
+/*
+ * A member list must name real members: inside the payload, none on top
+ * of another, no gap of PADDING_MAX or more (a forgotten member).  The
+ * list is checked sorted by offset, in @sorted (nfields entries).
+ */
+static int check_fields(const struct modvm_event_desc *desc, struct modvm_event_field *sorted)
+{
+	uint32_t n = desc->nfields, end = 0;
+
+	if (n > MAX_FIELDS) {
+		refuse("event %s: %u members listed (at most %d)", desc->name, n, MAX_FIELDS);
+		return -EINVAL;
+	}
+	memcpy(sorted, desc->fields, n * sizeof(*sorted));
+	for (uint32_t i = 0; i < n; i++) {
+		if (!sorted[i].name || !sorted[i].name[0] || sorted[i].size == 0 ||
+		    sorted[i].offset > desc->payload_size ||
+		    sorted[i].size > desc->payload_size - sorted[i].offset) {
+			refuse("event %s: member #%u (%s) lies outside the %u-byte payload",
+			       desc->name, i, sorted[i].name ? sorted[i].name : "(no name)",
+			       desc->payload_size);
+			return -EINVAL;
+		}
+	}
+	qsort(sorted, n, sizeof(*sorted), by_offset);
+	for (uint32_t i = 0; i < n; i++) {
+		if (sorted[i].offset < end) {
+			refuse("event %s: member %s at %u overlaps the one before", desc->name,
+			       sorted[i].name, sorted[i].offset);
+			return -EINVAL;
+		}
+		if (sorted[i].offset - end >= PADDING_MAX) {
+			refuse("event %s: bytes %u..%u are in no listed member (one forgotten?)",
+			       desc->name, end, sorted[i].offset);
+			return -EINVAL;
+		}
+		end = sorted[i].offset + sorted[i].size;
+	}
+	if (desc->payload_size - end >= PADDING_MAX) {
+		refuse("event %s: bytes %u..%u are in no listed member (one forgotten?)",
+		       desc->name, end, desc->payload_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool same_fields(const struct modvm_event_field *a, const struct modvm_event_field *b,
+			uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (a[i].offset != b[i].offset || a[i].size != b[i].size ||
+		    strcmp(a[i].name, b[i].name) != 0)
+			return false;
+	return true;
+}
+
+/* A registry copy of a sorted list (names duplicated); NULL on ENOMEM. */
+static struct modvm_event_field *copy_fields(const struct modvm_event_field *f, uint32_t n)
+{
+	struct modvm_event_field *c = calloc(n, sizeof(*c));
+
+	for (uint32_t i = 0; c && i < n; i++) {
+		c[i] = f[i];
+		c[i].name = strdup(f[i].name);
+		if (!c[i].name) {
+			while (i-- > 0)
+				free((char *)c[i].name);
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* Compares the layout of @desc (sorted in @mine) with registered @t. */
+static int match_layout(const struct modvm_event_desc *desc, const struct modvm_event_field *mine,
+			struct type_info *t)
+{
+	char a[200], b[200];
+
+	if (!t->fields) {
+		/* The first list for this name: from now on it is the reference. */
+		if (mine && (t->fields = copy_fields(mine, desc->nfields)))
+			t->nfields = desc->nfields;
+		return 0;
+	}
+	if (!mine) {
+		if (!new_abi(desc))
+			return 0;	/* built before layouts existed: size and version only */
+		refuse("event %s: declared without its member list (MODVM_EVENT), but it is "
+		       "registered with one: declare it with MODVM_EVENT_FIELDS, or use its "
+		       "SDK header", desc->name);
+		return -EPROTO;
+	}
+	if (desc->nfields == t->nfields && same_fields(mine, t->fields, t->nfields))
+		return 0;
+	layout_text(mine, desc->nfields, a, sizeof(a));
+	layout_text(t->fields, t->nfields, b, sizeof(b));
+	refuse("event %s v%u: members %s do not match the registered %s (built against another "
+	       "layout?)", desc->name, desc->version, a, b);
+	return -EPROTO;
+}
+
 /* The first use of a desc: validate it, find or add its name, cache the slot. */
 static __attribute__((noinline)) int register_type(struct modvm_event_desc *desc)
 {
+	static struct modvm_event_field sorted[MAX_FIELDS];	/* under registry_lock */
 	if (__atomic_load_n(&desc->id_cache, __ATOMIC_ACQUIRE) == REFUSED)
 		return -EPROTO;
 	/* struct_size is checked before the fields after it are trusted. */
@@ -142,17 +316,32 @@ static __attribute__((noinline)) int register_type(struct modvm_event_desc *desc
 	}
 
 	pthread_mutex_lock(&registry_lock);
-	int ret = registry_find_locked(desc->name);
+	const struct modvm_event_field *mine = NULL;
+	int ret = 0;
+	if (has_fields(desc)) {
+		ret = check_fields(desc, sorted);
+		mine = sorted;
+	}
+	if (ret < 0) {
+		__atomic_store_n(&desc->id_cache, REFUSED, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&registry_lock);
+		return ret;
+	}
+	ret = registry_find_locked(desc->name);
 	if (ret >= 0) {
-		const struct type_info *t = &registry[ret];
+		struct type_info *t = &registry[ret];
+		int e = 0;
 		if (t->size != desc->payload_size || t->version != desc->version) {
-			modvm_log(MODVM_LOG_ERROR, NULL,
-				  "event %s: payload of %u bytes version %u does not match the "
-				  "registered %u bytes version %u (built against another layout?)",
-				  desc->name, desc->payload_size, desc->version, t->size,
-				  t->version);
+			refuse("event %s: payload of %u bytes version %u does not match the "
+			       "registered %u bytes version %u (built against another layout?)",
+			       desc->name, desc->payload_size, desc->version, t->size, t->version);
+			e = -EPROTO;
+		} else {
+			e = match_layout(desc, mine, t);
+		}
+		if (e < 0) {
 			__atomic_store_n(&desc->id_cache, REFUSED, __ATOMIC_RELEASE);
-			ret = -EPROTO;
+			ret = e;
 		}
 	} else if (registry_count >= MAX_TYPES) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: more than %d event types", desc->name,
@@ -160,11 +349,15 @@ static __attribute__((noinline)) int register_type(struct modvm_event_desc *desc
 		ret = -ENOSPC;
 	} else {
 		char *name = strdup(desc->name);
-		if (!name) {
+		struct modvm_event_field *f = mine ? copy_fields(mine, desc->nfields) : NULL;
+		if (!name || (mine && !f)) {
+			free(name);
+			free(f);
 			ret = -ENOMEM;
 		} else {
 			ret = registry_count;
-			registry[ret] = (struct type_info){ name, desc->payload_size, desc->version };
+			registry[ret] = (struct type_info){ name, desc->payload_size, desc->version, f,
+							    f ? desc->nfields : 0 };
 			__atomic_store_n(&registry_count, ret + 1, __ATOMIC_RELEASE);
 		}
 	}
@@ -365,8 +558,8 @@ MODVM_EXPORT int modvm_bus_publish(struct modvm_bus *bus, struct modvm_event_des
 	if (type < 0)
 		return type;
 	if (size != desc->payload_size) {
-		modvm_log(MODVM_LOG_ERROR, NULL, "event %s: published %zu bytes, type has %u",
-			  desc->name, size, desc->payload_size);
+		refuse("event %s: published %zu bytes, type has %u", desc->name, size,
+		       desc->payload_size);
 		return -EINVAL;
 	}
 	if (!modvm_loop_on_thread(bus->loop))

@@ -78,6 +78,13 @@ MODVM_INTERNAL void modvm__bus_set_owner(const char *owner);
 MODVM_INTERNAL int modvm__bus_unsubscribe_owner(struct modvm_bus *bus, const char *owner);
 /* Delivers everything queued by other threads now (must be on the loop thread). */
 MODVM_INTERNAL void modvm__bus_drain(struct modvm_bus *bus);
+/*
+ * How many descriptors, publishes and subscriptions the bus refused in this
+ * process (another size, version or layout than the registered one, a bad
+ * member list, a publish of the wrong size); the last one's line, with the
+ * plugin that made the call, into @last.  For the conformance kit.
+ */
+MODVM_INTERNAL unsigned modvm__bus_refusals(char *last, size_t len);
 /* Calls @fn for every event type registered in this process, by name order. */
 MODVM_INTERNAL void modvm__bus_foreach_type(void (*fn)(const char *name, uint32_t size,
 						       uint32_t version, void *ud),

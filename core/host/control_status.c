@@ -20,8 +20,9 @@
 
 /* What the standard events last said about one VM (for `status`). */
 struct vm_seen {
-	bool has_target, has_actual, has_stats, has_nic;
+	bool has_target, has_actual, has_stats, has_nic, has_state;
 	uint64_t target, actual;
+	struct modvm_mem_balloon_state state;	/* the mechanism's word, when it has one */
 	struct modvm_mem_guest_stats stats;
 	struct modvm_net_queue_assigned nic;
 };
@@ -32,7 +33,8 @@ struct core_seen {
 	int32_t busy_permille;
 };
 
-enum { SUB_TARGET, SUB_ACTUAL, SUB_STATS, SUB_NIC, SUB_PRESSURE, SUB_CORE, SUB_LOAD, SUB_COUNT };
+enum { SUB_TARGET, SUB_ACTUAL, SUB_STATS, SUB_NIC, SUB_PRESSURE, SUB_CORE, SUB_LOAD, SUB_STATE,
+       SUB_COUNT };
 
 struct modvm__status {
 	const struct modvm__host_view *view;
@@ -65,6 +67,18 @@ static void on_target(const struct modvm_mem_balloon *ev, void *ud)
 	if (v) {
 		v->has_target = true;
 		v->target = ev->guest_bytes;
+	}
+}
+
+/* The balloon mechanism's own account: the target in force after its
+ * limits (an operator's request of mem.balloon_target is only a request),
+ * who governs the VM and whether the operator holds it. */
+static void on_state(const struct modvm_mem_balloon_state *ev, void *ud)
+{
+	struct vm_seen *v = seen_vm(ud, ev->vm_id);
+	if (v) {
+		v->has_state = true;
+		v->state = *ev;
 	}
 }
 
@@ -149,6 +163,8 @@ static void subscribe_all(struct modvm__status *ctl)
 	/* LAST: the plugins acting on an event see it before we record it. */
 	if (registered(bus, modvm_event_mem_balloon_target.name))
 		s[SUB_TARGET] = modvm_subscribe_mem_balloon_target(bus, MODVM_PRIO_LAST, on_target, ctl);
+	if (registered(bus, modvm_event_mem_balloon_state.name))
+		s[SUB_STATE] = modvm_subscribe_mem_balloon_state(bus, MODVM_PRIO_LAST, on_state, ctl);
 	if (registered(bus, modvm_event_mem_balloon_actual.name))
 		s[SUB_ACTUAL] = modvm_subscribe_mem_balloon_actual(bus, MODVM_PRIO_LAST, on_actual, ctl);
 	if (registered(bus, modvm_event_mem_guest_stats.name))
@@ -231,8 +247,20 @@ static void status_vm(struct modvm__status *ctl, size_t i, struct reply *r)
 	    vm ? state_name(modvm_vm_state(vm)) : "defined", SZ(mem));
 	if (v->has_actual)
 		put(r, " guest %s", SZ(v->actual));
-	if (v->has_target)
+	if (v->has_state && (v->state.flags & MODVM_BALLOON_PRESENT))
+		put(r, " target %s", SZ(v->state.target));
+	else if (v->has_target && !v->has_state)
 		put(r, " target %s", SZ(v->target));
+	if (v->has_state) {
+		char gov[sizeof(v->state.governor) + 1];
+		memcpy(gov, v->state.governor, sizeof(v->state.governor));
+		gov[sizeof(v->state.governor)] = '\0';
+		put(r, " policy %s%s%s", v->state.flags & MODVM_BALLOON_OPERATOR ? "operator" : "",
+		    v->state.flags & MODVM_BALLOON_OPERATOR ? " (then " : "",
+		    gov[0] ? gov : "none");
+		if (v->state.flags & MODVM_BALLOON_OPERATOR)
+			put(r, ")");
+	}
 	put(r, "\n");
 	if (v->has_stats)
 		put(r, "  stats total %s free %s available %s caches %s swap_in %llu swap_out %llu"

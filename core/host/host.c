@@ -20,6 +20,7 @@
 #include "host/host_check.h"
 #include "host/host_impl.h"
 #include "host/host_vms.h"
+#include "host/govern.h"
 
 /* core/meson.build passes it (-Dsandbox_default). */
 #ifndef MODVM_SANDBOX_DEFAULT
@@ -59,6 +60,13 @@ static const struct modvm_option host_options[] = {
 			 "(/dev/kvm, taps, the control socket); \"\" stays who started modvm" },
 	{ .name = "group", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "and to this group (name or gid); \"\" is host.user's own group" },
+	{ .name = "memory_policy", .type = MODVM_OPT_STRING, .default_value = "auto",
+	  .description = "the memory-policy plugin that sets the VMs' balloon targets (a VM's own "
+			 "memory_policy wins): a plugin name, \"auto\" (the one enabled, if only "
+			 "one is) or \"none\" (targets stay at startup unless `modvm ctl … balloon`)" },
+	{ .name = "power_policy", .type = MODVM_OPT_STRING, .default_value = "auto",
+	  .description = "the power-policy plugin that parks host cores: a plugin name, \"auto\" "
+			 "(the one enabled, if only one is) or \"none\"" },
 	{ .name = "cpu.backend", .type = MODVM_OPT_STRING, .default_value = "auto",
 	  .description = "CPU backend plugin to run guests with; \"auto\" takes the best probe" },
 	{ .name = "cpu.slat", .type = MODVM_OPT_ENUM, .default_value = "preferred",
@@ -112,6 +120,13 @@ static const void *view_core_interface(void *host, const char *id)
 	return modvm__host_core_interface(host, id);
 }
 
+static const char *view_governor(void *host, int kind, unsigned vm_id)
+{
+	struct modvm_host *h = host;
+
+	return modvm__governor(&h->view, h->cfg, kind, vm_id);
+}
+
 MODVM_INTERNAL const struct modvm__host_view *modvm__host_view(struct modvm_host *host)
 {
 	return &host->view;
@@ -148,6 +163,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		.plugin_count = view_plugin_count,
 		.plugin = view_plugin,
 		.core_interface = view_core_interface,
+		.governor = view_governor,
 		.plugin_timeout_s = 30,
 	};
 	return host;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/govern.h"
 #include "host/host_check.h"
 #include "host/host_impl.h"
 
@@ -223,8 +224,10 @@ MODVM_INTERNAL int modvm__host_validate(struct modvm_host *host)
 {
 	int r = modvm__host_check(&host->view, host->cfg, host->cf ? modvm__config_path(host->cf)
 								    : NULL);
-	int e = modvm__host_validate_plugins(host);
+	int e = modvm__governor_check(&host->view, host->cfg);
 
+	r = r ? r : e;
+	e = modvm__host_validate_plugins(host);
 	return r ? r : e;
 }
 

@@ -59,6 +59,9 @@ static const struct modvm_option vm_options[] = {
 	  .description = "start the VM with `modvm run` (false: defined but not started)" },
 	{ .name = "stats_interval_ms", .type = MODVM_OPT_INT, .default_value = "1000",
 	  .min = 0, .max = 3600000, .description = "vcpu.stats period, 0 for none" },
+	{ .name = "memory_policy", .type = MODVM_OPT_STRING, .default_value = "",
+	  .description = "the memory-policy plugin governing this VM's balloon: a plugin name, "
+			 "\"none\", or \"\" for host.memory_policy" },
 	{ .name = "on_reboot", .type = MODVM_OPT_ENUM, .default_value = "restart",
 	  .choices = "restart|stop",
 	  .description = "what a guest's reboot does: start the VM afresh (same config, new "

@@ -171,6 +171,21 @@ static int check_memory(const struct segs *m, const struct modvm_plugin *d, cons
 			    (e->name && !str_ok(m, e->name, false)))
 				return refuse(path, level, -EFAULT,
 					      "has an entry pointing outside the plugin", "events");
+			/* ABI 1.4: the member list, when the descriptor has room for one. */
+			if (e->struct_size >= offsetof(struct modvm_event_desc, nfields) + sizeof(uint32_t) &&
+			    within(m, e, offsetof(struct modvm_event_desc, nfields) + sizeof(uint32_t),
+				   false, false) && e->fields) {
+				if (e->nfields > MAX_ARRAY ||
+				    !within(m, e->fields, e->nfields * sizeof(*e->fields), false, false))
+					return refuse(path, level, -EFAULT,
+						      "has a member list pointing outside the plugin",
+						      "events");
+				for (uint32_t k = 0; k < e->nfields; k++)
+					if (!e->fields[k].name || !str_ok(m, e->fields[k].name, false))
+						return refuse(path, level, -EFAULT,
+							      "has a member name pointing outside the plugin",
+							      "events");
+			}
 		}
 	}
 	if (d->options) {

@@ -264,7 +264,7 @@ static int check_descriptor(void *handle, const char *path, const struct modvm_p
 			  path, d->name, stem);
 		return -EINVAL;
 	}
-	if (d->kind > MODVM_KIND_DEVICE) {
+	if (d->kind > MODVM_KIND_NIC_DRIVER) {
 		modvm_log(level, NULL, "%s: unknown plugin kind %u", path, (unsigned)d->kind);
 		return -EINVAL;
 	}

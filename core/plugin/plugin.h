@@ -41,6 +41,9 @@ struct modvm__host_view {
 	struct modvm_plugin_ctx *(*plugin)(void *host, size_t i);
 	/* An interface the core itself provides, or NULL. */
 	const void *(*core_interface)(void *host, const char *id);
+	/* The plugin governing @kind (for VM @vm_id, for per-VM kinds), or
+	 * NULL for nobody: host/govern.c (modvm_plugin_governor). */
+	const char *(*governor)(void *host, int kind, unsigned vm_id);
 	/* host.plugin_timeout: the watchdog's deadline on each call into a
 	 * plugin's lifecycle or VM hooks (event/watchdog.c). */
 	double plugin_timeout_s;

@@ -41,6 +41,7 @@ MODVM_EXPORT const char *modvm_plugin_kind_name(int kind)
 		[MODVM_KIND_MEMORY_POLICY] = "memory-policy",
 		[MODVM_KIND_POWER_POLICY] = "power-policy",
 		[MODVM_KIND_DEVICE] = "device",
+		[MODVM_KIND_NIC_DRIVER] = "nic-driver",
 	};
 
 	if (kind < 0 || (size_t)kind >= sizeof(names) / sizeof(names[0]))
@@ -140,9 +141,65 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 	return NULL;
 }
 
+MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
+						 size_t *cursor,
+						 struct modvm_plugin_ctx **provider)
+{
+	const struct modvm__host_view *view = ctx ? ctx->view : NULL;
+	const void *vt;
+
+	if (provider)
+		*provider = NULL;
+	if (!view || !id || !cursor)
+		return NULL;
+	/* Position 0 is the core; plugin i is position i + 1. */
+	if (*cursor == 0) {
+		(*cursor)++;
+		vt = view->core_interface(view->host, id);
+		if (vt)
+			return vt;
+	}
+	for (; *cursor - 1 < view->plugin_count(view->host); (*cursor)++) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, *cursor - 1);
+
+		if (p == ctx || !p->inited || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+
+		vt = p->desc->get_interface(p, id);
+		modvm__plugin_leave(prev);
+		if (vt) {
+			(*cursor)++;
+			if (provider)
+				*provider = p;
+			return vt;
+		}
+	}
+	return NULL;
+}
+
 MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id)
 {
 	return ctx ? ctx->view->vm(ctx->view->host, vm_id) : NULL;
+}
+
+MODVM_EXPORT const char *modvm_plugin_governor(struct modvm_plugin_ctx *ctx, int kind,
+					       unsigned vm_id)
+{
+	if (!ctx || !ctx->view->governor)
+		return NULL;
+	return ctx->view->governor(ctx->view->host, kind, vm_id);
+}
+
+MODVM_EXPORT bool modvm_plugin_governs(struct modvm_plugin_ctx *ctx, unsigned vm_id)
+{
+	int kind = ctx ? (int)ctx->desc->kind : -1;
+	const char *who;
+
+	if (kind != MODVM_KIND_MEMORY_POLICY && kind != MODVM_KIND_POWER_POLICY)
+		return false;
+	who = modvm_plugin_governor(ctx, kind, vm_id);
+	return who && strcmp(who, ctx->name) == 0;
 }
 
 MODVM_EXPORT int modvm_plugin_set_vm_hooks(struct modvm_plugin_ctx *ctx,

@@ -73,7 +73,6 @@ struct modvm__vcpu {
 
 	struct timespec started;	/* CLOCK_MONOTONIC at thread start */
 	uint64_t final_run_ns;	/* thread CPU time when it finished */
-	uint64_t last_sample_ns;	/* loop thread only: stats timer */
 	_Atomic int last_cpu;
 	_Atomic uint64_t exits[MODVM_EXIT_REASON_COUNT];
 };

@@ -120,7 +120,9 @@ MODVM_EXPORT int __modvm_vm_create(const struct modvm_cpu_backend *backend,
 		.vcpus = cfg->vcpus,
 		.nested = cfg->nested,
 		.irqchip = cfg->irqchip,
+		.vm_id = vm->vm_id,
 	};
+	snprintf(ccfg.name, sizeof(ccfg.name), "%s", vm->name);
 	r = backend->vm_create(backend_ctx, &ccfg, &vm->cvm);
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "vm '%s': the cpu backend cannot create it: %s",

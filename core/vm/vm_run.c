@@ -18,7 +18,6 @@
 static void stats_tick(struct modvm_timer *timer, void *ud)
 {
 	struct modvm_vm *vm = ud;
-	uint64_t now = modvm__now_ns();
 	bool live;
 
 	(void)timer;
@@ -27,14 +26,12 @@ static void stats_tick(struct modvm_timer *timer, void *ud)
 	pthread_mutex_unlock(&vm->lock);
 	if (!live)
 		return;
+	/* vcpu.stats v2: the counters exactly as modvm_vcpu_get_stats() reads
+	 * them, all since the thread started (events.h). */
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
-		struct modvm__vcpu *vc = &vm->vcpus[i];
 		struct modvm_vcpu_stats s;
 
 		modvm_vcpu_get_stats(vm, i, &s);
-		if (vc->last_sample_ns)
-			s.interval_ns = now - vc->last_sample_ns;
-		vc->last_sample_ns = now;
 		modvm_publish_vcpu_stats(vm->bus, &s);
 	}
 }

@@ -1,18 +1,22 @@
 /*
- * plugin.c — mem-balloon: Dynamic Memory for the VMs of this process.
+ * plugin.c — mem-balloon: the balloon mechanism.  A virtio-balloon device
+ * for each VM with a `mem-balloon` group, driven through
+ * "modvm.balloon/1" (modvm/balloon.h) by the memory policy that governs
+ * the VM, and by the operator.
  *
- * Each VM with a `mem-balloon` group gets a virtio-balloon device (the
- * setup hook, before the kernel is loaded so the device is announced on
- * its command line).  Every interval_ms the loop timer reads the host's
- * pressure (hostmem.c) and each guest's balloon statistics, publishes
- * host.mem_pressure, mem.guest_stats and mem.balloon_actual, runs the pure
- * policy (policy.c) and moves the targets that changed, publishing
- * mem.balloon_target with source "mem-balloon".
- *
- * Setting a target by hand: publish mem.balloon_target with another source
- * (an operator tool, another policy plugin).  That VM then keeps the given
- * size (clamped to its minimum/maximum) and leaves the automatic policy
- * until a target of 0 bytes for it hands it back.
+ * The device is added in the setup hook, before the kernel is loaded, so
+ * it is announced on the guest's command line.  Every interval_ms the loop
+ * timer reads each guest's balloon statistics and asks for fresh ones,
+ * and publishes mem.guest_stats and mem.balloon_actual when they change.
+ * Nothing here decides a size: a memory policy (mem-dynamic in tree, or a
+ * third party's) asks through set_target(); the operator's `modvm ctl …
+ * balloon VM SIZE` (mem.balloon_target, source "operator") holds a VM at a
+ * size until a size of 0 hands it back.  Either way the target is clamped
+ * into the VM's [minimum, maximum], put in force, and published as
+ * mem.balloon_target (the effective size, with who asked) and
+ * mem.balloon_state (which also says CLAMPED, and which VMs have a
+ * balloon).  Only the policy that governs a VM (host.memory_policy, the
+ * VM's memory_policy) is obeyed.
  *
  * Everything here runs on the loop thread; the device does its own locking.
  */
@@ -21,16 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <modvm/balloon.h>
 #include <modvm/events.h>
 #include <modvm/loop.h>
 #include <modvm/plugin.h>
 #include <modvm/vm.h>
 
 #include "balloon_dev.h"
-#include "hostmem.h"
-#include "policy.h"
 
 #define PLUGIN_NAME "mem-balloon"
+#define OPERATOR "operator"
 
 struct mb_vm {
 	bool enabled;
@@ -38,42 +42,96 @@ struct mb_vm {
 	uint64_t cfg_min, cfg_max, cfg_startup;	/* as configured; 0 = default */
 	struct modvm_vm *vm;
 	struct balloon_dev *dev;
-	uint64_t ram;
-	uint64_t manual;	/* a target set by hand; 0: the policy decides */
+	/* resolved against the VM's RAM at setup */
+	uint64_t ram, minimum, maximum, startup;
+	/* what is asked and what is in force */
+	uint64_t requested;	/* the last request before clamping; 0: none */
+	uint64_t target;	/* in force; 0 before the first setup */
+	char source[MODVM_NAME_MAX];
+	bool hold;		/* the operator's target holds: policies wait */
+	bool clamped;
 	uint64_t stats_gen;	/* last guest stats generation published */
 	uint64_t actual_bytes;	/* last mem.balloon_actual published (+1: none yet) */
-	struct mb_policy_vm pol;
+	bool told_no_balloon;	/* "has no balloon" logged once */
+	bool told_not_governor;	/* a refused caller logged once */
 };
 
 struct mb {
 	struct modvm_plugin_ctx *ctx;
-	struct mb_policy_params params;
 	double interval_s;
-	const char *meminfo, *psi;
 	unsigned nvms;
 	struct mb_vm *vms;
-	struct mb_policy_vm *scratch;	/* the policy's input, nvms entries */
-	unsigned *scratch_id;
 	struct modvm_timer *timer;
 	int sub_target;
-	bool read_failing;	/* log a failing host read once, not every tick */
-	bool psi_missing_logged;
+	bool publishing;	/* our own mem.balloon_target is on its way round */
 };
+
+/* The one instance: the vtable's calls name their caller, not us. */
+static struct mb *self;
 
 static struct modvm_bus *bus(struct mb *m)
 {
 	return modvm_plugin_bus(m->ctx);
 }
 
-static void publish_balloon(struct mb *m, unsigned vm_id, uint64_t bytes, bool target)
+static uint64_t clampu(uint64_t x, uint64_t lo, uint64_t hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+static const char *vm_name(struct mb *m, unsigned id)
+{
+	const char *n = modvm_plugin_vm_name(m->ctx, id);
+	return n ? n : "?";
+}
+
+static void publish_balloon(struct mb *m, unsigned vm_id, uint64_t bytes, const char *source,
+			    bool target)
 {
 	struct modvm_mem_balloon ev = { .vm_id = vm_id, .guest_bytes = bytes };
 
-	snprintf(ev.source, sizeof(ev.source), "%s", PLUGIN_NAME);
-	if (target)
-		modvm_publish_mem_balloon_target(bus(m), &ev);
-	else
+	snprintf(ev.source, sizeof(ev.source), "%s", source);
+	if (!target) {
 		modvm_publish_mem_balloon_actual(bus(m), &ev);
+		return;
+	}
+	m->publishing = true;
+	modvm_publish_mem_balloon_target(bus(m), &ev);
+	m->publishing = false;
+}
+
+static uint32_t flags_of(const struct mb_vm *v)
+{
+	struct balloon_guest_stats st;
+	uint32_t f = 0;
+
+	if (v->dev) {
+		f |= MODVM_BALLOON_PRESENT;
+		balloon_dev_get_stats(v->dev, &st);
+		if (st.generation && (st.present & (1u << BALLOON_S_MEMTOT)))
+			f |= MODVM_BALLOON_STATS;
+		if (balloon_dev_total_counts_balloon(v->dev))
+			f |= MODVM_BALLOON_COUNTED;
+	}
+	if (v->hold)
+		f |= MODVM_BALLOON_OPERATOR;
+	if (v->clamped)
+		f |= MODVM_BALLOON_CLAMPED;
+	return f;
+}
+
+static void publish_state(struct mb *m, unsigned id)
+{
+	const struct mb_vm *v = &m->vms[id];
+	struct modvm_mem_balloon_state ev = {
+		.vm_id = id, .flags = flags_of(v), .ram = v->ram, .minimum = v->minimum,
+		.maximum = v->maximum, .requested = v->requested, .target = v->target,
+	};
+	const char *gov = modvm_plugin_governor(m->ctx, MODVM_KIND_MEMORY_POLICY, id);
+
+	snprintf(ev.source, sizeof(ev.source), "%s", v->source);
+	snprintf(ev.governor, sizeof(ev.governor), "%s", gov ? gov : "");
+	modvm_publish_mem_balloon_state(bus(m), &ev);
 }
 
 /* Guest memory @bytes → the balloon's num_pages (what the guest gives back). */
@@ -83,7 +141,40 @@ static void apply_target(struct mb_vm *v, uint64_t bytes)
 	balloon_dev_set_target(v->dev, pages > UINT32_MAX ? UINT32_MAX : (uint32_t)pages);
 }
 
-/* ---- the interval ---- */
+/*
+ * Puts a request in force: clamped into the limits once the VM's RAM is
+ * known (before its setup the request waits for it), published with who
+ * asked.  Returns the target in force.
+ */
+static uint64_t take_request(struct mb *m, unsigned id, uint64_t bytes, const char *source)
+{
+	struct mb_vm *v = &m->vms[id];
+	uint64_t was = v->target;
+
+	v->requested = bytes;
+	snprintf(v->source, sizeof(v->source), "%s", source);
+	if (!v->dev) {
+		v->clamped = false;
+		publish_state(m, id);
+		return 0;	/* applied (and clamped) by the setup hook */
+	}
+	v->target = clampu(bytes, v->minimum, v->maximum);
+	v->clamped = v->target != bytes;
+	apply_target(v, v->target);
+	if (v->clamped)
+		modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
+				 "vm %s: %s asked for %llu MiB, outside [%llu, %llu] MiB: target %llu MiB",
+				 vm_name(m, id), source, (unsigned long long)(bytes >> 20),
+				 (unsigned long long)(v->minimum >> 20),
+				 (unsigned long long)(v->maximum >> 20),
+				 (unsigned long long)(v->target >> 20));
+	if (v->target != was || v->clamped)
+		publish_balloon(m, id, v->target, source, true);
+	publish_state(m, id);
+	return v->target;
+}
+
+/* ---- the interval: what the guests report ---- */
 
 static void read_guest(struct mb *m, unsigned id, struct mb_vm *v)
 {
@@ -103,10 +194,6 @@ static void read_guest(struct mb *m, unsigned id, struct mb_vm *v)
 			.minor_faults = st.val[BALLOON_S_MINFLT],
 		};
 		v->stats_gen = st.generation;
-		v->pol.have_stats = st.present & (1u << BALLOON_S_MEMTOT);
-		v->pol.total = ev.total;
-		v->pol.free = ev.free;
-		v->pol.available = ev.available;
 		modvm_publish_mem_guest_stats(bus(m), &ev);
 	}
 	/* Ask for fresh numbers for the next interval. */
@@ -114,111 +201,177 @@ static void read_guest(struct mb *m, unsigned id, struct mb_vm *v)
 
 	uint64_t given = (uint64_t)balloon_dev_actual(v->dev) * BALLOON_PAGE_SIZE;
 	uint64_t has = v->ram > given ? v->ram - given : 0;
-	v->pol.held = has;
-	v->pol.in_balloon = balloon_dev_total_counts_balloon(v->dev) ? given : 0;
 	if (has + 1 != v->actual_bytes) {
 		v->actual_bytes = has + 1;
-		publish_balloon(m, id, has, false);
+		publish_balloon(m, id, has, PLUGIN_NAME, false);
 	}
 }
 
 static void on_tick(struct modvm_timer *t, void *ud)
 {
 	struct mb *m = ud;
-	struct mb_host_sample hs;
-	char err[320];
 
 	(void)t;
-	int r = mb_host_read(m->meminfo, m->psi, &hs, err, sizeof(err));
-	if (r < 0) {
-		if (!m->read_failing)
-			modvm_plugin_log(m->ctx, MODVM_LOG_ERROR, "%s (targets frozen)", err);
-		m->read_failing = true;
-		return;
-	}
-	m->read_failing = false;
-	if (!hs.have_psi && !m->psi_missing_logged) {
-		modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "%s: missing, deciding on MemAvailable only",
-				 m->psi);
-		m->psi_missing_logged = true;
-	}
-	struct modvm_mem_pressure p = { .mem_total = hs.mem_total,
-					.mem_available = hs.mem_available,
-					.psi_some_avg10_permille = hs.psi_some_permille,
-					.psi_full_avg10_permille = hs.psi_full_permille };
-	modvm_publish_mem_pressure(bus(m), &p);
-
-	struct mb_policy_vm *pol = m->scratch;
-	unsigned *idx = m->scratch_id, n = 0;
-	for (unsigned i = 0; i < m->nvms; i++) {
-		struct mb_vm *v = &m->vms[i];
-		if (!v->dev)
-			continue;
-		read_guest(m, i, v);
-		if (v->manual)
-			continue;
-		idx[n] = i;
-		pol[n++] = v->pol;
-	}
-	struct mb_policy_host host = { .mem_total = hs.mem_total,
-				       .mem_available = hs.mem_available,
-				       .psi_some_permille = hs.psi_some_permille,
-				       .psi_full_permille = hs.psi_full_permille };
-	mb_policy_run(&m->params, &host, pol, n);
-	for (unsigned k = 0; k < n; k++) {
-		struct mb_vm *v = &m->vms[idx[k]];
-		v->pol = pol[k];
-		if (!pol[k].changed)
-			continue;
-		apply_target(v, pol[k].target);
-		publish_balloon(m, idx[k], pol[k].target, true);
-		modvm_plugin_log(m->ctx, MODVM_LOG_DEBUG, "vm %u: target %llu MiB", idx[k],
-				 (unsigned long long)(pol[k].target >> 20));
-	}
+	for (unsigned i = 0; i < m->nvms; i++)
+		if (m->vms[i].dev)
+			read_guest(m, i, &m->vms[i]);
 }
 
-/* A target from someone else: hold the VM at it (0 hands it back). */
+/* ---- orders by event: the operator, or a policy without the interface ---- */
+
 static void on_target(const struct modvm_mem_balloon *ev, void *ud)
 {
 	struct mb *m = ud;
+	char src[MODVM_NAME_MAX];
 
-	if (!strncmp(ev->source, PLUGIN_NAME, sizeof(ev->source)))
-		return;
+	if (m->publishing)
+		return;	/* the target we just put in force, on its way round */
+	snprintf(src, sizeof(src), "%.*s", (int)sizeof(ev->source), ev->source);
 	if (ev->vm_id >= m->nvms || !m->vms[ev->vm_id].enabled) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_WARN,
-				 "mem.balloon_target from %.*s: vm %u has no balloon (ignored)",
-				 (int)sizeof(ev->source), ev->source, ev->vm_id);
-		return;
-	}
-	struct mb_vm *v = &m->vms[ev->vm_id];
-	if (!ev->guest_bytes) {
-		v->manual = 0;
-		modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "vm %u: back to the automatic policy",
+				 "mem.balloon_target from %s: vm %u has no balloon (ignored)", src,
 				 ev->vm_id);
 		return;
 	}
-	uint64_t want = ev->guest_bytes;
-	if (v->ram) {
-		if (want < v->pol.minimum)
-			want = v->pol.minimum;
-		if (want > v->pol.maximum)
-			want = v->pol.maximum;
+	struct mb_vm *v = &m->vms[ev->vm_id];
+	if (strcmp(src, OPERATOR) == 0) {
+		if (!ev->guest_bytes) {
+			const char *gov = modvm_plugin_governor(m->ctx, MODVM_KIND_MEMORY_POLICY,
+								ev->vm_id);
+			v->hold = false;
+			modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "vm %u: handed back to %s",
+					 ev->vm_id, gov ? gov : "no policy (memory_policy none)");
+			publish_state(m, ev->vm_id);
+			return;
+		}
+		v->hold = true;
+		uint64_t t = take_request(m, ev->vm_id, ev->guest_bytes, OPERATOR);
+		modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "vm %u: target %llu MiB set by operator",
+				 ev->vm_id, (unsigned long long)((t ? t : ev->guest_bytes) >> 20));
+		return;
 	}
-	v->manual = want;
-	v->pol.current = want;
-	v->pol.last_dir = 0;
-	modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "vm %u: target %llu MiB set by %.*s", ev->vm_id,
-			 (unsigned long long)(want >> 20), (int)sizeof(ev->source), ev->source);
-	if (v->dev)
-		apply_target(v, want);
+	/* A policy publishing instead of calling set_target: the same rules. */
+	const char *gov = modvm_plugin_governor(m->ctx, MODVM_KIND_MEMORY_POLICY, ev->vm_id);
+	if (!gov || strcmp(gov, src) != 0) {
+		if (!v->told_not_governor)
+			modvm_plugin_log(m->ctx, MODVM_LOG_WARN,
+					 "mem.balloon_target from %s for vm %u ignored: %s governs its "
+					 "memory (memory_policy)", src, ev->vm_id, gov ? gov : "nobody");
+		v->told_not_governor = true;
+		return;
+	}
+	if (v->hold || !ev->guest_bytes || !v->dev)
+		return;
+	take_request(m, ev->vm_id, ev->guest_bytes, src);
+}
+
+/* ---- "modvm.balloon/1" ---- */
+
+static int bl_get(struct modvm_plugin_ctx *caller, uint32_t vm_id, struct modvm_balloon_info *out)
+{
+	struct mb *m = self;
+	struct balloon_guest_stats st;
+
+	if (!m || !out || out->struct_size < sizeof(*out))
+		return -EINVAL;
+	if (vm_id >= m->nvms)
+		return -ENOENT;
+	const struct mb_vm *v = &m->vms[vm_id];
+	*out = (struct modvm_balloon_info){
+		.struct_size = sizeof(*out), .vm_id = vm_id, .flags = flags_of(v), .ram = v->ram,
+		.minimum = v->minimum, .maximum = v->maximum, .startup = v->startup,
+		.requested = v->requested, .target = v->target,
+	};
+	snprintf(out->source, sizeof(out->source), "%s", v->source);
+	out->stats.vm_id = vm_id;
+	if (!v->dev) {
+		if (!v->told_no_balloon && caller)
+			modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
+					 "vm %s has no balloon (%s): %s cannot size it", vm_name(m, vm_id),
+					 v->enabled ? "not running" : "no mem-balloon group",
+					 modvm_plugin_name(caller));
+		m->vms[vm_id].told_no_balloon = true;	/* again after its next setup/teardown */
+		return -ENODEV;
+	}
+	uint64_t given = (uint64_t)balloon_dev_actual(v->dev) * BALLOON_PAGE_SIZE;
+	out->actual = v->ram > given ? v->ram - given : 0;
+	out->in_balloon = balloon_dev_total_counts_balloon(v->dev) ? given : 0;
+	balloon_dev_get_stats(v->dev, &st);
+	out->stats_generation = st.generation;
+	out->stats.total = st.val[BALLOON_S_MEMTOT];
+	out->stats.free = st.val[BALLOON_S_MEMFREE];
+	out->stats.available = st.val[BALLOON_S_AVAIL];
+	out->stats.caches = st.val[BALLOON_S_CACHES];
+	out->stats.swap_in = st.val[BALLOON_S_SWAP_IN];
+	out->stats.swap_out = st.val[BALLOON_S_SWAP_OUT];
+	out->stats.major_faults = st.val[BALLOON_S_MAJFLT];
+	out->stats.minor_faults = st.val[BALLOON_S_MINFLT];
+	return 0;
+}
+
+static int bl_set_target(struct modvm_plugin_ctx *caller, uint32_t vm_id, uint64_t bytes,
+			 uint64_t *effective)
+{
+	struct mb *m = self;
+
+	if (!m || !caller)
+		return -EINVAL;
+	if (vm_id >= m->nvms)
+		return -ENOENT;
+	if (!bytes)
+		return -EINVAL;
+	struct mb_vm *v = &m->vms[vm_id];
+	if (!modvm_plugin_governs(caller, vm_id)) {
+		if (!v->told_not_governor) {
+			const char *gov = modvm_plugin_governor(m->ctx, MODVM_KIND_MEMORY_POLICY,
+								vm_id);
+			modvm_plugin_log(m->ctx, MODVM_LOG_WARN,
+					 "vm %s: %s asked for a target, but %s governs its memory "
+					 "(memory_policy): refused", vm_name(m, vm_id),
+					 modvm_plugin_name(caller), gov ? gov : "nobody");
+		}
+		v->told_not_governor = true;
+		return -EPERM;
+	}
+	if (!v->dev)
+		return -ENODEV;
+	if (v->hold)
+		return -EBUSY;
+	uint64_t t = take_request(m, vm_id, bytes, modvm_plugin_name(caller));
+	if (effective)
+		*effective = t;
+	return 0;
+}
+
+static int bl_request_stats(struct modvm_plugin_ctx *caller, uint32_t vm_id)
+{
+	struct mb *m = self;
+
+	(void)caller;
+	if (!m)
+		return -EINVAL;
+	if (vm_id >= m->nvms)
+		return -ENOENT;
+	if (!m->vms[vm_id].dev)
+		return -ENODEV;
+	balloon_dev_request_stats(m->vms[vm_id].dev);
+	return 0;
+}
+
+static const struct modvm_balloon balloon_iface = {
+	.struct_size = sizeof(struct modvm_balloon),
+	.get = bl_get,
+	.set_target = bl_set_target,
+	.request_stats = bl_request_stats,
+};
+
+static const void *mb_get_interface(struct modvm_plugin_ctx *ctx, const char *id)
+{
+	(void)ctx;
+	return id && strcmp(id, MODVM_BALLOON_IFACE) == 0 ? &balloon_iface : NULL;
 }
 
 /* ---- per-VM hooks ---- */
-
-static uint64_t clampu(uint64_t x, uint64_t lo, uint64_t hi)
-{
-	return x < lo ? lo : x > hi ? hi : x;
-}
 
 static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned id, void *ud)
 {
@@ -235,26 +388,34 @@ static int vm_setup(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsigned 
 	}
 	v->vm = vm;
 	v->ram = modvm_vm_memory_bytes(vm);
-	uint64_t max = v->cfg_max ? clampu(v->cfg_max, 0, v->ram) : v->ram;
-	uint64_t min = v->cfg_min ? v->cfg_min : v->ram / 8;
-	if (min > max)
-		min = max;
-	uint64_t startup = v->cfg_startup ? clampu(v->cfg_startup, min, max) : max;
-	v->pol.minimum = min;
-	v->pol.maximum = max;
-	v->pol.current = v->manual ? clampu(v->manual, min, max) : startup;
-	v->pol.last_dir = 0;
-	v->pol.since_move = 0;
+	v->maximum = v->cfg_max ? clampu(v->cfg_max, 0, v->ram) : v->ram;
+	v->minimum = v->cfg_min ? v->cfg_min : v->ram / 8;
+	if (v->minimum > v->maximum)
+		v->minimum = v->maximum;
+	v->startup = v->cfg_startup ? clampu(v->cfg_startup, v->minimum, v->maximum) : v->maximum;
 	v->stats_gen = 0;
 	v->actual_bytes = 0;
-	apply_target(v, v->pol.current);
+	v->told_no_balloon = false;
+	/* The operator's size holds across a restart; a policy starts afresh. */
+	if (v->hold) {
+		v->target = clampu(v->requested, v->minimum, v->maximum);
+		v->clamped = v->target != v->requested;
+	} else {
+		v->target = v->startup;
+		v->requested = 0;
+		v->clamped = false;
+		snprintf(v->source, sizeof(v->source), "startup");
+	}
+	apply_target(v, v->target);
 	modvm_plugin_log(ctx, MODVM_LOG_INFO,
 			 "vm %s: balloon on %s, memory %llu MiB, minimum %llu, maximum %llu, "
 			 "startup %llu MiB",
 			 modvm_vm_name(vm), modvm_virtio_name(modvm_virtio_mmio_dev(
 						    balloon_dev_transport(v->dev))),
-			 (unsigned long long)(v->ram >> 20), (unsigned long long)(min >> 20),
-			 (unsigned long long)(max >> 20), (unsigned long long)(startup >> 20));
+			 (unsigned long long)(v->ram >> 20), (unsigned long long)(v->minimum >> 20),
+			 (unsigned long long)(v->maximum >> 20),
+			 (unsigned long long)(v->startup >> 20));
+	publish_state(m, id);
 	return 0;
 }
 
@@ -268,6 +429,8 @@ static void vm_teardown(struct modvm_plugin_ctx *ctx, struct modvm_vm *vm, unsig
 	balloon_dev_detach(vm, m->vms[id].dev);
 	m->vms[id].dev = NULL;
 	m->vms[id].vm = NULL;
+	m->vms[id].told_no_balloon = false;
+	publish_state(m, id);
 }
 
 static const struct modvm_vm_hooks hooks = {
@@ -307,8 +470,6 @@ static int vm_configure(struct mb *m, unsigned id)
 	v->cfg_min = modvm_config_size(c, "minimum");
 	v->cfg_max = modvm_config_size(c, "maximum");
 	v->cfg_startup = modvm_config_size(c, "startup");
-	v->pol.buffer_pct = (uint32_t)modvm_config_int(c, "buffer");
-	v->pol.weight = (uint32_t)modvm_config_int(c, "weight");
 	return check_limits(m->ctx, id);
 }
 
@@ -321,26 +482,19 @@ static int mb_init(struct modvm_plugin_ctx *ctx)
 	if (!m)
 		return -ENOMEM;
 	m->ctx = ctx;
-	mb_policy_defaults(&m->params);
-	m->params.host_reserve = modvm_config_size(cfg, "host_reserve");
-	m->params.psi_limit_permille = (uint32_t)modvm_config_int(cfg, "psi_limit");
 	m->interval_s = (double)modvm_config_int(cfg, "interval_ms") / 1000.0;
-	m->meminfo = modvm_config_string(cfg, "meminfo");
-	m->psi = modvm_config_string(cfg, "psi");
 	m->nvms = modvm_plugin_vm_count(ctx);
 	m->vms = calloc(m->nvms ? m->nvms : 1, sizeof(*m->vms));
-	m->scratch = calloc(m->nvms ? m->nvms : 1, sizeof(*m->scratch));
-	m->scratch_id = calloc(m->nvms ? m->nvms : 1, sizeof(*m->scratch_id));
 	rc = -ENOMEM;
-	if (!m->vms || !m->scratch || !m->scratch_id)
+	if (!m->vms)
 		goto free_vms;
 	for (unsigned i = 0; i < m->nvms; i++)
 		if ((rc = vm_configure(m, i)) < 0)
 			goto free_vms;
-	if ((rc = modvm_bus_register(&modvm_event_mem_pressure)) < 0 ||
-	    (rc = modvm_bus_register(&modvm_event_mem_guest_stats)) < 0 ||
+	if ((rc = modvm_bus_register(&modvm_event_mem_guest_stats)) < 0 ||
 	    (rc = modvm_bus_register(&modvm_event_mem_balloon_target)) < 0 ||
-	    (rc = modvm_bus_register(&modvm_event_mem_balloon_actual)) < 0)
+	    (rc = modvm_bus_register(&modvm_event_mem_balloon_actual)) < 0 ||
+	    (rc = modvm_bus_register(&modvm_event_mem_balloon_state)) < 0)
 		goto free_vms;
 	rc = modvm_subscribe_mem_balloon_target(bus(m), MODVM_PRIO_DEFAULT, on_target, m);
 	if (rc < 0)
@@ -350,51 +504,33 @@ static int mb_init(struct modvm_plugin_ctx *ctx)
 	if (rc < 0)
 		goto unsubscribe;
 	modvm_plugin_set_data(ctx, m);
+	self = m;
 	return 0;
 
 unsubscribe:
 	modvm_bus_unsubscribe(bus(m), m->sub_target);
 free_vms:
-	free(m->scratch_id);
-	free(m->scratch);
 	free(m->vms);
 	free(m);
 	return rc;
 }
 
-/* What init and start would refuse, with nothing started (`modvm check`):
- * every VM's limits, and a meminfo that cannot be read. */
+/* What init would refuse, with nothing started (`modvm check`): every VM's limits. */
 static int mb_validate(struct modvm_plugin_ctx *ctx)
 {
-	const struct modvm_config *cfg = modvm_plugin_config(ctx);
-	struct mb_host_sample hs;
-	char err[320];
 	int rc = 0;
 
 	for (unsigned i = 0; i < modvm_plugin_vm_count(ctx); i++) {
 		int e = check_limits(ctx, i);
 		rc = rc ? rc : e;
 	}
-	int e = mb_host_read(modvm_config_string(cfg, "meminfo"), modvm_config_string(cfg, "psi"),
-			     &hs, err, sizeof(err));
-	if (e < 0)
-		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: meminfo: %s",
-				 modvm_config_where(cfg, "meminfo"), err);
-	return rc ? rc : e;
+	return rc;
 }
 
 static int mb_start(struct modvm_plugin_ctx *ctx)
 {
 	struct mb *m = modvm_plugin_data(ctx);
-	struct mb_host_sample hs;
-	char err[320];
 
-	/* Refuse a meminfo path that can't be read now, not at the first tick. */
-	int rc = mb_host_read(m->meminfo, m->psi, &hs, err, sizeof(err));
-	if (rc < 0) {
-		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s", err);
-		return rc;
-	}
 	m->timer = modvm_timer_start(modvm_plugin_loop(ctx), m->interval_s, m->interval_s, on_tick,
 				     m);
 	return m->timer ? 0 : -ENOMEM;
@@ -419,8 +555,8 @@ static void mb_fini(struct modvm_plugin_ctx *ctx)
 	for (unsigned i = 0; i < m->nvms; i++)
 		if (m->vms[i].dev)
 			balloon_dev_detach(m->vms[i].vm, m->vms[i].dev);
-	free(m->scratch_id);
-	free(m->scratch);
+	if (self == m)
+		self = NULL;
 	free(m->vms);
 	free(m);
 	modvm_plugin_set_data(ctx, NULL);
@@ -428,32 +564,19 @@ static void mb_fini(struct modvm_plugin_ctx *ctx)
 
 static const struct modvm_option options[] = {
 	{ .name = "interval_ms", .type = MODVM_OPT_INT, .default_value = "1000", .min = 50,
-	  .max = 600000, .description = "how often pressure and guest stats are read (ms)" },
-	{ .name = "meminfo", .type = MODVM_OPT_STRING, .default_value = "/proc/meminfo",
-	  .description = "source of MemTotal and MemAvailable" },
-	{ .name = "psi", .type = MODVM_OPT_STRING, .default_value = "/proc/pressure/memory",
-	  .description = "memory pressure stall information (missing: MemAvailable only)" },
-	{ .name = "host_reserve", .type = MODVM_OPT_SIZE, .default_value = "256M", .min = 0,
-	  .max = 0, .description = "memory never handed to guests" },
-	{ .name = "psi_limit", .type = MODVM_OPT_INT, .default_value = "100", .min = 0,
-	  .max = 1000,
-	  .description = "PSI some avg10 (per mille) at which guests are squeezed; 0 = never" },
+	  .max = 600000, .description = "how often guest stats and balloon sizes are read (ms)" },
 	MODVM_OPTIONS_END,
 };
 
 static const struct modvm_option vm_options[] = {
 	{ .name = "enabled", .type = MODVM_OPT_BOOL, .default_value = "true",
-	  .description = "give this VM a balloon and Dynamic Memory" },
+	  .description = "give this VM a balloon (sized by its memory policy and the operator)" },
 	{ .name = "startup", .type = MODVM_OPT_SIZE, .default_value = "0",
 	  .description = "memory the guest starts with; 0 = maximum" },
 	{ .name = "minimum", .type = MODVM_OPT_SIZE, .default_value = "0",
 	  .description = "never less than this; 0 = an eighth of the VM's memory" },
 	{ .name = "maximum", .type = MODVM_OPT_SIZE, .default_value = "0",
 	  .description = "never more than this; 0 (or above memory) = the VM's memory" },
-	{ .name = "buffer", .type = MODVM_OPT_INT, .default_value = "20", .min = 5, .max = 2000,
-	  .description = "memory kept free above demand, in percent of demand" },
-	{ .name = "weight", .type = MODVM_OPT_INT, .default_value = "5000", .min = 0,
-	  .max = 10000, .description = "share of memory when the host is short" },
 	{ .name = "free_page_reporting", .type = MODVM_OPT_BOOL, .default_value = "true",
 	  .description = "let the guest hand pages it freed back to the host at once "
 			 "(VIRTIO_BALLOON_F_REPORTING), besides inflating" },
@@ -461,12 +584,14 @@ static const struct modvm_option vm_options[] = {
 };
 
 static struct modvm_event_desc *const events[] = {
-	&modvm_event_mem_pressure, &modvm_event_mem_guest_stats,
-	&modvm_event_mem_balloon_target, &modvm_event_mem_balloon_actual, NULL
+	&modvm_event_mem_guest_stats, &modvm_event_mem_balloon_target,
+	&modvm_event_mem_balloon_actual, &modvm_event_mem_balloon_state, NULL
 };
 
-MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_MEMORY_POLICY, .version = "1.0.0",
+MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_DEVICE, .version = "2.0.0",
 	     .license = "MIT",
-	     .description = "Dynamic Memory: virtio-balloon and a weighted memory policy",
+	     .description = "virtio-balloon per VM, sized through modvm.balloon/1 by a memory "
+			    "policy and by the operator",
 	     .options = options, .vm_options = vm_options, .events = events, .init = mb_init,
-	     .start = mb_start, .stop = mb_stop, .fini = mb_fini, .validate = mb_validate);
+	     .start = mb_start, .stop = mb_stop, .fini = mb_fini,
+	     .get_interface = mb_get_interface, .validate = mb_validate);

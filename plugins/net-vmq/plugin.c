@@ -12,11 +12,14 @@
  * bench/net).  RX runs on the loop thread (rxloop.c).
  *
  * Queue assignment (VMQ): at start the VMQ manager (vmq/) discovers the
- * host's NICs and publishes net.nic for each; every VM NIC with an
- * `uplink` then asks it for a dedicated receive queue (a destination-MAC
- * n-tuple rule, the queue's IRQ on the VM's core).  Without such a NIC the
- * NIC keeps its own tap queues, and we say so.  Either way
- * net.queue_assigned tells power-park which core must stay unparked.
+ * host's NICs, offers each to the NIC driver plugins ("modvm.nic-driver/1":
+ * the best probe owns it) and publishes net.nic for each; every VM NIC with
+ * an `uplink` then asks the uplink's driver for a dedicated receive queue
+ * (nic-ethtool: a destination-MAC n-tuple rule, the queue's IRQ on the VM's
+ * core).  Without such a NIC or driver the NIC keeps its own tap queues,
+ * and we say so; offloads the VM NIC requires of its uplink and the driver
+ * lacks refuse the VM.  Either way net.queue_assigned tells power-park
+ * which core must stay unparked.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 
 #include <modvm/events.h>
 #include <modvm/loop.h>
+#include <modvm/nicdrv.h>
 #include <modvm/plugin.h>
 #include <modvm/vm.h>
 
@@ -47,6 +51,8 @@ struct nv_nic {
 	char key[16];		/* "" for the single-NIC form, "nics.[1]." in a list */
 	const char *tap_name, *uplink;
 	uint8_t mac[6];
+	uint16_t vlan;		/* steered with the MAC, 0: none */
+	uint64_t offloads;	/* MODVM_NET_OFFLOAD_* the uplink's driver must provide */
 	unsigned pairs, mtu;
 	bool csum, tso, ecn;
 	/* running */
@@ -69,7 +75,26 @@ struct nv {
 	struct nv_vm *vms;
 	const char *sysfs_root, *proc_root;
 	struct vmq_manager *vmq;	/* from start to stop; NULL if discovery failed */
+	struct vmq_driver drivers[16];	/* the NIC drivers found at start */
+	size_t ndrivers;
 };
+
+/* Every plugin that provides "modvm.nic-driver/1", in load order. */
+static void find_drivers(struct nv *m)
+{
+	struct modvm_plugin_ctx *self;
+	const struct modvm_nic_driver *ops;
+	size_t cursor = 0;
+
+	m->ndrivers = 0;
+	while (m->ndrivers < sizeof(m->drivers) / sizeof(m->drivers[0]) &&
+	       (ops = modvm_plugin_query_each(m->ctx, MODVM_NIC_DRIVER_IFACE, &cursor, &self))) {
+		if (ops->struct_size < sizeof(*ops) || !self)
+			continue;
+		m->drivers[m->ndrivers++] = (struct vmq_driver){ .name = modvm_plugin_name(self),
+								 .ops = ops, .self = self };
+	}
+}
 
 /* ---- queue assignment (VMQ) ---- */
 
@@ -84,20 +109,33 @@ static int home_cpu(unsigned vm_id)
 	return ncpu > 0 ? (int)(vm_id % (unsigned long)ncpu) : -1;
 }
 
-/* A dedicated receive queue from the VMQ manager, or the tap queues. */
-static void assign_queue(struct nv *m, struct nv_nic *n)
+/* A dedicated receive queue from the VMQ manager, or the tap queues; an
+ * uplink whose driver lacks a required offload refuses the VM (-EOPNOTSUPP). */
+static int assign_queue(struct nv *m, struct nv_nic *n)
 {
 	struct modvm_net_queue_assigned ev = { .vm_id = n->vm_id, .queue = 0, .host_cpu = -1,
 					       .dedicated = 0 };
+	struct vmq_request req = { .vm_id = n->vm_id, .vlan = n->vlan, .uplink = n->uplink,
+				   .offloads = n->offloads };
+	int r = 0;
 
+	memcpy(req.mac, n->mac, 6);
 	if (m->vmq && *n->uplink &&
-	    vmq_manager_assign(m->vmq, n->vm_id, n->mac, n->uplink, home_cpu(n->vm_id), &ev) == 0 &&
+	    (r = vmq_manager_assign_req(m->vmq, &req, home_cpu(n->vm_id), &ev)) == 0 &&
 	    ev.dedicated) {
 		modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
-				 "vm %s: receive queue %u on %s (MAC rule), IRQ on cpu %d",
+				 "vm %s: receive queue %u on %s (from its NIC driver), IRQ on cpu %d",
 				 modvm_plugin_vm_name(m->ctx, n->vm_id), ev.queue, n->uplink,
 				 ev.host_cpu);
-		return;	/* the manager published net.queue_assigned */
+		return 0;	/* the manager published net.queue_assigned */
+	}
+	if (r == -EOPNOTSUPP)
+		return r;	/* the manager named the missing offloads */
+	if (n->offloads && !m->vmq) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "vm %s: uplink %s: NIC discovery failed, so the offloads it requires "
+				 "cannot be checked", modvm_plugin_vm_name(m->ctx, n->vm_id), n->uplink);
+		return -EOPNOTSUPP;
 	}
 	bool published = m->vmq && *n->uplink;	/* the manager published the fallback */
 	modvm_plugin_log(m->ctx, MODVM_LOG_INFO,
@@ -106,10 +144,11 @@ static void assign_queue(struct nv *m, struct nv_nic *n)
 			 modvm_plugin_vm_name(m->ctx, n->vm_id), *n->uplink ? "uplink " : "no uplink",
 			 n->uplink, n->pairs, tap_name(n->tap));
 	if (published)
-		return;
+		return 0;
 	snprintf(ev.uplink, sizeof(ev.uplink), "%s", n->uplink);
 	memcpy(ev.mac, n->mac, 6);
 	modvm_publish_net_queue_assigned(modvm_plugin_bus(m->ctx), &ev);
+	return 0;
 }
 
 /* ---- per-VM hooks ---- */
@@ -175,8 +214,7 @@ static int nic_setup(struct modvm_plugin_ctx *ctx, struct nv *m, struct modvm_vm
 			 n->mac[4], n->mac[5], n->pairs, n->mtu);
 	/* Queue assignment before RX starts: with VMQ it decides where RX is
 	 * served. */
-	assign_queue(m, n);
-	if ((r = rxloop_start(n->rx, n->nd)) < 0)
+	if ((r = assign_queue(m, n)) < 0 || (r = rxloop_start(n->rx, n->nd)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -265,7 +303,7 @@ static void default_mac(const char *name, unsigned index, uint8_t mac[6])
 
 /* The keys a NIC takes, in the VM's group or in each element of `nics`. */
 static const char *const nic_keys[] = { "tap", "mac", "queues", "mtu", "offload.csum",
-					"offload.tso", "offload.ecn", "uplink", NULL };
+					"offload.tso", "offload.ecn", "uplink", "vlan", "require_offloads", NULL };
 
 /* One NIC from @c (the VM's group, or an element of its `nics`). */
 static int nic_configure(struct nv *m, unsigned id, unsigned k, const struct modvm_config *c,
@@ -310,6 +348,24 @@ static int nic_configure(struct nv *m, unsigned id, unsigned k, const struct mod
 		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
 				 "%s: vm %s: %soffload.ecn = true needs offload.tso = true",
 				 modvm_config_where(c, "offload.ecn"), vm, n->key);
+		return -EINVAL;
+	}
+	n->vlan = (uint16_t)modvm_config_int(c, "vlan");
+	char bad[64];
+	if (vmq_offload_parse(modvm_config_string(c, "require_offloads"), &n->offloads, bad,
+			      sizeof(bad)) < 0) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: %srequire_offloads: \"%s\" is no offload (ethtool "
+				 "feature names like rx-checksum, tx-tcp-segmentation, "
+				 "rx-ntuple-filter)",
+				 modvm_config_where(c, "require_offloads"), vm, n->key, bad);
+		return -EINVAL;
+	}
+	if ((n->offloads || n->vlan) && !*n->uplink) {
+		modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+				 "%s: vm %s: %s%s needs an uplink",
+				 modvm_config_where(c, n->vlan ? "vlan" : "require_offloads"), vm,
+				 n->key, n->vlan ? "vlan" : "require_offloads");
 		return -EINVAL;
 	}
 	/* Two NICs of a VM with one MAC would confuse the guest and VMQ. */
@@ -392,6 +448,9 @@ static int nv_start(struct modvm_plugin_ctx *ctx)
 	struct nv *m = modvm_plugin_data(ctx);
 	struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
 
+	find_drivers(m);
+	opt.drivers = m->drivers;
+	opt.ndrivers = m->ndrivers;
 	int r = vmq_manager_create(modvm_plugin_bus(ctx), &opt, &m->vmq);
 	if (r < 0) {
 		/* Not fatal: VM NICs still work on their tap queues. */
@@ -435,6 +494,9 @@ static int caps_report(struct modvm_plugin_ctx *ctx, char *buf, size_t len)
 	buf[0] = '\0';
 	if (!m->vmq) {	/* `modvm caps` does not start plugins: discover for the report */
 		struct vmq_options opt = { .sysfs_root = m->sysfs_root, .proc_root = m->proc_root };
+		find_drivers(m);
+		opt.drivers = m->drivers;
+		opt.ndrivers = m->ndrivers;
 		if (vmq_manager_create(NULL, &opt, &own) < 0) {
 			snprintf(buf, len, "NIC discovery under %s failed\n", m->sysfs_root);
 			return 0;
@@ -487,7 +549,13 @@ static void nv_fini(struct modvm_plugin_ctx *ctx)
 	{ .name = P "offload.ecn", .type = MODVM_OPT_BOOL, .default_value = "false",          \
 	  .description = "TSO with ECN (HOST/GUEST_ECN); needs tso" },                        \
 	{ .name = P "uplink", .type = MODVM_OPT_STRING, .default_value = "",                  \
-	  .description = "host NIC whose receive queue (VMQ) this NIC should get" }
+	  .description = "host NIC whose receive queue (VMQ) this NIC should get" },          \
+	{ .name = P "vlan", .type = MODVM_OPT_INT, .default_value = "0", .min = 0,            \
+	  .max = 4094, .description = "VLAN id steered with the MAC to the dedicated queue; 0 = none" }, \
+	{ .name = P "require_offloads", .type = MODVM_OPT_STRING, .default_value = "",        \
+	  .description = "offloads the uplink's NIC driver must provide (ethtool feature "    \
+			 "names: rx-checksum tx-tcp-segmentation ...), else the VM is refused " \
+			 "naming what is missing" }
 
 static const struct modvm_option vm_options[] = {
 	/* One NIC: the keys right in the VM's net-vmq group... */

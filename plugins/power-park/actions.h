@@ -17,7 +17,7 @@
 #include <sched.h>
 #include <stdbool.h>
 
-#include "policy.h"
+#include "cpulist.h"
 
 struct park_state;
 

@@ -1,13 +1,22 @@
 /*
- * plugin.c — power-park: Core Parking for the VMs of this process.
+ * plugin.c — power-park: the core-parking mechanism behind "modvm.park/1"
+ * (modvm/park.h).
  *
- * Every interval_ms the loop timer reads /proc/stat, publishes host.cpu_load
- * per managed core, adds the vCPU threads' own run time from vcpu.stats
- * (the demand /proc/stat lags behind), feeds the pure policy (policy.c) and, when the unparked
- * set changes, applies the configured action (actions.c) and publishes
- * power.core_state with the reason.  Cores serving a VM's network queue
- * (net.queue_assigned) are never parked.  stop() — also what SIGTERM leads
- * to — undoes every change.  All of it runs on the loop thread.
+ * It parks and unparks the managed `cores` the way `action` says
+ * (actions.c: re-pin modvm's threads, powersave governor, offline),
+ * journals every sysfs change before making it (statefile.c) so a crashed
+ * run is undone by the next start or `modvm recover`, and undoes
+ * everything in stop() — also what SIGTERM leads to.  It never parks a
+ * core that serves a VM's network queue (net.queue_assigned: unparked at
+ * once if it was parked) nor, with offline, cpu0.  It decides nothing:
+ * the host's power policy (host.power_policy; core-parking in tree) takes
+ * the grant with acquire() and says which cores to park with apply().
+ * Every change is published as power.core_state, with the policy's reason.
+ *
+ * With the affinity action, every running VM's vCPU threads (through the
+ * VM API, plus the threads vcpu.stats names that are this process's) and
+ * modvm's other threads are pinned to the unparked cores, again when a VM
+ * starts while cores are parked.  All of it runs on the loop thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +29,12 @@
 
 #include <modvm/events.h>
 #include <modvm/loop.h>
+#include <modvm/park.h>
 #include <modvm/plugin.h>
 #include <modvm/vm.h>
 
 #include "actions.h"
-#include "policy.h"
-#include "sampler.h"
+#include "cpulist.h"
 #include "statefile.h"
 
 #define PLUGIN_NAME "power-park"
@@ -37,56 +46,33 @@ struct queue_pin {
 	int32_t cpu;
 };
 
-/* One vCPU thread as vcpu.stats last described it. */
+/* One vCPU thread as vcpu.stats last described it (for re-pinning). */
 struct vcpu_track {
 	uint32_t vm_id, vcpu;
 	int32_t tid;
-	uint64_t run_ns;	/* thread CPU time at the last sample */
+	uint64_t wall_ns;	/* the sample's interval_ns: wall time since the thread began */
 	uint64_t seen_ns;	/* CLOCK_MONOTONIC of the last sample */
-	uint64_t period_ns;	/* wall time that sample covered */
-	uint32_t permille;	/* run time / wall time of that sample */
+	uint64_t period_ns;	/* wall time between its last two samples */
 };
 
 struct park {
 	struct modvm_plugin_ctx *ctx;
-	struct park_params params;
-	unsigned cpus[PARK_MAX_CPUS];
+	unsigned cpus[PARK_MAX_CPUS];	/* the managed cores, ascending */
 	unsigned ncores;
-	uint64_t interval_ns;
-	struct park_policy pol;
-	struct park_sampler smp;
 	struct park_actions act;
 	struct park_state *journal;	/* cpufreq/offline: owned from init to fini */
-	struct park_sample sample;
-	uint32_t permille[PARK_MAX_CPUS];
-	bool applied[PARK_MAX_CPUS];	/* unparked state the host was last given */
+	struct modvm_cpus parked;	/* parked now, by us */
 	struct queue_pin queues[MAX_QUEUES];
 	unsigned nqueues;
 	struct vcpu_track vcpus[MAX_VCPUS];
 	unsigned nvcpus;
-	struct modvm_timer *timer;
+	char holder[MODVM_NAME_MAX];	/* the policy with the grant, "" none */
+	char refused_logged[MODVM_NAME_MAX];	/* last plugin told it does not govern */
 	int sub_vm, sub_queue, sub_stats;
-	bool read_failing;		/* log a failing /proc/stat once, not every tick */
-	bool some_parked;
 };
 
-static unsigned parked_count(const struct park *pk)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < pk->ncores; i++)
-		n += !pk->applied[i];
-	return n;
-}
-
-/* The set threads may use: unparked managed cores plus any core we don't manage. */
-static void allowed_set(const struct park *pk, cpu_set_t *set)
-{
-	*set = pk->act.orig_affinity;
-	for (unsigned i = 0; i < pk->ncores; i++)
-		if (!pk->applied[i])
-			CPU_CLR(pk->cpus[i], set);
-}
+/* The one instance: the vtable's calls name their caller, not us. */
+static struct park *self;
 
 static uint64_t now_ns(void)
 {
@@ -96,16 +82,44 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static bool managed(const struct park *pk, unsigned cpu)
+{
+	for (unsigned i = 0; i < pk->ncores; i++)
+		if (pk->cpus[i] == cpu)
+			return true;
+	return false;
+}
+
+/* Never parked: a NIC queue's core, and cpu0 when parking takes cores offline. */
+static bool protected_cpu(const struct park *pk, unsigned cpu)
+{
+	if (cpu == 0 && pk->act.kind == PARK_ACTION_OFFLINE)
+		return true;
+	for (unsigned q = 0; q < pk->nqueues; q++)
+		if (pk->queues[q].cpu == (int32_t)cpu)
+			return true;
+	return false;
+}
+
+/* The set threads may use: the process's own minus the parked cores. */
+static void allowed_set(const struct park *pk, cpu_set_t *set)
+{
+	*set = pk->act.orig_affinity;
+	for (unsigned i = 0; i < pk->ncores; i++)
+		if (modvm_cpus_has(&pk->parked, pk->cpus[i]))
+			CPU_CLR(pk->cpus[i], set);
+}
+
 /*
- * A vCPU's last rate holds until its VM stops or pauses (vm.lifecycle).  A
- * late sample is no sign of idleness — a busy host delays the stats timer
- * most — so only a long silence (ten periods, at least 1 s) drops it.
+ * A vCPU's thread stays a candidate until its VM stops, or until a long
+ * silence (ten periods, at least 1 s): a late sample is no sign the thread
+ * ended — a busy host delays the stats timer most.
  */
-static bool fresh(const struct park *pk, const struct vcpu_track *v, uint64_t now)
+static bool fresh(const struct vcpu_track *v, uint64_t now)
 {
 	uint64_t window = 10 * v->period_ns > 1000000000u ? 10 * v->period_ns : 1000000000u;
 
-	return v->tid > 0 && now - v->seen_ns <= window + pk->interval_ns;
+	return v->tid > 0 && now - v->seen_ns <= window + 1000000000u;
 }
 
 static bool has_tid(const int *tids, unsigned n, int tid)
@@ -151,7 +165,7 @@ static void repin(struct park *pk, bool restore)
 	for (unsigned i = 0; i < pk->nvcpus && ntids < sizeof(tids) / sizeof(tids[0]); i++) {
 		const struct vcpu_track *v = &pk->vcpus[i];
 
-		if (!fresh(pk, v, now) || has_tid(tids, ntids, v->tid) || !own_thread(v->tid))
+		if (!fresh(v, now) || has_tid(tids, ntids, v->tid) || !own_thread(v->tid))
 			continue;
 		if (sched_setaffinity(v->tid, sizeof(set), restore ? &pk->act.orig_affinity : &set))
 			continue;	/* ended meanwhile */
@@ -176,68 +190,45 @@ static void publish_state(struct park *pk, unsigned cpu, bool unparked, const ch
 			 unparked ? "unparked" : "parked", reason);
 }
 
-/* Brings the host in line with the policy's set; a core whose action failed stays as it was. */
-static void apply(struct park *pk, const char *reason)
+/*
+ * Brings the managed cores in line with @want (parked), never parking a
+ * protected one; what it must not or could not do goes into @refused.
+ * Returns whether anything changed (threads are then re-pinned).
+ */
+static bool bring(struct park *pk, const struct modvm_cpus *want, const char *reason,
+		  struct modvm_cpus *refused)
 {
 	bool changed = false;
 
+	for (unsigned cpu = 0; cpu < PARK_MAX_CPUS; cpu++)
+		if (modvm_cpus_has(want, cpu) && (!managed(pk, cpu) || protected_cpu(pk, cpu)))
+			modvm_cpus_add(refused, cpu);
 	for (unsigned i = 0; i < pk->ncores; i++) {
-		bool want = pk->pol.unparked[i];
+		unsigned cpu = pk->cpus[i];
+		bool park = modvm_cpus_has(want, cpu) && !protected_cpu(pk, cpu);
 		int rc;
 
-		if (want == pk->applied[i])
+		if (park == modvm_cpus_has(&pk->parked, cpu))
 			continue;
-		rc = want ? park_actions_unpark(&pk->act, pk->cpus[i])
-			  : park_actions_park(&pk->act, pk->cpus[i]);
+		rc = park ? park_actions_park(&pk->act, cpu) : park_actions_unpark(&pk->act, cpu);
 		if (rc < 0) {
-			pk->pol.unparked[i] = pk->applied[i];
-			continue;
+			if (park)
+				modvm_cpus_add(refused, cpu);
+			continue;	/* stays as it was */
 		}
-		pk->applied[i] = want;
+		if (park)
+			modvm_cpus_add(&pk->parked, cpu);
+		else
+			modvm_cpus_del(&pk->parked, cpu);
 		changed = true;
-		publish_state(pk, pk->cpus[i], want, reason);
+		publish_state(pk, cpu, !park, reason && *reason ? reason : "(no reason given)");
 	}
-	pk->some_parked = parked_count(pk) > 0;
 	if (changed && pk->act.kind == PARK_ACTION_AFFINITY)
 		repin(pk, false);
+	return changed;
 }
 
-static void on_tick(struct modvm_timer *t, void *ud)
-{
-	struct park *pk = ud;
-	struct park_decision d;
-	uint64_t now = now_ns();
-	char err[300];
-	int rc;
-
-	(void)t;
-	rc = park_sampler_read(&pk->smp, pk->permille, err, sizeof(err));
-	if (rc < 0) {
-		if (!pk->read_failing)
-			modvm_plugin_log(pk->ctx, MODVM_LOG_ERROR, "%s", err);
-		pk->read_failing = true;
-		return;
-	}
-	pk->read_failing = false;
-	memset(pk->sample.pinned, 0, sizeof(pk->sample.pinned));
-	pk->sample.vcpu_permille = 0;
-	for (unsigned v = 0; v < pk->nvcpus; v++)
-		if (fresh(pk, &pk->vcpus[v], now))
-			pk->sample.vcpu_permille += pk->vcpus[v].permille;
-	for (unsigned i = 0; i < pk->ncores; i++) {
-		struct modvm_host_cpu_load ev = { .cpu = pk->cpus[i],
-						  .busy_permille = pk->permille[pk->cpus[i]],
-						  .interval_ns = pk->interval_ns };
-		pk->sample.busy_permille[i] = ev.busy_permille;
-		modvm_publish_host_cpu_load(modvm_plugin_bus(pk->ctx), &ev);
-		for (unsigned q = 0; q < pk->nqueues; q++)
-			if (pk->queues[q].cpu == (int32_t)pk->cpus[i])
-				pk->sample.pinned[i] = true;
-	}
-	park_policy_step(&pk->pol, &pk->sample, &d);
-	if (d.changed)
-		apply(pk, d.reason);
-}
+/* ---- what others tell us ---- */
 
 static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 {
@@ -245,12 +236,8 @@ static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 
 	/* a VM that starts while cores are parked joins the packed set */
 	if ((ev->state == MODVM_VM_STARTING || ev->state == MODVM_VM_RUNNING) &&
-	    pk->some_parked && pk->act.kind == PARK_ACTION_AFFINITY)
+	    modvm_cpus_count(&pk->parked) && pk->act.kind == PARK_ACTION_AFFINITY)
 		repin(pk, false);
-	if (ev->state == MODVM_VM_PAUSED)	/* no demand until it runs again */
-		for (unsigned v = 0; v < pk->nvcpus; v++)
-			if (pk->vcpus[v].vm_id == ev->vm_id)
-				pk->vcpus[v].permille = 0;
 	if (ev->state == MODVM_VM_STOPPING || ev->state == MODVM_VM_STOPPED ||
 	    ev->state == MODVM_VM_FAILED) {
 		unsigned w = 0;
@@ -266,32 +253,27 @@ static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 	}
 }
 
-/* vcpu.stats: the thread's run time over the wall time since its previous sample. */
+/* vcpu.stats (v2): which thread runs a vCPU, and how often it reports. */
 static void on_stats(const struct modvm_vcpu_stats *ev, void *ud)
 {
 	struct park *pk = ud;
 	struct vcpu_track *v = NULL;
-	uint64_t ran;
 
 	for (unsigned i = 0; i < pk->nvcpus && !v; i++)
 		if (pk->vcpus[i].vm_id == ev->vm_id && pk->vcpus[i].vcpu == ev->vcpu)
 			v = &pk->vcpus[i];
 	if (!v) {
 		if (pk->nvcpus == MAX_VCPUS)
-			return;	/* more vCPUs than we track: /proc/stat still sees them */
+			return;	/* more vCPUs than we track: the VM API still names them */
 		v = &pk->vcpus[pk->nvcpus++];
 		*v = (struct vcpu_track){ .vm_id = ev->vm_id, .vcpu = ev->vcpu };
 	}
-	if (v->tid != ev->tid || ev->run_ns < v->run_ns)
-		v->run_ns = 0;	/* a new thread: its clock starts at 0 */
-	ran = ev->run_ns - v->run_ns;
+	if (v->tid != ev->tid || ev->interval_ns < v->wall_ns)
+		v->wall_ns = 0;	/* a new thread: its clock starts at 0 */
+	v->period_ns = ev->interval_ns - v->wall_ns;
+	v->wall_ns = ev->interval_ns;
 	v->tid = ev->tid;
-	v->run_ns = ev->run_ns;
 	v->seen_ns = now_ns();
-	v->period_ns = ev->interval_ns;
-	v->permille = ev->interval_ns ? (uint32_t)(ran * 1000 / ev->interval_ns) : 0;
-	if (v->permille > 1000)
-		v->permille = 1000;
 }
 
 static void on_queue(const struct modvm_net_queue_assigned *ev, void *ud)
@@ -312,14 +294,100 @@ static void on_queue(const struct modvm_net_queue_assigned *ev, void *ud)
 		pk->nqueues++;
 	}
 	pk->queues[q] = (struct queue_pin){ ev->vm_id, ev->queue, ev->host_cpu };
-	/* unpark a parked queue core now, not at the next tick */
-	for (unsigned i = 0; i < pk->ncores; i++) {
-		if ((int32_t)pk->cpus[i] == ev->host_cpu && !pk->pol.unparked[i]) {
-			pk->pol.unparked[i] = true;
-			apply(pk, "serves a network queue");
-		}
+	/* unpark a parked queue core now, not at the policy's next step */
+	if (ev->host_cpu >= 0 && modvm_cpus_has(&pk->parked, (unsigned)ev->host_cpu)) {
+		struct modvm_cpus want = pk->parked, refused = { { 0 } };
+
+		modvm_cpus_del(&want, (unsigned)ev->host_cpu);
+		bring(pk, &want, "serves a network queue", &refused);
 	}
 }
+
+/* ---- "modvm.park/1" ---- */
+
+static int pp_acquire(struct modvm_plugin_ctx *policy)
+{
+	struct park *pk = self;
+	const char *name = policy ? modvm_plugin_name(policy) : NULL;
+
+	if (!pk || !name)
+		return -EINVAL;
+	if (!modvm_plugin_governs(policy, 0)) {
+		if (strcmp(pk->refused_logged, name) != 0) {
+			const char *gov = modvm_plugin_governor(pk->ctx, MODVM_KIND_POWER_POLICY, 0);
+			modvm_plugin_log(pk->ctx, MODVM_LOG_WARN,
+					 "%s asked to park cores, but %s governs the host's power "
+					 "(host.power_policy): refused", name, gov ? gov : "nobody");
+			snprintf(pk->refused_logged, sizeof(pk->refused_logged), "%s", name);
+		}
+		return -EPERM;
+	}
+	if (pk->holder[0] && strcmp(pk->holder, name) != 0)
+		return -EBUSY;
+	snprintf(pk->holder, sizeof(pk->holder), "%s", name);
+	return 0;
+}
+
+static bool holds(const struct park *pk, struct modvm_plugin_ctx *policy)
+{
+	return pk && policy && pk->holder[0] && strcmp(pk->holder, modvm_plugin_name(policy)) == 0;
+}
+
+static void pp_release(struct modvm_plugin_ctx *policy)
+{
+	struct park *pk = self;
+	struct modvm_cpus none = { { 0 } }, refused = { { 0 } };
+
+	if (!holds(pk, policy))
+		return;
+	bring(pk, &none, "released: restored", &refused);
+	pk->holder[0] = '\0';
+}
+
+static int pp_get_state(struct modvm_plugin_ctx *caller, struct modvm_park_state *out)
+{
+	struct park *pk = self;
+
+	(void)caller;
+	if (!pk || !out || out->struct_size < sizeof(*out))
+		return -EINVAL;
+	*out = (struct modvm_park_state){ .struct_size = sizeof(*out),
+					  .action = (uint32_t)pk->act.kind,
+					  .parked = pk->parked };
+	for (unsigned i = 0; i < pk->ncores; i++) {
+		modvm_cpus_add(&out->managed, pk->cpus[i]);
+		if (protected_cpu(pk, pk->cpus[i]))
+			modvm_cpus_add(&out->protected_cpus, pk->cpus[i]);
+	}
+	snprintf(out->holder, sizeof(out->holder), "%s", pk->holder);
+	return 0;
+}
+
+static int pp_apply(struct modvm_plugin_ctx *policy, const struct modvm_cpus *parked,
+		    const char *reason, struct modvm_cpus *refused)
+{
+	struct park *pk = self;
+	struct modvm_cpus mine = { { 0 } };
+
+	if (refused)
+		memset(refused, 0, sizeof(*refused));
+	if (!pk || !parked)
+		return -EINVAL;
+	if (!holds(pk, policy))
+		return -EPERM;
+	bring(pk, parked, reason, refused ? refused : &mine);
+	return 0;
+}
+
+static const struct modvm_park park_iface = {
+	.struct_size = sizeof(struct modvm_park),
+	.acquire = pp_acquire,
+	.release = pp_release,
+	.get_state = pp_get_state,
+	.apply = pp_apply,
+};
+
+/* ---- configuration ---- */
 
 static int managed_cores(struct park *pk, const struct modvm_config *cfg)
 {
@@ -354,52 +422,24 @@ static int managed_cores(struct park *pk, const struct modvm_config *cfg)
 	return n;
 }
 
-/*
- * The options, checked the way init uses them: the policy's parameters,
- * the managed cores (which reads the online mask) and min_cores against
- * them.  No side effects, so validate runs it too.  Logs each problem.
- */
+/* The options, checked the way init uses them; no side effects (validate runs it too). */
 static int configure(struct park *pk, struct modvm_plugin_ctx *ctx,
 		     const struct modvm_config *cfg)
 {
-	enum park_action kind = PARK_ACTION_AFFINITY;
 	const char *state = modvm_config_string(cfg, "state_file");
-	char err[200];
-	int n, rc;
+	int n;
 
 	pk->ctx = ctx;
-	pk->params = (struct park_params){
-		.max_cores = (unsigned)modvm_config_int(cfg, "max_cores"),
-		.increase_threshold = (unsigned)modvm_config_int(cfg, "increase_threshold"),
-		.decrease_threshold = (unsigned)modvm_config_int(cfg, "decrease_threshold"),
-		.increase_time = (unsigned)modvm_config_int(cfg, "increase_time"),
-		.decrease_time = (unsigned)modvm_config_int(cfg, "decrease_time"),
-		.cores_per_step = (unsigned)modvm_config_int(cfg, "cores_per_step"),
-	};
-	park_action_parse(modvm_config_string(cfg, "action"), &kind);
-	pk->params.protect_cpu0 = kind == PARK_ACTION_OFFLINE;
-	pk->interval_ns = (uint64_t)modvm_config_int(cfg, "interval_ms") * 1000000u;
 	if (state[0] != '/') {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: state_file: \"%s\": needs an absolute path",
 				 modvm_config_where(cfg, "state_file"), state);
 		return -EINVAL;
 	}
-
-	rc = n = managed_cores(pk, cfg);
-	if (rc < 0)
-		return rc;
+	n = managed_cores(pk, cfg);
+	if (n < 0)
+		return n;
 	pk->ncores = (unsigned)n;
-	rc = park_min_cores_parse(modvm_config_string(cfg, "min_cores"), pk->ncores,
-				  &pk->params.min_cores, err, sizeof(err));
-	if (rc < 0) {
-		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: %s", modvm_config_where(cfg, "min_cores"),
-				 err);
-		return rc;
-	}
-	rc = park_policy_init(&pk->pol, &pk->params, pk->cpus, pk->ncores, err, sizeof(err));
-	if (rc < 0)
-		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s", err);
-	return rc;
+	return 0;
 }
 
 static int park_validate(struct modvm_plugin_ctx *ctx)
@@ -472,6 +512,8 @@ static void close_journal(struct park *pk)
 	pk->journal = NULL;
 }
 
+/* ---- lifecycle ---- */
+
 static int park_init(struct modvm_plugin_ctx *ctx)
 {
 	const struct modvm_config *cfg = modvm_plugin_config(ctx);
@@ -497,18 +539,15 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 		goto close_journal;
 	}
 	park_actions_set_journal(&pk->act, pk->journal);
-	for (unsigned i = 0; i < pk->ncores; i++)
-		pk->applied[i] = true;
-	park_sampler_init(&pk->smp, modvm_config_string(cfg, "proc_stat"));
-	if ((rc = modvm_bus_register(&modvm_event_host_cpu_load)) < 0 ||
-	    (rc = modvm_bus_register(&modvm_event_power_core_state)) < 0)
+	if ((rc = modvm_bus_register(&modvm_event_power_core_state)) < 0)
 		goto close_journal;
 	rc = modvm_subscribe_vm_lifecycle(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT, on_vm, pk);
 	if (rc < 0)
 		goto close_journal;
 	pk->sub_vm = rc;
-	rc = modvm_subscribe_net_queue_assigned(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT,
-						 on_queue, pk);
+	/* before the policies: a queue core is protected when they next ask */
+	rc = modvm_subscribe_net_queue_assigned(modvm_plugin_bus(ctx), MODVM_PRIO_EARLY, on_queue,
+						 pk);
 	if (rc < 0)
 		goto unsubscribe_vm;
 	pk->sub_queue = rc;
@@ -517,6 +556,7 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 		goto unsubscribe_queue;
 	pk->sub_stats = rc;
 	modvm_plugin_set_data(ctx, pk);
+	self = pk;
 	return 0;
 
 unsubscribe_queue:
@@ -551,16 +591,9 @@ static int park_recover(struct modvm_plugin_ctx *ctx)
 static int park_start(struct modvm_plugin_ctx *ctx)
 {
 	struct park *pk = modvm_plugin_data(ctx);
-	double interval_s = (double)pk->interval_ns / 1e9;
 	char err[300], permitted[64];
 	int rc;
 
-	/* prime the counters, and refuse a file that is not /proc/stat now */
-	rc = park_sampler_read(&pk->smp, pk->permille, err, sizeof(err));
-	if (rc < 0) {
-		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "proc_stat: %s", err);
-		return rc;
-	}
 	park_actions_permitted(pk->act.root, permitted, sizeof(permitted));
 	/* refuse an action this host cannot do now, rather than fail at every park */
 	for (unsigned i = 0; i < pk->ncores; i++) {
@@ -571,13 +604,12 @@ static int park_start(struct modvm_plugin_ctx *ctx)
 			return rc;
 		}
 	}
-	pk->timer = modvm_timer_start(modvm_plugin_loop(ctx), interval_s, interval_s, on_tick, pk);
-	if (!pk->timer)
-		return -ENOMEM;
 	modvm_plugin_log(ctx, MODVM_LOG_INFO,
-			 "managing %u cores, action %s (this host permits: %s), every %llu ms",
-			 pk->ncores, park_action_name(pk->act.kind), permitted,
-			 (unsigned long long)(pk->interval_ns / 1000000u));
+			 "managing %u cores, action %s (this host permits: %s), for %s", pk->ncores,
+			 park_action_name(pk->act.kind), permitted,
+			 modvm_plugin_governor(ctx, MODVM_KIND_POWER_POLICY, 0)
+				 ? modvm_plugin_governor(ctx, MODVM_KIND_POWER_POLICY, 0)
+				 : "no power policy (host.power_policy none)");
 	return 0;
 }
 
@@ -586,8 +618,8 @@ static void park_stop(struct modvm_plugin_ctx *ctx)
 	struct park *pk = modvm_plugin_data(ctx);
 	bool pinned = pk->act.pinned_threads;
 
-	modvm_timer_stop(pk->timer);
-	pk->timer = NULL;
+	/* The grant ends here: whatever a policy parked comes back. */
+	pk->holder[0] = '\0';
 	/* Cores it could not restore stay parked[]: said below, not published. */
 	park_actions_restore(&pk->act);
 	if (pinned)
@@ -599,16 +631,12 @@ static void park_stop(struct modvm_plugin_ctx *ctx)
 					 "cpu%u: could not be unparked (action %s): the host is left "
 					 "changed",
 					 cpu, park_action_name(pk->act.kind));
-			pk->applied[i] = false;
 			continue;
 		}
-		if (!pk->applied[i])
+		if (modvm_cpus_has(&pk->parked, cpu))
 			publish_state(pk, cpu, true, "stopping: restored");
-		pk->applied[i] = true;
+		modvm_cpus_del(&pk->parked, cpu);
 	}
-	pk->some_parked = false;
-	/* a later start begins from every core unparked, like the host now is */
-	park_policy_init(&pk->pol, &pk->params, pk->cpus, pk->ncores, (char[8]){ 0 }, 8);
 }
 
 static void park_fini(struct modvm_plugin_ctx *ctx)
@@ -619,34 +647,18 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
 	close_journal(pk);
+	if (self == pk)
+		self = NULL;
 	free(pk);
 	modvm_plugin_set_data(ctx, NULL);
 }
 
 static const struct modvm_option options[] = {
-	{ .name = "min_cores", .type = MODVM_OPT_STRING, .default_value = "1",
-	  .description = "cores always kept unparked: a count (2 or \"2\") or a share (\"50%\", quoted)" },
-	{ .name = "max_cores", .type = MODVM_OPT_INT, .default_value = "0", .min = 0,
-	  .max = PARK_MAX_CPUS, .description = "most cores unparked; 0 = every managed core" },
-	{ .name = "increase_threshold", .type = MODVM_OPT_INT, .default_value = "60", .min = 1,
-	  .max = 100, .description = "unpark when unparked cores are busier than this (%)" },
-	{ .name = "decrease_threshold", .type = MODVM_OPT_INT, .default_value = "20", .min = 0,
-	  .max = 99, .description = "park when the load fits in fewer cores below this (%)" },
-	{ .name = "increase_time", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
-	  .max = 1000, .description = "intervals the increase condition must hold" },
-	{ .name = "decrease_time", .type = MODVM_OPT_INT, .default_value = "3", .min = 1,
-	  .max = 1000, .description = "intervals the decrease condition must hold" },
-	{ .name = "cores_per_step", .type = MODVM_OPT_INT, .default_value = "1", .min = 1,
-	  .max = PARK_MAX_CPUS, .description = "cores parked or (at least) unparked per step" },
-	{ .name = "interval_ms", .type = MODVM_OPT_INT, .default_value = "1000", .min = 10,
-	  .max = 60000, .description = "sampling and decision period (ms)" },
 	{ .name = "cores", .type = MODVM_OPT_STRING, .default_value = "",
 	  .description = "cpulist modvm may park, like \"0-3,6\"; empty = every online core" },
 	{ .name = "action", .type = MODVM_OPT_ENUM, .default_value = "affinity",
 	  .choices = "affinity|cpufreq|offline",
 	  .description = "how a core is parked: re-pin threads, powersave governor, offline" },
-	{ .name = "proc_stat", .type = MODVM_OPT_STRING, .default_value = "/proc/stat",
-	  .description = "per-core utilisation source" },
 	{ .name = "sysfs_root", .type = MODVM_OPT_STRING,
 	  .default_value = "/sys/devices/system/cpu",
 	  .description = "where cpuN/online and cpuN/cpufreq live" },
@@ -675,15 +687,19 @@ static const struct modvm_caps_report caps_report = {
 static const void *park_get_interface(struct modvm_plugin_ctx *ctx, const char *id)
 {
 	(void)ctx;
-	return id && strcmp(id, MODVM_CAPS_REPORT_IFACE) == 0 ? &caps_report : NULL;
+	if (!id)
+		return NULL;
+	if (strcmp(id, MODVM_CAPS_REPORT_IFACE) == 0)
+		return &caps_report;
+	return strcmp(id, MODVM_PARK_IFACE) == 0 ? &park_iface : NULL;
 }
 
-static struct modvm_event_desc *const events[] = { &modvm_event_host_cpu_load,
-						    &modvm_event_power_core_state, NULL };
+static struct modvm_event_desc *const events[] = { &modvm_event_power_core_state, NULL };
 
-MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_POWER_POLICY, .version = "1.0.0",
+MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_OTHER, .version = "2.0.0",
 	     .license = "MIT",
-	     .description = "Core Parking: pack vCPUs onto fewer cores, park the idle ones",
+	     .description = "core parking mechanism (modvm.park/1): affinity, cpufreq or offline, "
+			    "journaled and undone on stop, for the host's power policy",
 	     .options = options, .events = events, .init = park_init, .start = park_start,
 	     .stop = park_stop, .fini = park_fini, .get_interface = park_get_interface,
 	     .validate = park_validate, .recover = park_recover);

@@ -500,7 +500,8 @@ START_TEST(test_control_status_balloon)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f, "host = { control_socket = \"%s\"; };\n"
 		   "plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		   "  mem-balloon = { enabled = true; interval_ms = 100; meminfo = \"%s\";\n"
+		   "  mem-balloon = { enabled = true; interval_ms = 100; };\n"
+		   "  mem-dynamic = { enabled = true; interval_ms = 100; meminfo = \"%s\";\n"
 		   "                  psi = \"%s/no-psi\"; host_reserve = \"256M\"; }; };\n"
 		   "vms = ( { name = \"web\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
 		   "  console = \"%s/web.log\"; cmdline = \"console=ttyS0 modvm.demo.work=100M\";\n"

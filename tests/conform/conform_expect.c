@@ -32,7 +32,9 @@ static int run(char **argv, int *status)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* stderr too: what -v shows (the plugin's own lines) is checked as well */
 		dup2(fds[1], STDOUT_FILENO);
+		dup2(fds[1], STDERR_FILENO);
 		close(fds[0]);
 		close(fds[1]);
 		execv(argv[0], argv);

@@ -1,5 +1,5 @@
 /*
- * Dynamic Memory end to end: `modvm run` with the mem-balloon plugin and
+ * Dynamic Memory end to end: `modvm run` with the mem-balloon and mem-dynamic plugins and
  * demo guests that drive their virtio-balloon (guest/demo/balloon.c) and
  * keep a scripted working set.  What a user of Hyper-V Dynamic Memory
  * expects, checked on the real process:
@@ -114,7 +114,8 @@ static const char *config(const char *meminfo, const char *vms)
 		 "plugins = {\n"
 		 "  cpu-vmx = { enabled = true; };\n"
 		 "  cpu-svm = { enabled = true; };\n"
-		 "  mem-balloon = { enabled = true; interval_ms = 100; meminfo = \"%s/%s\";\n"
+		 "  mem-balloon = { enabled = true; interval_ms = 100; };\n"
+		 "  mem-dynamic = { enabled = true; interval_ms = 100; meminfo = \"%s/%s\";\n"
 		 "                  psi = \"%s/no-psi\"; host_reserve = \"256M\"; };\n"
 		 "};\n"
 		 "vms = (\n%s);\n",
@@ -279,10 +280,12 @@ START_TEST(weights_split_memory_when_the_host_is_short)
 	snprintf(vms, sizeof(vms),
 		 "{ name = \"a\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
 		 "  console = \"%s/a.log\"; cmdline = \"console=ttyS0 modvm.demo.work=240M\";\n"
-		 "  mem-balloon = { minimum = \"32M\"; startup = \"128M\"; weight = 7500; }; },\n"
+		 "  mem-balloon = { minimum = \"32M\"; startup = \"128M\"; };\n"
+		 "  mem-dynamic = { weight = 7500; }; },\n"
 		 "{ name = \"b\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
 		 "  console = \"%s/b.log\"; cmdline = \"console=ttyS0 modvm.demo.work=240M\";\n"
-		 "  mem-balloon = { minimum = \"32M\"; startup = \"128M\"; weight = 2500; }; }\n",
+		 "  mem-balloon = { minimum = \"32M\"; startup = \"128M\"; };\n"
+		 "  mem-dynamic = { weight = 2500; }; }\n",
 		 dir, dir);
 	write_short_host(2 * STARTUP);
 	write_file("dm.conf", config("short", vms));

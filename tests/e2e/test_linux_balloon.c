@@ -1,5 +1,5 @@
 /*
- * mem-balloon with Linux's own virtio_balloon driver:
+ * mem-balloon (and mem-dynamic, the policy) with Linux's own virtio_balloon driver:
  *   - a target set with `modvm ctl … balloon` is inflated to, and modvm's
  *     RSS drops by about that much; raising it deflates; the guest's
  *     statistics show in `modvm ctl … status`;
@@ -99,7 +99,8 @@ struct guest {
 	char dir[64], initrd[128], conf[128];
 };
 
-static void guest_make(struct guest *g, const char *script, const char *balloon_group)
+static void guest_make(struct guest *g, const char *script, const char *balloon_group,
+		       const char *dynamic_group)
 {
 	snprintf(g->dir, sizeof(g->dir), "/tmp/modvm-balloon-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(g->dir));
@@ -113,12 +114,13 @@ static void guest_make(struct guest *g, const char *script, const char *balloon_
 	fprintf(f,
 		"host = { control_socket = \"%s\"; };\n"
 		"plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		"            mem-balloon = { enabled = true; interval_ms = 500; host_reserve = \"0\"; }; };\n"
+		"            mem-balloon = { enabled = true; interval_ms = 500; };\n"
+		"            mem-dynamic = { enabled = true; interval_ms = 500; host_reserve = \"0\"; }; };\n"
 		"vms = ( { name = \"bal\"; vcpus = 1; memory = \"768M\"; rng = false;\n"
 		"          kernel = \"%s\"; initrd = \"%s\";\n"
 		"          cmdline = \"console=ttyS0 rdinit=/init panic=-1\";\n"
-		"          mem-balloon = { %s }; } );\n",
-		sock, kit.vmlinuz, g->initrd, balloon_group);
+		"          mem-balloon = { %s }; mem-dynamic = { %s }; } );\n",
+		sock, kit.vmlinuz, g->initrd, balloon_group, dynamic_group);
 	ck_assert_int_eq(fclose(f), 0);
 }
 
@@ -190,7 +192,7 @@ START_TEST(ctl_target_inflates_deflates_and_stats_show)
 		   "rm /tmp/fill\n"
 		   "echo modvm-guest: freed\n"
 		   "sleep 600\n",
-		   "startup = \"768M\"; minimum = \"128M\"; free_page_reporting = false;");
+		   "startup = \"768M\"; minimum = \"128M\"; free_page_reporting = false;", "");
 	const char *const args[] = { "run", g.conf, NULL };
 	double t = run_modvm_watch(&res, 600, args, drive_inflate, &s);
 	guest_remove(&g);
@@ -256,7 +258,7 @@ START_TEST(free_page_reporting_returns_freed_pages)
 		   "rm /tmp/fill\n"
 		   "echo modvm-guest: freed\n"
 		   "sleep 600\n",
-		   "startup = \"768M\"; minimum = \"128M\";");
+		   "startup = \"768M\"; minimum = \"128M\";", "");
 	const char *const args[] = { "run", g.conf, NULL };
 	double t = run_modvm_watch(&res, 600, args, drive_report, &s);
 	guest_remove(&g);
@@ -307,7 +309,7 @@ START_TEST(dynamic_memory_shrinks_idle_grows_busy)
 		   "done\n"
 		   "echo modvm-guest: allocated\n"
 		   "sleep 600\n",
-		   "startup = \"768M\"; minimum = \"128M\"; buffer = 20;");
+		   "startup = \"768M\"; minimum = \"128M\";", "buffer = 20;");
 	const char *const args[] = { "run", g.conf, NULL };
 	double t = run_modvm_watch(&res, 600, args, drive_dynamic, &s);
 	guest_remove(&g);

@@ -1,5 +1,5 @@
 /*
- * power-park with a 2-vCPU Linux guest: while the guest idles, the host's
+ * core-parking on power-park with a 2-vCPU Linux guest: while the guest idles, the host's
  * load falls under the park threshold and a core is parked; when the guest
  * spins on both vCPUs the load comes back and the core is unparked.  Read
  * through `modvm ctl … status` ("host cores N parked P").  The action is
@@ -122,9 +122,10 @@ START_TEST(idle_guest_parks_busy_guest_unparks)
 	fprintf(f,
 		"host = { control_socket = \"%s\"; };\n"
 		"plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		"  power-park = { enabled = true; interval_ms = 500; action = \"affinity\";\n"
+		"  core-parking = { enabled = true; interval_ms = 500;\n"
 		"                 increase_threshold = 60; decrease_threshold = 25;\n"
-		"                 increase_time = 1; decrease_time = 2; min_cores = 1; }; };\n"
+		"                 increase_time = 1; decrease_time = 2; min_cores = 1; };\n"
+		"  power-park = { enabled = true; action = \"affinity\"; }; };\n"
 		"vms = ( { name = \"park\"; vcpus = 2; memory = \"256M\"; rng = false;\n"
 		"          kernel = \"%s\"; initrd = \"%s\";\n"
 		"          cmdline = \"console=ttyS0 rdinit=/init panic=-1\"; } );\n",

@@ -123,16 +123,21 @@ START_TEST(control_socket_settings)
 }
 END_TEST
 
-/* Plugin semantics: power-park's and mem-balloon's validate (SDK 1.3). */
+/* Plugin semantics: core-parking's, power-park's and mem-balloon's validate (SDK 1.3). */
 START_TEST(plugin_semantics)
 {
 	char root[256];
 
 	snprintf(root, sizeof(root), "%s", sysfs_tree_create(2, "schedutil"));
 	const char *park = write_text("park.conf",
-		"plugins = { power-park = { enabled = true; cores = \"0-1\"; sysfs_root = \"%s\";\n"
-		"  min_cores = 3; }; };\n", root);
-	refused(park, 2, "min_cores");
+		"plugins = { power-park = { enabled = true; cores = \"0-1\"; sysfs_root = \"%s\"; };\n"
+		"  core-parking = { enabled = true;\n"
+		"  min_cores = \"150%%\"; }; };\n", root);
+	refused(park, 3, "min_cores");
+	const char *cores = write_text("cores.conf",
+		"plugins = { power-park = { enabled = true; cores = \"0-x\"; sysfs_root = \"%s\"; }; };\n",
+		root);
+	refused(cores, 1, "cores: \"0-x\": not a cpulist");
 	const char *balloon = write_text("balloon.conf",
 		"plugins = { mem-balloon = { enabled = true; }; };\n"
 		"vms = ( { name = \"v\"; kernel = \"builtin:demo\"; memory = \"64M\";\n"

@@ -26,12 +26,13 @@ static const char *park_conf(const char *action, const char *cores)
 
 	return write_text("park.conf",
 		"host = { control_socket = \"%s\"; };\n"
-		"plugins = { power-park = { enabled = true; action = \"%s\"; interval_ms = 10;\n"
-		"  decrease_time = 1; cores = \"%s\"; sysfs_root = \"%s\";\n"
-		"  state_file = \"%s\";\n"
-		"  proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; }; };\n",
-		tmp_path("ctl.sock"), action, cores, root, tmp_path("power-park.state"),
-		src ? src : ".");
+		"plugins = { core-parking = { enabled = true; interval_ms = 10; decrease_time = 1;\n"
+		"  proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; };\n"
+		"  power-park = { enabled = true; action = \"%s\";\n"
+		"  cores = \"%s\"; sysfs_root = \"%s\";\n"
+		"  state_file = \"%s\"; }; };\n",
+		tmp_path("ctl.sock"), src ? src : ".", action, cores, root,
+		tmp_path("power-park.state"));
 }
 
 static bool parked(const char *action)

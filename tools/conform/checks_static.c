@@ -196,7 +196,7 @@ enum verdict conform_check_fields(const struct conform_opts *o, char *detail, si
 			 !d->license || !*d->license ? "license" : "");
 		return V_FAIL;
 	}
-	if (d->kind > MODVM_KIND_DEVICE) {
+	if (d->kind > MODVM_KIND_NIC_DRIVER) {
 		snprintf(detail, n, "kind %u is not a known plugin kind", (unsigned)d->kind);
 		return V_FAIL;
 	}

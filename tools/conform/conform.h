@@ -7,6 +7,7 @@
 #ifndef MODVM_CONFORM_H
 #define MODVM_CONFORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,18 @@ uint64_t conform_rand(uint64_t *state);
  * parent can say what the check was doing and not only which signal came.
  */
 extern int conform_verdict_fd;
+/*
+ * What the check is doing inside the plugin now ("fixture-x's start"), kept
+ * in memory the parent shares, so a check that hangs or dies there is
+ * reported as "fixture-x's start did not return" or "... crashed in
+ * fixture-x's start", naming the plugin at fault.  NULL: back in the kit.
+ */
+void conform_doing(const char *plugin, const char *what);
+const char *conform_doing_text(void);
+void conform_doing_setup(void);
+
+/* -v: the plugin's own log lines (and libmodvm's) go to stderr as they come. */
+extern bool conform_verbose;
 void conform_last_words(const char *detail);
 
 /* ---- devvm.c: a device plugin's devices, without a guest ---- */

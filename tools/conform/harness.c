@@ -19,6 +19,8 @@ static void sink(enum modvm_log_level level, const char *line, void *ud)
 	const char *why = strstr(line, ".so: ");
 
 	(void)ud;
+	if (conform_verbose)	/* -v: every line, the plugin's own included */
+		fprintf(stderr, "%s\n", line);
 	/* "modvm: error: /abs/path/x.so: why" -> "why": the path is known. */
 	if (level <= MODVM_LOG_WARN)
 		snprintf(last_log, sizeof(last_log), "%s", why ? why + 5 : line);
@@ -58,9 +60,11 @@ static int ctx_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	int r = 0;
 
 	if (p->desc->init) {
+		conform_doing(p->name, "init");
 		prev = modvm__plugin_enter(p);
 		r = p->desc->init(p);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	if (r < 0)
 		modvm__bus_unsubscribe_owner(modvm__host_bus(host), p->name);
@@ -74,9 +78,11 @@ static void ctx_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 	struct modvm_plugin_ctx *prev;
 
 	if (p->desc->fini) {
+		conform_doing(p->name, "fini");
 		prev = modvm__plugin_enter(p);
 		p->desc->fini(p);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	modvm__bus_unsubscribe_owner(modvm__host_bus(host), p->name);
 	p->inited = false;
@@ -157,6 +163,8 @@ enum verdict harness_open(struct harness *h, const struct conform_opts *o, char 
 		snprintf(detail, n, "cannot create a host");
 		return V_FAIL;
 	}
+	if (conform_verbose)	/* the plugin's info lines too, whatever a config says */
+		modvm__host_force_log_level(h->host, MODVM_LOG_DEBUG);
 	if (o->config && (r = modvm__host_load_config(h->host, o->config)) < 0) {
 		snprintf(detail, n, "config refused: %s", last_log);
 		return V_FAIL;
@@ -197,9 +205,11 @@ int harness_start(struct harness *h)
 	int r = 0;
 
 	if (h->desc->start) {
+		conform_doing(h->ctx->name, "start");
 		prev = modvm__plugin_enter(h->ctx);
 		r = h->desc->start(h->ctx);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	h->ctx->started = r >= 0;
 	return r;
@@ -210,9 +220,11 @@ void harness_stop(struct harness *h)
 	struct modvm_plugin_ctx *prev;
 
 	if (h->desc->stop) {
+		conform_doing(h->ctx->name, "stop");
 		prev = modvm__plugin_enter(h->ctx);
 		h->desc->stop(h->ctx);
 		modvm__plugin_leave(prev);
+		conform_doing(NULL, NULL);
 	}
 	h->ctx->started = false;
 	/* Deliver what stop queued while the plugin still listens. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,9 @@ enum verdict conform_check_handlers(const struct conform_opts *, char *, size_t)
 enum verdict conform_check_sandbox(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_global_state(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_nic_driver(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_memory_policy(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_power_policy(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_virtqueues(const struct conform_opts *, char *, size_t);
 
@@ -59,6 +63,9 @@ const struct check conform_checks[] = {
 	{ "sandbox", conform_check_sandbox, 20 },
 	{ "global-state", conform_check_global_state, 20 },
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
+	{ "nic-driver", conform_check_nic_driver, 20 },
+	{ "memory-policy", conform_check_memory_policy, 30 },
+	{ "power-policy", conform_check_power_policy, 30 },
 	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
 	{ "virtqueues", conform_check_virtqueues, 30 },
 	{ NULL, NULL, 0 },
@@ -67,6 +74,33 @@ const struct check conform_checks[] = {
 static const char verdict_name[][5] = { "PASS", "FAIL", "SKIP" };
 
 int conform_verdict_fd = -1;
+
+/* A page the check children write and the parent reads (conform_doing). */
+static char *doing;
+#define DOING_MAX 160
+
+void conform_doing_setup(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	doing = p == MAP_FAILED ? NULL : p;
+}
+
+void conform_doing(const char *plugin, const char *what)
+{
+	if (!doing)
+		return;
+	if (!plugin || !what)
+		doing[0] = '\0';
+	else
+		snprintf(doing, DOING_MAX, "%s's %s", plugin, what);
+}
+
+const char *conform_doing_text(void)
+{
+	return doing && doing[0] ? doing : NULL;
+}
+bool conform_verbose;
 
 /* Called from a fault handler or a sanitizer's death callback: one write. */
 void conform_last_words(const char *detail)
@@ -101,6 +135,7 @@ static void child(const struct check *c, const struct conform_opts *o, int wfd, 
 		}
 	}
 	dup2(STDERR_FILENO, STDOUT_FILENO);
+	conform_verbose = verbose;
 	conform_verdict_fd = wfd;
 	v = c->fn(o, detail, sizeof(detail));
 	if (conform_verdict_fd < 0)
@@ -127,6 +162,7 @@ static enum verdict run_one(const struct check *c, const struct conform_opts *o,
 	bool timed_out = false;
 	pid_t pid;
 
+	conform_doing(NULL, NULL);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		snprintf(detail, n, "pipe: %s", strerror(errno));
 		return V_FAIL;
@@ -175,7 +211,13 @@ static enum verdict run_one(const struct check *c, const struct conform_opts *o,
 		;
 	buf[got] = '\0';
 	if (timed_out) {
-		snprintf(detail, n, "timed out after %d ms", timeout_ms);
+		const char *where = conform_doing_text();
+
+		if (where)
+			snprintf(detail, n, "timed out after %d ms: %s did not return", timeout_ms,
+				 where);
+		else
+			snprintf(detail, n, "timed out after %d ms", timeout_ms);
 		return V_FAIL;
 	}
 	if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
@@ -187,12 +229,17 @@ static enum verdict run_one(const struct check *c, const struct conform_opts *o,
 		else
 			snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
 		/* Last words from the dying check say what it was doing. */
+		const char *where = conform_doing_text();
+		char in[DOING_MAX + 8] = "";
+
+		if (where)
+			snprintf(in, sizeof(in), " in %s", where);
 		if (got > 2 && buf[0] == '0' + V_FAIL)
-			snprintf(detail, n, "crashed: %s: %.400s", why, buf + 2);
+			snprintf(detail, n, "crashed%s: %s: %.400s", in, why, buf + 2);
 		else if (WIFSIGNALED(status))
-			snprintf(detail, n, "crashed: %s", why);
+			snprintf(detail, n, "crashed%s: %s", in, why);
 		else
-			snprintf(detail, n, "check process %s without a verdict", why);
+			snprintf(detail, n, "check process %s without a verdict%s", why, in);
 		return V_FAIL;
 	}
 	if (got < 2 || buf[0] < '0' || buf[0] > '2') {
@@ -315,6 +362,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	conform_doing_setup();
 	/* A fresh seed per run finds more; it is always printed, so any run replays. */
 	if (!seeded && getrandom(&o.seed, sizeof(o.seed), 0) != sizeof(o.seed))
 		o.seed = conform_now_ns() ^ ((uint64_t)getpid() << 32);

@@ -1,7 +1,9 @@
 /*
- * ethtool.c — the ethtool requests discovery and assignment need, built as
- * the kernel structures and sent through the ops table, so the code a test
- * drives with its fake is the code that talks to a real driver.
+ * ethtool.c — the ethtool requests discovery needs (channels, features,
+ * whether rx classification rules exist), built as the kernel structures
+ * and sent through the ops table, so the code a test drives with its fake
+ * is the code that talks to a real driver.  The rules themselves are the
+ * NIC driver's business (nic-ethtool's rules.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +20,6 @@
 
 /* A driver with more feature strings than this is lying or broken. */
 #define MAX_FEATURES 1024
-#define MAX_RULES 65536
 
 static int live_ethtool(void *ud, const char *ifname, void *cmd)
 {
@@ -92,6 +93,35 @@ void vmq_offload_names(uint64_t mask, char *buf, size_t len)
 		if (w > 0)
 			used += (size_t)w;
 	}
+}
+
+int vmq_offload_parse(const char *text, uint64_t *mask, char *bad, size_t badlen)
+{
+	const char *p = text ? text : "";
+
+	*mask = 0;
+	while (*p) {
+		size_t n;
+		uint64_t bit = 0;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (!n)
+			break;
+		for (unsigned b = 0; b < 64 && !bit; b++) {
+			const char *name = vmq_offload_name(UINT64_C(1) << b);
+
+			if (name && strlen(name) == n && strncmp(p, name, n) == 0)
+				bit = UINT64_C(1) << b;
+		}
+		if (!bit) {
+			snprintf(bad, badlen, "%.*s", (int)n, p);
+			return -EINVAL;
+		}
+		*mask |= bit;
+		p += n;
+	}
+	return 0;
 }
 
 int vmq_ethtool_channels(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
@@ -192,88 +222,4 @@ int vmq_ethtool_rule_count(const struct vmq_ethtool_ops *ops, void *ud, const ch
 	*count = nfc.rule_cnt;
 	*table_size = (uint32_t)nfc.data;
 	return 0;
-}
-
-/* The highest location below the table size that holds no rule. */
-static int pick_location(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
-			 uint32_t count, uint32_t size, uint32_t *loc)
-{
-	struct ethtool_rxnfc *all;
-	uint8_t *used;
-	int rc = -ENOSPC;
-
-	if (size == 0 || size > MAX_RULES || count > size)
-		return size == 0 ? -ENOSPC : -EPROTO;
-	all = calloc(1, sizeof(*all) + (size_t)count * sizeof(uint32_t));
-	used = calloc(size, 1);
-	if (!all || !used) {
-		rc = -ENOMEM;
-		goto cleanup;
-	}
-	if (count) {
-		all->cmd = ETHTOOL_GRXCLSRLALL;
-		all->rule_cnt = count;
-		all->data = size;
-		rc = ops->ethtool(ud, ifname, all);
-		if (rc)
-			goto cleanup;
-		for (uint32_t i = 0; i < all->rule_cnt && i < count; i++)
-			if (all->rule_locs[i] < size)
-				used[all->rule_locs[i]] = 1;
-	}
-	rc = -ENOSPC;
-	for (uint32_t l = size; l-- > 0;) {
-		if (!used[l]) {
-			*loc = l;
-			rc = 0;
-			break;
-		}
-	}
-cleanup:
-	free(all);
-	free(used);
-	return rc;
-}
-
-int vmq_ethtool_rule_insert(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
-			    const uint8_t mac[6], uint32_t queue, uint32_t *loc)
-{
-	struct ethtool_rxnfc nfc;
-	uint32_t count, size, where;
-	int rc;
-
-	rc = vmq_ethtool_rule_count(ops, ud, ifname, &count, &size);
-	if (rc)
-		return rc;
-	if (size & RX_CLS_LOC_SPECIAL) {
-		where = RX_CLS_LOC_ANY;
-	} else {
-		rc = pick_location(ops, ud, ifname, count, size, &where);
-		if (rc)
-			return rc;
-	}
-	memset(&nfc, 0, sizeof(nfc));
-	nfc.cmd = ETHTOOL_SRXCLSRLINS;
-	nfc.fs.flow_type = ETHER_FLOW;
-	memcpy(nfc.fs.h_u.ether_spec.h_dest, mac, 6);
-	/* kernel masks select the bits compared: the whole destination MAC */
-	memset(nfc.fs.m_u.ether_spec.h_dest, 0xff, 6);
-	nfc.fs.ring_cookie = queue;
-	nfc.fs.location = where;
-	rc = ops->ethtool(ud, ifname, &nfc);
-	if (rc)
-		return rc;
-	*loc = nfc.fs.location;
-	return 0;
-}
-
-int vmq_ethtool_rule_delete(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
-			    uint32_t loc)
-{
-	struct ethtool_rxnfc nfc;
-
-	memset(&nfc, 0, sizeof(nfc));
-	nfc.cmd = ETHTOOL_SRXCLSRLDEL;
-	nfc.fs.location = loc;
-	return ops->ethtool(ud, ifname, &nfc);
 }

@@ -1,6 +1,7 @@
 /*
- * manager.c — the VMQ manager: owns the NIC table and the assignments,
- * turns decisions into hardware state (rule, IRQ affinity) and undoes it.
+ * manager.c — the VMQ manager: owns the NIC table, which driver owns each
+ * NIC, and the assignments; turns decisions into queues asked of the
+ * drivers, and gives them back.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,12 +19,44 @@ struct vmq_manager {
 	char proc_root[256];
 	const struct vmq_ethtool_ops *ops;
 	void *ud;
+	struct vmq_driver *drivers;
+	size_t ndrivers;
 	struct vmq_nic *nics;
 	size_t nnics;
 	struct vmq_assignment *as;
 	size_t nas, cap;
 	char skipped[512];	/* interfaces without a PCI function */
 };
+
+/* What drivers are handed for @nic, and the driver whose probe is best. */
+static void own(struct vmq_manager *m, struct vmq_nic *nic)
+{
+	struct modvm_nic *d = &nic->sdk;
+
+	memset(d, 0, sizeof(*d));
+	d->struct_size = sizeof(*d);
+	d->info = nic->info;
+	vmq_path(d->netdev_dir, sizeof(d->netdev_dir), "%s/class/net/%s", m->sysfs_root,
+		 nic->info.ifname);
+	vmq_path(d->pci_dir, sizeof(d->pci_dir), "%s", nic->pci_dir);
+	vmq_path(d->bus_dev, sizeof(d->bus_dev), "%s", nic->bus_dev);
+	vmq_path(d->proc_root, sizeof(d->proc_root), "%s", m->proc_root);
+	nic->driver = -1;
+	nic->score = 0;
+	for (size_t k = 0; k < m->ndrivers; k++) {
+		const struct vmq_driver *drv = &m->drivers[k];
+		int score = drv->ops->probe ? drv->ops->probe(drv->self, d) : 0;
+
+		/* a tie keeps the first: drivers come in load order */
+		if (score > nic->score) {
+			nic->score = score;
+			nic->driver = (int)k;
+		}
+	}
+	if (nic->driver >= 0)
+		modvm_log(MODVM_LOG_INFO, VMQ_LOG, "%s: NIC driver %s (probe %d)", nic->info.ifname,
+			  m->drivers[nic->driver].name, nic->score);
+}
 
 int vmq_manager_create(struct modvm_bus *bus, const struct vmq_options *opt,
 		       struct vmq_manager **out)
@@ -47,10 +80,21 @@ int vmq_manager_create(struct modvm_bus *bus, const struct vmq_options *opt,
 	}
 	m->ops = opt && opt->ethtool ? opt->ethtool : &vmq_ethtool_live;
 	m->ud = opt ? opt->ethtool_ud : NULL;
+	if (opt && opt->ndrivers) {
+		m->drivers = calloc(opt->ndrivers, sizeof(*m->drivers));
+		if (!m->drivers) {
+			rc = -ENOMEM;
+			goto cleanup_m;
+		}
+		memcpy(m->drivers, opt->drivers, opt->ndrivers * sizeof(*m->drivers));
+		m->ndrivers = opt->ndrivers;
+	}
 	rc = vmq_discover(m->sysfs_root, m->ops, m->ud, &m->nics, &m->nnics, m->skipped,
 			  sizeof(m->skipped));
 	if (rc)
 		goto cleanup_m;
+	for (size_t i = 0; i < m->nnics; i++)
+		own(m, &m->nics[i]);
 	for (size_t i = 0; i < m->nnics && bus; i++) {
 		rc = modvm_publish_net_nic(bus, &m->nics[i].info);
 		if (rc)
@@ -61,6 +105,7 @@ int vmq_manager_create(struct modvm_bus *bus, const struct vmq_options *opt,
 	return 0;
 
 cleanup_m:
+	free(m->drivers);
 	free(m);
 	return rc;
 }
@@ -114,69 +159,137 @@ static const char *unknown_detail(const struct vmq_manager *m, const char *uplin
 	return "a virtual interface without a PCI device";
 }
 
-/* Rule and IRQ for a dedicated decision; on failure falls back in place. */
-static void program_hardware(struct vmq_manager *m, const struct vmq_nic *nic,
-			     struct vmq_assignment *a, int host_cpu, const char *macs)
+static const char *driver_name(const struct vmq_manager *m, int k)
 {
-	uint32_t loc;
-	char cpu[16];
-	int rc, irq;
-
-	rc = vmq_ethtool_rule_insert(m->ops, m->ud, nic->info.ifname, a->mac, a->queue, &loc);
-	if (rc) {
-		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
-			  "vm %u mac %s: %s refused the steering rule to rx queue %u (%s); "
-			  "using the default queue and per-VM tap queues",
-			  a->vm_id, macs, nic->info.ifname, a->queue, strerror(-rc));
-		a->dedicated = false;
-		a->queue = 0;
-		return;
-	}
-	a->rule_loc = loc;
-	if (host_cpu < 0)
-		return;
-	rc = vmq_irq_find(m->proc_root, nic, a->queue, &irq);
-	if (rc) {
-		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
-			  "vm %u: no IRQ named for %s rx queue %u in %s/interrupts; affinity left alone",
-			  a->vm_id, nic->info.ifname, a->queue, m->proc_root);
-		return;
-	}
-	if (vmq_irq_get_affinity(m->proc_root, irq, a->saved_affinity,
-				 sizeof(a->saved_affinity)) != 0)
-		return;
-	snprintf(cpu, sizeof(cpu), "%d", host_cpu);
-	if (vmq_irq_set_affinity(m->proc_root, irq, cpu) != 0)
-		return;
-	a->irq = irq;
-	a->host_cpu = host_cpu;
+	return k >= 0 && (size_t)k < m->ndrivers && m->drivers[k].name ? m->drivers[k].name : "?";
 }
 
-int vmq_manager_assign(struct vmq_manager *mgr, uint32_t vm_id, const uint8_t mac[6],
-		       const char *uplink, int host_cpu, struct modvm_net_queue_assigned *out)
+/* The loaded drivers, "a, b" or "none loaded", for lines. */
+static void driver_names(const struct vmq_manager *m, char *buf, size_t len)
 {
-	struct vmq_request req = { .vm_id = vm_id, .uplink = uplink };
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < m->ndrivers && used < len; k++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? ", " : "",
+					 driver_name(m, (int)k));
+	if (!m->ndrivers)
+		snprintf(buf, len, "none loaded");
+}
+
+/* Why no driver claims @nic, in words a user can act on. */
+static const char *unclaimed_detail(const struct vmq_nic *nic)
+{
+	if (!nic->info.ntuple)
+		return "no n-tuple flow steering (rx-ntuple-filter off)";
+	if (nic->info.rx_queues < 2)
+		return "a single rx queue";
+	return "no driver's probe matched";
+}
+
+/*
+ * The required offloads against what the uplink's driver provides: 0, or
+ * -EOPNOTSUPP with one line naming the missing bits.
+ */
+static int check_offloads(struct vmq_manager *m, const struct vmq_request *req,
+			  const struct vmq_nic *nic, const char *macs)
+{
+	struct modvm_nic_caps caps = { .struct_size = sizeof(caps) };
+	char missing[256];
+	uint64_t have = 0;
+
+	if (!req->offloads)
+		return 0;
+	if (nic && nic->driver >= 0) {
+		const struct vmq_driver *drv = &m->drivers[nic->driver];
+
+		if (drv->ops->caps && drv->ops->caps(drv->self, &nic->sdk, &caps) == 0)
+			have = caps.offload_capa;
+	}
+	if (!(req->offloads & ~have))
+		return 0;
+	vmq_offload_names(req->offloads & ~have, missing, sizeof(missing));
+	modvm_log(MODVM_LOG_ERROR, VMQ_LOG,
+		  "vm %u mac %s: uplink %s%s%s%s lacks the offloads it requires: %s",
+		  req->vm_id, macs, req->uplink && req->uplink[0] ? req->uplink : "(none)",
+		  nic && nic->driver >= 0 ? " (driver " : nic ? " (no NIC driver" : " (not a NIC",
+		  nic && nic->driver >= 0 ? driver_name(m, nic->driver) : "", ")", missing);
+	return -EOPNOTSUPP;
+}
+
+/* Asks the uplink's owner for a queue; on failure the assignment falls back in place. */
+static void ask_driver(struct vmq_manager *m, const struct vmq_nic *nic,
+		       const struct vmq_request *req, struct vmq_assignment *a, int host_cpu,
+		       const char *macs)
+{
+	const struct vmq_driver *drv = &m->drivers[nic->driver];
+	struct modvm_nic_queue_req qr = { .struct_size = sizeof(qr), .vm_id = req->vm_id,
+					  .vlan = req->vlan, .host_cpu = host_cpu };
+	struct modvm_nic_queue q = { .struct_size = sizeof(q) };
+	int rc;
+
+	memcpy(qr.mac, req->mac, 6);
+	rc = drv->ops->queue_alloc ? drv->ops->queue_alloc(drv->self, &nic->sdk, &qr, &q) : -ENOSYS;
+	if (rc == 0 && (q.queue == 0 || q.handle == 0)) {
+		/* a driver handing out the default queue breaks the contract */
+		modvm_log(MODVM_LOG_ERROR, VMQ_LOG,
+			  "vm %u mac %s: driver %s gave %s queue %u (handle %llu): not a queue of "
+			  "its own; using per-VM tap queues", req->vm_id, macs, drv->name,
+			  nic->info.ifname, q.queue, (unsigned long long)q.handle);
+		if (drv->ops->queue_free)
+			drv->ops->queue_free(drv->self, &nic->sdk, q.handle);
+		rc = -EPROTO;
+	}
+	if (rc == 0) {
+		a->dedicated = true;
+		a->queue = q.queue;
+		a->host_cpu = q.host_cpu;
+		a->driver = nic->driver;
+		a->handle = q.handle;
+		return;
+	}
+	if (rc == -ENOSPC)
+		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
+			  "vm %u mac %s: %s has no free rx queue (%u queues, ring 0 is the default); "
+			  "this VM shares the default queue",
+			  req->vm_id, macs, a->uplink, nic->info.rx_queues);
+	else if (rc == -EOPNOTSUPP)
+		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
+			  "vm %u mac %s: uplink %s: driver %s cannot steer VLAN %u; using per-VM "
+			  "tap queues", req->vm_id, macs, a->uplink, drv->name, req->vlan);
+	else
+		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
+			  "vm %u mac %s: uplink %s: driver %s gave no queue (%s); using per-VM tap "
+			  "queues", req->vm_id, macs, a->uplink, drv->name, strerror(-rc));
+}
+
+int vmq_manager_assign_req(struct vmq_manager *mgr, const struct vmq_request *req, int host_cpu,
+			   struct modvm_net_queue_assigned *out)
+{
 	struct modvm_net_queue_assigned ev;
 	struct vmq_decision dec;
 	struct vmq_assignment *a;
-	char macs[18];
+	const char *uplink = req->uplink;
+	char macs[18], names[128];
 	int rc;
 
-	memcpy(req.mac, mac, 6);
-	fmt_mac(mac, macs);
+	fmt_mac(req->mac, macs);
 	if (uplink && strlen(uplink) >= VMQ_IFNAMSIZ) {
 		modvm_log(MODVM_LOG_ERROR, VMQ_LOG, "vm %u mac %s: uplink \"%s\": interface names have at most %d characters",
-			  vm_id, macs, uplink, VMQ_IFNAMSIZ - 1);
+			  req->vm_id, macs, uplink, VMQ_IFNAMSIZ - 1);
 		return -EINVAL;
 	}
-	rc = vmq_decide(mgr->nics, mgr->nnics, mgr->as, mgr->nas, &req, &dec);
+	rc = vmq_decide(mgr->nics, mgr->nnics, mgr->as, mgr->nas, req, &dec);
 	if (rc) {
-		modvm_log(MODVM_LOG_ERROR, VMQ_LOG, "vm %u mac %s uplink %s: %s", vm_id, macs,
+		modvm_log(MODVM_LOG_ERROR, VMQ_LOG, "vm %u mac %s uplink %s: %s", req->vm_id, macs,
 			  uplink && uplink[0] ? uplink : "(none)",
 			  rc == -EEXIST ? "this MAC already has a queue on that uplink"
-					: "not a unicast MAC");
+					: "not a unicast MAC (or a VLAN above 4094)");
 		return rc;
 	}
+	rc = check_offloads(mgr, req, dec.nic >= 0 ? &mgr->nics[dec.nic] : NULL, macs);
+	if (rc)
+		return rc;
 	if (mgr->nas == mgr->cap) {
 		size_t ncap = mgr->cap ? mgr->cap * 2 : 8;
 		struct vmq_assignment *grown = realloc(mgr->as, ncap * sizeof(*grown));
@@ -188,72 +301,81 @@ int vmq_manager_assign(struct vmq_manager *mgr, uint32_t vm_id, const uint8_t ma
 	}
 	a = &mgr->as[mgr->nas];
 	memset(a, 0, sizeof(*a));
-	a->vm_id = vm_id;
-	memcpy(a->mac, mac, 6);
+	a->vm_id = req->vm_id;
+	memcpy(a->mac, req->mac, 6);
+	a->vlan = req->vlan;
 	snprintf(a->uplink, sizeof(a->uplink), "%s", uplink ? uplink : "");
-	a->queue = dec.queue;
-	a->dedicated = dec.dedicated;
 	a->host_cpu = -1;
-	a->rule_loc = -1;
-	a->irq = -1;
+	a->driver = -1;
 
-	if (dec.dedicated) {
-		program_hardware(mgr, &mgr->nics[dec.nic], a, host_cpu, macs);
-	} else if (dec.reason == VMQ_EXHAUSTED) {
-		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
-			  "vm %u mac %s: %s has no free rx queue (%u queues, ring 0 is the default); "
-			  "this VM shares the default queue",
-			  vm_id, macs, a->uplink, mgr->nics[dec.nic].info.rx_queues);
+	if (dec.ask_driver) {
+		ask_driver(mgr, &mgr->nics[dec.nic], req, a, host_cpu, macs);
 	} else if (dec.reason == VMQ_NO_UPLINK) {
 		modvm_log(MODVM_LOG_INFO, VMQ_LOG,
-			  "vm %u mac %s: no uplink configured; using per-VM tap queues", vm_id, macs);
+			  "vm %u mac %s: no uplink configured; using per-VM tap queues", req->vm_id, macs);
+	} else if (dec.reason == VMQ_NO_DRIVER) {
+		driver_names(mgr, names, sizeof(names));
+		modvm_log(MODVM_LOG_WARN, VMQ_LOG,
+			  "vm %u mac %s: uplink %s: no NIC driver claims it (%s; drivers: %s); using "
+			  "per-VM tap queues", req->vm_id, macs, a->uplink,
+			  unclaimed_detail(&mgr->nics[dec.nic]), names);
 	} else {
-		modvm_log(MODVM_LOG_WARN, VMQ_LOG, "vm %u mac %s: uplink %s: %s%s%s%s; using per-VM tap queues",
-			  vm_id, macs, a->uplink, vmq_reason_text(dec.reason),
-			  dec.reason == VMQ_UPLINK_UNKNOWN ? " (" : "",
-			  dec.reason == VMQ_UPLINK_UNKNOWN ? unknown_detail(mgr, a->uplink) : "",
-			  dec.reason == VMQ_UPLINK_UNKNOWN ? ")" : "");
+		modvm_log(MODVM_LOG_WARN, VMQ_LOG, "vm %u mac %s: uplink %s: %s (%s); using per-VM tap queues",
+			  req->vm_id, macs, a->uplink, vmq_reason_text(dec.reason),
+			  unknown_detail(mgr, a->uplink));
 	}
-	if (a->dedicated && a->irq >= 0)
-		modvm_log(MODVM_LOG_INFO, VMQ_LOG, "vm %u mac %s: %s rx queue %u (rule %lld), IRQ %d -> cpu %d",
-			  vm_id, macs, a->uplink, a->queue, (long long)a->rule_loc, a->irq, a->host_cpu);
-	else if (a->dedicated)
-		modvm_log(MODVM_LOG_INFO, VMQ_LOG, "vm %u mac %s: %s rx queue %u (rule %lld), IRQ affinity unchanged",
-			  vm_id, macs, a->uplink, a->queue, (long long)a->rule_loc);
 	mgr->nas++;
 
 	memset(&ev, 0, sizeof(ev));
-	ev.vm_id = vm_id;
+	ev.vm_id = req->vm_id;
 	ev.queue = a->queue;
 	ev.host_cpu = a->host_cpu;
 	ev.dedicated = a->dedicated;
 	memcpy(ev.uplink, a->uplink, sizeof(ev.uplink));
-	memcpy(ev.mac, mac, 6);
+	memcpy(ev.mac, req->mac, 6);
 	if (out)
 		*out = ev;
 	if (mgr->bus) {
 		rc = modvm_publish_net_queue_assigned(mgr->bus, &ev);
 		if (rc)
 			modvm_log(MODVM_LOG_WARN, VMQ_LOG, "net.queue_assigned for vm %u not published: %s",
-				  vm_id, modvm_strerror(rc));
+				  req->vm_id, modvm_strerror(rc));
 	}
 	return 0;
 }
 
+int vmq_manager_assign(struct vmq_manager *mgr, uint32_t vm_id, const uint8_t mac[6],
+		       const char *uplink, int host_cpu, struct modvm_net_queue_assigned *out)
+{
+	struct vmq_request req = { .vm_id = vm_id, .uplink = uplink };
+
+	memcpy(req.mac, mac, 6);
+	return vmq_manager_assign_req(mgr, &req, host_cpu, out);
+}
+
+/* The owner of @a's NIC, NULL if it holds nothing of a driver's. */
+static const struct vmq_nic *owner_nic(const struct vmq_manager *m, const struct vmq_assignment *a)
+{
+	if (a->driver < 0 || !a->handle)
+		return NULL;
+	return vmq_manager_find_nic(m, a->uplink);
+}
+
 static void undo(struct vmq_manager *m, struct vmq_assignment *a)
 {
+	const struct vmq_nic *nic = owner_nic(m, a);
 	int rc;
 
-	if (a->irq >= 0)
-		vmq_irq_set_affinity(m->proc_root, a->irq, a->saved_affinity);
-	if (a->rule_loc >= 0) {
-		rc = vmq_ethtool_rule_delete(m->ops, m->ud, a->uplink, (uint32_t)a->rule_loc);
+	if (nic && m->drivers[a->driver].ops->queue_free) {
+		const struct vmq_driver *drv = &m->drivers[a->driver];
+
+		rc = drv->ops->queue_free(drv->self, &nic->sdk, a->handle);
 		if (rc)
-			modvm_log(MODVM_LOG_WARN, VMQ_LOG, "%s: cannot delete steering rule %lld: %s",
-				  a->uplink, (long long)a->rule_loc, strerror(-rc));
+			modvm_log(MODVM_LOG_WARN, VMQ_LOG, "%s: driver %s cannot free queue %u: %s",
+				  a->uplink, drv->name, a->queue, strerror(-rc));
 	}
-	a->irq = -1;
-	a->rule_loc = -1;
+	a->driver = -1;
+	a->handle = 0;
 }
 
 int vmq_manager_release(struct vmq_manager *mgr, uint32_t vm_id)
@@ -282,6 +404,7 @@ void vmq_manager_destroy(struct vmq_manager *mgr)
 		undo(mgr, &mgr->as[i]);
 	free(mgr->as);
 	free(mgr->nics);
+	free(mgr->drivers);
 	free(mgr);
 }
 
@@ -318,11 +441,15 @@ void vmq_manager_describe(const struct vmq_manager *mgr,
 			 n->channels_ok ? "ethtool channels" : "sysfs queues", n->info.msix_vectors,
 			 n->sriov_numvfs, n->info.sriov_vfs);
 		vmq_offload_names(n->info.offload_capa, capa, sizeof(capa));
-		emit(line, ud, "    offloads: %s%s; VMQ: %s",
-			 n->features_ok ? "" : "(ethtool features unavailable) ", capa,
-			 !n->info.ntuple ? "no (no n-tuple steering; per-VM tap queues)"
-			 : n->info.rx_queues < 2 ? "no (single rx queue)"
-			 : "yes (MAC rules to rx queues 1..N-1)");
+		if (n->driver >= 0)
+			emit(line, ud, "    offloads: %s%s; VMQ: yes (driver %s, probe %d)",
+			     n->features_ok ? "" : "(ethtool features unavailable) ", capa,
+			     driver_name(mgr, n->driver), n->score);
+		else
+			emit(line, ud, "    offloads: %s%s; VMQ: no (no NIC driver claims it: %s; "
+				       "per-VM tap queues)",
+			     n->features_ok ? "" : "(ethtool features unavailable) ", capa,
+			     unclaimed_detail(n));
 	}
 	if (mgr->skipped[0]) {
 		emit(line, ud, "  not NICs here (no PCI function): %s", mgr->skipped);

@@ -13,11 +13,14 @@
  *    PCI function (lo, veth, tap, bridges, ifb, USB) are not NICs here: they
  *    have no hardware queues to hand out.  They are counted and named in
  *    vmq_manager_describe(), and an uplink naming one falls back.
- *  - assignment: a VM NIC on an uplink with n-tuple steering gets a
- *    destination-MAC rule to a dedicated rx ring (never ring 0, never one
- *    another VM has) and that ring's IRQ is pointed at the VM's core.
- *    Anything else falls back to the default queue (dedicated = 0): the
- *    plugin then serves the VM from its own tap queues.
+ *  - drivers: each NIC is offered to every NIC driver plugin
+ *    ("modvm.nic-driver/1", modvm/nicdrv.h); the best probe owns it.
+ *  - assignment: a VM NIC on an uplink some driver owns asks that driver
+ *    for a receive queue of its own (nic-ethtool: a destination-MAC rule
+ *    to a ring, the ring's IRQ on the VM's core).  Anything else falls back
+ *    to the default queue (dedicated = 0): the plugin then serves the VM
+ *    from its own tap queues.  Offloads a VM NIC requires are checked
+ *    against the owner's capabilities; missing bits refuse it.
  *
  * Threading: a manager belongs to the loop thread (it publishes events and
  * does blocking sysfs/ioctl work that takes microseconds).  No locks.
@@ -31,6 +34,7 @@
 
 #include <modvm/bus.h>
 #include <modvm/events.h>
+#include <modvm/nicdrv.h>
 
 #define VMQ_IFNAMSIZ 16
 
@@ -66,12 +70,21 @@ struct vmq_nic {
 	uint8_t ntuple_source;		/* enum vmq_ntuple_source */
 	char bus_dev[VMQ_IFNAMSIZ * 2];	/* the netdev's parent when not PCI ("virtio2"), else "" */
 	char pci_dir[512];		/* sysfs directory of the PCI function */
+	struct modvm_nic sdk;		/* what drivers are handed (filled by the manager) */
+	int driver;			/* index of the owning driver, -1: none claims it */
+	int score;			/* its probe's answer */
 };
 
 /* Text of one MODVM_NET_OFFLOAD_* bit ("tx-tcp-segmentation"), NULL if unknown. */
 const char *vmq_offload_name(uint64_t bit);
 /* The kernel feature names in @mask, space separated, into @buf. */
 void vmq_offload_names(uint64_t mask, char *buf, size_t len);
+/*
+ * Parses kernel feature names separated by blanks or commas
+ * ("rx-checksum tx-tcp-segmentation") into MODVM_NET_OFFLOAD_* bits.  0, or
+ * -EINVAL with the first unknown name in @bad.
+ */
+int vmq_offload_parse(const char *text, uint64_t *mask, char *bad, size_t badlen);
 
 /* ---- the pure assignment decision ---- */
 
@@ -79,47 +92,48 @@ void vmq_offload_names(uint64_t mask, char *buf, size_t len);
 struct vmq_assignment {
 	uint32_t vm_id;
 	uint8_t mac[6];
+	uint16_t vlan;			/* 0: none */
 	char uplink[VMQ_IFNAMSIZ];	/* "" when the VM NIC names none */
 	uint32_t queue;			/* rx ring; 0 = the default queue */
 	bool dedicated;
-	/* hardware state, used by the manager only (the decision ignores it) */
 	int32_t host_cpu;		/* core the IRQ was pointed at, -1 none */
-	int64_t rule_loc;		/* ethtool rule location, -1 none */
-	int irq;			/* IRQ whose affinity we changed, -1 none */
-	char saved_affinity[256];	/* its smp_affinity_list before */
+	/* the driver's, used by the manager only (the decision ignores it) */
+	int driver;			/* -1 none */
+	uint64_t handle;		/* its queue_alloc handle */
 };
 
 struct vmq_request {
 	uint32_t vm_id;
 	uint8_t mac[6];
+	uint16_t vlan;			/* 0: none */
 	const char *uplink;		/* NULL or "" = none */
+	uint64_t offloads;		/* MODVM_NET_OFFLOAD_* the uplink's driver must provide */
 };
 
 /* Why a request got what it got. */
 enum vmq_reason {
-	VMQ_DEDICATED = 0,	/* a dedicated queue */
+	VMQ_DEDICATED = 0,	/* a dedicated queue (the owner is asked for it) */
 	VMQ_NO_UPLINK,		/* the VM NIC names no uplink */
 	VMQ_UPLINK_UNKNOWN,	/* the uplink is not a discovered PCI NIC */
-	VMQ_NO_NTUPLE,		/* the uplink cannot steer by MAC */
-	VMQ_SINGLE_QUEUE,	/* the uplink has only ring 0 */
-	VMQ_EXHAUSTED,		/* every ring but 0 is taken */
+	VMQ_NO_DRIVER,		/* no NIC driver claims the uplink */
+	VMQ_EXHAUSTED,		/* the driver has no queue left */
+	VMQ_NO_VLAN,		/* a VLAN was asked and the driver cannot steer by it */
+	VMQ_REFUSED,		/* the driver (its hardware) refused */
 };
 const char *vmq_reason_text(enum vmq_reason reason);
 
 struct vmq_decision {
-	bool dedicated;
-	uint32_t queue;		/* the ring, 0 unless dedicated */
+	bool ask_driver;	/* the uplink's owner is to be asked for a queue */
 	enum vmq_reason reason;
 	int nic;		/* index into @nics of the uplink, -1 if none */
 };
 
 /*
- * Decides a request against the NIC table and the assignments already
- * made; touches nothing.  A dedicated queue is the lowest ring in
- * 1..rx_queues-1 that no dedicated assignment on the same uplink holds.
- * Returns 0 with @out filled, -EINVAL for a zero or multicast MAC, -EEXIST
- * if the MAC already has an assignment on that uplink (two rules for one
- * destination MAC cannot both win).
+ * Decides what to do with a request, against the NIC table and the
+ * assignments already made; touches nothing.  Returns 0 with @out filled,
+ * -EINVAL for a zero or multicast MAC or a VLAN above 4094, -EEXIST if the
+ * MAC (with that VLAN) already has an assignment on that uplink (two rules
+ * for one destination cannot both win).
  */
 int vmq_decide(const struct vmq_nic *nics, size_t nnics, const struct vmq_assignment *taken,
 	       size_t ntaken, const struct vmq_request *req, struct vmq_decision *out);
@@ -128,15 +142,25 @@ int vmq_decide(const struct vmq_nic *nics, size_t nnics, const struct vmq_assign
 
 struct vmq_manager;
 
+/* One NIC driver the manager may ask (a provider of "modvm.nic-driver/1"). */
+struct vmq_driver {
+	const char *name;			/* its plugin's, for lines */
+	const struct modvm_nic_driver *ops;
+	struct modvm_plugin_ctx *self;		/* passed back to every call */
+};
+
 struct vmq_options {
 	const char *sysfs_root;			/* NULL: "/sys" */
 	const char *proc_root;			/* NULL: "/proc" */
 	const struct vmq_ethtool_ops *ethtool;	/* NULL: &vmq_ethtool_live */
 	void *ethtool_ud;
+	const struct vmq_driver *drivers;	/* copied; may be NULL */
+	size_t ndrivers;
 };
 
 /*
- * Discovers the host NICs and publishes net.nic for each on @bus (NULL: no
+ * Discovers the host NICs, offers each to every driver of @opt (the best
+ * probe owns it) and publishes net.nic for each on @bus (NULL: no
  * events).  @opt may be NULL (the live host).  Finding no NIC is not an
  * error.  Takes a few milliseconds (libpci reads each function's config).  Returns 0 or -errno (-ENOMEM,
  * or the sysfs root's class/net cannot be read: logged with the path).
@@ -144,7 +168,7 @@ struct vmq_options {
 int vmq_manager_create(struct modvm_bus *bus, const struct vmq_options *opt,
 		       struct vmq_manager **out);
 
-/* Releases every assignment left (rules removed, IRQ affinity restored), frees. */
+/* Releases every assignment left through its driver, frees. */
 void vmq_manager_destroy(struct vmq_manager *mgr);
 
 size_t vmq_manager_nic_count(const struct vmq_manager *mgr);
@@ -153,20 +177,24 @@ const struct vmq_nic *vmq_manager_nic(const struct vmq_manager *mgr, size_t i);
 const struct vmq_nic *vmq_manager_find_nic(const struct vmq_manager *mgr, const char *ifname);
 
 /*
- * Gives VM @vm_id's NIC with @mac a receive queue on @uplink (NULL or ""
- * for none).  With a dedicated queue the MAC rule is installed and, if
- * @host_cpu >= 0, the queue's IRQ is pointed at it.  A fallback, or a rule
- * the driver refuses, gives the default queue and logs one line saying
- * why.  @out (may be NULL) receives what net.queue_assigned publishes.
- * Returns 0 (also for a fallback), -EINVAL / -EEXIST as vmq_decide(),
- * -ENOMEM.
+ * Gives @req's VM NIC a receive queue on its uplink (none or "" for no
+ * uplink), asking the uplink's owning driver, with the queue's IRQ on
+ * @host_cpu when >= 0.  A fallback (no uplink, no driver, no queue left,
+ * a driver or device that refuses) gives the default queue and logs one
+ * line saying why.  @out (may be NULL) receives what net.queue_assigned
+ * publishes.  Returns 0 (also for a fallback), -EINVAL / -EEXIST as
+ * vmq_decide(), -EOPNOTSUPP (logged, nothing published) when the
+ * uplink's driver lacks an offload of req->offloads, -ENOMEM.
  */
+int vmq_manager_assign_req(struct vmq_manager *mgr, const struct vmq_request *req, int host_cpu,
+			   struct modvm_net_queue_assigned *out);
+/* The same for a MAC without VLAN or required offloads. */
 int vmq_manager_assign(struct vmq_manager *mgr, uint32_t vm_id, const uint8_t mac[6],
 		       const char *uplink, int host_cpu, struct modvm_net_queue_assigned *out);
 
 /*
- * Undoes every assignment of @vm_id: rules removed, IRQ affinity written
- * back.  Returns how many were released (0 if none).
+ * Undoes every assignment of @vm_id through its driver (rules removed,
+ * IRQ affinity written back).  Returns how many were released (0 if none).
  */
 int vmq_manager_release(struct vmq_manager *mgr, uint32_t vm_id);
 

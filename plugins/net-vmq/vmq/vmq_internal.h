@@ -64,26 +64,4 @@ int vmq_ethtool_features(const struct vmq_ethtool_ops *ops, void *ud, const char
 int vmq_ethtool_rule_count(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
 			   uint32_t *count, uint32_t *table_size);
 
-/*
- * Installs "ETHER_FLOW dst @mac -> ring @queue" at a free location
- * (the driver's choice where it supports RX_CLS_LOC_ANY, else the highest
- * free slot, as ethtool(8) does).  *@loc receives the location.
- */
-int vmq_ethtool_rule_insert(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
-			    const uint8_t mac[6], uint32_t queue, uint32_t *loc);
-int vmq_ethtool_rule_delete(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
-			    uint32_t loc);
-
-/* ---- irq.c ---- */
-
-/*
- * The IRQ serving rx ring @queue of @nic: one of the function's msi_irqs
- * whose /proc/interrupts name is "IF-TxRx-Q" / "IF-rx-Q" (any prefix such
- * as "i40e-"), "virtioN-input.Q" or "mlx5_compQ@pci:ADDR".  0 or -ENOENT.
- */
-int vmq_irq_find(const char *proc_root, const struct vmq_nic *nic, uint32_t queue, int *irq);
-/* PROC/irq/N/smp_affinity_list read and written.  0 or -errno (logged on write). */
-int vmq_irq_get_affinity(const char *proc_root, int irq, char *buf, size_t len);
-int vmq_irq_set_affinity(const char *proc_root, int irq, const char *list);
-
 #endif

@@ -21,6 +21,19 @@
  * layout) is refused with -EPROTO and a logged line naming the event and
  * both layouts; it is never fed bytes it cannot read.
  *
+ * Layouts (ABI 1.4).  Declared with MODVM_EVENT_FIELDS, an event also
+ * carries its members' names, offsets and sizes:
+ *
+ *     MODVM_EVENT_FIELDS(acme_link_flap, "acme.nic.link_flap", struct acme_link_flap, 1,
+ *                        ifindex, up)
+ *
+ * and the bus compares them too, so a struct of the same size with its
+ * members reordered is refused (-EPROTO, both layouts logged) instead of
+ * read wrong.  Once a name is registered with a list, a descriptor built
+ * against this SDK without one (plain MODVM_EVENT) is refused for it as
+ * well; one built against an older SDK is still checked by size and
+ * version only.  Every standard event (events.h) has its list.
+ *
  * Delivery.  Handlers run on the loop thread, highest priority first, equal
  * priorities in subscription order.  Publishing on the loop thread delivers
  * synchronously before publish returns.  Publishing from any other thread
@@ -53,6 +66,27 @@ struct modvm_event_desc {
 	const char *name;	/* "domain.what", unique per process */
 	uint32_t payload_size;
 	int32_t id_cache;	/* -1 until first registered; owned by the bus */
+
+	/* ---- ABI 1.4: read only if struct_size covers them ---- */
+
+	/*
+	 * The payload's members (MODVM_EVENT_FIELDS), or NULL (MODVM_EVENT).
+	 * With a list the bus checks the layout, not only its size: a member
+	 * moved, renamed or resized is refused like another size.
+	 */
+	const struct modvm_event_field *fields;
+	uint32_t nfields;
+};
+
+/*
+ * ABI 1.4.  One member of an event payload: its name, offset and size, as
+ * MODVM_EVENT_FIELDS writes them.  A list names every member (padding
+ * aside: a gap of 8 bytes or more is taken for a forgotten member).
+ */
+struct modvm_event_field {
+	const char *name;
+	uint32_t offset;
+	uint32_t size;
 };
 
 /* Handler priorities: higher runs first. Any int is allowed. */
@@ -103,12 +137,25 @@ MODVM_EXPORT int modvm_bus_get_stats(struct modvm_bus *bus, const char *name,
 				     struct modvm_bus_stats *out);
 
 #define MODVM_EVENT(ident, ev_name, payload_type, ev_version)                                    \
+	MODVM__EVENT(ident, ev_name, payload_type, ev_version, NULL, 0)
+
+/* MODVM_EVENT with the payload's members listed (1 to 24 of them): see above. */
+#define MODVM_EVENT_FIELDS(ident, ev_name, payload_type, ev_version, ...)                        \
+	static const struct modvm_event_field modvm_event_fields_##ident[] MODVM_UNUSED = {      \
+		MODVM__FIELDS(payload_type, __VA_ARGS__)};                                        \
+	MODVM__EVENT(ident, ev_name, payload_type, ev_version, modvm_event_fields_##ident,       \
+		     (uint32_t)(sizeof(modvm_event_fields_##ident) /                              \
+				sizeof(modvm_event_fields_##ident[0])))
+
+#define MODVM__EVENT(ident, ev_name, payload_type, ev_version, ev_fields, ev_nfields)            \
 	static struct modvm_event_desc modvm_event_##ident MODVM_UNUSED = {                       \
 		.struct_size = sizeof(struct modvm_event_desc),                                   \
 		.version = (ev_version),                                                          \
 		.name = (ev_name),                                                                \
 		.payload_size = sizeof(payload_type),                                             \
 		.id_cache = -1,                                                                   \
+		.fields = (ev_fields),                                                            \
+		.nfields = (ev_nfields),                                                          \
 	};                                                                                        \
 	typedef void (*modvm_##ident##_handler)(const payload_type *payload, void *userdata);     \
 	static inline MODVM_UNUSED void modvm__trampoline_##ident(const void *payload,            \
@@ -130,6 +177,40 @@ MODVM_EXPORT int modvm_bus_get_stats(struct modvm_bus *bus, const char *name,
 					   modvm__trampoline_##ident, (modvm_fn)handler,          \
 					   userdata);                                             \
 	}
+
+/* ---- the member-list machinery behind MODVM_EVENT_FIELDS ---- */
+#define MODVM__F(T, m) { #m, (uint32_t)offsetof(T, m), (uint32_t)sizeof(((T *)0)->m) },
+#define MODVM__F1(T, m) MODVM__F(T, m)
+#define MODVM__F2(T, m, ...) MODVM__F(T, m) MODVM__F1(T, __VA_ARGS__)
+#define MODVM__F3(T, m, ...) MODVM__F(T, m) MODVM__F2(T, __VA_ARGS__)
+#define MODVM__F4(T, m, ...) MODVM__F(T, m) MODVM__F3(T, __VA_ARGS__)
+#define MODVM__F5(T, m, ...) MODVM__F(T, m) MODVM__F4(T, __VA_ARGS__)
+#define MODVM__F6(T, m, ...) MODVM__F(T, m) MODVM__F5(T, __VA_ARGS__)
+#define MODVM__F7(T, m, ...) MODVM__F(T, m) MODVM__F6(T, __VA_ARGS__)
+#define MODVM__F8(T, m, ...) MODVM__F(T, m) MODVM__F7(T, __VA_ARGS__)
+#define MODVM__F9(T, m, ...) MODVM__F(T, m) MODVM__F8(T, __VA_ARGS__)
+#define MODVM__F10(T, m, ...) MODVM__F(T, m) MODVM__F9(T, __VA_ARGS__)
+#define MODVM__F11(T, m, ...) MODVM__F(T, m) MODVM__F10(T, __VA_ARGS__)
+#define MODVM__F12(T, m, ...) MODVM__F(T, m) MODVM__F11(T, __VA_ARGS__)
+#define MODVM__F13(T, m, ...) MODVM__F(T, m) MODVM__F12(T, __VA_ARGS__)
+#define MODVM__F14(T, m, ...) MODVM__F(T, m) MODVM__F13(T, __VA_ARGS__)
+#define MODVM__F15(T, m, ...) MODVM__F(T, m) MODVM__F14(T, __VA_ARGS__)
+#define MODVM__F16(T, m, ...) MODVM__F(T, m) MODVM__F15(T, __VA_ARGS__)
+#define MODVM__F17(T, m, ...) MODVM__F(T, m) MODVM__F16(T, __VA_ARGS__)
+#define MODVM__F18(T, m, ...) MODVM__F(T, m) MODVM__F17(T, __VA_ARGS__)
+#define MODVM__F19(T, m, ...) MODVM__F(T, m) MODVM__F18(T, __VA_ARGS__)
+#define MODVM__F20(T, m, ...) MODVM__F(T, m) MODVM__F19(T, __VA_ARGS__)
+#define MODVM__F21(T, m, ...) MODVM__F(T, m) MODVM__F20(T, __VA_ARGS__)
+#define MODVM__F22(T, m, ...) MODVM__F(T, m) MODVM__F21(T, __VA_ARGS__)
+#define MODVM__F23(T, m, ...) MODVM__F(T, m) MODVM__F22(T, __VA_ARGS__)
+#define MODVM__F24(T, m, ...) MODVM__F(T, m) MODVM__F23(T, __VA_ARGS__)
+#define MODVM__NTH(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
+		   _18, _19, _20, _21, _22, _23, _24, N, ...) N
+#define MODVM__NARGS(...) MODVM__NTH(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, \
+				     13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define MODVM__EVCAT2(a, b) a##b
+#define MODVM__EVCAT(a, b) MODVM__EVCAT2(a, b)
+#define MODVM__FIELDS(T, ...) MODVM__EVCAT(MODVM__F, MODVM__NARGS(__VA_ARGS__))(T, __VA_ARGS__)
 
 MODVM_END_DECLS
 

@@ -52,12 +52,19 @@ struct modvm_cpu_probe {
 	struct modvm_cpu_advice advice[MODVM_CPU_MAX_ADVICE];
 };
 
-/* What the core asks of a VM it creates. */
+/*
+ * What the core asks of a VM it creates.  Size-stamped: fields are only
+ * appended, and a backend reads one only if struct_size covers it
+ * (offsetof(struct modvm_cpu_vm_config, f) + sizeof(f) <= struct_size).
+ */
 struct modvm_cpu_vm_config {
 	uint32_t struct_size;
 	uint32_t vcpus;		/* guest CPUID topology reports this many */
 	bool nested;		/* expose VMX/SVM to the guest */
 	bool irqchip;		/* in-kernel irqchip (IOAPIC/PIC/LAPIC) + PIT when true */
+	/* ---- ABI 1.4 ---- */
+	uint32_t vm_id;		/* the VM's index in the config (vm_id of every event) */
+	char name[MODVM_NAME_MAX];	/* the VM's name, NUL-terminated */
 };
 
 /* Vendor-neutral x86-64 register files (a subset sufficient for boot). */

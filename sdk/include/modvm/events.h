@@ -4,8 +4,10 @@
  * Every payload is plain data (fixed-size arrays, no pointers) so it can be
  * copied across threads.  A VM is named by its index in the config's `vms`
  * list (vm_id) and by its name.  Sizes are bytes, times nanoseconds, ratios
- * per mille unless a field says otherwise.  Changing a payload layout means
- * bumping its version number here (and the ABI minor).
+ * per mille unless a field says otherwise.  Changing a payload's layout or
+ * the meaning of a field means bumping its version number here (and the ABI
+ * minor).  Each event lists its members (MODVM_EVENT_FIELDS), so the bus
+ * refuses a plugin built against another layout even of the same size.
  */
 #ifndef MODVM_EVENTS_H
 #define MODVM_EVENTS_H
@@ -34,7 +36,8 @@ struct modvm_vm_lifecycle {
 	uint64_t memory_bytes;
 	char vm_name[MODVM_NAME_MAX];
 };
-MODVM_EVENT(vm_lifecycle, "vm.lifecycle", struct modvm_vm_lifecycle, 1)
+MODVM_EVENT_FIELDS(vm_lifecycle, "vm.lifecycle", struct modvm_vm_lifecycle, 1,
+		   vm_id, state, vcpus, reserved, memory_bytes, vm_name)
 
 /* cpu.caps — what the selected CPU backend found on this host. */
 enum modvm_slat { MODVM_SLAT_NONE = 0, MODVM_SLAT_EPT = 1, MODVM_SLAT_NPT = 2 };
@@ -53,9 +56,18 @@ struct modvm_cpu_caps {
 	char backend[MODVM_NAME_MAX];		/* plugin name, "cpu-svm" */
 	char kvm_module[MODVM_NAME_MAX];	/* "kvm_amd", "kvm_intel", "kvm_pvm", "" */
 };
-MODVM_EVENT(cpu_caps, "cpu.caps", struct modvm_cpu_caps, 1)
+MODVM_EVENT_FIELDS(cpu_caps, "cpu.caps", struct modvm_cpu_caps, 1,
+		   vendor, slat, hw_virt, vpid, apic_virt, nested, unrestricted_guest, reserved,
+		   asid_count, max_vcpus, backend, kvm_module)
 
-/* vcpu.stats — periodic per-vCPU accounting. Published by the core. */
+/*
+ * vcpu.stats — periodic per-vCPU accounting. Published by the core every
+ * VM's stats_interval_ms.  Every counter covers the same span, from the
+ * vCPU thread's start to the sample, exactly as modvm_vcpu_get_stats()
+ * gives them: a rate is the difference of two samples of one thread (same
+ * tid) over the difference of their interval_ns.  Version 2: in version 1
+ * interval_ns alone covered the time since the previous sample.
+ */
 enum {
 	MODVM_EXIT_REASON_IO,
 	MODVM_EXIT_REASON_MMIO,
@@ -69,11 +81,12 @@ struct modvm_vcpu_stats {
 	uint32_t vcpu;
 	int32_t host_cpu;	/* core the thread last ran on, -1 unknown */
 	int32_t tid;		/* host thread id */
-	uint64_t run_ns;	/* thread CPU time since start */
-	uint64_t interval_ns;	/* wall time covered by this sample */
+	uint64_t run_ns;	/* thread CPU time since the thread started */
+	uint64_t interval_ns;	/* wall time since the thread started */
 	uint64_t exits[MODVM_EXIT_REASON_COUNT];
 };
-MODVM_EVENT(vcpu_stats, "vcpu.stats", struct modvm_vcpu_stats, 1)
+MODVM_EVENT_FIELDS(vcpu_stats, "vcpu.stats", struct modvm_vcpu_stats, 2,
+		   vm_id, vcpu, host_cpu, tid, run_ns, interval_ns, exits)
 
 /* host.cpu_load — utilisation of one host core over the last interval. */
 struct modvm_host_cpu_load {
@@ -81,7 +94,8 @@ struct modvm_host_cpu_load {
 	uint32_t busy_permille;
 	uint64_t interval_ns;
 };
-MODVM_EVENT(host_cpu_load, "host.cpu_load", struct modvm_host_cpu_load, 1)
+MODVM_EVENT_FIELDS(host_cpu_load, "host.cpu_load", struct modvm_host_cpu_load, 1,
+		   cpu, busy_permille, interval_ns)
 
 /* power.core_state — a core was parked or unparked. */
 enum modvm_core_state { MODVM_CORE_UNPARKED = 0, MODVM_CORE_PARKED = 1 };
@@ -90,7 +104,8 @@ struct modvm_power_core_state {
 	uint32_t state;		/* enum modvm_core_state */
 	char reason[64];
 };
-MODVM_EVENT(power_core_state, "power.core_state", struct modvm_power_core_state, 1)
+MODVM_EVENT_FIELDS(power_core_state, "power.core_state", struct modvm_power_core_state, 1,
+		   cpu, state, reason)
 
 /* host.mem_pressure — host memory situation. */
 struct modvm_mem_pressure {
@@ -99,7 +114,8 @@ struct modvm_mem_pressure {
 	uint32_t psi_some_avg10_permille;	/* /proc/pressure/memory "some avg10" × 10 */
 	uint32_t psi_full_avg10_permille;
 };
-MODVM_EVENT(mem_pressure, "host.mem_pressure", struct modvm_mem_pressure, 1)
+MODVM_EVENT_FIELDS(mem_pressure, "host.mem_pressure", struct modvm_mem_pressure, 1,
+		   mem_total, mem_available, psi_some_avg10_permille, psi_full_avg10_permille)
 
 /* mem.guest_stats — what a guest reports through its balloon stats queue. */
 struct modvm_mem_guest_stats {
@@ -114,17 +130,55 @@ struct modvm_mem_guest_stats {
 	uint64_t major_faults;
 	uint64_t minor_faults;
 };
-MODVM_EVENT(mem_guest_stats, "mem.guest_stats", struct modvm_mem_guest_stats, 1)
+MODVM_EVENT_FIELDS(mem_guest_stats, "mem.guest_stats", struct modvm_mem_guest_stats, 1,
+		   vm_id, reserved, total, free, available, caches, swap_in, swap_out,
+		   major_faults, minor_faults)
 
-/* mem.balloon_target / mem.balloon_actual — desired and actual guest memory. */
+/*
+ * mem.balloon_target / mem.balloon_actual — desired and actual guest
+ * memory.  The operator's `modvm ctl … balloon VM SIZE` publishes a target
+ * with source "operator" (0 bytes: back to the policy); the balloon
+ * mechanism publishes every target it puts in force (after clamping), with
+ * the source that asked, and the actual size as the guest reports it.
+ */
 struct modvm_mem_balloon {
 	uint32_t vm_id;
 	uint32_t reserved;
 	uint64_t guest_bytes;	/* memory the guest should have (target) or has (actual) */
 	char source[MODVM_NAME_MAX];	/* who set it: plugin name or "operator" */
 };
-MODVM_EVENT(mem_balloon_target, "mem.balloon_target", struct modvm_mem_balloon, 1)
-MODVM_EVENT(mem_balloon_actual, "mem.balloon_actual", struct modvm_mem_balloon, 1)
+MODVM_EVENT_FIELDS(mem_balloon_target, "mem.balloon_target", struct modvm_mem_balloon, 1,
+		   vm_id, reserved, guest_bytes, source)
+MODVM_EVENT_FIELDS(mem_balloon_actual, "mem.balloon_actual", struct modvm_mem_balloon, 1,
+		   vm_id, reserved, guest_bytes, source)
+
+/*
+ * mem.balloon_state (ABI 1.4) — what the balloon mechanism (the device
+ * plugin providing "modvm.balloon/1", balloon.h) holds for one VM.
+ * Published by the mechanism when a VM's balloon appears (its setup hook)
+ * or goes (teardown: flags without PRESENT), and whenever the target in
+ * force, the last request or the operator's hold changes.  Memory policies
+ * learn from it which VMs have a balloon and the effective target of what
+ * they asked (a target outside [minimum, maximum] is clamped: CLAMPED).
+ */
+#define MODVM_BALLOON_PRESENT (1u << 0)		/* the VM has a balloon device now */
+#define MODVM_BALLOON_OPERATOR (1u << 1)	/* `modvm ctl … balloon` holds it: policies wait */
+#define MODVM_BALLOON_CLAMPED (1u << 2)		/* the last request lay outside the limits */
+#define MODVM_BALLOON_STATS (1u << 3)		/* the guest has reported statistics */
+#define MODVM_BALLOON_COUNTED (1u << 4)		/* the guest's total still counts the balloon */
+struct modvm_mem_balloon_state {
+	uint32_t vm_id;
+	uint32_t flags;			/* MODVM_BALLOON_* */
+	uint64_t ram;			/* the VM's RAM */
+	uint64_t minimum;		/* targets are clamped into [minimum, maximum] */
+	uint64_t maximum;
+	uint64_t requested;		/* the last target asked for, before clamping; 0: none */
+	uint64_t target;		/* the target in force */
+	char source[MODVM_NAME_MAX];	/* who set it: a policy's name, "operator" or "startup" */
+	char governor[MODVM_NAME_MAX];	/* the memory policy governing the VM, "" for none */
+};
+MODVM_EVENT_FIELDS(mem_balloon_state, "mem.balloon_state", struct modvm_mem_balloon_state, 1,
+		   vm_id, flags, ram, minimum, maximum, requested, target, source, governor)
 
 /* net.nic — a host NIC was discovered. */
 struct modvm_net_nic {
@@ -142,7 +196,9 @@ struct modvm_net_nic {
 	uint8_t ntuple;		/* flow steering rules possible */
 	uint8_t reserved[7];
 };
-MODVM_EVENT(net_nic, "net.nic", struct modvm_net_nic, 1)
+MODVM_EVENT_FIELDS(net_nic, "net.nic", struct modvm_net_nic, 1,
+		   ifname, pci_addr, driver, vendor_id, device_id, rx_queues, tx_queues,
+		   msix_vectors, sriov_vfs, mtu, offload_capa, ntuple, reserved)
 
 /* net.queue_assigned — a VM NIC got a receive queue (and a core). */
 struct modvm_net_queue_assigned {
@@ -154,7 +210,8 @@ struct modvm_net_queue_assigned {
 	uint8_t mac[6];
 	uint8_t reserved[2];
 };
-MODVM_EVENT(net_queue_assigned, "net.queue_assigned", struct modvm_net_queue_assigned, 1)
+MODVM_EVENT_FIELDS(net_queue_assigned, "net.queue_assigned", struct modvm_net_queue_assigned, 1,
+		   vm_id, queue, host_cpu, dedicated, uplink, mac, reserved)
 
 /*
  * MODVM_NET_OFFLOAD_* — the bits of modvm_net_nic.offload_capa: what the NIC

@@ -4,16 +4,16 @@
  * A plugin is a shared module that exports exactly one symbol, its
  * descriptor, declared with MODVM_PLUGIN():
  *
- *     MODVM_PLUGIN(.name = "mem-balloon", .kind = MODVM_KIND_MEMORY_POLICY,
+ *     MODVM_PLUGIN(.name = "mem-dynamic", .kind = MODVM_KIND_MEMORY_POLICY,
  *                  .version = "1.0.0", .license = "MIT",
- *                  .init = balloon_init, .fini = balloon_fini);
+ *                  .init = dyn_init, .fini = dyn_fini);
  *
  * The symbol's name carries the ABI major (modvm_plugin_entry_v1), so a
  * plugin built for another major fails at dlsym with a message that says
  * which major it was built for.  The loader also refuses — each with its own
  * one-line message naming the file — another abi_major, an abi_minor newer
  * than the core's, a struct_size smaller than the 1.0 layout, an empty name,
- * a name that differs from the file name (mem-balloon.so ⇔ "mem-balloon"), a
+ * a name that differs from the file name (mem-dynamic.so ⇔ "mem-dynamic"), a
  * duplicate name, a `requires` entry that names no loaded plugin, and an
  * init that fails (after which the plugin is unloaded with nothing left).
  *
@@ -48,6 +48,19 @@ struct modvm_loop;
 struct modvm_plugin_ctx;
 struct modvm_vm;
 
+/*
+ * What a plugin is.  A kind is a label the core and the conformance kit
+ * read, and each kind that others replace has a contract (sdk/README.md,
+ * "Plugin kinds and their contracts"):
+ *  - CPU_BACKEND implements "modvm.cpu-backend/1" (cpu.h);
+ *  - MEMORY_POLICY decides balloon targets through "modvm.balloon/1"
+ *    (balloon.h) for the VMs it governs (modvm_plugin_governs);
+ *  - POWER_POLICY parks cores through "modvm.park/1" (park.h) when it
+ *    governs the host;
+ *  - NIC_DRIVER (ABI 1.4) implements "modvm.nic-driver/1" (nicdrv.h);
+ *  - NET, DEVICE and OTHER are mechanisms and features with no kind
+ *    contract of their own (what they provide is checked by interface).
+ */
 enum modvm_plugin_kind {
 	MODVM_KIND_OTHER = 0,
 	MODVM_KIND_CPU_BACKEND = 1,
@@ -55,6 +68,7 @@ enum modvm_plugin_kind {
 	MODVM_KIND_MEMORY_POLICY = 3,
 	MODVM_KIND_POWER_POLICY = 4,
 	MODVM_KIND_DEVICE = 5,
+	MODVM_KIND_NIC_DRIVER = 6,	/* ABI 1.4 */
 };
 
 /* "cpu-backend", "net", …; "unknown" for values outside the enum. */
@@ -172,12 +186,49 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 					    const char **provider);
 
 /*
+ * ABI 1.4.  Every provider of interface @id in turn, for interfaces
+ * several plugins implement at once (NIC drivers): set *@cursor to 0, then
+ * call until it returns NULL.  Each call returns the next vtable — the
+ * core's first, then each initialised plugin's in load order, the caller
+ * itself excepted — and its provider's context in *@provider (NULL for
+ * the core), which the vtable's calls then take as their `self`.
+ */
+MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
+						 size_t *cursor,
+						 struct modvm_plugin_ctx **provider);
+
+/*
  * The running VM @vm_id (see modvm/vm.h), or NULL when it is not running:
  * valid from its vm.lifecycle STARTING to its STOPPING event, on the loop
  * thread.  Policy plugins use it to reach vCPU threads (affinity, stats) or
  * guest RAM (the balloon).
  */
 MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id);
+
+/*
+ * ABI 1.4.  Which plugin governs: the operator names one policy per kind
+ * in the config, and exactly one plugin governs each thing at a time.
+ *  - MODVM_KIND_MEMORY_POLICY governs per VM: the VM's `memory_policy`
+ *    if set, else `host.memory_policy`;
+ *  - MODVM_KIND_POWER_POLICY governs the host: `host.power_policy`
+ *    (@vm_id is ignored).
+ * Each setting is a plugin name (an enabled plugin of that kind),
+ * "none" (nobody: the mechanism keeps its defaults and the operator's
+ * orders), or "auto" (the default): the one enabled plugin of that kind,
+ * nobody if none is enabled; `modvm check` refuses "auto" with several.
+ * Returns the governing plugin's name, or NULL for nobody (also for an
+ * unknown VM, kind or a setting `check` refuses).  Loop thread, any time
+ * after the config is loaded.
+ */
+MODVM_EXPORT const char *modvm_plugin_governor(struct modvm_plugin_ctx *ctx, int kind,
+					       unsigned vm_id);
+/*
+ * ABI 1.4.  True if the plugin of @ctx governs VM @vm_id (memory policies)
+ * or the host (power policies, @vm_id ignored) in its own kind.  Policies
+ * leave alone what they do not govern; mechanisms refuse (-EPERM) orders
+ * from a caller that does not govern.
+ */
+MODVM_EXPORT bool modvm_plugin_governs(struct modvm_plugin_ctx *ctx, unsigned vm_id);
 
 /*
  * Per-VM hooks, for plugins that add devices to VMs.  @setup runs on the

@@ -1,16 +1,20 @@
 /*
- * The mem-balloon plugin in an in-process host (no VM launched): fixture
- * meminfo/PSI files come out as host.mem_pressure every interval, a target
- * from an operator is taken for a VM with a balloon group and refused
- * (one line) for one without, and a PSI file gone bad freezes targets with
- * one error, not one per tick.
+ * The memory plugins in an in-process host (no VM launched): mem-dynamic's
+ * fixture meminfo/PSI files come out as host.mem_pressure every interval;
+ * mem-balloon takes an operator's target for a VM with a balloon group and
+ * refuses (one line) one without; "modvm.balloon/1" answers -ENODEV for a
+ * VM without a running balloon and refuses a plugin that does not govern
+ * the VM; and a PSI file gone bad freezes targets with one error, not one
+ * per tick.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <modvm/balloon.h>
 #include <modvm/events.h>
 
 #include "host/host.h"
@@ -53,10 +57,11 @@ static void setup(void)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
 		"host = { log_level = \"info\"; };\n"
-		"plugins = { mem-balloon = { enabled = true; interval_ms = 50;\n"
+		"plugins = { mem-balloon = { enabled = true; interval_ms = 50; };\n"
+		"  mem-dynamic = { enabled = true; interval_ms = 50;\n"
 		"  meminfo = \"%s\"; psi = \"%s\"; }; };\n"
 		"vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
-		"          mem-balloon = { weight = 100; }; },\n"
+		"          mem-balloon = { }; mem-dynamic = { weight = 100; }; },\n"
 		"        { name = \"b\"; memory = \"64M\"; kernel = \"builtin:demo\"; } );\n",
 		meminfo, psi);
 	fclose(f);
@@ -109,14 +114,29 @@ START_TEST(pressure_published_every_interval)
 }
 END_TEST
 
+static struct modvm_mem_balloon_state state;
+static unsigned states;
+
+static void on_state(const struct modvm_mem_balloon_state *ev, void *ud)
+{
+	(void)ud;
+	state = *ev;
+	states++;
+}
+
 START_TEST(operator_targets)
 {
 	struct modvm_host *host = host_up();
 	struct modvm_mem_balloon t = { .vm_id = 0, .guest_bytes = 48ull << 20 };
 
+	ck_assert_int_ge(modvm_subscribe_mem_balloon_state(modvm__host_bus(host), 0, on_state,
+							   NULL), 1);
 	snprintf(t.source, sizeof(t.source), "operator");
 	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
 	ck_assert_msg(strstr(logbuf, "vm 0: target 48 MiB set by operator"), "log: %s", logbuf);
+	ck_assert_uint_eq(states, 1);
+	ck_assert(state.flags & MODVM_BALLOON_OPERATOR);
+	ck_assert_str_eq(state.governor, "mem-dynamic");
 	t.vm_id = 1;	/* no mem-balloon group */
 	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
 	ck_assert_msg(strstr(logbuf, "from operator: vm 1 has no balloon (ignored)"), "log: %s",
@@ -124,13 +144,48 @@ START_TEST(operator_targets)
 	t.vm_id = 0;
 	t.guest_bytes = 0;
 	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
-	ck_assert_ptr_nonnull(strstr(logbuf, "vm 0: back to the automatic policy"));
-	/* its own targets are not orders */
+	ck_assert_ptr_nonnull(strstr(logbuf, "vm 0: handed back to mem-dynamic"));
+	ck_assert(!(state.flags & MODVM_BALLOON_OPERATOR));
+	/* a source that governs nothing is no order: one line, then silence */
 	size_t len = strlen(logbuf);
-	snprintf(t.source, sizeof(t.source), "mem-balloon");
+	snprintf(t.source, sizeof(t.source), "somebody");
 	t.guest_bytes = 1;
 	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_msg(strstr(logbuf + len, "mem.balloon_target from somebody for vm 0 ignored: "
+					   "mem-dynamic governs its memory"), "log: %s", logbuf);
+	len = strlen(logbuf);
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
 	ck_assert_uint_eq(strlen(logbuf), len);
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
+/* The interface without a VM running: limits unknown, -ENODEV; the
+ * governor is checked before anything changes. */
+START_TEST(interface_answers_without_a_vm)
+{
+	struct modvm_host *host = host_up();
+	struct modvm_plugin_ctx *dyn = modvm__host_plugin_by_name(host, "mem-dynamic");
+	struct modvm_plugin_ctx *bal = modvm__host_plugin_by_name(host, "mem-balloon");
+	const char *who = NULL;
+	const struct modvm_balloon *bl = modvm_plugin_query(dyn, MODVM_BALLOON_IFACE, &who);
+	struct modvm_balloon_info info = { .struct_size = sizeof(info) };
+	uint64_t eff = 0;
+
+	ck_assert_ptr_nonnull(bl);
+	ck_assert_str_eq(who, "mem-balloon");
+	ck_assert_int_eq(bl->get(dyn, 0, &info), -ENODEV);
+	ck_assert(!(info.flags & MODVM_BALLOON_PRESENT));
+	ck_assert_int_eq(bl->get(dyn, 7, &info), -ENOENT);
+	ck_assert_int_eq(bl->set_target(dyn, 0, 32ull << 20, &eff), -ENODEV);
+	/* mem-balloon is no memory policy: it governs nothing */
+	ck_assert(!modvm_plugin_governs(bal, 0));
+	ck_assert(modvm_plugin_governs(dyn, 0));
+	ck_assert_str_eq(modvm_plugin_governor(bal, MODVM_KIND_MEMORY_POLICY, 1), "mem-dynamic");
+	ck_assert_int_eq(bl->set_target(bal, 0, 32ull << 20, &eff), -EPERM);
+	ck_assert_msg(strstr(logbuf, "vm a: mem-balloon asked for a target, but mem-dynamic "
+				     "governs its memory (memory_policy): refused"), "log: %s", logbuf);
 	modvm__host_stop(host);
 	modvm__host_free(host);
 }
@@ -167,6 +222,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, pressure_published_every_interval);
 	tcase_add_test(tc, operator_targets);
+	tcase_add_test(tc, interface_answers_without_a_vm);
 	tcase_add_test(tc, bad_psi_freezes_with_one_line);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -1,9 +1,9 @@
 /*
- * The mem-balloon plugin as a user meets it, through the built `modvm`:
- * its options are described, the example config validates, a bad per-VM
- * range and an unreadable meminfo are refused naming the file, and (with
- * /dev/kvm) both VMs of etc/dynamic-memory.conf find a virtio-balloon on
- * their command line.
+ * The memory plugins as a user meets them, through the built `modvm`:
+ * their options are described, the example config validates, a bad per-VM
+ * range, an unreadable meminfo and a memory_policy naming no memory policy
+ * are refused naming the file, and (with /dev/kvm) both VMs of
+ * etc/dynamic-memory.conf find a virtio-balloon on their command line.
  */
 #include <check.h>
 #include <stdio.h>
@@ -40,20 +40,26 @@ static const char *temp_conf(char *path, size_t size, const char *text)
 START_TEST(describe_lists_options_and_events)
 {
 	run_modvm(&res, 30, "plugins", "--describe", "mem-balloon", NULL);
-	run_expect(&res, 0, "memory-policy", NULL);
-	const char *want[] = { "interval_ms", "meminfo", "psi", "startup", "minimum", "maximum",
-			       "buffer", "weight", "range 5..2000", "range 0..10000",
-			       "host.mem_pressure", "mem.guest_stats", "mem.balloon_target",
-			       "mem.balloon_actual" };
+	run_expect(&res, 0, "kind         device", NULL);
+	const char *want[] = { "interval_ms", "startup", "minimum", "maximum",
+			       "free_page_reporting", "mem.guest_stats", "mem.balloon_target",
+			       "mem.balloon_actual", "mem.balloon_state" };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		ck_assert_msg(strstr(res.out, want[i]), "missing %s", want[i]);
+	run_modvm(&res, 30, "plugins", "--describe", "mem-dynamic", NULL);
+	run_expect(&res, 0, "kind         memory-policy", NULL);
+	const char *want_dyn[] = { "interval_ms", "meminfo", "psi", "host_reserve", "buffer",
+				   "weight", "range 5..2000", "range 0..10000",
+				   "host.mem_pressure" };
+	for (size_t i = 0; i < sizeof(want_dyn) / sizeof(want_dyn[0]); i++)
+		ck_assert_msg(strstr(res.out, want_dyn[i]), "missing %s", want_dyn[i]);
 }
 END_TEST
 
 START_TEST(example_config_validates)
 {
 	run_modvm(&res, 30, "check", example, NULL);
-	run_expect(&res, 0, "OK (3 plugins, 2 VMs)", NULL);
+	run_expect(&res, 0, "OK (4 plugins, 2 VMs)", NULL);
 }
 END_TEST
 
@@ -61,9 +67,9 @@ START_TEST(bad_buffer_refused)
 {
 	char path[64];
 	temp_conf(path, sizeof(path),
-		  "plugins = { mem-balloon = { enabled = true; }; };\n"
+		  "plugins = { mem-balloon = { enabled = true; }; mem-dynamic = { enabled = true; }; };\n"
 		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
-		  "  mem-balloon = { buffer = 3; }; } );\n");
+		  "  mem-dynamic = { buffer = 3; }; } );\n");
 	run_modvm(&res, 30, "check", path, NULL);
 	unlink(path);
 	ck_assert_int_eq(res.status, 2);
@@ -99,9 +105,8 @@ START_TEST(unreadable_meminfo_refused)
 	char path[64];
 	temp_conf(path, sizeof(path),
 		  "plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		  "  mem-balloon = { enabled = true; meminfo = \"/nonexistent/meminfo\"; }; };\n"
-		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
-		  "  mem-balloon = { }; } );\n");
+		  "  mem-dynamic = { enabled = true; meminfo = \"/nonexistent/meminfo\"; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\"; } );\n");
 	for (int i = 0; i < 2; i++) {
 		run_modvm(&res, 30, i ? "run" : "check", path, NULL);
 		ck_assert_int_eq(res.status, 2);
@@ -109,6 +114,36 @@ START_TEST(unreadable_meminfo_refused)
 			      "stderr: %s", res.err);
 	}
 	unlink(path);
+}
+END_TEST
+
+/* A policy that is no memory policy, or none at all, is refused with file:line;
+ * "auto" with two memory policies must be told which one. */
+START_TEST(memory_policy_names_a_memory_policy)
+{
+	char path[64];
+	temp_conf(path, sizeof(path),
+		  "host = { memory_policy = \"mem-balloon\"; };\n"
+		  "plugins = { mem-balloon = { enabled = true; }; mem-dynamic = { enabled = true; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  mem-balloon = { }; },\n"
+		  "  { name = \"b\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "    memory_policy = \"mem-nothing\"; } );\n");
+	run_modvm(&res, 30, "check", path, NULL);
+	unlink(path);
+	ck_assert_int_eq(res.status, 2);
+	ck_assert_msg(strstr(res.err, ":1: host.memory_policy = \"mem-balloon\": plugin mem-balloon "
+				      "is a device plugin, not a memory-policy"), "stderr: %s", res.err);
+	ck_assert_msg(strstr(res.err, ":6: vm b: memory_policy = \"mem-nothing\": no enabled "
+				      "memory-policy plugin is named \"mem-nothing\" (enabled: "
+				      "mem-dynamic; or \"none\")"), "stderr: %s", res.err);
+	temp_conf(path, sizeof(path),
+		  "plugins = { mem-balloon = { enabled = true; }; mem-dynamic = { enabled = true; }; };\n"
+		  "vms = ( { name = \"a\"; memory = \"64M\"; kernel = \"builtin:demo\";\n"
+		  "  memory_policy = \"none\"; mem-balloon = { }; } );\n");
+	run_modvm(&res, 30, "check", path, NULL);
+	unlink(path);
+	run_expect(&res, 0, "OK (2 plugins, 1 VM)", NULL);
 }
 END_TEST
 
@@ -153,6 +188,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, bad_buffer_refused);
 	tcase_add_test(tc, minimum_above_maximum_refused);
 	tcase_add_test(tc, unreadable_meminfo_refused);
+	tcase_add_test(tc, memory_policy_names_a_memory_policy);
 	tcase_add_test(tc, both_vms_get_a_balloon);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

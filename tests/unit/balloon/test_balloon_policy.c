@@ -63,12 +63,12 @@ static const struct scenario table[] = {
 	    { 0, 8 * G, 1 * G, 20, 5000, true, 16 * G, 0, 3072.0 * 5 / 8 } } },
 };
 
-static size_t fill(const struct scenario *s, struct mb_policy_vm *vms)
+static size_t fill(const struct scenario *s, struct dm_policy_vm *vms)
 {
 	size_t n = 0;
 	for (; n < MAXVM && s->vm[n].max; n++) {
 		const struct vmrow *r = &s->vm[n];
-		vms[n] = (struct mb_policy_vm){ .minimum = r->min, .maximum = r->max,
+		vms[n] = (struct dm_policy_vm){ .minimum = r->min, .maximum = r->max,
 						.buffer_pct = r->buffer, .weight = r->weight,
 						.have_stats = r->stats, .total = r->total,
 						.available = r->avail, .current = r->current };
@@ -79,18 +79,18 @@ static size_t fill(const struct scenario *s, struct mb_policy_vm *vms)
 START_TEST(test_table)
 {
 	const struct scenario *s = &table[_i];
-	struct mb_policy_params p;
-	struct mb_policy_vm vms[MAXVM];
-	struct mb_policy_host host = { .mem_total = 128 * G, .mem_available = s->host_avail,
+	struct dm_policy_params p;
+	struct dm_policy_vm vms[MAXVM];
+	struct dm_policy_host host = { .mem_total = 128 * G, .mem_available = s->host_avail,
 				       .psi_some_permille = s->psi };
 
-	mb_policy_defaults(&p);
+	dm_policy_defaults(&p);
 	size_t n = fill(s, vms);
 	if (_i == 4) {	/* free-only guest: demand 1G, ×1.5 */
 		vms[0].free = 1 * G;
 		vms[0].available = 0;
 	}
-	bool shrt = mb_policy_run(&p, &host, vms, n);
+	bool shrt = dm_policy_run(&p, &host, vms, n);
 	ck_assert_msg(shrt == s->short_expected, "%s: short=%d", s->name, shrt);
 	for (size_t i = 0; i < n; i++) {
 		double want = _i == 4 ? 1536 : s->vm[i].want_mib;
@@ -105,17 +105,17 @@ END_TEST
 /* Under pressure the extra above the minimums follows the weights within 5 %. */
 START_TEST(test_weights_within_5pct)
 {
-	struct mb_policy_params p;
-	struct mb_policy_host host = { .mem_total = 32 * G, .mem_available = 300 * M };
-	struct mb_policy_vm vms[2] = {
+	struct dm_policy_params p;
+	struct dm_policy_host host = { .mem_total = 32 * G, .mem_available = 300 * M };
+	struct dm_policy_vm vms[2] = {
 		{ .minimum = 512 * M, .maximum = 16 * G, .buffer_pct = 20, .weight = 7500,
 		  .have_stats = true, .total = 16 * G, .available = 1 * G, .current = 3 * G },
 		{ .minimum = 512 * M, .maximum = 16 * G, .buffer_pct = 20, .weight = 2500,
 		  .have_stats = true, .total = 16 * G, .available = 1 * G, .current = 3 * G },
 	};
 
-	mb_policy_defaults(&p);
-	ck_assert(mb_policy_run(&p, &host, vms, 2));
+	dm_policy_defaults(&p);
+	ck_assert(dm_policy_run(&p, &host, vms, 2));
 	double a = (double)(vms[0].target - vms[0].minimum);
 	double b = (double)(vms[1].target - vms[1].minimum);
 	ck_assert_double_gt(b, 0);
@@ -137,9 +137,9 @@ END_TEST
  */
 START_TEST(test_budget_counts_what_guests_hold)
 {
-	struct mb_policy_params p;
-	struct mb_policy_host host = { .mem_total = 32 * G, .mem_available = 1 * G + 256 * M };
-	struct mb_policy_vm vms[2] = {
+	struct dm_policy_params p;
+	struct dm_policy_host host = { .mem_total = 32 * G, .mem_available = 1 * G + 256 * M };
+	struct dm_policy_vm vms[2] = {
 		{ .minimum = 512 * M, .maximum = 8 * G, .buffer_pct = 20, .weight = 5000,
 		  .have_stats = true, .total = 2560 * M, .available = 1, .current = 2 * G,
 		  .held = 1 * G },
@@ -148,23 +148,23 @@ START_TEST(test_budget_counts_what_guests_hold)
 		  .held = 2 * G },
 	};
 
-	mb_policy_defaults(&p);
-	ck_assert(mb_policy_run(&p, &host, vms, 2));
+	dm_policy_defaults(&p);
+	ck_assert(dm_policy_run(&p, &host, vms, 2));
 	ck_assert_uint_le(vms[0].target + vms[1].target, 4 * G);
 	ck_assert_uint_ge(vms[0].target + vms[1].target, 4 * G - 2);
 	/* counted at its target (what the old policy did) it would have been 5 GiB */
 	vms[0].held = 0;
 	vms[0].current = vms[1].current = 2 * G;
 	vms[0].last_dir = vms[1].last_dir = 0;
-	mb_policy_run(&p, &host, vms, 2);
+	dm_policy_run(&p, &host, vms, 2);
 	ck_assert_uint_gt(vms[0].target + vms[1].target, 4 * G + 512 * M);
 }
 END_TEST
 
-static struct mb_policy_host roomy = { .mem_total = 128 * G, .mem_available = 64 * G };
+static struct dm_policy_host roomy = { .mem_total = 128 * G, .mem_available = 64 * G };
 
 /* A guest whose demand makes desired = @mib MiB at buffer 0... 5 %. */
-static void demand(struct mb_policy_vm *v, uint64_t bytes)
+static void demand(struct dm_policy_vm *v, uint64_t bytes)
 {
 	v->have_stats = true;
 	v->buffer_pct = 5;
@@ -174,20 +174,20 @@ static void demand(struct mb_policy_vm *v, uint64_t bytes)
 
 START_TEST(test_hysteresis_small_steps)
 {
-	struct mb_policy_params p;
-	struct mb_policy_vm v = { .minimum = 0, .maximum = 32 * G, .weight = 5000,
+	struct dm_policy_params p;
+	struct dm_policy_vm v = { .minimum = 0, .maximum = 32 * G, .weight = 5000,
 				  .current = 1 * G };
 
-	mb_policy_defaults(&p);
+	dm_policy_defaults(&p);
 	demand(&v, 1 * G + 3 * M);	/* < 4 MiB */
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(!v.changed);
 	ck_assert_uint_eq(v.target, 1 * G);
 	demand(&v, 1 * G + 15 * M);	/* > 4 MiB, < 2 % of 1 GiB */
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(!v.changed);
 	demand(&v, 1 * G + 30 * M);	/* > 2 % */
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 	ck_assert_uint_gt(v.target, 1 * G + 29 * M);
 }
@@ -195,48 +195,48 @@ END_TEST
 
 START_TEST(test_hysteresis_no_quick_reversal)
 {
-	struct mb_policy_params p;
-	struct mb_policy_vm v = { .minimum = 0, .maximum = 32 * G, .weight = 5000,
+	struct dm_policy_params p;
+	struct dm_policy_vm v = { .minimum = 0, .maximum = 32 * G, .weight = 5000,
 				  .current = 1 * G };
 
-	mb_policy_defaults(&p);
+	dm_policy_defaults(&p);
 	demand(&v, 2 * G);
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 	ck_assert_int_eq(v.last_dir, 1);
 	/* The guest idles at once: no shrink for reverse_hold intervals. */
 	demand(&v, 1 * G);
 	for (uint32_t i = 1; i < p.reverse_hold; i++) {
-		mb_policy_run(&p, &roomy, &v, 1);
+		dm_policy_run(&p, &roomy, &v, 1);
 		ck_assert_msg(!v.changed, "reversed after %u intervals", i);
 		ck_assert_uint_ge(v.target, 2 * G - 1);
 	}
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 	ck_assert_uint_lt(v.target, 1 * G + 1 * M);
 	ck_assert_int_eq(v.last_dir, -1);
 	/* Growing further in the same direction needs no wait. */
 	demand(&v, 512 * M);
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 }
 END_TEST
 
 START_TEST(test_hysteresis_pressure_wins)
 {
-	struct mb_policy_params p;
-	struct mb_policy_vm v = { .minimum = 256 * M, .maximum = 32 * G, .weight = 5000,
+	struct dm_policy_params p;
+	struct dm_policy_vm v = { .minimum = 256 * M, .maximum = 32 * G, .weight = 5000,
 				  .current = 1 * G };
-	struct mb_policy_host tight = { .mem_total = 8 * G, .mem_available = 0,
+	struct dm_policy_host tight = { .mem_total = 8 * G, .mem_available = 0,
 					.psi_some_permille = 300 };
 
-	mb_policy_defaults(&p);
+	dm_policy_defaults(&p);
 	demand(&v, 2 * G);
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 	/* Right after growing, the host stalls: the shrink is not held back,
 	 * even by less than the 2 % step. */
-	ck_assert(mb_policy_run(&p, &tight, &v, 1));
+	ck_assert(dm_policy_run(&p, &tight, &v, 1));
 	ck_assert(v.changed);
 	ck_assert_uint_lt(v.target, 2 * G);
 }
@@ -244,12 +244,12 @@ END_TEST
 
 START_TEST(test_first_target_always_applies)
 {
-	struct mb_policy_params p;
-	struct mb_policy_vm v = { .minimum = 0, .maximum = 4 * G, .weight = 5000 };
+	struct dm_policy_params p;
+	struct dm_policy_vm v = { .minimum = 0, .maximum = 4 * G, .weight = 5000 };
 
-	mb_policy_defaults(&p);
+	dm_policy_defaults(&p);
 	demand(&v, 1 * G);
-	mb_policy_run(&p, &roomy, &v, 1);
+	dm_policy_run(&p, &roomy, &v, 1);
 	ck_assert(v.changed);
 	ck_assert_uint_eq(v.current, v.target);
 	ck_assert_uint_gt(v.target, 1 * G - 1 * M);

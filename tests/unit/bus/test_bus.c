@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,16 @@ static void count_calls(const struct ping *p, void *ud) { (void)p; (*(int *)ud)+
 static void count_pong(const struct pong *p, void *ud) { *(uint32_t *)ud += p->value; }
 static void raw_count(const void *p, modvm_fn fn, void *ud) { (void)p; (void)fn; (*(int *)ud)++; }
 static void fn_nop(void) {}
+
+/* One payload, and a plugin built against a reordered copy of it (same size). */
+struct lay { uint32_t x; uint32_t y; uint64_t z; };
+struct lay_swapped { uint32_t y; uint32_t x; uint64_t z; };
+MODVM_EVENT_FIELDS(lay, "test.bus.layout2", struct lay, 1, x, y, z)
+MODVM_EVENT_FIELDS(lay_swapped, "test.bus.layout2", struct lay_swapped, 1, y, x, z)
+MODVM_EVENT(lay_plain, "test.bus.layout2", struct lay, 1)
+/* A list that forgets a member, and one whose members overlap. */
+MODVM_EVENT_FIELDS(lay_short, "test.bus.layout3", struct lay, 1, x, y)
+static void count_lay(const struct lay *p, void *ud) { (void)p; (*(int *)ud)++; }
 
 START_TEST(typed_delivery_is_synchronous_on_loop_thread)
 {
@@ -225,9 +236,9 @@ static void capture(enum modvm_log_level level, const char *line, void *ud)
 START_TEST(size_and_version_mismatch_refused_with_eproto)
 {
 	struct fixture f = make();
-	struct modvm_event_desc good = { sizeof(good), 1, "test.bus.layout", 16, -1 };
-	struct modvm_event_desc bigger = { sizeof(bigger), 1, "test.bus.layout", 24, -1 };
-	struct modvm_event_desc newer = { sizeof(newer), 2, "test.bus.layout", 16, -1 };
+	struct modvm_event_desc good = { sizeof(good), 1, "test.bus.layout", 16, -1, NULL, 0 };
+	struct modvm_event_desc bigger = { sizeof(bigger), 1, "test.bus.layout", 24, -1, NULL, 0 };
+	struct modvm_event_desc newer = { sizeof(newer), 2, "test.bus.layout", 16, -1, NULL, 0 };
 	uint64_t payload[3] = { 0 };
 	int n = 0;
 
@@ -260,10 +271,10 @@ END_TEST
 START_TEST(wrong_size_and_bad_descriptors_refused_with_einval)
 {
 	struct fixture f = make();
-	struct modvm_event_desc good = { sizeof(good), 1, "test.bus.sized", 16, -1 };
-	struct modvm_event_desc noname = { sizeof(noname), 1, "", 16, -1 };
-	struct modvm_event_desc empty = { sizeof(empty), 1, "test.bus.empty", 0, -1 };
-	struct modvm_event_desc tiny = { 8, 1, "test.bus.tiny", 16, -1 };
+	struct modvm_event_desc good = { sizeof(good), 1, "test.bus.sized", 16, -1, NULL, 0 };
+	struct modvm_event_desc noname = { sizeof(noname), 1, "", 16, -1, NULL, 0 };
+	struct modvm_event_desc empty = { sizeof(empty), 1, "test.bus.empty", 0, -1, NULL, 0 };
+	struct modvm_event_desc tiny = { 8, 1, "test.bus.tiny", 16, -1, NULL, 0 };
 	uint64_t payload[3] = { 0 };
 	int n = 0;
 
@@ -288,12 +299,48 @@ START_TEST(wrong_size_and_bad_descriptors_refused_with_einval)
 }
 END_TEST
 
+/* A member moved within the same size is refused, naming both layouts;
+ * a descriptor from before layouts existed still gets size and version. */
+START_TEST(reordered_layout_of_the_same_size_refused)
+{
+	struct fixture f = make();
+	struct lay p = { 1, 2, 3 };
+	struct lay_swapped q = { 2, 1, 3 };
+	struct modvm_event_desc old = { offsetof(struct modvm_event_desc, fields), 1,
+					"test.bus.layout2", sizeof(struct lay), -1, NULL, 0 };
+	struct modvm_event_field overlap[] = { { "x", 0, 8 }, { "y", 4, 4 }, { "z", 8, 8 } };
+	struct modvm_event_desc bad = { sizeof(bad), 1, "test.bus.layout4", 16, -1, overlap, 3 };
+	char last[512];
+	unsigned before = modvm__bus_refusals(NULL, 0);
+	int n = 0;
+
+	modvm_log_set_sink(capture, NULL);
+	ck_assert_int_gt(modvm_subscribe_lay(f.bus, 0, count_lay, &n), 0);
+	ck_assert_int_eq(modvm_publish_lay(f.bus, &p), 0);
+	ck_assert_int_eq(modvm_publish_lay_swapped(f.bus, &q), -EPROTO);
+	ck_assert_msg(strstr(last_error, "members y@0+4 x@4+4 z@8+8 do not match the registered "
+					 "x@0+4 y@4+4 z@8+8"), "%s", last_error);
+	ck_assert_uint_eq(modvm__bus_refusals(last, sizeof(last)), before + 1);
+	ck_assert_msg(strstr(last, "test.bus.layout2") && strstr(last, "(by core)"), "%s", last);
+	ck_assert_int_eq(modvm_publish_lay_plain(f.bus, &p), -EPROTO);
+	ck_assert_msg(strstr(last_error, "declared without its member list"), "%s", last_error);
+	ck_assert_int_eq(modvm_bus_publish(f.bus, &old, &p, sizeof(p)), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(modvm_bus_register(&modvm_event_lay_short), -EINVAL);
+	ck_assert_msg(strstr(last_error, "bytes 8..16 are in no listed member"), "%s", last_error);
+	ck_assert_int_eq(modvm_bus_register(&bad), -EINVAL);
+	ck_assert_msg(strstr(last_error, "member y at 4 overlaps"), "%s", last_error);
+	modvm_log_set_sink(NULL, NULL);
+	destroy(&f);
+}
+END_TEST
+
 /* Every translation unit has its own static desc; they must meet by name. */
 START_TEST(separate_descs_with_same_layout_share_the_type)
 {
 	struct fixture f = make();
-	struct modvm_event_desc a = { sizeof(a), 4, "test.bus.shared", 8, -1 };
-	struct modvm_event_desc b = { sizeof(b), 4, "test.bus.shared", 8, -1 };
+	struct modvm_event_desc a = { sizeof(a), 4, "test.bus.shared", 8, -1, NULL, 0 };
+	struct modvm_event_desc b = { sizeof(b), 4, "test.bus.shared", 8, -1, NULL, 0 };
 	uint64_t payload = 1;
 	int n = 0;
 
@@ -310,7 +357,7 @@ END_TEST
 START_TEST(zeroed_id_cache_is_not_a_registered_slot)
 {
 	struct fixture f = make();
-	struct modvm_event_desc first = { sizeof(first), 1, "test.bus.first", 8, -1 };
+	struct modvm_event_desc first = { sizeof(first), 1, "test.bus.first", 8, -1, NULL, 0 };
 	struct modvm_event_desc zeroed = { .struct_size = sizeof(zeroed), .version = 1,
 					   .name = "test.bus.zeroed", .payload_size = 4 };
 	uint64_t payload = 0;
@@ -470,6 +517,7 @@ int main(void)
 	tcase_add_test(tc, subscribe_inside_handler_does_not_crash);
 	tcase_add_test(tc, size_and_version_mismatch_refused_with_eproto);
 	tcase_add_test(tc, wrong_size_and_bad_descriptors_refused_with_einval);
+	tcase_add_test(tc, reordered_layout_of_the_same_size_refused);
 	tcase_add_test(tc, separate_descs_with_same_layout_share_the_type);
 	tcase_add_test(tc, zeroed_id_cache_is_not_a_registered_slot);
 	tcase_add_test(tc, counters_follow_publish_delivery_and_subscriptions);

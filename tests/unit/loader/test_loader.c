@@ -618,7 +618,8 @@ START_TEST(test_kind_names)
 	ck_assert_str_eq(modvm_plugin_kind_name(MODVM_KIND_CPU_BACKEND), "cpu-backend");
 	ck_assert_str_eq(modvm_plugin_kind_name(MODVM_KIND_MEMORY_POLICY), "memory-policy");
 	ck_assert_str_eq(modvm_plugin_kind_name(MODVM_KIND_DEVICE), "device");
-	ck_assert_str_eq(modvm_plugin_kind_name(6), "unknown");
+	ck_assert_str_eq(modvm_plugin_kind_name(MODVM_KIND_NIC_DRIVER), "nic-driver");
+	ck_assert_str_eq(modvm_plugin_kind_name(7), "unknown");
 	ck_assert_str_eq(modvm_plugin_kind_name(-1), "unknown");
 }
 END_TEST

@@ -65,7 +65,7 @@ START_TEST(example_config_validates)
 	const char *root = getenv("MODVM_SOURCE_ROOT");
 	snprintf(path, sizeof(path), "%s/etc/networking.conf", root ? root : ".");
 	run_modvm(&res, 30, "check", path, NULL);
-	run_expect(&res, 0, "OK (3 plugins, 1 VM)", NULL);
+	run_expect(&res, 0, "OK (4 plugins, 1 VM)", NULL);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "actions.h"
+#include "cpulist.h"
 #include "sysfs_tree.h"
 
 static const char *gov(const char *root, unsigned cpu)
@@ -257,6 +258,23 @@ START_TEST(permitted_reflects_the_tree)
 }
 END_TEST
 
+START_TEST(cpulist_parsing)
+{
+	unsigned c[PARK_MAX_CPUS];
+
+	ck_assert_int_eq(park_cpulist_parse("0-3,6", c), 5);
+	ck_assert_uint_eq(c[3], 3);
+	ck_assert_uint_eq(c[4], 6);
+	ck_assert_int_eq(park_cpulist_parse("5,1,1-2\n", c), 3);
+	ck_assert_uint_eq(c[0], 1);
+	ck_assert_uint_eq(c[2], 5);
+	ck_assert_int_eq(park_cpulist_parse("", c), -EINVAL);
+	ck_assert_int_eq(park_cpulist_parse("3-1", c), -EINVAL);
+	ck_assert_int_eq(park_cpulist_parse("1,x", c), -EINVAL);
+	ck_assert_int_eq(park_cpulist_parse("999", c), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("park-actions");
@@ -266,6 +284,7 @@ int main(void)
 
 	tcase_add_loop_test(t, scenario, 0, sizeof(scenarios) / sizeof(scenarios[0]));
 	tcase_add_test(t, action_names);
+	tcase_add_test(t, cpulist_parsing);
 	tcase_add_loop_test(t, permitted_reflects_the_tree, 0,
 			    sizeof(permitted) / sizeof(permitted[0]));
 	suite_add_tcase(s, t);

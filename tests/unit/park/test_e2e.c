@@ -1,6 +1,7 @@
 /*
- * power-park inside the real `modvm` binary: `plugins --describe` lists its
- * option table and events, and a run with the demo guest (2 vCPUs) and an
+ * core-parking on power-park inside the real `modvm` binary: `plugins
+ * --describe` lists both option tables and events, and a run with the demo
+ * guest (2 vCPUs) and an
  * idle /proc/stat parks cpu1, re-pins both vCPU threads (modvm_plugin_vm +
  * modvm_vcpu_set_affinity) and restores everything when modvm stops.
  *
@@ -29,14 +30,18 @@ static struct run_result res;
 START_TEST(describe_lists_options)
 {
 	run_modvm(&res, 30, "plugins", "--describe", "power-park", NULL);
-	run_expect(&res, 0, "power-park 1.0.0", NULL);
-	ck_assert_ptr_nonnull(strstr(res.out, "power-policy"));
-	static const char *const keys[] = { "min_cores", "max_cores", "increase_threshold",
-		"decrease_threshold", "increase_time", "decrease_time", "cores_per_step",
-		"interval_ms", "cores", "action", "proc_stat", "sysfs_root",
-		"affinity|cpufreq|offline", "host.cpu_load", "power.core_state" };
+	run_expect(&res, 0, "power-park 2.0.0", NULL);
+	static const char *const keys[] = { "kind         other", "cores", "action", "sysfs_root",
+		"state_file", "affinity|cpufreq|offline", "power.core_state" };
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		ck_assert_msg(strstr(res.out, keys[i]) != NULL, "describe lacks %s", keys[i]);
+	run_modvm(&res, 30, "plugins", "--describe", "core-parking", NULL);
+	run_expect(&res, 0, "core-parking 1.0.0", NULL);
+	static const char *const pkeys[] = { "kind         power-policy", "min_cores", "max_cores",
+		"increase_threshold", "decrease_threshold", "increase_time", "decrease_time",
+		"cores_per_step", "interval_ms", "proc_stat", "host.cpu_load" };
+	for (unsigned i = 0; i < sizeof(pkeys) / sizeof(pkeys[0]); i++)
+		ck_assert_msg(strstr(res.out, pkeys[i]) != NULL, "describe lacks %s", pkeys[i]);
 }
 END_TEST
 
@@ -53,8 +58,9 @@ START_TEST(demo_guest_vcpus_packed_and_restored)
 	/* a static /proc/stat copy: zero busy every interval, so it parks at the first tick */
 	fprintf(f,
 		"plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		"  power-park = { enabled = true; interval_ms = 10; decrease_time = 1;\n"
-		"    proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; }; };\n"
+		"  core-parking = { enabled = true; interval_ms = 10; decrease_time = 1;\n"
+		"    proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; };\n"
+		"  power-park = { enabled = true; }; };\n"
 		"vms = ( { name = \"demo\"; vcpus = 2; memory = \"64M\"; kernel = \"builtin:demo\";"
 		" console = \"none\"; } );\n", root ? root : ".");
 	fclose(f);
@@ -86,14 +92,14 @@ static void spin_conf(const char *conf, const char *action, const char *root,
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
 		"plugins = { cpu-vmx = { enabled = true; }; cpu-svm = { enabled = true; };\n"
-		"  power-park = { enabled = true; action = \"%s\"; interval_ms = 20;\n"
-		"    decrease_time = 1; cores = \"0-1\"; min_cores = \"50%%\";\n"
-		"    decrease_threshold = %u;\n"
-		"    sysfs_root = \"%s\"; state_file = \"%s/power-park.state\";\n"
-		"    proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; }; };\n"
+		"  core-parking = { enabled = true; interval_ms = 20;\n"
+		"    decrease_time = 1; min_cores = \"50%%\"; decrease_threshold = %u;\n"
+		"    proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; };\n"
+		"  power-park = { enabled = true; action = \"%s\"; cores = \"0-1\";\n"
+		"    sysfs_root = \"%s\"; state_file = \"%s/power-park.state\"; }; };\n"
 		"vms = ( { name = \"spin\"; vcpus = 1; memory = \"16M\"; kernel = \"%s\";\n"
 		"  cmdline = \"modvm.bench=spin\"; console = \"none\"; stats_interval_ms = %u; } );\n",
-		action, decrease_threshold, root, root, src ? src : ".", PARK_BENCH_GUEST, stats_ms);
+		decrease_threshold, src ? src : ".", action, root, root, PARK_BENCH_GUEST, stats_ms);
 	fclose(f);
 }
 

@@ -1,7 +1,8 @@
 /*
  * Live on this machine: a real 2-vCPU guest on KVM (the KVM-selftests-style
  * harness of tests/guest/lib, guest code at CPL3, so it runs natively) under
- * the power-park plugin in an in-process host, affinity action.
+ * the core-parking policy on the power-park mechanism in an in-process host,
+ * affinity action.
  *
  * The guest idles first (each vCPU hands its thread back with a ucall and
  * the host thread sleeps, as a halted vCPU's would): both vCPU threads end
@@ -44,7 +45,7 @@ struct runner {
 	atomic_bool stop;
 	int err;		/* no Check assertions off the main thread */
 	char what[128];
-	uint64_t last_ns;
+	uint64_t started_ns;	/* when the thread started (stats count from it) */
 };
 
 struct watch {
@@ -130,8 +131,7 @@ static void stats_tick(struct modvm_timer *t, void *ud)
 		if (pthread_getcpuclockid(run[i].th, &clk) != 0 || clock_gettime(clk, &ts) != 0)
 			continue;
 		ev.run_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		ev.interval_ns = now - run[i].last_ns;
-		run[i].last_ns = now;
+		ev.interval_ns = now - run[i].started_ns;	/* vcpu.stats v2: since the start */
 		modvm_publish_vcpu_stats(modvm__host_bus(host), &ev);
 	}
 }
@@ -216,9 +216,10 @@ START_TEST(idle_guest_packed_busy_guest_gets_both_cores_back)
 	f = fopen(conf_path, "w");
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
-		"plugins = { power-park = { enabled = true; action = \"affinity\"; cores = \"0-1\";\n"
+		"plugins = { core-parking = { enabled = true;\n"
 		"  interval_ms = %d; decrease_time = 2; increase_threshold = 25;\n"
 		"  decrease_threshold = 10; proc_stat = \"%s/tests/fixtures/park/proc-stat-half-t0\"; };"
+		"  power-park = { enabled = true; action = \"affinity\"; cores = \"0-1\"; };"
 		" };\n",
 		INTERVAL_MS, getenv("MODVM_SOURCE_ROOT"));
 	fclose(f);
@@ -236,7 +237,7 @@ START_TEST(idle_guest_packed_busy_guest_gets_both_cores_back)
 	GVM_GLOBAL(vm, park_guest_mode) = PARK_GUEST_IDLE;
 	for (unsigned i = 0; i < 2; i++) {
 		run[i] = (struct runner){ .vcpu = gvm_vcpu_add(vm, i, park_guest_vcpu, i, GTEST_CPL3),
-					  .last_ns = now_ns() };
+					  .started_ns = now_ns() };
 		gvcpu_set_timeout(run[i].vcpu, 20000);
 		ck_assert_int_eq(pthread_create(&run[i].th, NULL, vcpu_thread, &run[i]), 0);
 	}

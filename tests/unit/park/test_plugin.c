@@ -1,5 +1,6 @@
 /*
- * The power-park plugin loaded into an in-process host: a scripted
+ * The core-parking policy on the power-park mechanism, loaded into an
+ * in-process host: a scripted
  * /proc/stat (rewritten before every tick) and a generated sysfs tree.
  * host.cpu_load and power.core_state come out on the bus, the cpufreq and
  * offline actions hit the fixture tree, stop() restores it, and a file that
@@ -90,10 +91,11 @@ static void write_conf(const char *action, const char *proc_stat)
 
 	ck_assert_ptr_nonnull(f);
 	fprintf(f,
-		"plugins = { power-park = { enabled = true; action = \"%s\"; interval_ms = 10;\n"
-		"  decrease_time = 2; cores = \"%s\"; proc_stat = \"%s\"; sysfs_root = \"%s\";\n"
-		"  state_file = \"%s/power-park.state\"; %s }; };\n",
-		action, cores, proc_stat, root, root, extra);
+		"plugins = { core-parking = { enabled = true; interval_ms = 10;\n"
+		"  decrease_time = 2; proc_stat = \"%s\"; %s };\n"
+		"  power-park = { enabled = true; action = \"%s\"; cores = \"%s\";\n"
+		"  sysfs_root = \"%s\"; state_file = \"%s/power-park.state\"; }; };\n",
+		proc_stat, extra, action, cores, root, root);
 	fclose(f);
 }
 
@@ -222,7 +224,7 @@ START_TEST(garbage_proc_stat_refused_at_start)
 		 getenv("MODVM_SOURCE_ROOT"));
 	host = host_up("affinity", garbage, &w);
 	ck_assert_int_lt(modvm__host_start(host), 0);
-	ck_assert_msg(strstr(logbuf, "power-park: proc_stat: ") &&
+	ck_assert_msg(strstr(logbuf, "core-parking: proc_stat: ") &&
 			      strstr(logbuf, "garbage.stat: no cpuN lines: not a /proc/stat file"),
 		      "log was: %s", logbuf);
 	modvm__host_free(host);
@@ -283,10 +285,12 @@ START_TEST(impossible_action_refused_at_start)
 }
 END_TEST
 
-static void publish_stats(struct modvm_host *host, uint32_t vcpu, int tid, uint64_t run_ns)
+/* vcpu.stats v2: run_ns and interval_ns both count from the thread's start. */
+static void publish_stats(struct modvm_host *host, uint32_t vcpu, int tid, uint64_t run_ns,
+			  uint64_t wall_ns)
 {
 	struct modvm_vcpu_stats ev = { .vm_id = 0, .vcpu = vcpu, .host_cpu = 0, .tid = tid,
-				       .run_ns = run_ns, .interval_ns = 1000000000u };
+				       .run_ns = run_ns, .interval_ns = wall_ns };
 
 	ck_assert_int_eq(modvm_publish_vcpu_stats(modvm__host_bus(host), &ev), 0);
 }
@@ -298,38 +302,38 @@ START_TEST(vcpu_run_time_unparks_what_proc_stat_hides)
 	struct modvm_host *host = host_up("cpufreq", stat_path, &w);
 
 	ck_assert_int_eq(modvm__host_start(host), 0);
-	publish_stats(host, 0, 1000, 0);
-	publish_stats(host, 1, 1001, 0);
+	publish_stats(host, 0, 1000, 0, 1000000000u);
+	publish_stats(host, 1, 1001, 0, 1000000000u);
 	for (int i = 0; i < 8; i++)
 		tick(host, &w, 1);
 	ck_assert_uint_eq(w.parked, 3);
 	/* both vCPUs ran the whole second */
-	publish_stats(host, 0, 1000, 1000000000u);
-	publish_stats(host, 1, 1001, 1000000000u);
+	publish_stats(host, 0, 1000, 1000000000u, 2000000000u);
+	publish_stats(host, 1, 1001, 1000000000u, 2000000000u);
 	tick(host, &w, 1);
 	ck_assert_uint_eq(w.unparked, 3);
 	ck_assert_str_eq(w.last_reason, "vCPU load 200.0% on 1 cores above 60%");
 	ck_assert_str_eq(gov(3), "schedutil");
 	/* idle again (their clocks stand still): packed again */
-	publish_stats(host, 0, 1000, 1000000000u);
-	publish_stats(host, 1, 1001, 1000000000u);
+	publish_stats(host, 0, 1000, 1000000000u, 3000000000u);
+	publish_stats(host, 1, 1001, 1000000000u, 3000000000u);
 	for (int i = 0; i < 8; i++)
 		tick(host, &w, 1);
 	ck_assert_uint_eq(w.parked, 6);
 	/* a paused, then a stopped VM's vCPUs no longer count */
-	publish_stats(host, 0, 1000, 2000000000u);
+	publish_stats(host, 0, 1000, 2000000000u, 4000000000u);
 	struct modvm_vm_lifecycle lc = { .vm_id = 0, .state = MODVM_VM_PAUSED, .vcpus = 2 };
 	ck_assert_int_eq(modvm_publish_vm_lifecycle(modvm__host_bus(host), &lc), 0);
 	tick(host, &w, 1);
 	ck_assert_uint_eq(w.unparked, 3);
-	publish_stats(host, 0, 1000, 3000000000u);
+	publish_stats(host, 0, 1000, 3000000000u, 5000000000u);
 	lc.state = MODVM_VM_STOPPED;
 	ck_assert_int_eq(modvm_publish_vm_lifecycle(modvm__host_bus(host), &lc), 0);
 	tick(host, &w, 1);
 	ck_assert_uint_eq(w.unparked, 3);
 	/* while without that, one busy vCPU sample unparks */
-	publish_stats(host, 0, 1000, 1000000000u);
-	publish_stats(host, 0, 1000, 2000000000u);
+	publish_stats(host, 0, 1000, 1000000000u, 1000000000u);
+	publish_stats(host, 0, 1000, 2000000000u, 2000000000u);
 	tick(host, &w, 1);
 	ck_assert_uint_eq(w.unparked, 6);	/* one core saturated: all back */
 	modvm__host_stop(host);
@@ -369,8 +373,8 @@ START_TEST(affinity_pins_vcpu_threads_named_by_stats)
 		usleep(1000);
 	ck_assert_int_eq(modvm__host_start(host), 0);
 	modvm_log_set_level(MODVM_LOG_INFO);	/* the re-pin line is INFO */
-	publish_stats(host, 0, idle_tid, 0);
-	publish_stats(host, 1, 1, 0);	/* pid 1 is not ours: must never be pinned */
+	publish_stats(host, 0, idle_tid, 0, 1000000000u);
+	publish_stats(host, 1, 1, 0, 1000000000u);	/* pid 1 is not ours: must never be pinned */
 	for (int i = 0; i < 8; i++)
 		tick(host, &w, 1);
 	ck_assert_uint_eq(w.parked, 3);

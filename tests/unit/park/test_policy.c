@@ -284,23 +284,6 @@ START_TEST(bad_params_refused)
 }
 END_TEST
 
-START_TEST(cpulist_parsing)
-{
-	unsigned c[PARK_MAX_CPUS];
-
-	ck_assert_int_eq(park_cpulist_parse("0-3,6", c), 5);
-	ck_assert_uint_eq(c[3], 3);
-	ck_assert_uint_eq(c[4], 6);
-	ck_assert_int_eq(park_cpulist_parse("5,1,1-2\n", c), 3);
-	ck_assert_uint_eq(c[0], 1);
-	ck_assert_uint_eq(c[2], 5);
-	ck_assert_int_eq(park_cpulist_parse("", c), -EINVAL);
-	ck_assert_int_eq(park_cpulist_parse("3-1", c), -EINVAL);
-	ck_assert_int_eq(park_cpulist_parse("1,x", c), -EINVAL);
-	ck_assert_int_eq(park_cpulist_parse("999", c), -EINVAL);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("park-policy");
@@ -316,7 +299,6 @@ int main(void)
 	tcase_add_test(t, host_load_wins_when_larger);
 	tcase_add_test(t, min_cores_count_or_percent);
 	tcase_add_test(t, bad_params_refused);
-	tcase_add_test(t, cpulist_parsing);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

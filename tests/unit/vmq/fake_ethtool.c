@@ -2,6 +2,7 @@
  * fake_ethtool.c — see fake_ethtool.h.  Checks requests the way drivers
  * do (a rule's ring must exist, its location must be free and in range).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <linux/ethtool.h>
@@ -125,6 +126,8 @@ static int insert(struct fake_nic *n, struct ethtool_rxnfc *nfc)
 	memcpy(n->rules[loc].dst, fs->h_u.ether_spec.h_dest, 6);
 	memcpy(n->rules[loc].dst_mask, fs->m_u.ether_spec.h_dest, 6);
 	n->rules[loc].ring = fs->ring_cookie;
+	n->rules[loc].vlan = (fs->flow_type & FLOW_EXT) ? ntohs(fs->h_ext.vlan_tci) : 0;
+	n->rules[loc].vlan_mask = (fs->flow_type & FLOW_EXT) ? ntohs(fs->m_ext.vlan_tci) : 0;
 	n->inserts++;
 	return 0;
 }

@@ -26,6 +26,7 @@ struct fake_rule {
 	bool used;
 	uint32_t flow_type;
 	uint8_t dst[6], dst_mask[6];
+	uint16_t vlan, vlan_mask;	/* FLOW_EXT rules: the VLAN TCI and its mask */
 	uint64_t ring;
 };
 

@@ -15,6 +15,7 @@
 
 #include "fake_ethtool.h"
 #include "nic_tree.h"
+#include "ntuple.h"
 #include "vmq_internal.h"
 #include "vmq_test.h"
 
@@ -71,6 +72,8 @@ START_TEST(fixture_finds_both_nics)
 {
 	unsigned fds_before = open_fds();
 	struct vmq_options o = fixture_options();
+	struct nt_driver *core;
+	struct vmq_driver drv = ntuple_test_driver(&fake, &core);
 	struct vmq_manager *m;
 	const struct vmq_nic *ix, *vi;
 	struct events ev;
@@ -82,6 +85,8 @@ START_TEST(fixture_finds_both_nics)
 				 MODVM_NET_OFFLOAD_RXHASH | MODVM_NET_OFFLOAD_NTUPLE |
 				 MODVM_NET_OFFLOAD_VLAN_RX | MODVM_NET_OFFLOAD_VLAN_TX;
 
+	o.drivers = &drv;	/* the generic driver: it claims what can steer by MAC */
+	o.ndrivers = 1;
 	ck_assert_int_eq(vmq_manager_create(bus, &o, &m), 0);
 	ck_assert_uint_eq(vmq_manager_nic_count(m), 2);
 
@@ -143,10 +148,14 @@ START_TEST(fixture_finds_both_nics)
 	ck_assert_ptr_nonnull(strstr(described, "MSI-X 64, SR-IOV VFs 0/63"));
 	ck_assert_ptr_nonnull(strstr(described, "eth0: 0000:00:03.0 1af4:1041 driver virtio_net"));
 	ck_assert_ptr_nonnull(strstr(described, "no PCI function): lo"));
-	ck_assert_ptr_nonnull(strstr(described, "VMQ: yes"));
-	ck_assert_ptr_nonnull(strstr(described, "VMQ: no (no n-tuple"));
+	ck_assert_ptr_nonnull(strstr(described, "VMQ: yes (driver nic-ethtool, probe 10)"));
+	ck_assert_ptr_nonnull(strstr(described, "VMQ: no (no NIC driver claims it: no n-tuple"));
+	ck_assert_int_eq(ix->driver, 0);
+	ck_assert_int_eq(ix->score, 10);
+	ck_assert_int_eq(vi->driver, -1);
 
 	vmq_manager_destroy(m);
+	nt_driver_free(core);
 	test_bus_free(bus);
 	ck_assert_uint_eq(open_fds(), fds_before);	/* libpci's config fds closed too */
 }

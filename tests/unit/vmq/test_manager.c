@@ -1,7 +1,9 @@
 /*
- * The manager on the fixture tree with the fake ethtool: the MAC rules a
- * driver is told, the IRQ affinity written under the fixture /proc and
- * written back, net.queue_assigned, and the fallbacks with their one line.
+ * The manager on the fixture tree, asking nic-ethtool's driver core on the
+ * fake ethtool: the MAC (and VLAN) rules a NIC is told, the IRQ affinity
+ * written under the fixture /proc and written back, net.queue_assigned,
+ * the fallbacks with their one line, the best probe owning a NIC among
+ * several drivers, and required offloads the owner lacks named.
  */
 #include <check.h>
 #include <errno.h>
@@ -11,6 +13,7 @@
 
 #include "fake_ethtool.h"
 #include "nic_tree.h"
+#include "ntuple.h"
 #include "vmq_test.h"
 
 static struct nic_tree tree;
@@ -19,6 +22,7 @@ static struct events ev;
 static struct modvm_bus *bus;
 static struct vmq_manager *mgr;
 static struct fake_nic *ix;
+static struct nt_driver *core;
 
 static const uint8_t mac_a[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x01 };
 static const uint8_t mac_b[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x02 };
@@ -32,8 +36,10 @@ static void setup(void)
 	ix = fake_ethtool_nic(&fake, NIC_TREE_IXGBE_IF);
 	capture_start();
 	bus = test_bus_new(&ev);
+	struct vmq_driver drv = ntuple_test_driver(&fake, &core);
 	o = (struct vmq_options){ .sysfs_root = tree.sys, .proc_root = tree.proc,
-				  .ethtool = &fake_ethtool_ops, .ethtool_ud = &fake };
+				  .ethtool = &fake_ethtool_ops, .ethtool_ud = &fake,
+				  .drivers = &drv, .ndrivers = 1 };
 	ck_assert_int_eq(vmq_manager_create(bus, &o, &mgr), 0);
 	ck_assert_uint_eq(vmq_manager_nic_count(mgr), 2);
 }
@@ -41,6 +47,7 @@ static void setup(void)
 static void teardown(void)
 {
 	vmq_manager_destroy(mgr);
+	nt_driver_free(core);
 	test_bus_free(bus);
 	capture_stop();
 	nic_tree_destroy(&tree);
@@ -218,10 +225,197 @@ START_TEST(driver_chosen_rule_location)
 	ck_assert_uint_eq(q.dedicated, 1);
 	a = vmq_manager_assignment(mgr, 0);
 	ck_assert_ptr_nonnull(a);
-	ck_assert_int_eq(a->rule_loc, 0);	/* the fake's first free slot */
+	ck_assert_int_eq(nt_rule_location(core, a->handle), 0);	/* the fake's first free slot */
 	ck_assert(ix->rules[0].used);
 	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
 	ck_assert(!ix->rules[0].used);
+}
+END_TEST
+
+/* A MAC with a VLAN: one FLOW_EXT rule with the VLAN id masked (not its priority). */
+START_TEST(vlan_goes_into_the_rule)
+{
+	struct vmq_request req = { .vm_id = 1, .vlan = 42, .uplink = NIC_TREE_IXGBE_IF };
+	struct modvm_net_queue_assigned q;
+	const struct fake_rule *r;
+
+	memcpy(req.mac, mac_a, 6);
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	r = fake_ethtool_rule_for(ix, mac_a);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->flow_type, ETHER_FLOW | FLOW_EXT);
+	ck_assert_uint_eq(r->vlan, 42);
+	ck_assert_uint_eq(r->vlan_mask, 0x0fff);
+	/* the same MAC on another VLAN is another destination */
+	req.vm_id = 2;
+	req.vlan = 43;
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	req.vm_id = 3;
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), -EEXIST);
+}
+END_TEST
+
+/* What a VM NIC requires of its uplink's driver: missing bits named, nothing published. */
+START_TEST(required_offloads_missing_are_named)
+{
+	struct vmq_request req = { .vm_id = 1, .uplink = NIC_TREE_IXGBE_IF,
+				   .offloads = MODVM_NET_OFFLOAD_RX_CSUM | MODVM_NET_OFFLOAD_TSO4 };
+	struct modvm_net_queue_assigned q;
+	char bad[32];
+	uint64_t mask;
+
+	memcpy(req.mac, mac_a, 6);
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	ck_assert_int_eq(vmq_offload_parse("rx-checksum, tx-udp-segmentation rx-lro", &mask, bad,
+					   sizeof(bad)), 0);
+	req.vm_id = 2;
+	memcpy(req.mac, mac_b, 6);
+	req.offloads = mask;
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), -EOPNOTSUPP);
+	ck_assert_uint_eq(capture_count("vm 2", "uplink enp3s0f0 (driver nic-ethtool) lacks the "
+					"offloads it requires: tx-udp-segmentation", NULL), 1);
+	ck_assert_uint_eq(ev.nq, 1);
+	/* the virtio uplink has no driver at all */
+	req.uplink = NIC_TREE_VIRTIO_IF;
+	req.offloads = MODVM_NET_OFFLOAD_RX_CSUM;
+	ck_assert_int_eq(vmq_manager_assign_req(mgr, &req, 1, &q), -EOPNOTSUPP);
+	ck_assert_uint_eq(capture_count("uplink eth0 (no NIC driver) lacks", "rx-checksum", NULL), 1);
+	ck_assert_int_eq(vmq_offload_parse("rx-checksum warp-drive", &mask, bad, sizeof(bad)),
+			 -EINVAL);
+	ck_assert_str_eq(bad, "warp-drive");
+}
+END_TEST
+
+/* A vendor driver for 8086:10fb: its probe beats the generic one, so it owns the NIC. */
+static unsigned acme_allocs, acme_frees;
+
+static int acme_probe(struct modvm_plugin_ctx *self, const struct modvm_nic *nic)
+{
+	(void)self;
+	return nic->info.vendor_id == 0x8086 && nic->info.device_id == 0x10fb ? 80 : 0;
+}
+
+static int acme_alloc(struct modvm_plugin_ctx *self, const struct modvm_nic *nic,
+		      const struct modvm_nic_queue_req *req, struct modvm_nic_queue *out)
+{
+	(void)self, (void)nic, (void)req;
+	acme_allocs++;
+	*out = (struct modvm_nic_queue){ .struct_size = sizeof(*out), .queue = 5, .irq = -1,
+					 .host_cpu = -1, .handle = 77 };
+	return 0;
+}
+
+static int acme_free(struct modvm_plugin_ctx *self, const struct modvm_nic *nic, uint64_t handle)
+{
+	(void)self, (void)nic;
+	acme_frees += handle == 77;
+	return handle == 77 ? 0 : -ENOENT;
+}
+
+static const struct modvm_nic_driver acme = {
+	.struct_size = sizeof(struct modvm_nic_driver),
+	.probe = acme_probe, .queue_alloc = acme_alloc, .queue_free = acme_free,
+};
+
+static void add_line(const char *text, void *ud)
+{
+	strncat(ud, text, 2047 - strlen(ud));
+	strncat(ud, "\n", 2047 - strlen(ud));
+}
+
+START_TEST(best_probe_owns_the_nic)
+{
+	struct vmq_driver drv[2];
+	struct vmq_options o;
+	struct vmq_manager *m2;
+	struct nt_driver *core2;
+	struct modvm_net_queue_assigned q;
+	static char text[2048];
+
+	drv[0] = ntuple_test_driver(&fake, &core2);
+	drv[1] = (struct vmq_driver){ .name = "acme-nic", .ops = &acme, .self = NULL };
+	o = (struct vmq_options){ .sysfs_root = tree.sys, .proc_root = tree.proc,
+				  .ethtool = &fake_ethtool_ops, .ethtool_ud = &fake,
+				  .drivers = drv, .ndrivers = 2 };
+	ck_assert_int_eq(vmq_manager_create(NULL, &o, &m2), 0);
+	ck_assert_int_eq(vmq_manager_assign(m2, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	ck_assert_uint_eq(q.queue, 5);
+	ck_assert_uint_eq(acme_allocs, 1);
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 0);	/* the generic one was not asked */
+	text[0] = '\0';
+	vmq_manager_describe(m2, add_line, text);
+	ck_assert_msg(strstr(text, "VMQ: yes (driver acme-nic, probe 80)"), "%s", text);
+	ck_assert_msg(strstr(text, "VMQ: no (no NIC driver claims it: no n-tuple"), "%s", text);
+	vmq_manager_destroy(m2);
+	ck_assert_uint_eq(acme_frees, 1);
+	nt_driver_free(core2);
+}
+END_TEST
+
+/* A driver that breaks the contract (the default queue) or refuses: the VM
+ * falls back to its tap queues, with one line naming the driver. */
+static unsigned rogue_calls, rogue_frees;
+
+static int rogue_probe(struct modvm_plugin_ctx *self, const struct modvm_nic *nic)
+{
+	(void)self;
+	return strcmp(nic->info.ifname, NIC_TREE_IXGBE_IF) == 0 ? 90 : 0;
+}
+
+static int rogue_alloc(struct modvm_plugin_ctx *self, const struct modvm_nic *nic,
+		       const struct modvm_nic_queue_req *req, struct modvm_nic_queue *out)
+{
+	(void)self, (void)nic, (void)req;
+	if (rogue_calls++ == 0) {
+		*out = (struct modvm_nic_queue){ .struct_size = sizeof(*out), .queue = 0,
+						 .irq = -1, .host_cpu = -1, .handle = 9 };
+		return 0;
+	}
+	return -EIO;
+}
+
+static int rogue_free(struct modvm_plugin_ctx *self, const struct modvm_nic *nic, uint64_t handle)
+{
+	(void)self, (void)nic;
+	rogue_frees += handle == 9;
+	return handle == 9 ? 0 : -ENOENT;
+}
+
+static const struct modvm_nic_driver rogue = {
+	.struct_size = sizeof(struct modvm_nic_driver),
+	.probe = rogue_probe, .queue_alloc = rogue_alloc, .queue_free = rogue_free,
+};
+
+START_TEST(broken_or_refusing_driver_falls_back)
+{
+	struct vmq_driver drv = { .name = "rogue-nic", .ops = &rogue, .self = NULL };
+	struct vmq_options o = { .sysfs_root = tree.sys, .proc_root = tree.proc,
+				 .ethtool = &fake_ethtool_ops, .ethtool_ud = &fake,
+				 .drivers = &drv, .ndrivers = 1 };
+	struct modvm_net_queue_assigned q;
+	struct vmq_manager *m2;
+
+	ck_assert_int_eq(vmq_manager_create(NULL, &o, &m2), 0);
+	ck_assert_int_eq(vmq_manager_assign(m2, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(q.queue, 0);
+	ck_assert_int_eq(q.host_cpu, -1);
+	ck_assert_uint_eq(rogue_frees, 1);	/* what it gave was handed back at once */
+	ck_assert_uint_eq(capture_count("vm 1", "driver rogue-nic gave enp3s0f0 queue 0",
+					"not a queue of its own", NULL), 1);
+	ck_assert_int_eq(vmq_manager_assign(m2, 2, mac_b, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(capture_count("vm 2", "driver rogue-nic gave no queue",
+					"using per-VM tap queues", NULL), 1);
+	ck_assert_uint_eq(rogue_calls, 2);
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 0);
+	ck_assert_int_eq(vmq_manager_release(m2, 1), 1);
+	vmq_manager_destroy(m2);
+	ck_assert_uint_eq(rogue_frees, 1);	/* nothing held, nothing freed again */
 }
 END_TEST
 
@@ -238,6 +432,10 @@ int main(void)
 	tcase_add_test(tc, fallbacks_say_why);
 	tcase_add_test(tc, bad_requests_are_refused);
 	tcase_add_test(tc, driver_chosen_rule_location);
+	tcase_add_test(tc, vlan_goes_into_the_rule);
+	tcase_add_test(tc, required_offloads_missing_are_named);
+	tcase_add_test(tc, best_probe_owns_the_nic);
+	tcase_add_test(tc, broken_or_refusing_driver_falls_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "event/event.h"
+#include "fake_ethtool.h"
+#include "ntuple.h"
 #include "vmq_test.h"
 
 static char lines[CAPTURE_MAX][512];
@@ -89,4 +91,47 @@ void test_bus_free(struct modvm_bus *bus)
 	modvm__bus_free(bus);
 	modvm__loop_free(test_loop);
 	test_loop = NULL;
+}
+
+/* ---- nic-ethtool's core as a driver plugin, without the plugin ---- */
+
+static int t_probe(struct modvm_plugin_ctx *self, const struct modvm_nic *nic)
+{
+	(void)self;
+	return nt_probe(nic);
+}
+
+static int t_caps(struct modvm_plugin_ctx *self, const struct modvm_nic *nic,
+		  struct modvm_nic_caps *out)
+{
+	(void)self;
+	return nt_caps(nic, out);
+}
+
+/* The "context" handed back is the core itself: only these functions read it. */
+static int t_alloc(struct modvm_plugin_ctx *self, const struct modvm_nic *nic,
+		   const struct modvm_nic_queue_req *req, struct modvm_nic_queue *out)
+{
+	return nt_queue_alloc((struct nt_driver *)(void *)self, nic, req, out);
+}
+
+static int t_free(struct modvm_plugin_ctx *self, const struct modvm_nic *nic, uint64_t handle)
+{
+	return nt_queue_free((struct nt_driver *)(void *)self, nic, handle);
+}
+
+static const struct modvm_nic_driver t_ops = {
+	.struct_size = sizeof(struct modvm_nic_driver),
+	.probe = t_probe, .caps = t_caps, .queue_alloc = t_alloc, .queue_free = t_free,
+};
+
+static struct nt_ethtool_ops t_ethtool;
+
+struct vmq_driver ntuple_test_driver(struct fake_ethtool *f, struct nt_driver **core)
+{
+	t_ethtool.ethtool = fake_ethtool_ops.ethtool;
+	*core = nt_driver_new(&t_ethtool, f);
+	ck_assert_ptr_nonnull(*core);
+	return (struct vmq_driver){ .name = "nic-ethtool", .ops = &t_ops,
+				    .self = (struct modvm_plugin_ctx *)(void *)*core };
 }

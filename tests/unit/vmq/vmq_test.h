@@ -31,4 +31,13 @@ struct events {
 struct modvm_bus *test_bus_new(struct events *ev);
 void test_bus_free(struct modvm_bus *bus);
 
+struct fake_ethtool;
+struct nt_driver;
+/*
+ * nic-ethtool's driver core on the fake ethtool @f, as the manager sees a
+ * driver plugin (name "nic-ethtool", the vtable of modvm/nicdrv.h).  *@core
+ * receives the core (free it with nt_driver_free after the manager).
+ */
+struct vmq_driver ntuple_test_driver(struct fake_ethtool *f, struct nt_driver **core);
+
 #endif

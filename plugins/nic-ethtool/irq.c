@@ -2,10 +2,12 @@
  * irq.c — the IRQ of one rx ring, and its affinity.  Drivers name their
  * per-queue vectors in /proc/interrupts; the function's msi_irqs directory
  * keeps us from matching another device's vector with a similar name.
+ * (Moved from net-vmq's VMQ library with the rest of the n-tuple logic.)
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +15,33 @@
 
 #include <modvm/log.h>
 
-#include "vmq_internal.h"
+#include "ntuple.h"
 
 #define MAX_MSI 4096
+
+/* snprintf() into a path buffer: 0, or -ENAMETOOLONG if it did not fit. */
+static int path_of(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int path_of(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* fopen(@path, "r") that never blocks on a fifo planted under a fixture root. */
+static FILE *open_read(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+
+	if (fd >= 0 && !f)
+		close(fd);
+	return f;
+}
 
 /* The IRQ numbers in DIR/msi_irqs (malloc'ed), *n = 0 if there are none. */
 static int *msi_irqs(const char *pci_dir, size_t *n)
@@ -26,7 +52,7 @@ static int *msi_irqs(const char *pci_dir, size_t *n)
 	DIR *d;
 
 	*n = 0;
-	if (vmq_path(path, sizeof(path), "%s/msi_irqs", pci_dir))
+	if (path_of(path, sizeof(path), "%s/msi_irqs", pci_dir))
 		return NULL;
 	d = opendir(path);
 	if (!d)
@@ -52,7 +78,7 @@ static bool ends_with_at_boundary(const char *token, const char *suffix)
 	return t == s || token[t - s - 1] == '-';
 }
 
-static bool names_queue(const char *token, const struct vmq_nic *nic, uint32_t queue)
+static bool names_queue(const char *token, const struct modvm_nic *nic, uint32_t queue)
 {
 	char want[96];
 
@@ -71,16 +97,16 @@ static bool names_queue(const char *token, const struct vmq_nic *nic, uint32_t q
 	return strcmp(token, want) == 0;
 }
 
-int vmq_irq_find(const char *proc_root, const struct vmq_nic *nic, uint32_t queue, int *irq)
+int nt_irq_find(const struct modvm_nic *nic, uint32_t queue, int *irq)
 {
 	char path[600], *line = NULL;
 	size_t nmsi = 0, cap = 0;
 	int *msi, rc = -ENOENT;
 	FILE *f;
 
-	if (vmq_path(path, sizeof(path), "%s/interrupts", proc_root))
+	if (path_of(path, sizeof(path), "%s/interrupts", nic->proc_root))
 		return -ENAMETOOLONG;
-	f = vmq_fopen(path);
+	f = open_read(path);
 	if (!f)
 		return -errno;
 	msi = msi_irqs(nic->pci_dir, &nmsi);
@@ -109,23 +135,33 @@ int vmq_irq_find(const char *proc_root, const struct vmq_nic *nic, uint32_t queu
 	return rc;
 }
 
-int vmq_irq_get_affinity(const char *proc_root, int irq, char *buf, size_t len)
+int nt_irq_get_affinity(const char *proc_root, int irq, char *buf, size_t len)
 {
 	char path[600];
 
-	if (vmq_path(path, sizeof(path), "%s/irq/%d/smp_affinity_list", proc_root, irq))
+	if (path_of(path, sizeof(path), "%s/irq/%d/smp_affinity_list", proc_root, irq))
 		return -ENAMETOOLONG;
-	return vmq_read_line(path, buf, len);
+	FILE *f = open_read(path);
+	int rc = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		rc = ferror(f) ? -EIO : -ENODATA;
+	fclose(f);
+	if (rc == 0)
+		buf[strcspn(buf, "\n")] = '\0';
+	return rc;
 }
 
-int vmq_irq_set_affinity(const char *proc_root, int irq, const char *list)
+int nt_irq_set_affinity(const char *proc_root, int irq, const char *list)
 {
 	char path[600];
 	size_t len = strlen(list);
 	ssize_t w;
 	int fd, rc = 0;
 
-	if (vmq_path(path, sizeof(path), "%s/irq/%d/smp_affinity_list", proc_root, irq))
+	if (path_of(path, sizeof(path), "%s/irq/%d/smp_affinity_list", proc_root, irq))
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -141,7 +177,7 @@ int vmq_irq_set_affinity(const char *proc_root, int irq, const char *list)
 		rc = -errno;
 out:
 	if (rc)
-		modvm_log(MODVM_LOG_WARN, VMQ_LOG, "%s: cannot write \"%s\": %s", path, list,
+		modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: cannot write \"%s\": %s", path, list,
 			  strerror(-rc));
 	return rc;
 }

@@ -20,14 +20,14 @@
  * its last move within reverse_hold intervals — except to fit the host's
  * budget when it is short, which always wins.
  */
-#ifndef MEM_BALLOON_POLICY_H
-#define MEM_BALLOON_POLICY_H
+#ifndef MEM_DYNAMIC_POLICY_H
+#define MEM_DYNAMIC_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct mb_policy_params {
+struct dm_policy_params {
 	uint64_t host_reserve;		/* bytes the host keeps for itself */
 	uint32_t psi_limit_permille;	/* "some avg10" × 10 at which the host is short */
 	uint32_t psi_shrink_permille;	/* budget cut under PSI, of what VMs hold */
@@ -36,16 +36,16 @@ struct mb_policy_params {
 	uint32_t reverse_hold;		/* intervals before a move may reverse */
 };
 /* The defaults above (reserve 256 MiB, PSI 10 %, shrink 5 %, 4 MiB, 2 %, 3). */
-void mb_policy_defaults(struct mb_policy_params *p);
+void dm_policy_defaults(struct dm_policy_params *p);
 
-struct mb_policy_host {
+struct dm_policy_host {
 	uint64_t mem_total;
 	uint64_t mem_available;
 	uint32_t psi_some_permille;
 	uint32_t psi_full_permille;
 };
 
-struct mb_policy_vm {
+struct dm_policy_vm {
 	/* configuration, bytes (already resolved against the VM's RAM) */
 	uint64_t minimum, maximum;
 	uint32_t buffer_pct;	/* 5..2000 */
@@ -74,7 +74,7 @@ struct mb_policy_vm {
  * size the first time: callers set current = startup before the first
  * call).  Pure.
  */
-bool mb_policy_run(const struct mb_policy_params *p, const struct mb_policy_host *host,
-		   struct mb_policy_vm *vms, size_t n);
+bool dm_policy_run(const struct dm_policy_params *p, const struct dm_policy_host *host,
+		   struct dm_policy_vm *vms, size_t n);
 
 #endif

@@ -6,8 +6,8 @@
  * first read only primes the counters.  A file without cpuN lines, or with
  * a malformed one, is refused with one clear line naming the path and line.
  */
-#ifndef POWER_PARK_SAMPLER_H
-#define POWER_PARK_SAMPLER_H
+#ifndef CORE_PARKING_SAMPLER_H
+#define CORE_PARKING_SAMPLER_H
 
 #include <stdbool.h>
 #include <stdint.h>

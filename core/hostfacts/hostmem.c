@@ -1,4 +1,12 @@
-/* Host memory pressure readers; see hostmem.h. */
+/*
+ * The host's memory situation for memory policies (SDK modvm/hostmem.h):
+ * MemTotal / MemAvailable from /proc/meminfo and the memory PSI
+ * "some"/"full" avg10 from /proc/pressure/memory.  The parsers are pure
+ * (text in, numbers out) so tests feed them fixtures; the reader takes the
+ * paths a config names.  Moved here from mem-balloon when Dynamic Memory
+ * became a plugin of its own (issue 15), so every memory policy reads the
+ * host the same way without copying it.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hostmem.h"
+#include "hostfacts/hostfacts.h"
 
 /* "Key:   123 kB" at the start of a line → bytes. */
 static int meminfo_field(const char *text, const char *key, uint64_t *out)
@@ -28,7 +36,7 @@ static int meminfo_field(const char *text, const char *key, uint64_t *out)
 	return -EINVAL;
 }
 
-int mb_parse_meminfo(const char *text, uint64_t *total, uint64_t *available)
+MODVM_INTERNAL int modvm__parse_meminfo(const char *text, uint64_t *total, uint64_t *available)
 {
 	if (meminfo_field(text, "MemTotal", total) < 0 ||
 	    meminfo_field(text, "MemAvailable", available) < 0)
@@ -58,7 +66,7 @@ static int psi_avg10(const char *text, const char *kind, uint32_t *out)
 	return -ENOENT;
 }
 
-int mb_parse_psi(const char *text, uint32_t *some, uint32_t *full)
+MODVM_INTERNAL int modvm__parse_psi(const char *text, uint32_t *some, uint32_t *full)
 {
 	if (psi_avg10(text, "some", some) < 0)
 		return -EINVAL;
@@ -94,19 +102,26 @@ static int slurp(const char *path, char *buf, size_t size)
 	return err;
 }
 
-int mb_host_read(const char *meminfo, const char *psi, struct mb_host_sample *out, char *err,
-		 size_t errlen)
+MODVM_EXPORT int modvm_host_mem_read(const char *meminfo, const char *psi,
+				    struct modvm_mem_pressure *out, bool *have_psi, char *err,
+				    size_t errlen)
 {
 	char buf[8192];
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if (have_psi)
+		*have_psi = false;
+	if (!meminfo || !psi) {
+		snprintf(err, errlen, "no meminfo or PSI path given");
+		return -EINVAL;
+	}
 	r = slurp(meminfo, buf, sizeof(buf));
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", meminfo, strerror(-r));
 		return r;
 	}
-	if (mb_parse_meminfo(buf, &out->mem_total, &out->mem_available) < 0) {
+	if (modvm__parse_meminfo(buf, &out->mem_total, &out->mem_available) < 0) {
 		snprintf(err, errlen, "%s: no MemTotal/MemAvailable lines in kB", meminfo);
 		return -EINVAL;
 	}
@@ -117,10 +132,11 @@ int mb_host_read(const char *meminfo, const char *psi, struct mb_host_sample *ou
 		snprintf(err, errlen, "%s: %s", psi, strerror(-r));
 		return r;
 	}
-	if (mb_parse_psi(buf, &out->psi_some_permille, &out->psi_full_permille) < 0) {
+	if (modvm__parse_psi(buf, &out->psi_some_avg10_permille, &out->psi_full_avg10_permille) < 0) {
 		snprintf(err, errlen, "%s: no \"some avg10=\" line", psi);
 		return -EINVAL;
 	}
-	out->have_psi = true;
+	if (have_psi)
+		*have_psi = true;
 	return 0;
 }

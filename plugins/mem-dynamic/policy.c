@@ -7,9 +7,9 @@
 
 typedef unsigned __int128 u128;
 
-void mb_policy_defaults(struct mb_policy_params *p)
+void dm_policy_defaults(struct dm_policy_params *p)
 {
-	*p = (struct mb_policy_params){
+	*p = (struct dm_policy_params){
 		.host_reserve = 256ull << 20,
 		.psi_limit_permille = 100,
 		.psi_shrink_permille = 50,
@@ -24,7 +24,7 @@ static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-static uint64_t desired(const struct mb_policy_vm *v)
+static uint64_t desired(const struct dm_policy_vm *v)
 {
 	uint64_t want = v->current;
 
@@ -45,7 +45,7 @@ static uint64_t desired(const struct mb_policy_vm *v)
  * Water-filling: a VM that would get more than it needs is capped and what
  * it leaves is shared again among the others.  Returns what is left.
  */
-static uint64_t share(struct mb_policy_vm *vms, size_t n, uint64_t rest, bool weighted)
+static uint64_t share(struct dm_policy_vm *vms, size_t n, uint64_t rest, bool weighted)
 {
 	while (rest) {
 		u128 sum_w = 0;
@@ -57,7 +57,7 @@ static uint64_t share(struct mb_policy_vm *vms, size_t n, uint64_t rest, bool we
 		bool capped = false;
 		uint64_t given = 0;
 		for (size_t i = 0; i < n; i++) {
-			struct mb_policy_vm *v = &vms[i];
+			struct dm_policy_vm *v = &vms[i];
 			if ((v->weight > 0) != weighted || v->target >= v->desired)
 				continue;
 			uint64_t need = v->desired - v->target;
@@ -70,7 +70,7 @@ static uint64_t share(struct mb_policy_vm *vms, size_t n, uint64_t rest, bool we
 		}
 		if (!capped) {
 			for (size_t i = 0; i < n; i++) {
-				struct mb_policy_vm *v = &vms[i];
+				struct dm_policy_vm *v = &vms[i];
 				if ((v->weight > 0) != weighted || v->target >= v->desired)
 					continue;
 				uint64_t s = (uint64_t)((u128)rest * (weighted ? v->weight : 1) / sum_w);
@@ -85,7 +85,7 @@ static uint64_t share(struct mb_policy_vm *vms, size_t n, uint64_t rest, bool we
 }
 
 /* Hysteresis: whether moving @v from current to target is worth it. */
-static bool worth_moving(const struct mb_policy_params *p, const struct mb_policy_vm *v,
+static bool worth_moving(const struct dm_policy_params *p, const struct dm_policy_vm *v,
 			 bool short_of_memory)
 {
 	uint64_t cur = v->current, t = v->target;
@@ -108,8 +108,8 @@ static bool worth_moving(const struct mb_policy_params *p, const struct mb_polic
 	return true;
 }
 
-bool mb_policy_run(const struct mb_policy_params *p, const struct mb_policy_host *host,
-		   struct mb_policy_vm *vms, size_t n)
+bool dm_policy_run(const struct dm_policy_params *p, const struct dm_policy_host *host,
+		   struct dm_policy_vm *vms, size_t n)
 {
 	u128 held = 0, want = 0, floor = 0;
 
@@ -139,7 +139,7 @@ bool mb_policy_run(const struct mb_policy_params *p, const struct mb_policy_host
 	}
 
 	for (size_t i = 0; i < n; i++) {
-		struct mb_policy_vm *v = &vms[i];
+		struct dm_policy_vm *v = &vms[i];
 		v->since_move++;
 		if (worth_moving(p, v, short_of_memory)) {
 			v->changed = v->target != v->current;

@@ -24,13 +24,15 @@
  * The gap between the two thresholds and the hold times is the hysteresis:
  * after parking, load / unparked is still below increase_threshold.
  */
-#ifndef POWER_PARK_POLICY_H
-#define POWER_PARK_POLICY_H
+#ifndef CORE_PARKING_POLICY_H
+#define CORE_PARKING_POLICY_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PARK_MAX_CPUS 256
+#include <modvm/park.h>
+
+#define PARK_MAX_CPUS MODVM_PARK_MAX_CPUS
 
 struct park_params {
 	unsigned min_cores;		/* >= 1 */
@@ -87,11 +89,5 @@ unsigned park_policy_unparked_count(const struct park_policy *pol);
  */
 int park_min_cores_parse(const char *text, unsigned ncores, unsigned *out, char *err,
 			 unsigned errlen);
-
-/*
- * Parses a kernel-style cpulist ("0-3,6") into ascending, distinct cpu
- * numbers below PARK_MAX_CPUS.  Returns how many, or -EINVAL.
- */
-int park_cpulist_parse(const char *text, unsigned *cpus);
 
 #endif

@@ -1,0 +1,89 @@
+/*
+ * ntuple.h — nic-ethtool's driver core: dedicated receive queues through
+ * ethtool n-tuple rules (a destination-MAC rule, with the VLAN when one is
+ * asked, to a ring) and the ring's IRQ pointed at the VM's core.  A static
+ * library the plugin links whole; the VMQ unit tests drive it with a fake
+ * ethtool on the fixture NIC tree (tests/fixtures/net).
+ *
+ * Threading: one loop thread (the plugin's calls).  No locks.
+ */
+#ifndef NIC_ETHTOOL_NTUPLE_H
+#define NIC_ETHTOOL_NTUPLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <modvm/nicdrv.h>
+
+#define NT_LOG "nic-ethtool"
+/* What probe() answers for a NIC it can drive: generic, so any vendor's
+ * driver that knows its own device should answer more. */
+#define NT_SCORE 10
+
+/*
+ * The ethtool channel.  @ethtool performs one SIOCETHTOOL request on
+ * @ifname: @cmd points at the ethtool structure whose first u32 is the
+ * ETHTOOL_* command, exactly as the ioctl takes it.  0 or -errno.  Tests
+ * pass a fake that answers from a table and records rules.
+ */
+struct nt_ethtool_ops {
+	int (*ethtool)(void *ud, const char *ifname, void *cmd);
+};
+extern const struct nt_ethtool_ops nt_ethtool_live;
+
+struct nt_driver;
+
+/* A driver on @ops (NULL: the live ioctl).  NULL on ENOMEM. */
+struct nt_driver *nt_driver_new(const struct nt_ethtool_ops *ops, void *ud);
+/* Frees every queue still given (newest first, so an IRQ two queues moved
+ * ends with its original affinity), then the driver.  NULL is ignored. */
+void nt_driver_free(struct nt_driver *d);
+
+/* NT_SCORE for a NIC with n-tuple steering on and a ring besides ring 0, else 0. */
+int nt_probe(const struct modvm_nic *nic);
+int nt_caps(const struct modvm_nic *nic, struct modvm_nic_caps *out);
+
+/*
+ * The lowest ring in 1..@rx_queues-1 that none of @taken holds (ring 0
+ * takes what no rule matches: it is nobody's own).  0 with *@ring, or
+ * -ENOSPC.  Pure.
+ */
+int nt_pick_ring(uint32_t rx_queues, const uint32_t *taken, size_t ntaken, uint32_t *ring);
+
+/* The vtable's calls (modvm/nicdrv.h), on one driver. */
+int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
+		   const struct modvm_nic_queue_req *req, struct modvm_nic_queue *out);
+int nt_queue_free(struct nt_driver *d, const struct modvm_nic *nic, uint64_t handle);
+/* Queues given now (all NICs). */
+size_t nt_queue_count(const struct nt_driver *d);
+/* The ethtool rule location of queue @handle, -1 if none (tests). */
+int64_t nt_rule_location(const struct nt_driver *d, uint64_t handle);
+
+/* ---- rules.c: the ethtool requests behind a queue ---- */
+
+/* ETHTOOL_GRXCLSRLCNT: rules installed and table size.  0 or -errno. */
+int nt_rule_count(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
+		  uint32_t *count, uint32_t *table_size);
+/*
+ * Installs "ETHER_FLOW dst @mac [vlan @vlan] -> ring @queue" at a free
+ * location (the driver's choice where it supports RX_CLS_LOC_ANY, else the
+ * highest free slot, as ethtool(8) does).  *@loc receives the location.
+ */
+int nt_rule_insert(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
+		   const uint8_t mac[6], uint16_t vlan, uint32_t queue, uint32_t *loc);
+int nt_rule_delete(const struct nt_ethtool_ops *ops, void *ud, const char *ifname, uint32_t loc);
+
+/* ---- irq.c: the IRQ of a ring, and its affinity ---- */
+
+/*
+ * The IRQ serving rx ring @queue of @nic: one of the function's msi_irqs
+ * whose /proc/interrupts name is "IF-TxRx-Q" / "IF-rx-Q" (any prefix such
+ * as "i40e-"), "virtioN-input.Q" or "mlx5_compQ@pci:ADDR".  0 or -ENOENT.
+ */
+int nt_irq_find(const struct modvm_nic *nic, uint32_t queue, int *irq);
+/* PROC/irq/N/smp_affinity_list read and written.  0 or -errno (logged on write). */
+int nt_irq_get_affinity(const char *proc_root, int irq, char *buf, size_t len);
+int nt_irq_set_affinity(const char *proc_root, int irq, const char *list);
+
+#endif
