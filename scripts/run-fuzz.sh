@@ -19,7 +19,12 @@ if [[ ! -d $dir ]]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Dtests=false >/dev/null
 fi
 targets=(fuzz_virtq fuzz_netdev fuzz_blkdev fuzz_config fuzz_boot)
-ninja -C "$dir" "${targets[@]/#/fuzz/}" >/dev/null
+# Quiet when it builds; the whole build log and a line saying so when not.
+if ! log=$(ninja -C "$dir" "${targets[@]/#/fuzz/}" 2>&1); then
+	printf '%s\n' "$log" >&2
+	echo "run-fuzz.sh: building the fuzz targets in $dir failed" >&2
+	exit 1
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
