@@ -39,6 +39,8 @@ mem=2G
 timeout_s=600
 # Seconds after which a boot that has not started COMMAND counts as stalled.
 boot_timeout=${MODVM_NESTED_BOOT_TIMEOUT:-60}
+# The L1 says "alive" every 5 s while COMMAND runs; this long without it, it is wedged.
+stall_timeout=${MODVM_NESTED_STALL_TIMEOUT:-60}
 verbose=0
 timing=0
 cwd=$PWD
@@ -365,10 +367,16 @@ left=$((NESTED_DEADLINE - $(date +%s)))
 watchdog=$!
 
 echo "start $(uptime_s)" >&9
+# A heartbeat for the host: a wedged L1 (TCG lost its timer) stops it.
+(
+	while sleep 5; do echo "alive $(uptime_s)" >&9; done
+) &
+heartbeat=$!
+echo "$heartbeat" >/run/nested-heartbeat.pid
 nested_command </dev/null >"$out" 2>"$err" 9>&- &
 wait $!
 rc=$?
-kill "$watchdog" 2>/dev/null
+kill "$watchdog" "$heartbeat" 2>/dev/null
 echo "exit $rc $(uptime_s)" >&9
 poweroff -f
 sleep 30
@@ -820,16 +828,24 @@ dump_l1_state() {
 # boots in a hundred on a loaded machine stall before /init with RCU stall
 # warnings ("timer wakeup didn't happen", both vCPUs halted): TCG lost a
 # timer interrupt.  A boot takes 3-10 s, so no "start" after $boot_timeout
-# s marks $run/boot-stall and stops QEMU (run_l1 boots again).  Four
-# seconds before the deadline, if the L1's own watchdog (due 5 s before it)
-# has not answered, the L1 is wedged: ask QEMU where its vCPUs are.
+# s marks $run/boot-stall and stops QEMU (run_l1 boots again).  The same
+# can happen while COMMAND runs: no "alive" from the L1 for
+# $stall_timeout s marks $run/run-stall and stops QEMU (run_l1 runs it
+# once more).  Four seconds before the deadline, if the L1's own watchdog
+# (due 5 s before it) has not answered, the L1 is wedged: ask QEMU where
+# its vCPUs are.
 watch_l1() {
-	local pid=$1 remaining=$2 s
+	local pid=$1 remaining=$2 s t0 waited=0
 	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	t0=$(date +%s)
 	if ((remaining > boot_timeout + 10)); then
-		sleep "$boot_timeout" &
-		s=$!
-		wait "$s"
+		# until COMMAND starts (or the boot has taken too long)
+		while ((waited < boot_timeout)) && ! grep -qE '^(start|exit|error)' "$run/status"; do
+			sleep 1 &
+			s=$!
+			wait "$s"
+			waited=$(($(date +%s) - t0))
+		done
 		if ! grep -qE '^(start|exit|error)' "$run/status"; then
 			trap '' TERM
 			dump_l1_state
@@ -837,11 +853,23 @@ watch_l1() {
 			kill -TERM "$pid" 2>/dev/null
 			exit 0
 		fi
-		remaining=$((remaining - boot_timeout))
+		remaining=$((remaining - waited))
 	fi
-	sleep "$((remaining > 4 ? remaining - 4 : 0))" &
-	s=$!
-	wait "$s"
+	local end=$(($(date +%s) + (remaining > 4 ? remaining - 4 : 0))) now
+	while now=$(date +%s); ((now < end)); do
+		sleep "$((end - now < 5 ? end - now : 5))" &
+		s=$!
+		wait "$s"
+		grep -qE '^(exit|timeout|error)' "$run/status" && exit 0
+		if grep -q '^start' "$run/status" &&
+			(($(date +%s) - $(stat -c %Y -- "$run/status") > stall_timeout)); then
+			trap '' TERM
+			dump_l1_state
+			: >"$run/run-stall"
+			kill -TERM "$pid" 2>/dev/null
+			exit 0
+		fi
+	done
 	trap '' TERM # the dump takes 1.5 s: not to be interrupted
 	grep -qE '^(exit|timeout|error)' "$run/status" || dump_l1_state
 }
@@ -886,15 +914,26 @@ launch_l1() {
 	wait "$tout" "$terr" "$tst" $tcon "$twd" 2>/dev/null || true
 }
 
-# Boots the L1 (again if it stalled while booting, up to 3 times in all,
-# time allowing) and turns the outcome into $rc.
+# Boots the L1 (again if it stalled while booting, up to 4 boots in all,
+# time allowing; once more if it wedged while COMMAND ran) and turns the
+# outcome into $rc.
 run_l1() {
-	local attempt
-	for attempt in 1 2 3; do
-		rm -f -- "$run/boot-stall"
+	local attempt reruns=0
+	for attempt in 1 2 3 4; do
+		rm -f -- "$run/boot-stall" "$run/run-stall"
 		launch_l1
+		if [[ -e $run/run-stall ]]; then
+			# Once: a second wedge is reported, not hidden.
+			((reruns == 0)) && (($(date +%s) + 2 * boot_timeout < deadline)) || break
+			reruns=1
+			mv -f -- "$run/console.log" "$run/console-wedged-$attempt.log"
+			cp -f -- "$run/l1-cpus.txt" "$run/l1-cpus-wedged-$attempt.txt" 2>/dev/null || true
+			say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s: TCG lost a timer interrupt; see $run/console-wedged-$attempt.log): running it once more"
+			keep_run=1
+			continue
+		fi
 		[[ -e $run/boot-stall ]] || break
-		[[ $attempt -lt 3 ]] && (($(date +%s) + boot_timeout + 10 < deadline)) || break
+		[[ $attempt -lt 4 ]] && (($(date +%s) + boot_timeout + 10 < deadline)) || break
 		mv -f -- "$run/console.log" "$run/console-stalled-$attempt.log"
 		say "the L1 stalled while booting (lost timer interrupt under TCG; see $run/console-stalled-$attempt.log): booting again"
 		keep_run=1
@@ -915,6 +954,11 @@ report() {
 			say "the L1 kernel complained while the command ran:"
 			print_console_tail 60
 		fi
+	elif [[ -e $run/run-stall ]]; then
+		say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s), twice or without time for another run; its vCPUs (QEMU monitor):"
+		cat -- "$run/l1-cpus.txt" >&2 2>/dev/null || true
+		print_console_tail
+		rc=124
 	elif [[ -e $run/boot-stall ]]; then
 		say "the L1 stalled while booting, every time; its vCPUs (QEMU monitor):"
 		cat -- "$run/l1-cpus.txt" >&2 2>/dev/null || true
@@ -923,7 +967,7 @@ report() {
 	elif grep -q '^timeout' "$run/status" || [[ $qrc == 124 || $qrc == 137 ]]; then
 		say "timeout after ${timeout_s} s running: ${argv[*]}"
 		if grep -q '^timeout' "$run/status"; then
-			sed -n '/^timeout/,$p' "$run/status" | tail -n +2 >&2
+			sed -n '/^timeout/,$p' "$run/status" | tail -n +2 | grep -v '^alive ' >&2
 		else
 			say "the L1 did not answer before the host's deadline; its vCPUs (QEMU monitor):"
 			cat -- "$run/l1-cpus.txt" >&2 2>/dev/null || true
