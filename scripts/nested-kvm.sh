@@ -40,7 +40,7 @@ timeout_s=600
 # Seconds after which a boot that has not started COMMAND counts as stalled.
 boot_timeout=${MODVM_NESTED_BOOT_TIMEOUT:-60}
 # The L1 says "alive" every 5 s while COMMAND runs; this long without it, it is wedged.
-stall_timeout=${MODVM_NESTED_STALL_TIMEOUT:-60}
+stall_timeout=${MODVM_NESTED_STALL_TIMEOUT:-30}
 verbose=0
 timing=0
 cwd=$PWD
@@ -831,7 +831,7 @@ dump_l1_state() {
 # s marks $run/boot-stall and stops QEMU (run_l1 boots again).  The same
 # can happen while COMMAND runs: no "alive" from the L1 for
 # $stall_timeout s marks $run/run-stall and stops QEMU (run_l1 runs it
-# once more).  Four seconds before the deadline, if the L1's own watchdog
+# again, twice at most).  Four seconds before the deadline, if the L1's own watchdog
 # (due 5 s before it) has not answered, the L1 is wedged: ask QEMU where
 # its vCPUs are.
 watch_l1() {
@@ -915,7 +915,7 @@ launch_l1() {
 }
 
 # Boots the L1 (again if it stalled while booting, up to 4 boots in all,
-# time allowing; once more if it wedged while COMMAND ran) and turns the
+# time allowing; up to twice more if it wedged while COMMAND ran) and turns the
 # outcome into $rc.
 run_l1() {
 	local attempt reruns=0
@@ -923,12 +923,12 @@ run_l1() {
 		rm -f -- "$run/boot-stall" "$run/run-stall"
 		launch_l1
 		if [[ -e $run/run-stall ]]; then
-			# Once: a second wedge is reported, not hidden.
-			((reruns == 0)) && (($(date +%s) + 2 * boot_timeout < deadline)) || break
-			reruns=1
+			# Twice at most: a third wedge is reported, not hidden.
+			((reruns < 2)) && (($(date +%s) + 2 * boot_timeout < deadline)) || break
+			reruns=$((reruns + 1))
 			mv -f -- "$run/console.log" "$run/console-wedged-$attempt.log"
 			cp -f -- "$run/l1-cpus.txt" "$run/l1-cpus-wedged-$attempt.txt" 2>/dev/null || true
-			say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s: TCG lost a timer interrupt; see $run/console-wedged-$attempt.log): running it once more"
+			say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s; see $run/console-wedged-$attempt.log): running it again ($reruns of at most 2)"
 			keep_run=1
 			continue
 		fi
@@ -955,7 +955,7 @@ report() {
 			print_console_tail 60
 		fi
 	elif [[ -e $run/run-stall ]]; then
-		say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s), twice or without time for another run; its vCPUs (QEMU monitor):"
+		say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s), three times or without time for another run; its vCPUs (QEMU monitor):"
 		cat -- "$run/l1-cpus.txt" >&2 2>/dev/null || true
 		print_console_tail
 		rc=124
