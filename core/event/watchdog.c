@@ -133,6 +133,7 @@ MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, doub
 		 * stays open: the sandbox reports a forbidden call with it. */
 		sigfillset(&all);
 		sigdelset(&all, SIGSYS);
+		sigdelset(&all, modvm__sandbox_catchup_signal());
 		pthread_sigmask(SIG_BLOCK, &all, &old);
 		wd.started = modvm__thread_spawn(&t, MODVM__TC_WATCHDOG, NULL, "modvm-watchdog", true,
 						 run, NULL) == 0;

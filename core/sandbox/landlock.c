@@ -109,13 +109,15 @@ static int add_path(int ruleset, const char *path, uint64_t rights)
 	return err;
 }
 
-int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi_out)
+int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi_out,
+		       int *ruleset_out)
 {
 	struct ruleset_attr attr = { 0 };
 	long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	int ruleset, r = 0;
 
 	*abi_out = 0;
+	*ruleset_out = -1;
 	if (abi < 1) {
 		modvm_log(MODVM_LOG_INFO, DOMAIN,
 			  "Landlock is not available in this kernel (%s): file access is limited by "
@@ -152,8 +154,11 @@ int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi_ou
 		r = -errno;
 		modvm_log(MODVM_LOG_ERROR, DOMAIN, "Landlock: cannot restrict: %s", strerror(errno));
 	}
-	close(ruleset);
-	if (r == 0)
+	if (r == 0) {
 		*abi_out = (int)abi;
+		*ruleset_out = ruleset;
+	} else {
+		close(ruleset);
+	}
 	return r;
 }

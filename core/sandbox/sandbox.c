@@ -628,7 +628,7 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 {
 	struct modvm__sandbox_stats st = { .strict = cfg->strict };
 	uint64_t keep;
-	int r = 0;
+	int r = 0, ruleset = -1;
 
 	pthread_mutex_lock(&sb.lock);
 	if (sb.attempted) {
@@ -674,10 +674,31 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 			modvm_log(MODVM_LOG_ERROR, DOMAIN, "no_new_privs: %s", strerror(errno));
 			goto fail;
 		}
-		r = modvm__sb_landlock(sb.paths, sb.npaths, &st.landlock_abi);
+		r = modvm__sb_landlock(sb.paths, sb.npaths, &st.landlock_abi, &ruleset);
 		if (r < 0)
 			goto fail;
 		st.landlock = st.landlock_abi > 0;
+	}
+	/* Threads already running (the watchdog, plugins' I/O threads)
+	 * take the same capabilities, no_new_privs and Landlock. */
+	if (cfg->strict || sb.switch_user) {
+#if MODVM__SANITIZER_BUILD
+		/* Each landlock_restrict_self makes a domain of its own, and a
+		 * thread may only ptrace its own domain or those beneath it:
+		 * LeakSanitizer's exit check (a clone of the loop thread)
+		 * could no longer stop those threads.  Test builds only. */
+		int catchup_ruleset = -1;
+#else
+		int catchup_ruleset = cfg->strict ? ruleset : -1;
+#endif
+		r = modvm__sb_catchup(keep, cfg->strict, catchup_ruleset);
+		if (ruleset >= 0)
+			close(ruleset);
+		ruleset = -1;
+		if (r < 0)
+			goto fail;
+	}
+	if (cfg->strict) {
 		r = modvm__sb_sigsys_install();
 		if (r < 0)
 			goto fail;
@@ -719,6 +740,8 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 	return 0;
 
 fail:
+	if (ruleset >= 0)
+		close(ruleset);
 	free_filters();
 	return r;
 }

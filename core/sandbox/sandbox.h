@@ -54,6 +54,9 @@ enum modvm__thread_class {
 
 /* "loop", "vcpu", "io", "watchdog", "spawner", "other". */
 MODVM_INTERNAL const char *modvm__thread_class_name(enum modvm__thread_class c);
+/* The signal that makes threads already running take the lockdown's
+ * per-thread part (catchup.c): a thread made before it must not block it. */
+MODVM_INTERNAL int modvm__sandbox_catchup_signal(void);
 
 /* ---- declarations (sandbox.c), before the lockdown ---- */
 

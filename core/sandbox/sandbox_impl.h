@@ -70,13 +70,19 @@ const char *modvm__sb_cap_name(int cap);
 void modvm__sb_cap_list(uint64_t caps, char *out, size_t len);
 
 /* landlock.c: restricts the calling thread (and its future children) to
- * @n paths.  0 (also when the kernel has no Landlock: *abi = 0), -errno. */
+ * @n paths.  0 (also when the kernel has no Landlock: *abi = 0), -errno.
+ * @ruleset gets the ruleset's fd for catchup (the caller closes it), or -1. */
 struct modvm__sb_path {
 	char *owner;
 	char *path;
 	unsigned access;
 };
-int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi);
+int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi, int *ruleset);
+
+/* catchup.c: the lockdown's per-thread half (capabilities to @keep,
+ * no_new_privs, Landlock @ruleset unless -1) on every thread already
+ * running, through a signal; -EPERM naming a thread that did not take it. */
+int modvm__sb_catchup(uint64_t keep, bool nnp, int ruleset);
 
 /* threads.c: starts the spawner (after the lockdown's Landlock, before
  * the TSYNC).  0 or -errno. */

@@ -31,6 +31,10 @@ struct start {
 	char name[16];
 	void *(*fn)(void *);
 	void *arg;
+	/* The mask of the thread that asked: a thread the spawner makes
+	 * would inherit the spawner's (everything blocked), and a vCPU that
+	 * cannot get its kick signal never leaves KVM_RUN. */
+	sigset_t mask;
 };
 
 MODVM_INTERNAL enum modvm__thread_class modvm__thread_class(void)
@@ -75,9 +79,12 @@ static void *trampoline(void *p)
 	free(p);
 	name_self(s.name);
 	modvm__sb_thread_label(s.name, s.c);
-	/* The report needs SIGSYS; whatever mask the creator had. */
+	pthread_sigmask(SIG_SETMASK, &s.mask, NULL);
+	/* The report needs SIGSYS, and the lockdown its catch-up signal,
+	 * whatever mask the creator had. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGSYS);
+	sigaddset(&set, modvm__sandbox_catchup_signal());
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	/* The spawner keeps the union for good (the threads it makes narrow
 	 * from it to their class); whether it starts before or after the
@@ -158,10 +165,12 @@ int modvm__sb_spawner_start(void)
 		return -ENOMEM;
 	*s = (struct start){ .c = MODVM__TC_SPAWNER, .fn = spawner };
 	snprintf(s->name, sizeof(s->name), "modvm-spawner");
-	/* Threads it makes inherit its mask: SIGINT/SIGTERM and the like
-	 * belong to the loop (event/signals.c). */
+	/* SIGINT/SIGTERM and the like belong to the loop (event/signals.c);
+	 * the threads it makes get their requester's mask (struct start). */
 	sigfillset(&all);
 	sigdelset(&all, SIGSYS);
+	sigdelset(&all, modvm__sandbox_catchup_signal());
+	s->mask = all;
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = create(&t, true, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -190,6 +199,7 @@ MODVM_INTERNAL int modvm__thread_spawn(pthread_t *thread, enum modvm__thread_cla
 		snprintf(s->owner, sizeof(s->owner), "%s", owner);
 	if (name)
 		snprintf(s->name, sizeof(s->name), "%s", name);
+	pthread_sigmask(SIG_BLOCK, NULL, &s->mask);
 
 	pthread_mutex_lock(&sp.lock);
 	bool via_spawner = sp.running && modvm__sandbox_locked() &&

@@ -21,6 +21,7 @@
  * Everything here runs on the loop thread; the device does its own locking.
  */
 #include <errno.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <modvm/events.h>
 #include <modvm/loop.h>
 #include <modvm/plugin.h>
+#include <modvm/sandbox.h>
 #include <modvm/vm.h>
 
 #include "balloon_dev.h"
@@ -491,6 +493,11 @@ static int mb_init(struct modvm_plugin_ctx *ctx)
 	for (unsigned i = 0; i < m->nvms; i++)
 		if ((rc = vm_configure(m, i)) < 0)
 			goto free_vms;
+	/* Inflating hands pages back on the vCPU thread that notified
+	 * (balloon_dev.c): MADV_REMOVE, MADV_DONTNEED (every class has it)
+	 * once the mapping refuses the first. */
+	if ((rc = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_VCPU, "madvise", 2, MADV_REMOVE)) < 0)
+		goto free_vms;
 	if ((rc = modvm_bus_register(&modvm_event_mem_guest_stats)) < 0 ||
 	    (rc = modvm_bus_register(&modvm_event_mem_balloon_target)) < 0 ||
 	    (rc = modvm_bus_register(&modvm_event_mem_balloon_actual)) < 0 ||

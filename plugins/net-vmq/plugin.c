@@ -22,6 +22,12 @@
  * which core must stay unparked.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include <modvm/loop.h>
 #include <modvm/nicdrv.h>
 #include <modvm/plugin.h>
+#include <modvm/sandbox.h>
 #include <modvm/vm.h>
 
 #include "netdev.h"
@@ -409,6 +416,41 @@ static int vm_configure(struct nv *m, unsigned id)
 
 /* ---- lifecycle ---- */
 
+/*
+ * What the NICs need after the lockdown, beyond the core's lists: a
+ * guest's reboot sets its taps up again on the loop thread (open
+ * /dev/net/tun, the TUN ioctls, MTU and link state through an AF_INET
+ * socket, ethtool for VMQ); the TX path writes frames on vCPU threads and
+ * the guest's feature negotiation (a vCPU's MMIO write) sets the tap's
+ * offloads; taps and queue steering keep CAP_NET_ADMIN.
+ */
+static int declare_sandbox(struct nv *m)
+{
+	static const unsigned long loop_ioctls[] = { TUNGETFEATURES, TUNSETIFF, TUNSETVNETHDRSZ,
+						     TUNSETOFFLOAD,  TUNSETQUEUE, SIOCSIFMTU,
+						     SIOCGIFFLAGS,   SIOCSIFFLAGS, SIOCETHTOOL };
+	struct modvm_plugin_ctx *ctx = m->ctx;
+	char irq[PATH_MAX];
+	int r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "socket", 0, AF_INET);
+
+	for (size_t i = 0; r == 0 && i < sizeof(loop_ioctls) / sizeof(loop_ioctls[0]); i++)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, loop_ioctls[i]);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_VCPU, "ioctl", 1, TUNSETOFFLOAD);
+	if (r == 0)
+		r = modvm_sandbox_allow(ctx, MODVM_THREAD_VCPU, "writev");
+	if (r == 0)
+		r = modvm_sandbox_allow_path(ctx, "/dev/net/tun",
+					     MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE);
+	/* VMQ: a queue's IRQ goes to the VM's core */
+	snprintf(irq, sizeof(irq), "%s/irq", m->proc_root);
+	if (r == 0 && access(irq, F_OK) == 0)
+		r = modvm_sandbox_allow_path(ctx, irq, MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE);
+	if (r == 0 && m->nvms)
+		r = modvm_sandbox_keep_cap(ctx, CAP_NET_ADMIN);
+	return r;
+}
+
 static int nv_init(struct modvm_plugin_ctx *ctx)
 {
 	struct nv *m = calloc(1, sizeof(*m));
@@ -431,6 +473,9 @@ static int nv_init(struct modvm_plugin_ctx *ctx)
 	const struct modvm_config *cfg = modvm_plugin_config(ctx);
 	m->sysfs_root = modvm_config_string(cfg, "sysfs_root");
 	m->proc_root = modvm_config_string(cfg, "proc_root");
+	rc = declare_sandbox(m);
+	if (rc < 0)
+		goto free_m;
 	rc = modvm_plugin_set_vm_hooks(ctx, &hooks, m);
 	if (rc < 0)
 		goto free_m;

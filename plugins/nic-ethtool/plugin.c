@@ -12,10 +12,14 @@
  * is left by fini.  All of it runs on the loop thread.
  */
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include <modvm/nicdrv.h>
 #include <modvm/plugin.h>
+#include <modvm/sandbox.h>
 
 #include "ntuple.h"
 
@@ -69,6 +73,17 @@ static int drv_init(struct modvm_plugin_ctx *ctx)
 
 	if (!d)
 		return -ENOMEM;
+	/* Queues are given and taken back on the loop thread when VMs start
+	 * and stop (a reboot too): ethtool n-tuple rules, the ring's IRQ. */
+	int r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "socket", 0, AF_INET);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, SIOCETHTOOL);
+	if (r == 0)
+		r = modvm_sandbox_allow_path(ctx, "/proc/irq", MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE);
+	if (r < 0) {
+		nt_driver_free(d);
+		return r;
+	}
 	modvm_plugin_set_data(ctx, d);
 	return 0;
 }

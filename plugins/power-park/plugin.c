@@ -19,6 +19,7 @@
  * starts while cores are parked.  All of it runs on the loop thread.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <modvm/loop.h>
 #include <modvm/park.h>
 #include <modvm/plugin.h>
+#include <modvm/sandbox.h>
 #include <modvm/vm.h>
 
 #include "actions.h"
@@ -514,6 +516,28 @@ static void close_journal(struct park *pk)
 
 /* ---- lifecycle ---- */
 
+/*
+ * What parking needs after the lockdown: affinity of our own threads is
+ * in the loop's list; cpufreq and offline write under the sysfs root and
+ * journal each change beside the state file first (a new file renamed
+ * into place).
+ */
+static int declare_sandbox(struct park *pk, const char *root, const char *state_file)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	if (!pk->journal)
+		return 0;
+	r = modvm_sandbox_allow_path(pk->ctx, root, MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE);
+	snprintf(dir, sizeof(dir), "%s", state_file);
+	if (r == 0)
+		r = modvm_sandbox_allow_path(pk->ctx, dirname(dir),
+					     MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE |
+						     MODVM_SANDBOX_CREATE);
+	return r;
+}
+
 static int park_init(struct modvm_plugin_ctx *ctx)
 {
 	const struct modvm_config *cfg = modvm_plugin_config(ctx);
@@ -539,6 +563,9 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 		goto close_journal;
 	}
 	park_actions_set_journal(&pk->act, pk->journal);
+	rc = declare_sandbox(pk, root, modvm_config_string(cfg, "state_file"));
+	if (rc < 0)
+		goto close_journal;
 	if ((rc = modvm_bus_register(&modvm_event_power_core_state)) < 0)
 		goto close_journal;
 	rc = modvm_subscribe_vm_lifecycle(modvm_plugin_bus(ctx), MODVM_PRIO_DEFAULT, on_vm, pk);

@@ -174,6 +174,7 @@ static int prepare(const char *name, const struct blkdev_config *cfg,
 		.complete = blkdev__complete,
 		.batch_end = blkdev__batch_end,
 		.ctx = bd,
+		.plugin = cfg->plugin,
 	};
 	r = blkio_create(&io, &bd->io, why, sizeof(why));
 	if (r < 0) {

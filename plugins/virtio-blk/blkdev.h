@@ -113,6 +113,11 @@ struct blkdev_config {
 	uint64_t rate_bytes, burst_bytes, rate_ops, burst_ops;
 	enum blkio_kind io;	/* AUTO, URING, THREADS (or INLINE for the fuzzer) */
 	unsigned io_threads;	/* the thread pool's size */
+	/* The plugin whose I/O threads these are: made with
+	 * modvm_thread_create, so the sandbox gives them its I/O class and
+	 * they can be made after the lockdown (a guest's reboot).  NULL (unit
+	 * tests, fuzzer, bench): plain pthreads. */
+	struct modvm_plugin_ctx *plugin;
 };
 
 /* Counters since create; readable from any thread. */

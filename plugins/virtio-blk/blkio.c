@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <modvm/log.h>
+#include <modvm/sandbox.h>
 
 #include "blkio.h"
 
@@ -155,6 +156,14 @@ static const struct blkio_engine inline_engine = {
 	.cancel_timer = inline_cancel,
 	.destroy = inline_destroy,
 };
+
+int blkio__thread(struct blkio *io, pthread_t *t, const char *what, void *(*fn)(void *),
+		  void *arg)
+{
+	if (io->cfg.plugin)
+		return modvm_thread_create(io->cfg.plugin, t, what, fn, arg);
+	return -pthread_create(t, NULL, fn, arg);
+}
 
 int blkio_create(const struct blkio_config *cfg, struct blkio **out, char *why, size_t len)
 {

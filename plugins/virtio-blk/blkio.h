@@ -20,11 +20,14 @@
 #ifndef VIRTIO_BLK_BLKIO_H
 #define VIRTIO_BLK_BLKIO_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include <linux/time_types.h>
+
+struct modvm_plugin_ctx;
 
 enum blkio_kind {
 	BLKIO_AUTO = 0,		/* io_uring if usable, else threads */
@@ -70,6 +73,9 @@ struct blkio_config {
 	 * had at hand), so the device interrupts the guest once per batch. */
 	void (*batch_end)(void *ctx);
 	void *ctx;
+	/* Threads through modvm_thread_create for this plugin, or NULL:
+	 * plain pthread_create (blkdev_config's plugin). */
+	struct modvm_plugin_ctx *plugin;
 };
 
 /*
@@ -95,6 +101,10 @@ const char *blkio_kind_name(enum blkio_kind kind);
 bool blkio_uring_usable(char *why, size_t len);
 
 /* ---- the two engines (blkio_uring.c, blkio_pool.c) ---- */
+
+/* Starts an engine thread named @what: 0 or -errno. */
+int blkio__thread(struct blkio *io, pthread_t *t, const char *what, void *(*fn)(void *),
+		  void *arg);
 
 struct blkio_engine {
 	void (*submit)(struct blkio *io, struct blkio_op *op);

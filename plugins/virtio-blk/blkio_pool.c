@@ -148,7 +148,7 @@ int blkio__pool_start(struct blkio *io, char *why, size_t len)
 	io->priv = p;
 	io->e = &pool_engine;
 	for (unsigned i = 0; i < n; i++) {
-		r = pthread_create(&p->threads[i], NULL, worker, io);
+		r = -blkio__thread(io, &p->threads[i], "blk-io", worker, io);
 		if (r) {
 			snprintf(why, len, "cannot start I/O thread: %s", strerror(r));
 			stop_workers(p, i);

@@ -296,7 +296,7 @@ int blkio__uring_start(struct blkio *io, char *why, size_t len)
 	pthread_mutex_init(&u->sq_mu, NULL);
 	io->priv = u;
 	io->e = &uring_engine;
-	r = pthread_create(&u->reaper, NULL, reaper, io);
+	r = -blkio__thread(io, &u->reaper, "blk-uring", reaper, io);
 	if (r) {
 		snprintf(why, len, "cannot start the io_uring thread: %s", strerror(r));
 		io_uring_queue_exit(&u->ring);

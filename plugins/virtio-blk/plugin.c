@@ -18,12 +18,15 @@
  * kernel allows it, a thread pool otherwise; `modvm caps` says which.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <modvm/plugin.h>
+#include <modvm/sandbox.h>
 #include <modvm/vm.h>
 
 #include "blkdev.h"
@@ -132,6 +135,7 @@ static int disk_open(struct vb *m, struct vb_vm *v, unsigned id, unsigned k)
 		.burst_ops = (uint64_t)modvm_config_int(c, "limit.ops_burst"),
 		.io = m->io,
 		.io_threads = m->io_threads,
+		.plugin = m->ctx,
 	};
 	if (bc.num_queues > BLKDEV_MAX_QUEUES)
 		bc.num_queues = BLKDEV_MAX_QUEUES;
@@ -257,6 +261,56 @@ static int vm_configure(struct vb *m, unsigned id)
 	return 0;
 }
 
+/* ---- the sandbox (modvm/sandbox.h) ---- */
+
+/*
+ * What disks need after the lockdown, beyond the core's lists: a guest's
+ * reboot opens and locks the images again on the loop thread; requests
+ * are submitted on vCPU threads (virtqueue notify) and done on the I/O
+ * threads (the pool's workers or the io_uring reaper).
+ */
+static const char *const loop_calls[] = { "io_uring_setup", "io_uring_register",
+					  "io_uring_enter", NULL };
+static const char *const vcpu_calls[] = { "io_uring_enter", NULL };
+static const char *const io_calls[] = { "preadv", "pwritev", "pread64", "pwrite64", "fdatasync",
+					"fallocate", "io_uring_enter", NULL };
+
+static int allow_list(struct modvm_plugin_ctx *ctx, unsigned threads, const char *const *calls)
+{
+	int r = 0;
+	for (; *calls && r == 0; calls++)
+		r = modvm_sandbox_allow(ctx, threads, *calls);
+	return r;
+}
+
+static int declare_sandbox(struct vb *m)
+{
+	struct modvm_plugin_ctx *ctx = m->ctx;
+	int r = allow_list(ctx, MODVM_THREAD_LOOP, loop_calls);
+	if (r == 0)
+		r = allow_list(ctx, MODVM_THREAD_VCPU, vcpu_calls);
+	if (r == 0)
+		r = allow_list(ctx, MODVM_THREAD_IO, io_calls);
+	/* image locks (OFD), block devices' geometry */
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "fcntl", 1, F_OFD_SETLK);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "fcntl", 1, F_OFD_GETLK);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, BLKSSZGET);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, BLKGETSIZE64);
+	for (unsigned i = 0; i < m->nvms && r == 0; i++)
+		for (unsigned k = 0; k < m->vms[i].ndisks && r == 0; k++) {
+			const struct modvm_config *c = m->vms[i].disks[k].c;
+			unsigned access = MODVM_SANDBOX_READ;
+			if (!modvm_config_bool(c, "readonly"))
+				access |= MODVM_SANDBOX_WRITE;
+			r = modvm_sandbox_allow_path(ctx, modvm_config_string(c, "path"), access);
+		}
+	return r;
+}
+
 /* ---- lifecycle ---- */
 
 static int vb_init(struct modvm_plugin_ctx *ctx)
@@ -292,6 +346,9 @@ static int vb_init(struct modvm_plugin_ctx *ctx)
 			goto free_m;
 		}
 	}
+	r = declare_sandbox(m);
+	if (r < 0)
+		goto free_m;
 	r = modvm_plugin_set_vm_hooks(ctx, &hooks, m);
 	if (r < 0)
 		goto free_m;
