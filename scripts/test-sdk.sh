@@ -69,9 +69,11 @@ plugindir=$(pkg-config --variable=plugindir modvm)
 # 2. The examples, out of tree: copies, so nothing can reach back into $src.
 #    hello-plugin (events and options), and one per plugin kind: mem-fixed
 #    (a memory policy on modvm.balloon/1), park-unused (a power policy on
-#    modvm.park/1), nic-table (a NIC driver, modvm.nic-driver/1).  Each one's
-#    `meson test` is the installed modvm-conform on it.
-for ex in hello-plugin:hello mem-fixed:mem-fixed park-unused:park-unused nic-table:nic-table; do
+#    modvm.park/1), nic-table (a NIC driver, modvm.nic-driver/1), cpu-null
+#    (a CPU backend whose vCPUs run no guest code, modvm.cpu-backend/1).
+#    Each one's `meson test` is the installed modvm-conform on it.
+for ex in hello-plugin:hello mem-fixed:mem-fixed park-unused:park-unused nic-table:nic-table \
+	cpu-null:cpu-null; do
 	dir=${ex%%:*} so=${ex##*:}
 	rm -rf "${work:?}/$dir" "$work/$dir-build"
 	cp -r "$src/sdk/examples/$dir" "$work/$dir"
@@ -85,6 +87,10 @@ done
 # common checks: its nic-driver check must pass, not skip.
 out=$("$conform" "$plugindir/nic-table.so" --check nic-driver) || true
 grep -q '^PASS nic-driver:' <<<"$out" || { echo "$out"; exit 1; }
+# The CPU backend example runs a vCPU on any host (it needs no KVM), so its
+# cpu-backend check must pass, not skip.
+out=$("$conform" "$plugindir/cpu-null.so" --check cpu-backend) || true
+grep -q '^PASS cpu-backend:' <<<"$out" || { echo "$out"; exit 1; }
 
 # What vm.h declares only with _GNU_SOURCE is there with pkg-config's
 # Cflags alone (issue 19: modvm_vcpu_set_affinity silently disappeared).

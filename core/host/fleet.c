@@ -100,7 +100,7 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 	bool any = strcmp(want, "auto") == 0;
 	bool need_slat = strcmp(slat, "required") == 0;
 	bool prefer_slat = strcmp(slat, "preferred") == 0;
-	int best = -1;
+	int best = -1, no_slat = -1;
 
 	if (n == 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL,
@@ -126,18 +126,27 @@ MODVM_INTERNAL int modvm__backends_select(const struct modvm__backend_probe *pro
 			}
 			continue;
 		}
+		/* Ruled out, not fatal: another backend (with SLAT) may run.  If
+		 * none does, the best-scoring one's remedy is the one to give. */
 		if (need_slat && p->caps.slat == MODVM_SLAT_NONE) {
-			modvm_log(MODVM_LOG_ERROR, NULL,
-				  "host.cpu.slat = \"required\", but %s reports SLAT: %s (%s); %s",
-				  probes[i].plugin->name, slat_name(p->caps.slat), p->summary,
-				  slat_remedy(p));
-			return -EOPNOTSUPP;
+			if (no_slat < 0 || p->score > probes[no_slat].probe.score)
+				no_slat = (int)i;
+			continue;
 		}
 		if (best < 0 || outranks(p, &probes[best].probe, prefer_slat))
 			best = (int)i;
 	}
 	if (best >= 0)
 		return best;
+	if (no_slat >= 0) {
+		const struct modvm_cpu_probe *p = &probes[no_slat].probe;
+
+		modvm_log(MODVM_LOG_ERROR, NULL,
+			  "host.cpu.slat = \"required\", but %s reports SLAT: %s (%s); %s",
+			  probes[no_slat].plugin->name, slat_name(p->caps.slat), p->summary,
+			  slat_remedy(p));
+		return -EOPNOTSUPP;
+	}
 	if (!any) {
 		modvm_log(MODVM_LOG_ERROR, NULL,
 			  "%shost.cpu.backend = \"%s\": no such CPU backend plugin is enabled", prefix,

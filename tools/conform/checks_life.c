@@ -346,7 +346,7 @@ enum verdict conform_check_handlers(const struct conform_opts *o, char *detail, 
 	struct harness h;
 	uint64_t worst = 0, ns, seed = o->seed ^ 0x68616e64ULL;
 	size_t heap0 = 0, heap1;
-	const char *worst_name = "-";
+	char worst_name[64] = "-";	/* a copy: a plugin's own event name goes with it */
 	int r, count = 0;
 	enum verdict v = harness_open(&h, o, detail, n);
 
@@ -375,7 +375,8 @@ enum verdict conform_check_handlers(const struct conform_opts *o, char *detail, 
 				count += round == 0;
 				if (ns > worst) {
 					worst = ns;
-					worst_name = list[i]->name;
+					snprintf(worst_name, sizeof(worst_name), "%s",
+						 list[i]->name);
 				}
 			}
 		}
@@ -395,7 +396,7 @@ enum verdict conform_check_handlers(const struct conform_opts *o, char *detail, 
 	count += MODVM_VM_FAILED;
 	if (ns > worst) {
 		worst = ns;
-		worst_name = "vm.lifecycle";
+		snprintf(worst_name, sizeof(worst_name), "vm.lifecycle");
 	}
 	harness_stop(&h);
 	harness_close(&h);

@@ -11,6 +11,7 @@
 
 #include <modvm/events.h>
 
+#include "event/event.h"
 #include "host/host.h"
 #include "conform.h"
 
@@ -340,13 +341,15 @@ struct modvm_event_desc *const conform_std_events[] = {
 	&modvm_event_vm_lifecycle, &modvm_event_cpu_caps, &modvm_event_vcpu_stats,
 	&modvm_event_host_cpu_load, &modvm_event_power_core_state, &modvm_event_mem_pressure,
 	&modvm_event_mem_guest_stats, &modvm_event_mem_balloon_target,
-	&modvm_event_mem_balloon_actual, &modvm_event_net_nic, &modvm_event_net_queue_assigned,
-	NULL,
+	&modvm_event_mem_balloon_actual, &modvm_event_mem_balloon_state, &modvm_event_net_nic,
+	&modvm_event_net_queue_assigned, NULL,
 };
 
 enum verdict conform_check_events(const struct conform_opts *o, char *detail, size_t n)
 {
 	const struct modvm_plugin *d;
+	char why[480];
+	unsigned refused;
 	size_t i;
 	enum verdict v = sized_desc(o, &d, detail, n);
 
@@ -374,7 +377,20 @@ enum verdict conform_check_events(const struct conform_opts *o, char *detail, si
 				 e->name, (unsigned)e->version, (unsigned)e->payload_size);
 			return V_FAIL;
 		}
+		refused = modvm__bus_refusals(NULL, 0);
 		r = modvm_bus_register(e);
+		if (r < 0 && modvm__bus_refusals(why, sizeof(why)) != refused) {
+			/* The bus's own line names the event and both layouts;
+			 * "(by core)" after it would blame the wrong one. */
+			char *by = strstr(why, " (by "), *next;
+
+			while (by && (next = strstr(by + 1, " (by ")))
+				by = next;
+			if (by)
+				*by = '\0';
+			snprintf(detail, n, "%s", why);
+			return V_FAIL;
+		}
 		if (r < 0) {
 			snprintf(detail, n, "event %s (v%u, %u bytes) does not register: %s",
 				 e->name, (unsigned)e->version, (unsigned)e->payload_size,

@@ -40,6 +40,7 @@ enum verdict conform_check_handlers(const struct conform_opts *, char *, size_t)
 enum verdict conform_check_sandbox(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_global_state(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_cpu_probe(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_cpu_backend(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_nic_driver(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_memory_policy(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_power_policy(const struct conform_opts *, char *, size_t);
@@ -63,6 +64,7 @@ const struct check conform_checks[] = {
 	{ "sandbox", conform_check_sandbox, 20 },
 	{ "global-state", conform_check_global_state, 20 },
 	{ "cpu-probe", conform_check_cpu_probe, 20 },
+	{ "cpu-backend", conform_check_cpu_backend, 20 },
 	{ "nic-driver", conform_check_nic_driver, 20 },
 	{ "memory-policy", conform_check_memory_policy, 30 },
 	{ "power-policy", conform_check_power_policy, 30 },

@@ -5,6 +5,7 @@
  * is AMD" on an AMD host whose real trouble is a missing /dev/kvm).  The
  * probes are the plugins' own, run on recorded hosts with one fact changed.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,96 @@ START_TEST(named_backend_says_why_and_how)
 }
 END_TEST
 
+/*
+ * A backend that can always run but has no SLAT and the lowest score, as
+ * sdk/examples/cpu-null probes: it must never win over a KVM backend that
+ * can run, whatever host.cpu.slat says, nor make "required" refuse a host
+ * whose KVM backend has SLAT.
+ */
+static struct modvm_plugin_ctx null_ctx = { .name = "cpu-null" };
+
+/* cpu-vmx and cpu-svm on @f, with cpu-null first or last; *@vmx its index. */
+static size_t probe_with_null(const struct modvm_host_facts *f, bool null_first,
+			      struct modvm__backend_probe bp[3], int *vmx)
+{
+	struct modvm__backend_probe both[2], null = { .plugin = &null_ctx };
+
+	probe_both(f, both);
+	null.probe = (struct modvm_cpu_probe){ .struct_size = sizeof(null.probe), .score = 1 };
+	snprintf(null.probe.summary, sizeof(null.probe.summary), "runs no guest code");
+	bp[null_first ? 0 : 2] = null;
+	bp[null_first ? 1 : 0] = both[0];
+	bp[null_first ? 2 : 1] = both[1];
+	*vmx = null_first ? 1 : 0;
+	return 3;
+}
+
+START_TEST(null_backend_never_wins_over_kvm)
+{
+	static const char *const slats[] = { "preferred", "off", "required" };
+	static const char *const hosts[] = { "intel-skylake-sp-ept.facts",
+					     "intel-broadwell-ep-noept.facts" };
+	struct modvm_host_facts f;
+	struct modvm__backend_probe bp[3];
+	int vmx;
+
+	for (int h = 0; h < 2; h++)
+		for (int order = 0; order < 2; order++)
+			for (int s = 0; s < 3; s++) {
+				if (h == 1 && s == 2)
+					continue;	/* no SLAT anywhere: see below */
+				load_host(hosts[h], &f);
+				size_t n = probe_with_null(&f, order, bp, &vmx);
+				ck_assert_int_gt(bp[vmx].probe.score, 1);
+				ck_assert_msg(modvm__backends_select(bp, n, "auto", slats[s],
+								     NULL) == vmx,
+					      "%s, cpu-null %s, slat %s: cpu-vmx not chosen",
+					      hosts[h], order ? "first" : "last", slats[s]);
+			}
+}
+END_TEST
+
+/* Nothing else can run: "auto" takes it; naming it pins it even next to KVM. */
+START_TEST(null_backend_when_nothing_else_runs_or_pinned)
+{
+	struct modvm_host_facts f;
+	struct modvm__backend_probe bp[3];
+	int vmx;
+
+	load_host("intel-skylake-sp-ept.facts", &f);
+	f.kvm_dev = f.kvm_open = 0;
+	probe_with_null(&f, false, bp, &vmx);
+	ck_assert_int_eq(modvm__backends_select(bp, 3, "auto", "preferred", NULL), 2);
+
+	load_host("intel-skylake-sp-ept.facts", &f);
+	probe_with_null(&f, false, bp, &vmx);
+	ck_assert_int_eq(modvm__backends_select(bp, 3, "cpu-null", "preferred", NULL), 2);
+	/* ... but not under "required": it has no SLAT. */
+	capture_start();
+	ck_assert_int_eq(modvm__backends_select(bp, 3, "cpu-null", "required", NULL), -EOPNOTSUPP);
+	capture_stop();
+	ck_assert_msg(strstr(capture_text(), "host.cpu.slat = \"required\", but cpu-null reports "
+					     "SLAT: none"), "%s", capture_text());
+}
+END_TEST
+
+/* "required" with no SLAT anywhere: the error names the best of those without. */
+START_TEST(slat_required_names_the_best_backend_without_it)
+{
+	struct modvm_host_facts f;
+	struct modvm__backend_probe bp[3];
+	int vmx;
+
+	load_host("intel-broadwell-ep-noept.facts", &f);
+	probe_with_null(&f, true, bp, &vmx);
+	capture_start();
+	ck_assert_int_eq(modvm__backends_select(bp, 3, "auto", "required", NULL), -EOPNOTSUPP);
+	capture_stop();
+	ck_assert_msg(strstr(capture_text(), "host.cpu.slat = \"required\", but cpu-vmx reports "
+					     "SLAT: none"), "%s", capture_text());
+}
+END_TEST
+
 /* `caps --json` carries the same verdict and reason. */
 START_TEST(caps_json_has_the_verdict)
 {
@@ -148,6 +239,9 @@ int main(int argc, char **argv)
 	tcase_add_test(t, only_the_wrong_vendor_enabled);
 	tcase_add_test(t, named_backend_says_why_and_how);
 	tcase_add_test(t, caps_json_has_the_verdict);
+	tcase_add_test(t, null_backend_never_wins_over_kvm);
+	tcase_add_test(t, null_backend_when_nothing_else_runs_or_pinned);
+	tcase_add_test(t, slat_required_names_the_best_backend_without_it);
 	suite_add_tcase(s, t);
 	return run_suite(s, argc, argv);
 }
