@@ -160,25 +160,34 @@ static void subscribe_all(struct modvm__status *ctl)
 {
 	struct modvm_bus *bus = ctl->view->bus;
 	int *s = ctl->subs;
-	/* LAST: the plugins acting on an event see it before we record it. */
+	/*
+	 * FIRST: we keep the last value, and a handler may publish the same
+	 * event again while it runs (a memory policy answering
+	 * mem.balloon_state with set_target(), which publishes the new state;
+	 * mem-balloon answering the operator's mem.balloon_target with the
+	 * clamped one).  The bus delivers that newer payload to everyone at
+	 * once, then goes on with the older one: recorded after the handler,
+	 * the older one would overwrite it (`status` showed sdk/examples
+	 * mem-fixed's VM at its old 256M target while 128M was in force).
+	 */
 	if (registered(bus, modvm_event_mem_balloon_target.name))
-		s[SUB_TARGET] = modvm_subscribe_mem_balloon_target(bus, MODVM_PRIO_LAST, on_target, ctl);
+		s[SUB_TARGET] = modvm_subscribe_mem_balloon_target(bus, MODVM_PRIO_FIRST, on_target, ctl);
 	if (registered(bus, modvm_event_mem_balloon_state.name))
-		s[SUB_STATE] = modvm_subscribe_mem_balloon_state(bus, MODVM_PRIO_LAST, on_state, ctl);
+		s[SUB_STATE] = modvm_subscribe_mem_balloon_state(bus, MODVM_PRIO_FIRST, on_state, ctl);
 	if (registered(bus, modvm_event_mem_balloon_actual.name))
-		s[SUB_ACTUAL] = modvm_subscribe_mem_balloon_actual(bus, MODVM_PRIO_LAST, on_actual, ctl);
+		s[SUB_ACTUAL] = modvm_subscribe_mem_balloon_actual(bus, MODVM_PRIO_FIRST, on_actual, ctl);
 	if (registered(bus, modvm_event_mem_guest_stats.name))
-		s[SUB_STATS] = modvm_subscribe_mem_guest_stats(bus, MODVM_PRIO_LAST, on_guest_stats,
+		s[SUB_STATS] = modvm_subscribe_mem_guest_stats(bus, MODVM_PRIO_FIRST, on_guest_stats,
 							       ctl);
 	if (registered(bus, modvm_event_net_queue_assigned.name))
-		s[SUB_NIC] = modvm_subscribe_net_queue_assigned(bus, MODVM_PRIO_LAST, on_queue, ctl);
+		s[SUB_NIC] = modvm_subscribe_net_queue_assigned(bus, MODVM_PRIO_FIRST, on_queue, ctl);
 	if (registered(bus, modvm_event_mem_pressure.name))
-		s[SUB_PRESSURE] = modvm_subscribe_mem_pressure(bus, MODVM_PRIO_LAST, on_pressure, ctl);
+		s[SUB_PRESSURE] = modvm_subscribe_mem_pressure(bus, MODVM_PRIO_FIRST, on_pressure, ctl);
 	if (registered(bus, modvm_event_power_core_state.name))
-		s[SUB_CORE] = modvm_subscribe_power_core_state(bus, MODVM_PRIO_LAST, on_core_state,
+		s[SUB_CORE] = modvm_subscribe_power_core_state(bus, MODVM_PRIO_FIRST, on_core_state,
 							       ctl);
 	if (registered(bus, modvm_event_host_cpu_load.name))
-		s[SUB_LOAD] = modvm_subscribe_host_cpu_load(bus, MODVM_PRIO_LAST, on_cpu_load, ctl);
+		s[SUB_LOAD] = modvm_subscribe_host_cpu_load(bus, MODVM_PRIO_FIRST, on_cpu_load, ctl);
 	/* A refused subscription (another layout registered) only costs its lines. */
 	for (int i = 0; i < SUB_COUNT; i++)
 		if (s[i] < 0) {

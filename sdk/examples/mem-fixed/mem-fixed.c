@@ -50,7 +50,9 @@ static void on_state(const struct modvm_mem_balloon_state *st, void *ud)
 	if (f->sized[st->vm_id] || (st->flags & MODVM_BALLOON_OPERATOR) ||
 	    !modvm_plugin_governs(f->ctx, st->vm_id))
 		return;
-	want = st->ram / 100 * f->percent;
+	/* percent of RAM, rounded down, without overflow (ram / 100 * percent
+	 * fell short: 50 % of 256 MiB was 134217700 bytes, "127 MiB"). */
+	want = st->ram / 100 * f->percent + st->ram % 100 * f->percent / 100;
 	/* Never ask outside the limits the mechanism reported. */
 	if (want < st->minimum)
 		want = st->minimum;
@@ -142,7 +144,7 @@ static const struct modvm_option options[] = {
 	MODVM_OPTIONS_END,
 };
 
-MODVM_PLUGIN(.name = "mem-fixed", .kind = MODVM_KIND_MEMORY_POLICY, .version = "1.0.0",
+MODVM_PLUGIN(.name = "mem-fixed", .kind = MODVM_KIND_MEMORY_POLICY, .version = "1.0.1",
 	     .license = "MIT",
 	     .description = "example memory policy: every governed VM at a fixed share of its RAM",
 	     .options = options, .init = fixed_init, .start = fixed_start, .stop = fixed_stop,
