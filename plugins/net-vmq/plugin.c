@@ -435,8 +435,11 @@ static int declare_sandbox(struct nv *m)
 
 	for (size_t i = 0; r == 0 && i < sizeof(loop_ioctls) / sizeof(loop_ioctls[0]); i++)
 		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, loop_ioctls[i]);
+	/* the guest's driver sets offloads and enables queues from a vCPU */
 	if (r == 0)
 		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_VCPU, "ioctl", 1, TUNSETOFFLOAD);
+	if (r == 0)
+		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_VCPU, "ioctl", 1, TUNSETQUEUE);
 	if (r == 0)
 		r = modvm_sandbox_allow(ctx, MODVM_THREAD_VCPU, "writev");
 	if (r == 0)
