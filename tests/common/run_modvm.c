@@ -215,3 +215,9 @@ bool kvm_hw_usable(char *why, unsigned long len)
 			 "too slow for a Linux guest (run the test through scripts/kvm-exec)");
 	return found;
 }
+
+const char *run_tail(const char *text, size_t n)
+{
+	size_t len = strlen(text);
+	return len > n ? text + len - n : text;
+}

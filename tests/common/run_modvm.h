@@ -39,6 +39,10 @@ double run_modvm_watch(struct run_result *res, int timeout_s, const char *const 
 void run_expect(const struct run_result *res, int status, const char *out_has, const char *err_has);
 /* Path of a config: "modvm.conf" is etc/modvm.conf, anything else tests/fixtures/configs/NAME. */
 const char *run_conf(const char *name);
+/* The last @n bytes of @text.  For failure messages: Check refuses one
+ * over its limit (~4 KiB) and the test child then exits 2 with
+ * "Message string too long", losing the message. */
+const char *run_tail(const char *text, size_t n);
 /* "/dev/kvm is usable", else false with @why filled (for a printed skip). */
 bool kvm_usable(char *why, unsigned long len);
 /* The same, and the CPU shows VMX or SVM: ring 0 runs in hardware. */

@@ -76,12 +76,6 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -291,13 +285,13 @@ START_TEST(mem_fixed_sizes_the_guest_mem_dynamic_keeps_off)
 	ck_assert_msg(w.t_settled > 0,
 		      "mem-fixed's 128M never in force and reached, or mem-dynamic never sized "
 		      "its own VM; last status:\n%s\nfixed console:\n%s\nstderr:\n%s", w.status,
-		      tail(w.console, 1500), tail(res.err, 3000));
+		      run_tail(w.console, 1500), run_tail(res.err, 3000));
 	ck_assert_msg(t >= 0, "status not polled for %.0f s after settling; last:\n%s", HOLD_S,
 		      w.status);
-	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, tail(res.err, 3000));
+	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, run_tail(res.err, 3000));
 	/* mem-fixed asked once, and said so; the mechanism put it in force. */
 	ck_assert_msg(strstr(res.err, "mem-fixed: vm 0: 50% of 256 MiB: target 128 MiB"),
-		      "%s", tail(res.err, 3000));
+		      "%s", run_tail(res.err, 3000));
 	/* Nobody fought: the fixed VM stayed at 128M over the hold (mem-dynamic,
 	 * which would give its 200 MiB working set more, ran 20 intervals),
 	 * and neither policy even asked the mechanism for the other's VM. */
@@ -305,10 +299,10 @@ START_TEST(mem_fixed_sizes_the_guest_mem_dynamic_keeps_off)
 		      "fixed VM's target moved to %llu..%llu MiB over %d polls; last:\n%s",
 		      (unsigned long long)(w.fixed_min / MiB), (unsigned long long)(w.fixed_max / MiB),
 		      w.polls_held, w.status);
-	ck_assert_msg(!strstr(res.err, "asked for a target, but"), "%s", tail(res.err, 3000));
+	ck_assert_msg(!strstr(res.err, "asked for a target, but"), "%s", run_tail(res.err, 3000));
 	/* mem-dynamic was live: its VM started at 256M and it took it down. */
 	ck_assert_msg(strstr(res.err, "vm dyn: balloon on virtio-balloon, memory 256 MiB, minimum 32, "
-				      "maximum 256, startup 256 MiB"), "%s", tail(res.err, 3000));
+				      "maximum 256, startup 256 MiB"), "%s", run_tail(res.err, 3000));
 	ck_assert_uint_lt(w.dyn_last, VM_MEMORY);
 	printf("mem-fixed: fixed VM at target 128M (guest 128M, balloon %ld pages) by the poll "
 	       "%.1f s after start, held %.0f s over %d more polls; mem-dynamic's own VM from "
@@ -442,21 +436,21 @@ START_TEST(park_unused_offlines_the_core_no_vcpu_uses)
 
 	ck_assert_msg(t >= 0, "cpu1 not parked and offline within 60 s (status parked %d, cpu1 "
 		      "online %c); last status:\n%s\nstderr:\n%s", w.parked, cpu1_online(), w.status,
-		      tail(res.err, 3000));
-	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, tail(res.err, 3000));
+		      run_tail(res.err, 3000));
+	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, run_tail(res.err, 3000));
 	/* park-unused decided it, for the reason it gives; power-park did it for it. */
 	ck_assert_msg(strstr(res.err, "power-park: cpu1 parked: no vCPU ran there"), "%s",
-		      tail(res.err, 3000));
+		      run_tail(res.err, 3000));
 	ck_assert_msg(strstr(res.err, "action offline") && strstr(res.err, "for park-unused"), "%s",
-		      tail(res.err, 3000));
+		      run_tail(res.err, 3000));
 	/* cpu0, where the vCPU ran, was never parked (it may not be: offline). */
-	ck_assert_msg(!strstr(res.err, "cpu0 parked"), "%s", tail(res.err, 3000));
+	ck_assert_msg(!strstr(res.err, "cpu0 parked"), "%s", run_tail(res.err, 3000));
 	/* The in-tree policy, enabled too, knew it does not govern. */
 	ck_assert_msg(strstr(res.err, "core-parking: the host's power policy is park-unused"), "%s",
-		      tail(res.err, 3000));
+		      run_tail(res.err, 3000));
 	/* After SIGTERM: cpu1 back online, every cpuN/online as before, the
 	 * journal of what offline changed emptied and removed. */
-	ck_assert_msg(strstr(res.err, "power-park: cpu1 unparked"), "%s", tail(res.err, 3000));
+	ck_assert_msg(strstr(res.err, "power-park: cpu1 unparked"), "%s", run_tail(res.err, 3000));
 	ck_assert_msg(cpu1_after == '1' && strcmp(before, after) == 0,
 		      "after the stop: %s; before: %s", after, before);
 	ck_assert_msg(!journal_left, "%s left behind", state);
@@ -528,29 +522,29 @@ START_TEST(nic_table_gives_the_vm_its_receive_queue)
 	double t = run_modvm_watch(&res, 60, args, queue_shown, &w);
 	nic_tree_destroy(&tree);
 	ck_assert_msg(t >= 0, "no NIC queue in status within 60 s; last:\n%s\nstderr:\n%s",
-		      w.status, tail(res.err, 3000));
-	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, tail(res.err, 3000));
+		      w.status, run_tail(res.err, 3000));
+	ck_assert_msg(res.status == 0, "exit %d\n%s", res.status, run_tail(res.err, 3000));
 	/* net-vmq offered the NIC to both drivers; nic-table's probe won it. */
 	ck_assert_msg(strstr(res.err, NIC_TREE_IXGBE_IF ": NIC driver nic-table (probe 20)"), "%s",
-		      tail(res.err, 3000));
+		      run_tail(res.err, 3000));
 	/* The queue it gave is the VM's, dedicated, in `status` while it ran. */
 	ck_assert_msg(strstr(w.status, "  nic uplink " NIC_TREE_IXGBE_IF " queue 1 dedicated"),
-		      "status:\n%s\nstderr:\n%s", w.status, tail(res.err, 3000));
+		      "status:\n%s\nstderr:\n%s", w.status, run_tail(res.err, 3000));
 	const char *given = strstr(res.err, "nic-table: vm 0 mac " DEDICATED_MAC ": "
 					    NIC_TREE_IXGBE_IF " rx queue 1 given");
-	ck_assert_msg(given != NULL, "%s", tail(res.err, 3000));
+	ck_assert_msg(given != NULL, "%s", run_tail(res.err, 3000));
 	ck_assert_msg(strstr(res.err, "vm web: receive queue 1 on " NIC_TREE_IXGBE_IF
-				      " (from its NIC driver)"), "%s", tail(res.err, 3000));
+				      " (from its NIC driver)"), "%s", run_tail(res.err, 3000));
 	/* ... and taken back when modvm stopped, exactly once. */
 	static const char taken_back[] = "nic-table: vm 0: " NIC_TREE_IXGBE_IF " rx queue 1 taken back";
 	const char *back = strstr(res.err, taken_back);
-	ck_assert_msg(back != NULL && back > given, "%s", tail(res.err, 3000));
-	ck_assert_msg(!strstr(back + sizeof(taken_back) - 1, "taken back"), "%s", tail(res.err, 3000));
+	ck_assert_msg(back != NULL && back > given, "%s", run_tail(res.err, 3000));
+	ck_assert_msg(!strstr(back + sizeof(taken_back) - 1, "taken back"), "%s", run_tail(res.err, 3000));
 	/* The other uplink: consulted, claimed by neither, the NIC on its tap queues. */
 	ck_assert_msg(strstr(res.err, "mac " FALLBACK_MAC ": uplink " NIC_TREE_VIRTIO_IF
 				      ": no NIC driver claims it") &&
 		      strstr(res.err, "drivers: nic-ethtool, nic-table); using per-VM tap queues"),
-		      "%s", tail(res.err, 3000));
+		      "%s", run_tail(res.err, 3000));
 	printf("nic-table: %s queue 1 dedicated to vm web %.1f s after start, taken back at "
 	       "stop; " NIC_TREE_VIRTIO_IF " unclaimed, tap queues\n", NIC_TREE_IXGBE_IF, t);
 }

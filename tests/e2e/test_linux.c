@@ -17,13 +17,6 @@
 
 #include "run_modvm.h"
 
-/* The last @n bytes of @text: Check refuses failure messages over 4 KiB. */
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-
 static char kernel_dir[PATH_MAX];
 static const char *init_exe;	/* the bzimage mode's /init (argv[3]) */
 static const char *mkcpio;	/* and the archiver that packs it (argv[4]) */
@@ -59,13 +52,13 @@ START_TEST(vmlinux_prints_banner_cmdline_and_our_e820)
 	double t = run_modvm_until(&res, 60, until, args);
 	unlink(conf);
 	ck_assert_msg(t >= 0, "banner not seen within 60 s\nstdout:\n%s\nstderr:\n%s",
-		      tail(res.out, 2500), tail(res.err, 1000));
+		      run_tail(res.out, 2500), run_tail(res.err, 1000));
 	ck_assert_ptr_nonnull(strstr(res.out, "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable"));
 	ck_assert_ptr_nonnull(strstr(res.out, "BIOS-e820: [mem 0x000000000009fc00-0x00000000000fffff] reserved"));
 	/* SIGTERM (or the kernel reaching an instruction this KVM can't run)
 	 * ends the run; either way the process must stop cleanly. */
 	ck_assert_msg(res.status == 0 || res.status == 1, "exit %d\n%s", res.status,
-		      tail(res.err, 2000));
+		      run_tail(res.err, 2000));
 	printf("linux banner + e820 after %.2f s\n", t);
 }
 END_TEST
@@ -139,7 +132,7 @@ START_TEST(bzimage_boots_to_init)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_msg(t >= 0, "bzImage did not reach /init%s with 2 CPUs within 60 s\n%s",
-		      modules_in ? " and its virtio-rng" : "", tail(res.out, 3000));
+		      modules_in ? " and its virtio-rng" : "", run_tail(res.out, 3000));
 	printf("bzImage: /init reached after %.2f s%s\n", t,
 	       modules_in ? ", virtio-rng found through the DSDT"
 			  : " (no virtio modules in the kernel cache: devices not checked)");

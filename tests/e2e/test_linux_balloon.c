@@ -28,12 +28,6 @@ static struct linux_kit kit;
 static struct run_result res;
 static char sock[128];
 
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-
 static double now_s(void)
 {
 	struct timespec t;
@@ -197,7 +191,7 @@ START_TEST(ctl_target_inflates_deflates_and_stats_show)
 	double t = run_modvm_watch(&res, 600, args, drive_inflate, &s);
 	guest_remove(&g);
 	ck_assert_msg(t >= 0 && s.pinned, "never finished (step %d)\n%s\n%s", s.step,
-		      tail(res.out, 2000), tail(res.err, 1000));
+		      run_tail(res.out, 2000), run_tail(res.err, 1000));
 	ck_assert_int_eq(res.status, 0);
 	ck_assert_uint_eq(s.guest_inflated, 256 * MiB);
 	ck_assert_uint_eq(s.guest_deflated, 768 * MiB);
@@ -262,8 +256,8 @@ START_TEST(free_page_reporting_returns_freed_pages)
 	const char *const args[] = { "run", g.conf, NULL };
 	double t = run_modvm_watch(&res, 600, args, drive_report, &s);
 	guest_remove(&g);
-	ck_assert_msg(t >= 0 && s.t_freed > 0, "no fill/free seen\n%s\n%s", tail(res.out, 2000),
-		      tail(res.err, 1000));
+	ck_assert_msg(t >= 0 && s.t_freed > 0, "no fill/free seen\n%s\n%s", run_tail(res.out, 2000),
+		      run_tail(res.err, 1000));
 	/* Linux reports free blocks of 2 MiB and more, a budget at a time:
 	 * most, not every page, of what was freed comes back. */
 	ck_assert_msg(s.rss_filled - s.rss_min >= 300 * MiB,
@@ -313,8 +307,8 @@ START_TEST(dynamic_memory_shrinks_idle_grows_busy)
 	const char *const args[] = { "run", g.conf, NULL };
 	double t = run_modvm_watch(&res, 600, args, drive_dynamic, &s);
 	guest_remove(&g);
-	ck_assert_msg(t >= 0, "the guest never finished allocating\n%s\n%s", tail(res.out, 2000),
-		      tail(res.err, 1000));
+	ck_assert_msg(t >= 0, "the guest never finished allocating\n%s\n%s", run_tail(res.out, 2000),
+		      run_tail(res.err, 1000));
 	ck_assert_ptr_null(strstr(res.out, "Out of memory"));
 	ck_assert_msg(s.idle_min && s.idle_min <= 256 * MiB, "idle guest kept %llu MiB",
 		      (unsigned long long)(s.idle_min / MiB));

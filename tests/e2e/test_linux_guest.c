@@ -61,14 +61,8 @@ static void guest_remove(struct guest *g)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* The last @n bytes of @text: Check refuses failure messages over 4 KiB. */
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-#define OUT tail(res.out, 2500)
-#define ERR tail(res.err, 1000)
+#define OUT run_tail(res.out, 2500)
+#define ERR run_tail(res.err, 1000)
 
 /* The value after "modvm-guest: KEY " on the console, or NULL. */
 static const char *guest_says(const char *key, char *buf, size_t len)

@@ -37,12 +37,6 @@
 static struct linux_kit kit;
 static struct run_result res;
 
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-
 static double now_s(void)
 {
 	struct timespec t;
@@ -251,7 +245,7 @@ START_TEST(linux_virtio_net_offloads_mtu_ping_tcp)
 		      "exit %d after %.0f s (%llu of %d MiB to the host, %llu of %d MiB to the guest)"
 		      "\n%s\n%s", res.status, t, (unsigned long long)st.to_host.bytes >> 20,
 		      TO_HOST_MIB, (unsigned long long)st.to_guest.bytes >> 20, TO_GUEST_MIB,
-		      tail(res.out, 2500), tail(res.err, 800));
+		      run_tail(res.out, 2500), run_tail(res.err, 800));
 	ck_assert_ptr_nonnull(guest_says("net-features", buf, sizeof(buf)));
 	expect_bit(buf, 0, "CSUM");
 	expect_bit(buf, 1, "GUEST_CSUM");

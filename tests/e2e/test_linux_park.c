@@ -23,12 +23,6 @@ static struct linux_kit kit;
 static struct run_result res;
 static char sock[128];
 
-static const char *tail(const char *text, size_t n)
-{
-	size_t len = strlen(text);
-	return len > n ? text + len - n : text;
-}
-
 static double now_s(void)
 {
 	struct timespec t;
@@ -137,9 +131,9 @@ START_TEST(idle_guest_parks_busy_guest_unparks)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	ck_assert_msg(s.step == 1, "no core parked while the guest idled (host load then: %s); "
-		      "last status:\n%s\n%s\n%s", idle_loads, last_status, tail(res.out, 1200), tail(res.err, 1000));
+		      "last status:\n%s\n%s\n%s", idle_loads, last_status, run_tail(res.out, 1200), run_tail(res.err, 1000));
 	ck_assert_msg(t >= 0, "the parked core stayed parked while the guest spun; last status:\n"
-		      "%s\n%s\n%s", last_status, tail(res.out, 1200), tail(res.err, 1000));
+		      "%s\n%s\n%s", last_status, run_tail(res.out, 1200), run_tail(res.err, 1000));
 	ck_assert_int_eq(res.status, 0);
 	printf("power-park: idle Linux guest -> a core parked; both vCPUs spinning -> unparked "
 	       "within %.1f s of the guest getting busy (polled every %.0f s) (host load while idle: %s)\n", s.t_unpark - s.t_busy,

@@ -219,7 +219,7 @@ START_TEST(root_on_disk_write_sync_poweroff)
 	ck_assert_int_eq(chdir(dir), 0);
 	bool ended = run_to_end(300);
 	ck_assert_msg(ended && res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s", res.status,
-		      res.out, res.err);
+		      run_tail(res.out, 1500), run_tail(res.err, 1500));
 	ck_assert_str_eq(guest_says("disks", buf, sizeof(buf)), "vda");
 	ck_assert_str_eq(guest_says("root", buf, sizeof(buf)), "/dev/vda ext4");
 	ck_assert_ptr_nonnull(strstr(res.out, "modvm-guest: synced"));
@@ -260,7 +260,8 @@ START_TEST(root_on_disk_killed_after_sync)
 	ck_assert_int_eq(chdir(dir), 0);
 	const char *const args[] = { "run", conf_path(), NULL };
 	double t = run_modvm_watch(&res, 300, args, synced_then_kill, NULL);
-	ck_assert_msg(t >= 0, "the guest never synced\nstdout:\n%s\nstderr:\n%s", res.out, res.err);
+	ck_assert_msg(t >= 0, "the guest never synced\nstdout:\n%s\nstderr:\n%s",
+		      run_tail(res.out, 1500), run_tail(res.err, 1500));
 	ck_assert_int_eq(res.status, -1);	/* died of SIGKILL */
 	/* Unclean (the guest never unmounted): replay the journal, then the
 	 * file system must be clean and hold the file. */
@@ -272,7 +273,8 @@ START_TEST(root_on_disk_killed_after_sync)
 	ck_assert_str_eq(buf, MSG);
 	/* The lock died with the process: the same image boots again, and the
 	 * guest finds its file. */
-	ck_assert_msg(run_to_end(300), "second boot\nstdout:\n%s\nstderr:\n%s", res.out, res.err);
+	ck_assert_msg(run_to_end(300), "second boot\nstdout:\n%s\nstderr:\n%s",
+		      run_tail(res.out, 1500), run_tail(res.err, 1500));
 	ck_assert_str_eq(guest_says("found", buf, sizeof(buf)), MSG);
 	printf("root on /dev/vda: SIGKILL %.1f s after boot, right after sync; journal replayed, "
 	       "clean, file there, and the next boot reads it\n", t);
@@ -308,7 +310,7 @@ START_TEST(read_only_disk_refuses_writes)
 	config("{ path = \"root.img\"; }, { path = \"seed.img\"; readonly = true; }");
 	ck_assert_int_eq(chdir(dir), 0);
 	ck_assert_msg(run_to_end(300) && res.status == 0, "status %d\nstdout:\n%s\nstderr:\n%s",
-		      res.status, res.out, res.err);
+		      res.status, run_tail(res.out, 1500), run_tail(res.err, 1500));
 	ck_assert_str_eq(guest_says("disks", buf, sizeof(buf)), "vda vdb");
 	ck_assert_str_eq(guest_says("vdb-ro", buf, sizeof(buf)), "1");
 	ck_assert_str_eq(guest_says("raw-write", buf, sizeof(buf)), "refused");

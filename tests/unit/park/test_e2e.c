@@ -72,7 +72,7 @@ START_TEST(demo_guest_vcpus_packed_and_restored)
 			break;
 	}
 	unlink(conf);
-	ck_assert_msg(attempt < 5, "never parked: %s", res.err);
+	ck_assert_msg(attempt < 5, "never parked: %s", run_tail(res.err, 3000));
 	ck_assert_ptr_nonnull(strstr(res.err, "power-park: re-pinned 2 vCPU threads and "));
 	ck_assert_ptr_nonnull(strstr(res.err, "onto 1 cpus"));
 	ck_assert_ptr_nonnull(strstr(res.err, "power-park: cpu1 unparked: stopping: restored"));
@@ -217,11 +217,13 @@ START_TEST(busy_vcpu_keeps_cores_despite_idle_proc_stat)
 	spin_conf(conf, "cpufreq", root, 20, 5);
 	t = run_modvm_watch(&res, 60, argv, watch_done, &w);
 	unlink(conf);
-	ck_assert_msg(t >= 0 && res.status == 0, "run failed (%d): %s", res.status, res.err);
-	ck_assert_msg(strstr(res.err, "power-park: managing 2 cores"), "stderr: %s", res.err);
-	ck_assert_msg(w.parked_at_end == 0, "a spinning guest was packed: %s", res.err);
+	ck_assert_msg(t >= 0 && res.status == 0, "run failed (%d): %s", res.status,
+		      run_tail(res.err, 3000));
+	ck_assert_msg(strstr(res.err, "power-park: managing 2 cores"), "stderr: %s",
+		      run_tail(res.err, 3000));
+	ck_assert_msg(w.parked_at_end == 0, "a spinning guest was packed: %s", run_tail(res.err, 3000));
 	ck_assert_msg(count_of(res.err, "power-park: cpu1 parked", "signal 15") <= 1,
-		      "flapped: %s", res.err);
+		      "flapped: %s", run_tail(res.err, 3000));
 	if (count_of(res.err, "power-park: cpu1 parked", "signal 15") == 1)
 		ck_assert_msg(strstr(res.err, "power-park: cpu1 unparked: vCPU load "), "stderr: %s",
 			      res.err);
