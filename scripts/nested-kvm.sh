@@ -930,8 +930,8 @@ launch_l1() {
 }
 
 # Boots the L1 (again if it stalled while booting, up to 4 boots in all,
-# time allowing; up to twice more if it wedged while COMMAND ran) and turns the
-# outcome into $rc.
+# time allowing; up to twice more if it wedged or panicked while COMMAND ran)
+# and turns the outcome into $rc.
 run_l1() {
 	local attempt reruns=0
 	for attempt in 1 2 3 4; do
@@ -944,6 +944,19 @@ run_l1() {
 			mv -f -- "$run/console.log" "$run/console-wedged-$attempt.log"
 			cp -f -- "$run/l1-cpus.txt" "$run/l1-cpus-wedged-$attempt.txt" 2>/dev/null || true
 			say "the L1 stopped answering while the command ran (no heartbeat for ${stall_timeout} s; see $run/console-wedged-$attempt.log): running it again ($reruns of at most 2)"
+			keep_run=1
+			continue
+		fi
+		# A kernel panic of the L1 while COMMAND ran: under TCG the L1 has
+		# died of a page-fault loop at native_irq_return_iret (its stack
+		# overflows in error_entry) with no guest of ours doing anything
+		# special.  Run again like a wedge; one of our own would repeat.
+		if ! grep -q '^exit ' "$run/status" && grep -q '^start' "$run/status" &&
+			grep -q 'Kernel panic' "$run/console.log"; then
+			((reruns < 2)) && (($(date +%s) + 2 * boot_timeout < deadline)) || break
+			reruns=$((reruns + 1))
+			mv -f -- "$run/console.log" "$run/console-panic-$attempt.log"
+			say "the L1 kernel panicked while the command ran ($(grep -m1 -oE 'BUG: .{0,60}|Kernel panic.{0,60}' "$run/console-panic-$attempt.log"); see $run/console-panic-$attempt.log): running it again ($reruns of at most 2)"
 			keep_run=1
 			continue
 		fi
