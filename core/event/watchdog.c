@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool started;
+	unsigned generation;	/* a thread of an older one leaves */
 	unsigned depth;		/* nested arms: only the outermost counts */
 	char what[160];
 	double timeout_s, grace_s;
@@ -68,12 +70,12 @@ static void expire(double elapsed, int signo)
 
 static void *run(void *ud)
 {
+	unsigned generation = (unsigned)(uintptr_t)ud;
 	struct timespec signal_at = { 0 };
 	int seen_signo = 0;
 
-	(void)ud;
 	pthread_mutex_lock(&wd.lock);
-	for (;;) {
+	while (generation == wd.generation) {
 		/* After the lockdown this narrows the thread to the watchdog's
 		 * list (the lockdown wakes us for it); a no-op otherwise. */
 		modvm__thread_enter(MODVM__TC_WATCHDOG, NULL);
@@ -109,14 +111,46 @@ static void *run(void *ud)
 		}
 		pthread_cond_timedwait(&wd.cond, &wd.lock, &until);
 	}
+	pthread_mutex_unlock(&wd.lock);
 	return NULL;
 }
 
-/* The lockdown's hook, on the loop thread: the watchdog narrows itself. */
+/* Starts a watchdog thread of the current generation (wd.lock held). */
+static bool start_thread(void)
+{
+	pthread_t t;
+	sigset_t all, old;
+
+	/* The thread takes no signal: the handler's pipe write belongs to
+	 * whichever thread the kernel picks, and never this one.  SIGSYS
+	 * stays open (the sandbox reports a forbidden call with it), and so
+	 * does the lockdown's catch-up signal. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSYS);
+	sigdelset(&all, modvm__sandbox_catchup_signal());
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	bool ok = modvm__thread_spawn(&t, MODVM__TC_WATCHDOG, NULL, "modvm-watchdog", true, run,
+				      (void *)(uintptr_t)wd.generation) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
+/*
+ * The lockdown's hook, on the loop thread: a new watchdog, made through
+ * the spawner, replaces the one made before it.  The old one took the
+ * lockdown through the catch-up signal, but as a Landlock domain of its
+ * own: a sibling of the loop's, which the loop's children (LeakSanitizer's
+ * exit check) may not ptrace.  The new one starts inside the loop's domain
+ * with the watchdog's filter, like every thread made after the lockdown.
+ */
 static void wake_for_lockdown(void)
 {
 	pthread_mutex_lock(&wd.lock);
-	pthread_cond_signal(&wd.cond);
+	wd.generation++;
+	if (!start_thread())
+		modvm_log(MODVM_LOG_WARN, "watchdog", "cannot restart the watchdog after the "
+						      "lockdown: plugin calls have no deadline");
+	pthread_cond_broadcast(&wd.cond);
 	pthread_mutex_unlock(&wd.lock);
 }
 
@@ -124,20 +158,8 @@ MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, doub
 {
 	pthread_mutex_lock(&wd.lock);
 	if (!wd.started) {
-		pthread_t t;
-		sigset_t all, old;
-
 		pthread_cond_init(&wd.cond, NULL);
-		/* The thread takes no signal: the handler's pipe write belongs to
-		 * whichever thread the kernel picks, and never this one.  SIGSYS
-		 * stays open: the sandbox reports a forbidden call with it. */
-		sigfillset(&all);
-		sigdelset(&all, SIGSYS);
-		sigdelset(&all, modvm__sandbox_catchup_signal());
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		wd.started = modvm__thread_spawn(&t, MODVM__TC_WATCHDOG, NULL, "modvm-watchdog", true,
-						 run, NULL) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		wd.started = start_thread();
 		modvm__sandbox_on_lockdown(wake_for_lockdown);
 	}
 	if (wd.depth++ == 0) {
