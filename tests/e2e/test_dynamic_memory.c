@@ -261,8 +261,22 @@ static bool split_settled(int pid, const char *out, void *ud)
 	read_file("b.log", s->lb, sizeof(s->lb));
 	long a = last_balloon(s->la), b = last_balloon(s->lb);
 	write_short_host(guest_ram_rss(pid));
-	/* Settled: both have moved off their startup size and neither changed for ~1.5 s. */
-	if (a < 0 || b < 0 || a == b || a != s->a || b != s->b) {
+	/*
+	 * Settled: both have moved off their startup size, the host's memory
+	 * for VMs is handed out (what the test asserts first, within one
+	 * hysteresis step) in the weights' split, and neither changed for
+	 * 3 s.  A pause on the way (the policy waits for a starved guest to
+	 * give pages up, slow under TCG) is not the end: a CI run took one for
+	 * it and measured a 61/39 split on the way to 75/25.  A policy that
+	 * never gets there still fails, on the 90 s bound.
+	 */
+	uint64_t sum = a < 0 || b < 0 ? 0 : guest_bytes(a) + guest_bytes(b);
+	bool handed_out = sum + 8 * MiB >= HOST_FOR_VMS && sum <= HOST_FOR_VMS + 8 * MiB;
+	double above_a = handed_out ? (double)guest_bytes(a) - 32.0 * MiB : 0;
+	double above_b = handed_out ? (double)guest_bytes(b) - 32.0 * MiB : 0;
+	double part_a = above_a > 0 && above_b > 0 ? above_a / (above_a + above_b) : 0;
+	bool split = part_a > 0.75 * 0.95 && part_a < 0.75 * 1.05;
+	if (a < 0 || b < 0 || a == b || !split || a != s->a || b != s->b) {
 		s->a = a;
 		s->b = b;
 		s->since = now();
