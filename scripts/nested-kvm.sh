@@ -929,6 +929,15 @@ launch_l1() {
 	wait "$tout" "$terr" "$tst" $tcon "$twd" 2>/dev/null || true
 }
 
+# Whether the L1 ended after COMMAND started and before it reported an
+# exit: a kernel panic, or QEMU ending by itself (a reset under -no-reboot).
+died_running() {
+	grep -q '^start' "$run/status" || return 1
+	grep -qE '^(exit|timeout|error)' "$run/status" && return 1
+	grep -q 'Kernel panic' "$run/console.log" && return 0
+	[[ $qrc == 0 ]]
+}
+
 # Boots the L1 (again if it stalled while booting, up to 4 boots in all,
 # time allowing; up to twice more if it wedged or panicked while COMMAND ran)
 # and turns the outcome into $rc.
@@ -947,16 +956,19 @@ run_l1() {
 			keep_run=1
 			continue
 		fi
-		# A kernel panic of the L1 while COMMAND ran: under TCG the L1 has
-		# died of a page-fault loop at native_irq_return_iret (its stack
-		# overflows in error_entry) with no guest of ours doing anything
-		# special.  Run again like a wedge; one of our own would repeat.
-		if ! grep -q '^exit ' "$run/status" && grep -q '^start' "$run/status" &&
-			grep -q 'Kernel panic' "$run/console.log"; then
+		# The L1 died while COMMAND ran, without a word from it: a kernel
+		# panic (under TCG: a page-fault loop at native_irq_return_iret,
+		# its stack overflowing in error_entry) or a reset (QEMU exits 0
+		# under -no-reboot; seen once in cli-control-status, nothing on the
+		# console).  Run again like a wedge; one of our own would repeat.
+		if died_running; then
 			((reruns < 2)) && (($(date +%s) + 2 * boot_timeout < deadline)) || break
 			reruns=$((reruns + 1))
-			mv -f -- "$run/console.log" "$run/console-panic-$attempt.log"
-			say "the L1 kernel panicked while the command ran ($(grep -m1 -oE 'BUG: .{0,60}|Kernel panic.{0,60}' "$run/console-panic-$attempt.log"); see $run/console-panic-$attempt.log): running it again ($reruns of at most 2)"
+			mv -f -- "$run/console.log" "$run/console-died-$attempt.log"
+			local how
+			how=$(grep -m1 -oE 'BUG: .{0,60}|Kernel panic.{0,60}' "$run/console-died-$attempt.log" ||
+				echo "it reset, QEMU exit $qrc, nothing on its console")
+			say "the L1 died while the command ran ($how; see $run/console-died-$attempt.log): running it again ($reruns of at most 2)"
 			keep_run=1
 			continue
 		fi
@@ -1008,6 +1020,8 @@ report() {
 			say "the L1 failed: $st"
 		elif grep -q 'Kernel panic' "$run/console.log"; then
 			say "the L1 kernel panicked"
+		elif grep -q '^start' "$run/status"; then
+			say "the L1 reset while the command ran (QEMU exit $qrc, nothing on its console)"
 		else
 			say "the L1 stopped without reporting the command's exit (QEMU exit $qrc)"
 		fi

@@ -590,7 +590,9 @@ static void post_reads(unsigned n)
 }
 
 /* 20 requests a second with a burst of 2: 6 requests take about 0.2 s,
- * and they arrive in order without another kick. */
+ * and all arrive without another kick.  Each exactly once, in any order:
+ * the pool engine's workers may finish the burst's two the other way
+ * round (virtio-blk promises no order), which failed CI under load. */
 START_TEST(test_rate_limit_ops)
 {
 	SKIP_UNLESS_ENGINE();
@@ -603,10 +605,13 @@ START_TEST(test_rate_limit_ops)
 	bdrv_init(&d, &cfg);
 	bdrv_start(&d, 0, 1, 64);
 	double t0 = now_s();
+	bool seen[6] = { false };
 	post_reads(6);
 	for (unsigned k = 0; k < 6; k++) {
 		ck_assert(bdrv_wait_used(&d, 0, &id, &len));
-		ck_assert_uint_eq(id, 3 * k);	/* in order */
+		ck_assert_msg(id % 3 == 0 && id / 3 < 6 && !seen[id / 3], "head %u: not one of "
+			      "the 6 requests' heads, or twice", id);
+		seen[id / 3] = true;
 	}
 	double t = now_s() - t0;
 	ck_assert_msg(t >= 0.17 && t < 2.0, "6 requests at 20/s after a burst of 2 took %.3f s", t);
