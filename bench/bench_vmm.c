@@ -7,7 +7,10 @@
  *     the same backend, the same guest binary, loaded the same way;
  *  b) start → first guest byte: fork/exec of `modvm run` until the guest's
  *     first serial byte arrives on its stdout, versus fork/exec of /bin/true;
- *  c) the resident memory of a running `modvm run`, without the guest RAM.
+ *  c) the resident memory of a running `modvm run`, without the guest RAM;
+ *  d) a) again with the process locked down as host.sandbox = "strict" does
+ *     (seccomp per thread class, capabilities, Landlock) versus not, each
+ *     round in a fresh child (a lockdown cannot be undone), interleaved.
  *
  * The guest is guest/bench (its command line picks pio, spin or hello); the
  * CPU backend is the best cpu-* plugin from MODVM_PLUGIN_PATH or the build
@@ -32,6 +35,7 @@
 #include <modvm/vm.h>
 
 #include "boot/boot.h"
+#include "sandbox/sandbox.h"
 
 #ifndef MODVM_EXE
 #error "MODVM_EXE: path of the built modvm program (bench/meson.build sets it)"
@@ -312,6 +316,71 @@ out_vm:
 out_ram:
 	munmap(ram, GUEST_MEM);
 	return cost;
+}
+
+/* ---- d) the sandbox's cost on the exit path ---- */
+
+/* runtime_round in a child, locked down first when @strict. */
+static struct cost sandboxed_round(uint64_t n, bool strict)
+{
+	struct cost cost = { -1, -1 };
+	int p[2];
+
+	if (pipe(p) < 0)
+		return cost;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		if (strict) {
+			const struct modvm__sandbox_config sc = { .strict = true };
+			/* The guest is read after the lockdown: Landlock must let it. */
+			if (modvm__sandbox_allow_path("bench", guest_path, MODVM_SANDBOX_READ) < 0 ||
+			    modvm__sandbox_lockdown(&sc) < 0)
+				_exit(1);
+		}
+		cost = runtime_round(n);
+		_exit(write(p[1], &cost, sizeof(cost)) == (ssize_t)sizeof(cost) ? 0 : 1);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &cost, sizeof(cost)) != (ssize_t)sizeof(cost))
+		cost = (struct cost){ -1, -1 };
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return cost;
+}
+
+static int bench_sandbox(uint64_t n)
+{
+	double off_wall[EXIT_ROUNDS], on_wall[EXIT_ROUNDS], off_cpu[EXIT_ROUNDS],
+		on_cpu[EXIT_ROUNDS], ratio_wall[EXIT_ROUNDS], ratio_cpu[EXIT_ROUNDS];
+	printf("d) the PIO exit round trip of a), host.sandbox \"strict\" vs \"off\", "
+	       "%llu exits per round\n", (unsigned long long)n);
+	for (unsigned r = 0; r < EXIT_ROUNDS; r++) {
+		/* Each goes first in turn, so a burst of load hits both. */
+		bool strict_first = r % 2;
+		struct cost a = sandboxed_round(n, strict_first), b = sandboxed_round(n, !strict_first);
+		struct cost on = strict_first ? a : b, off = strict_first ? b : a;
+		if (on.wall < 0 || off.wall < 0) {
+			fprintf(stderr, "bench_vmm: sandbox: a round failed (strict %s)\n",
+				on.wall < 0 ? "failed" : "ran");
+			return -1;
+		}
+		off_wall[r] = off.wall, off_cpu[r] = off.cpu;
+		on_wall[r] = on.wall, on_cpu[r] = on.cpu;
+		ratio_wall[r] = on.wall / off.wall;
+		ratio_cpu[r] = on.cpu / off.cpu;
+		printf("   round %u: off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n", r + 1,
+		       off.wall, off.cpu, on.wall, on.cpu);
+	}
+	printf("   median:  off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n",
+	       median(off_wall, EXIT_ROUNDS), median(off_cpu, EXIT_ROUNDS),
+	       median(on_wall, EXIT_ROUNDS), median(on_cpu, EXIT_ROUNDS));
+	printf("   strict / off (median of per-round ratios): %.3fx wall, %.3fx cpu "
+	       "(issue floor: < 1.02x)\n\n", median(ratio_wall, EXIT_ROUNDS),
+	       median(ratio_cpu, EXIT_ROUNDS));
+	return 0;
 }
 
 static int bench_exits(uint64_t n)
@@ -633,6 +702,7 @@ int main(int argc, char **argv)
 	}
 	int failed = 0;
 	failed |= bench_exits(n) < 0;
+	failed |= bench_sandbox(n) < 0;
 	failed |= bench_start() < 0;
 	failed |= bench_rss() < 0;
 	return failed;
