@@ -171,9 +171,11 @@ START_TEST(idle_vm_gives_memory_back_busy_vm_grows)
 	snprintf(path, sizeof(path), "%s/dm.conf", dir);
 	char vms[1024];
 	snprintf(vms, sizeof(vms),
-		 /* busy for 15 intervals, then idle with 4 MiB */
+		 /* busy for 40 intervals (4 s), then idle with 4 MiB: writing 160 MiB
+		  * once took the nested test host more than 15 (1.5 s), and the
+		  * guest went idle before its working set was whole */
 		 "{ name = \"idle\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
-		 "  console = \"%s/idle.log\"; cmdline = \"console=ttyS0 modvm.demo.work=160M,4M@15\";\n"
+		 "  console = \"%s/idle.log\"; cmdline = \"console=ttyS0 modvm.demo.work=160M,4M@40\";\n"
 		 "  mem-balloon = { minimum = \"32M\"; }; },\n"
 		 /* starts with 64 MiB, needs 200 */
 		 "{ name = \"busy\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
