@@ -122,26 +122,10 @@ enum verdict conform_check_cpu_probe(const struct conform_opts *o, char *detail,
 	const char *diff;
 	struct harness h;
 	int r, r2, fd0, fd1;
-	enum verdict v = harness_open(&h, o, detail, n);
+	enum verdict v = harness_open_cpu_backend(&h, o, &be, detail, n);
 
 	if (v != V_PASS)
 		return v;
-	if (h.desc->kind != MODVM_KIND_CPU_BACKEND) {
-		harness_close(&h);
-		snprintf(detail, n, "not a cpu-backend plugin");
-		return V_SKIP;
-	}
-	if ((r = harness_init(&h)) < 0) {
-		snprintf(detail, n, "init failed: %s", modvm_strerror(r));
-		goto fail;
-	}
-	be = harness_get_interface(&h, MODVM_CPU_BACKEND_IFACE);
-	if (!be || be->struct_size < offsetof(struct modvm_cpu_backend, probe) + sizeof(void *) ||
-	    !be->probe) {
-		snprintf(detail, n, "cpu-backend plugin without a usable %s",
-			 MODVM_CPU_BACKEND_IFACE);
-		goto fail;
-	}
 	p1.struct_size = p2.struct_size = sizeof(p1);
 	fd0 = conform_count_dir("/proc/self/fd");
 	r = be->probe(h.ctx, &p1);

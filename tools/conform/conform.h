@@ -64,6 +64,12 @@ void harness_stop(struct harness *h);
 /* fini, then what the core does after it: drop the plugin's subscriptions. */
 void harness_fini(struct harness *h);
 const void *harness_get_interface(struct harness *h, const char *id);
+struct modvm_cpu_backend;
+/* harness_open + harness_init of a cpu-backend plugin, and its interface
+ * with a probe: V_PASS with *@be set; V_SKIP for another kind (closed);
+ * V_FAIL with why in @detail (closed). */
+enum verdict harness_open_cpu_backend(struct harness *h, const struct conform_opts *o,
+				      const struct modvm_cpu_backend **be, char *detail, size_t n);
 /* The last error/warn line libmodvm logged in this process ("" if none). */
 const char *harness_last_log(void);
 

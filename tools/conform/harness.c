@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <modvm/cpu.h>
+
 #include "host/host.h"
 #include "conform.h"
 
@@ -248,4 +250,32 @@ const void *harness_get_interface(struct harness *h, const char *id)
 	v = h->desc->get_interface(h->ctx, id);
 	modvm__plugin_leave(prev);
 	return v;
+}
+
+enum verdict harness_open_cpu_backend(struct harness *h, const struct conform_opts *o,
+				      const struct modvm_cpu_backend **be, char *detail, size_t n)
+{
+	enum verdict v = harness_open(h, o, detail, n);
+	int r;
+
+	if (v != V_PASS)
+		return v;
+	if (h->desc->kind != MODVM_KIND_CPU_BACKEND) {
+		harness_close(h);
+		snprintf(detail, n, "not a cpu-backend plugin");
+		return V_SKIP;
+	}
+	if ((r = harness_init(h)) < 0) {
+		snprintf(detail, n, "init failed: %s", modvm_strerror(r));
+		harness_close(h);
+		return V_FAIL;
+	}
+	*be = harness_get_interface(h, MODVM_CPU_BACKEND_IFACE);
+	if (!*be || (*be)->struct_size < offsetof(struct modvm_cpu_backend, probe) + sizeof(void *) ||
+	    !(*be)->probe) {
+		snprintf(detail, n, "cpu-backend plugin without a usable %s", MODVM_CPU_BACKEND_IFACE);
+		harness_close(h);
+		return V_FAIL;
+	}
+	return V_PASS;
 }
