@@ -268,8 +268,9 @@ static void submit(struct blkdev *bd, struct breq *q)
 			modvm_log(MODVM_LOG_WARN, bd->name,
 				  "no bounce buffer for an unaligned %" PRIu64 "-byte request "
 				  "(budget %u MiB): IOERR", q->r.len, BLKDEV_BOUNCE_BUDGET >> 20);
+			uint16_t qi = q->qi;	/* answer() frees q */
 			answer(bd, q, VBLK_S_IOERR);
-			modvm_virtio_notify_used(bd->dev, q->qi);
+			modvm_virtio_notify_used(bd->dev, qi);
 			release(bd);
 			return;
 		}
