@@ -149,7 +149,12 @@ MODVM_EXPORT void modvm_kvm_translate_exit(struct kvm_run *run, struct modvm_cpu
 
 MODVM_EXPORT int modvm_kvm_vcpu_run(struct modvm_kvm_vcpu *vcpu, struct modvm_cpu_exit *exit)
 {
-	int tid = (int)syscall(SYS_gettid);
+	/* Once per thread, not per exit: a system call on every exit costs
+	 * its own entry (and, sandboxed, the seccomp path) for nothing. */
+	static _Thread_local int self_tid;
+	if (!self_tid)
+		self_tid = (int)syscall(SYS_gettid);
+	int tid = self_tid;
 	if (__atomic_load_n(&vcpu->tid, __ATOMIC_RELAXED) != tid)
 		__atomic_store_n(&vcpu->tid, tid, __ATOMIC_RELEASE);
 	if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
