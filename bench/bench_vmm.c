@@ -351,13 +351,25 @@ static struct cost sandboxed_round(uint64_t n, bool strict)
 	return cost;
 }
 
+/* More rounds than a): the difference sought (a filter run per exit) is
+ * smaller than one round's noise in the nested test host. */
+#define SANDBOX_ROUNDS 15
+
+static double min_of(const double *v, unsigned n)
+{
+	double m = v[0];
+	for (unsigned i = 1; i < n; i++)
+		m = v[i] < m ? v[i] : m;
+	return m;
+}
+
 static int bench_sandbox(uint64_t n)
 {
-	double off_wall[EXIT_ROUNDS], on_wall[EXIT_ROUNDS], off_cpu[EXIT_ROUNDS],
-		on_cpu[EXIT_ROUNDS], ratio_wall[EXIT_ROUNDS], ratio_cpu[EXIT_ROUNDS];
+	double off_wall[SANDBOX_ROUNDS], on_wall[SANDBOX_ROUNDS], off_cpu[SANDBOX_ROUNDS],
+		on_cpu[SANDBOX_ROUNDS], ratio_wall[SANDBOX_ROUNDS], ratio_cpu[SANDBOX_ROUNDS];
 	printf("d) the PIO exit round trip of a), host.sandbox \"strict\" vs \"off\", "
 	       "%llu exits per round\n", (unsigned long long)n);
-	for (unsigned r = 0; r < EXIT_ROUNDS; r++) {
+	for (unsigned r = 0; r < SANDBOX_ROUNDS; r++) {
 		/* Each goes first in turn, so a burst of load hits both. */
 		bool strict_first = r % 2;
 		struct cost a = sandboxed_round(n, strict_first), b = sandboxed_round(n, !strict_first);
@@ -371,15 +383,19 @@ static int bench_sandbox(uint64_t n)
 		on_wall[r] = on.wall, on_cpu[r] = on.cpu;
 		ratio_wall[r] = on.wall / off.wall;
 		ratio_cpu[r] = on.cpu / off.cpu;
-		printf("   round %u: off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n", r + 1,
+		printf("   round %2u: off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n", r + 1,
 		       off.wall, off.cpu, on.wall, on.cpu);
 	}
-	printf("   median:  off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n",
-	       median(off_wall, EXIT_ROUNDS), median(off_cpu, EXIT_ROUNDS),
-	       median(on_wall, EXIT_ROUNDS), median(on_cpu, EXIT_ROUNDS));
-	printf("   strict / off (median of per-round ratios): %.3fx wall, %.3fx cpu "
-	       "(issue floor: < 1.02x)\n\n", median(ratio_wall, EXIT_ROUNDS),
-	       median(ratio_cpu, EXIT_ROUNDS));
+	printf("   median:   off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n",
+	       median(off_wall, SANDBOX_ROUNDS), median(off_cpu, SANDBOX_ROUNDS),
+	       median(on_wall, SANDBOX_ROUNDS), median(on_cpu, SANDBOX_ROUNDS));
+	printf("   fastest:  off %6.2f wall %6.2f cpu   strict %6.2f wall %6.2f cpu\n",
+	       min_of(off_wall, SANDBOX_ROUNDS), min_of(off_cpu, SANDBOX_ROUNDS),
+	       min_of(on_wall, SANDBOX_ROUNDS), min_of(on_cpu, SANDBOX_ROUNDS));
+	printf("   strict / off: %.3fx wall, %.3fx cpu (median of per-round ratios); "
+	       "%.3fx cpu (fastest rounds) (issue floor: < 1.02x)\n\n",
+	       median(ratio_wall, SANDBOX_ROUNDS), median(ratio_cpu, SANDBOX_ROUNDS),
+	       min_of(on_cpu, SANDBOX_ROUNDS) / min_of(off_cpu, SANDBOX_ROUNDS));
 	return 0;
 }
 
