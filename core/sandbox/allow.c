@@ -5,13 +5,12 @@
  * nested KVM host (scripts/sandbox-measure.sh, sorted per thread by
  * scripts/sandbox-syscalls.py), and MODVM_SANDBOX_LOG_ONLY=1 runs, whose
  * calls outside the lists the kernel logs (audit, type 1326) instead of
- * trapping.  tests/unit/sandbox runs the core's classes enforced; the
- * whole suite runs enforced in a build with -Dsandbox_default=strict.
+ * trapping.  tests/unit/sandbox runs the core's classes enforced, and
+ * the whole suite runs enforced: host.sandbox defaults to "strict".
  * What only a plugin does is not here: a plugin declares it
  * (modvm/sandbox.h) — net-vmq its tap ioctls, virtio-blk its I/O calls
  * and threads, mem-balloon its madvise advice, power-park its affinity
- * and journal.  The plugins of this tree do not declare theirs yet, which
- * is why host.sandbox defaults to "off" (meson -Dsandbox_default).
+ * and journal.
  *
  * Arguments are filtered where one call does many things: ioctl by
  * request (the KVM requests each class issues: only vCPU threads may

@@ -1,0 +1,127 @@
+/*
+ * Issue 18: modvm started unprivileged (as `nobody`, no capabilities, no
+ * host.user) locks itself down all the same — the default sandbox — and
+ * stops cleanly.  Run as root, the test drops to uid/gid 65534 before it
+ * execs modvm; run as anyone else, modvm runs as that user.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hostile.h"
+#include "run_modvm.h"
+
+#define NOBODY 65534
+
+static void become_nobody(void)
+{
+	if (geteuid() != 0)
+		return;
+	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		_exit(126);
+}
+
+/* The value of @key in /proc/@pid/task/@tid/status, or "" */
+static const char *status_field(pid_t pid, const char *tid, const char *key, char *out,
+				size_t len)
+{
+	char path[96], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	out[0] = '\0';
+	if (!(f = fopen(path, "re")))
+		return out;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			const char *v = line + klen + 1;
+			v += strspn(v, " \t");
+			snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+			break;
+		}
+	fclose(f);
+	return out;
+}
+
+START_TEST(runs_as_nobody_sandboxed_and_stops_cleanly)
+{
+	uid_t uid = geteuid() == 0 ? NOBODY : geteuid();
+	const char *sock = tmp_path("ctl.sock");
+	const char *conf = write_text("u.conf", "host = { control_socket = \"%s\"; };\n", sock);
+	char errpath[300], want_uid[64], v[128];
+
+	if (geteuid() == 0) {
+		/* nobody's own directory: the socket is made there */
+		ck_assert_int_eq(chown(tmp_dir(), NOBODY, NOBODY), 0);
+		ck_assert_int_eq(chown(conf, NOBODY, NOBODY), 0);
+	}
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(err, 0);
+	pid_t pid = modvm_spawn(conf, -1, err, become_nobody, NULL);
+	close(err);
+	ck_assert_msg(wait_for_ctl(sock, 20000), "no control socket; stderr:\n%s",
+		      read_text(errpath));
+
+	snprintf(want_uid, sizeof(want_uid), "%u\t%u\t%u\t%u", uid, uid, uid, uid);
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	int threads = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		threads++;
+		ck_assert_str_eq(status_field(pid, e->d_name, "Uid", v, sizeof(v)), want_uid);
+		ck_assert_msg(strcmp(status_field(pid, e->d_name, "Seccomp", v, sizeof(v)), "2") == 0,
+			      "thread %s: Seccomp %s", e->d_name, v);
+		ck_assert_str_eq(status_field(pid, e->d_name, "NoNewPrivs", v, sizeof(v)), "1");
+		ck_assert_str_eq(status_field(pid, e->d_name, "CapEff", v, sizeof(v)),
+				 "0000000000000000");
+	}
+	closedir(d);
+	ck_assert_int_ge(threads, 2);	/* the loop and the spawner at least */
+
+	char reply[4096];
+	ck_assert_int_ge(ctl_raw(sock, "status", reply, sizeof(reply), 5000), 0);
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 0, "exit %d after SIGTERM; stderr:\n%s", rc, read_text(errpath));
+	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+	ck_assert_msg(!strstr(read_text(errpath), "error"), "stderr:\n%s", read_text(errpath));
+	tmp_dir_remove();
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	Suite *s = suite_create("unprivileged");
+	TCase *tc = tcase_create("nobody");
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s MODVM_EXE\n", argv[0]);
+		return 2;
+	}
+	run_modvm_init(argv[1]);
+	hostile_begin();
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, runs_as_nobody_sandboxed_and_stops_cleanly);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	hostile_end();
+	return failed ? 1 : 0;
+}
