@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hostile.h"
@@ -25,6 +26,21 @@ static void become_nobody(void)
 		return;
 	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 		_exit(126);
+}
+
+/* Whether uid 65534 may execute @exe (every directory above it searchable). */
+static bool nobody_can_run(const char *exe)
+{
+	if (geteuid() != 0)
+		return true;
+	pid_t pid = fork();
+	if (pid == 0) {
+		become_nobody();
+		_exit(access(exe, X_OK) == 0 ? 0 : 1);
+	}
+	int status;
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
 }
 
 /* The value of @key in /proc/@pid/task/@tid/status, or "" */
@@ -106,15 +122,20 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("unprivileged");
-	TCase *tc = tcase_create("nobody");
-
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s MODVM_EXE\n", argv[0]);
 		return 2;
 	}
 	run_modvm_init(argv[1]);
+	if (!nobody_can_run(argv[1])) {
+		/* meson's SKIP, not a pass: nothing was checked */
+		printf("SKIP: uid %d cannot reach %s (a parent directory's mode): modvm cannot "
+		       "be run as nobody from this build tree\n", NOBODY, argv[1]);
+		return 77;
+	}
 	hostile_begin();
+	Suite *s = suite_create("unprivileged");
+	TCase *tc = tcase_create("nobody");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, runs_as_nobody_sandboxed_and_stops_cleanly);
 	suite_add_tcase(s, tc);
