@@ -10,7 +10,9 @@
  *  c) the resident memory of a running `modvm run`, without the guest RAM;
  *  d) a) again with the process locked down as host.sandbox = "strict" does
  *     (seccomp per thread class, capabilities, Landlock) versus not, each
- *     round in a fresh child (a lockdown cannot be undone), interleaved.
+ *     round in a fresh child (a lockdown cannot be undone), interleaved;
+ *  e) a)'s bare loop under seccomp filters alone: none, one trivial
+ *     argument-reading filter, a vCPU thread's chain (union + vCPU).
  *
  * The guest is guest/bench (its command line picks pio, spin or hello); the
  * CPU backend is the best cpu-* plugin from MODVM_PLUGIN_PATH or the build
@@ -26,7 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,6 +286,10 @@ static int bare_exit(struct modvm_cpu_vcpu *cpu, struct modvm_cpu_exit *e)
 }
 
 /* Exits through a bare backend vcpu_run loop on this thread. */
+/* e): installs seccomp filters on the calling thread before the bare
+ * loop's exits (in a child: they cannot be removed). */
+static int (*bare_filters)(void);
+
 static struct cost bare_round(uint64_t n)
 {
 	struct modvm_cpu_vm_config cfg = { .struct_size = sizeof(cfg), .vcpus = 1, .irqchip = true };
@@ -299,6 +310,8 @@ static struct cost bare_round(uint64_t n)
 	    load_guest(&region, 1, "pio", &info) < 0 || backend->vcpu_create(cvm, 0, &cpu) < 0)
 		goto out_vm;
 	if (backend->set_sregs(cpu, &info.sregs) < 0 || backend->set_regs(cpu, &info.regs) < 0)
+		goto out_vcpu;
+	if (bare_filters && bare_filters() < 0)
 		goto out_vcpu;
 	for (unsigned i = 0; i < WARMUP_EXITS; i++)
 		if (bare_exit(cpu, &e) < 0)
@@ -396,6 +409,84 @@ static int bench_sandbox(uint64_t n)
 	       "%.3fx cpu (fastest rounds) (issue floor: < 1.02x)\n\n",
 	       median(ratio_wall, SANDBOX_ROUNDS), median(ratio_cpu, SANDBOX_ROUNDS),
 	       min_of(on_cpu, SANDBOX_ROUNDS) / min_of(off_cpu, SANDBOX_ROUNDS));
+	return 0;
+}
+
+/* ---- e) what the filters alone cost a bare exit ---- */
+
+static int one_filter(void)
+{
+	static struct sock_filter reads_arg[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { 2, reads_arg };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
+static int vcpu_chain(void)
+{
+	/* the round's teardown closes the vCPU and the VM on this thread */
+	int r = modvm__sandbox_allow("bench", MODVM_THREAD_VCPU, "close", -1, 0);
+	return r < 0 ? r : modvm__sandbox_apply_class_for_test(MODVM__TC_VCPU, NULL);
+}
+
+static struct cost filtered_bare_round(uint64_t n, int (*filters)(void))
+{
+	struct cost cost = { -1, -1 };
+	int p[2];
+
+	if (pipe(p) < 0)
+		return cost;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		bare_filters = filters;
+		cost = bare_round(n);
+		_exit(write(p[1], &cost, sizeof(cost)) == (ssize_t)sizeof(cost) ? 0 : 1);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &cost, sizeof(cost)) != (ssize_t)sizeof(cost))
+		cost = (struct cost){ -1, -1 };
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return cost;
+}
+
+/* The bare KVM_RUN loop of a) with no filter, with one filter that reads an
+ * argument (the least a filter that checks ioctl requests costs), and with
+ * a vCPU thread's chain after the lockdown (the union and the vCPU filter):
+ * the filters' share of d), without the runtime or the rest of the lockdown. */
+static int bench_filters(uint64_t n)
+{
+	static int (*const setups[3])(void) = { NULL, one_filter, vcpu_chain };
+	static const char *const names[3] = { "none", "one filter", "vcpu chain" };
+	double cpu[3][SANDBOX_ROUNDS], med[3];
+
+	printf("e) the bare exit loop of a) under seccomp filters only, %llu exits per round, "
+	       "%d rounds, us/exit (vCPU-thread CPU)\n", (unsigned long long)n, SANDBOX_ROUNDS);
+	for (unsigned r = 0; r < SANDBOX_ROUNDS; r++)
+		for (unsigned k = 0; k < 3; k++) {
+			unsigned s = (k + r) % 3;	/* each first in turn */
+			struct cost c = filtered_bare_round(n, setups[s]);
+			if (c.wall < 0) {
+				fprintf(stderr, "bench_vmm: filters: the %s round failed\n", names[s]);
+				return -1;
+			}
+			cpu[s][r] = c.cpu;
+		}
+	for (unsigned s = 0; s < 3; s++)
+		med[s] = median(cpu[s], SANDBOX_ROUNDS);
+	for (unsigned s = 0; s < 3; s++)
+		printf("   %-11s median %6.2f  fastest %6.2f  (%+.2f us, %.3fx of none)\n", names[s],
+		       med[s], min_of(cpu[s], SANDBOX_ROUNDS), med[s] - med[0], med[s] / med[0]);
+	printf("\n");
 	return 0;
 }
 
@@ -719,6 +810,7 @@ int main(int argc, char **argv)
 	int failed = 0;
 	failed |= bench_exits(n) < 0;
 	failed |= bench_sandbox(n) < 0;
+	failed |= bench_filters(n) < 0;
 	failed |= bench_start() < 0;
 	failed |= bench_rss() < 0;
 	return failed;
