@@ -257,3 +257,15 @@ const struct modvm__sb_rule modvm__sb_sanitizer_exit[] = {
 	ANY(sched_yield),
 	END,
 };
+
+/* What the lockdown itself calls before its own filters are in place
+ * (sandbox.c, privs.c, landlock.c, catchup.c, sigsys.c): a service
+ * manager's system call filter must let these through as well as the
+ * union, or the lockdown fails (tests/dist/check-unit.sh holds
+ * dist/systemd/modvm@.service to both). */
+const char *const modvm__sb_lockdown_calls[] = {
+	"seccomp", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
+	"prctl", "capget", "capset", "setgroups", "setresuid", "setresgid",
+	"memfd_create", "rt_sigaction", "sigaltstack", "tgkill", "clone", "getdents64",
+	NULL,
+};

@@ -180,9 +180,13 @@ MODVM_INTERNAL int modvm__sandbox_dry_run(struct modvm__sandbox_stats *out);
 MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class c,
 						       const char *owner);
 
-/* The syscall names of class @c's allowlist, one per call of @fn, in
- * number order, with "(args)" when limited by argument.  For `modvm
- * caps --sandbox` and the README table. */
+/* The system calls the lockdown itself makes before its filters are in
+ * place (seccomp, landlock_*, capset, …): NULL-terminated. */
+MODVM_INTERNAL const char *const *modvm__sandbox_lockdown_calls(void);
+/* The syscall names of class @c's allowlist (MODVM__TC_NONE: the union),
+ * one per call of @fn, in number order, @limited when only some arguments
+ * pass; as a build without sanitizers has it (their runtime's lists left
+ * out).  For tests/dist/sandbox_calls.c. */
 MODVM_INTERNAL int modvm__sandbox_foreach_allowed(enum modvm__thread_class c, const char *owner,
 						  void (*fn)(const char *name, bool limited,
 							     void *ud),

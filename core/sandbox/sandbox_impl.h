@@ -41,6 +41,7 @@ extern const struct modvm__sb_rule modvm__sb_vcpu[];
 extern const struct modvm__sb_rule modvm__sb_io[];
 extern const struct modvm__sb_rule modvm__sb_watchdog[];
 extern const struct modvm__sb_rule modvm__sb_spawner[];
+extern const char *const modvm__sb_lockdown_calls[];
 /* Sanitizer builds: what the runtime needs to report (every class) and
  * to check leaks at exit (the thread that exits: the loop). */
 extern const struct modvm__sb_rule modvm__sb_sanitizer_report[];

@@ -3,7 +3,12 @@
 # (issue 19).  Prints the `systemd-analyze security` exposure and fails
 # above MAX_EXPOSURE, so a lost hardening option is noticed.
 #
-#   check-unit.sh UNIT [MODVM MANDIR]
+#   check-unit.sh UNIT [MODVM MANDIR [SANDBOX_CALLS]]
+#
+# With SANDBOX_CALLS (tests/dist/sandbox_calls: every system call modvm's
+# own sandbox makes or allows), each must pass the unit's SystemCallFilter=:
+# one it forbids fails with EPERM in the service, where the default
+# host.sandbox = "strict" needs it (seccomp, the Landlock calls).
 #
 # With MODVM and MANDIR (a build tree), the unit is checked as if modvm
 # were installed there: its ExecStart/ExecStopPost binary is replaced by
@@ -11,7 +16,7 @@
 # binaries' paths and Documentation=man: through `man`).  Without them
 # (the package test), the unit must verify as installed.
 set -euo pipefail
-unit=$1 modvm=${2:-} mandir=${3:-}
+unit=$1 modvm=${2:-} mandir=${3:-} calls=${4:-}
 MAX_EXPOSURE=${MAX_EXPOSURE:-3.0}
 
 if ! command -v systemd-analyze >/dev/null; then
@@ -79,6 +84,36 @@ else
 	echo "systemd-analyze security: overall exposure $score (limit $MAX_EXPOSURE)"
 	awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }' ||
 		fail "exposure $score above $MAX_EXPOSURE"
+fi
+
+# 4. modvm's own sandbox under the unit's system call filter.
+expand() {
+	systemd-analyze syscall-filter "$1" | sed 's/^ *//' | grep -v '^#' | grep -v '^$' |
+		tail -n +2 | while read -r s; do
+			case $s in
+			@*) expand "$s" ;;
+			*) echo "$s" ;;
+			esac
+		done
+}
+if [[ -n $calls ]]; then
+	allowed=$work/allowed
+	: >"$allowed"
+	# every allow-list line adds (a line starting with ~ would deny)
+	sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$unit" | tr ' ' '\n' | while read -r f; do
+		[[ -z $f ]] && continue
+		case $f in
+		@*) expand "$f" ;;
+		*) echo "$f" ;;
+		esac
+	done | sort -u >"$allowed"
+	list=$("$calls") || fail "$calls failed"
+	missing=$(comm -23 <(sort -u <<<"$list") "$allowed" | tr '\n' ' ')
+	if [[ -n $missing ]]; then
+		fail "SystemCallFilter= forbids what modvm's sandbox needs: $missing"
+	else
+		echo "SystemCallFilter= lets through all $(sort -u <<<"$list" | wc -l) calls of modvm's sandbox"
+	fi
 fi
 
 if ((fails)); then
