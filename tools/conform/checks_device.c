@@ -14,12 +14,14 @@
  * Either fails on a crash, a sanitizer report, a hang (the timeout), or a
  * teardown that leaves the VM holding the plugin's windows.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <modvm/virtio.h>
 #include <modvm/vm.h>
 
+#include "sandbox/sandbox.h"
 #include "conform.h"
 
 #define ACCESSES_PER_STRICTNESS 2000
@@ -572,5 +574,67 @@ enum verdict conform_check_virtqueues(const struct conform_opts *o, char *detail
 		snprintf(detail, n,
 			 "%u window(s), %u queue scenarios, %u buffers used by the device, seed %llu",
 			 d.nwin, total, used, (unsigned long long)o->seed);
+	return v;
+}
+
+/* ---- sandbox-vcpu ---- */
+
+/*
+ * The device's MMIO handlers under a vCPU thread's seccomp filter, as in
+ * `modvm run` with host.sandbox = "strict": the handshake and well-formed
+ * chains on every queue, the guest's accesses made on a thread narrowed to
+ * the vCPU class (with the plugin's declarations for vCPU threads), the
+ * loop under its own filter.  An undeclared call fails the check with its
+ * name (the SIGSYS report).  Well-formed traffic only: malformed rings are
+ * "virtqueues"'s, and a device that faults on them would hide the calls.
+ */
+enum verdict conform_check_sandbox_vcpu(const struct conform_opts *o, char *detail, size_t n)
+{
+	uint64_t rng = o->seed ^ 0x73627863ull;
+	struct modvm__sandbox_stats st;
+	unsigned used = 0, queues = 0;
+	struct devvm d;
+	enum verdict v = devvm_open(&d, o, detail, n);
+	int r;
+
+	devvm_step.check = "sandbox-vcpu";
+	if (v != V_PASS)
+		return v;
+	/* The counts include what the plugin declared in init and start. */
+	r = modvm__sandbox_dry_run(&st);
+	if (r == 0) {
+		modvm__sandbox_set_violation_hook(conform_sandbox_violation);
+		r = devvm_vcpu_start(&d);
+	}
+	if (r == 0)
+		r = modvm__sandbox_apply_class_for_test(MODVM__TC_LOOP, NULL);
+	if (r < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "cannot install the vCPU and loop filters: %s",
+			 modvm_strerror(r));
+		devvm_close(&d, detail, n);
+		snprintf(detail, n, "%s", why);
+		return r == -ENOSYS || r == -EINVAL ? V_SKIP : V_FAIL;
+	}
+	for (unsigned w = 0; w < d.nwin; w++) {
+		struct vq vq = { .d = &d, .w = w, .rng = &rng, .end = d.ram_size };
+
+		devvm_step.window = w;
+		devvm_step.scenario = "handshake";
+		unsigned nq = handshake(&vq, place_std);
+		for (uint16_t q = 0; q < nq; q++) {
+			vq.q = q;
+			used += run_scenario(&vq, &scenarios[0]);	/* well-formed chains */
+			queues++;
+		}
+		devvm_write32(&d, w, MODVM_VIRTIO_MMIO_STATUS, 0);
+	}
+	v = devvm_close(&d, detail, n);
+	if (v == V_PASS)
+		snprintf(detail, n,
+			 "%u window(s), %u queue(s), %u buffers used: MMIO handlers under the vCPU "
+			 "thread's filter (%u system calls allowed), the loop under its own (%u)",
+			 d.nwin, queues, used, st.syscalls[MODVM__TC_VCPU],
+			 st.syscalls[MODVM__TC_LOOP]);
 	return v;
 }

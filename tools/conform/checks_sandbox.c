@@ -7,8 +7,8 @@
  * call outside the filter traps: the SIGSYS report names the call and the
  * check fails with that line, before the process dies of it.
  *
- * What it does not cover: vCPU-thread handlers (the device checks drive
- * those unfiltered) and the plugin's own I/O threads.
+ * vCPU-thread handlers are "sandbox-vcpu"'s (checks_device.c); the
+ * plugin's own I/O threads are not covered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@
 #define PREFIX "modvm: error: sandbox: "
 
 /* From the SIGSYS handler: the line becomes the check's verdict. */
-static void on_violation(const char *line)
+void conform_sandbox_violation(const char *line)
 {
 	char detail[512];
 	size_t skip = strncmp(line, PREFIX, sizeof(PREFIX) - 1) == 0 ? sizeof(PREFIX) - 1 : 0;
@@ -50,7 +50,7 @@ enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, s
 	/* The counts include what the plugin declared in init and start. */
 	r = modvm__sandbox_dry_run(&st);
 	if (r == 0) {
-		modvm__sandbox_set_violation_hook(on_violation);
+		modvm__sandbox_set_violation_hook(conform_sandbox_violation);
 		r = modvm__sandbox_apply_class_for_test(MODVM__TC_LOOP, NULL);
 	}
 	if (r < 0) {

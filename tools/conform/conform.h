@@ -128,6 +128,7 @@ struct devvm {
 	bool set_up;			/* the plugin's setup hook succeeded */
 	unsigned nwin;
 	uint64_t win_base[DEVVM_MAX_WINDOWS];
+	struct devvm_vcpu *vcpu;	/* devvm_vcpu_start: accesses made there */
 };
 
 /*
@@ -147,6 +148,17 @@ uint32_t devvm_read32(struct devvm *d, unsigned w, uint64_t off);
 void devvm_write32(struct devvm *d, unsigned w, uint64_t off, uint32_t v);
 /* Lets the loop deliver what the device queued (deferred work, events). */
 void devvm_settle(struct devvm *d);
+/*
+ * From now on every devvm_access() runs on a thread of its own that first
+ * narrowed itself to a vCPU thread's seccomp filter (with the plugin's
+ * declarations), as the MMIO handlers run in `modvm run`; the caller waits
+ * for each.  0 or a negative errno (the filter could not be installed).
+ * devvm_close() ends the thread.
+ */
+int devvm_vcpu_start(struct devvm *d);
+
+/* checks_sandbox.c: a SIGSYS report becomes the check's verdict. */
+void conform_sandbox_violation(const char *line);
 
 /*
  * What the device checks are doing, for the verdict if the plugin crashes:

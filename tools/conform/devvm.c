@@ -8,6 +8,7 @@
  * handler turns that into a verdict naming the step.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <modvm/virtio.h>
 
 #include "host/host.h"
+#include "sandbox/sandbox.h"
 #include "vm/vm.h"
 #include "conform.h"
 
@@ -433,6 +435,8 @@ enum verdict devvm_open(struct devvm *d, const struct conform_opts *o, char *det
 	return V_PASS;
 }
 
+static void vcpu_stop(struct devvm *d);
+
 enum verdict devvm_close(struct devvm *d, char *detail, size_t n)
 {
 	struct modvm_plugin_ctx *p = d->h.ctx, *prev;
@@ -441,6 +445,7 @@ enum verdict devvm_close(struct devvm *d, char *detail, size_t n)
 
 	devvm_step.scenario = "teardown";
 	devvm_step.in_access = false;
+	vcpu_stop(d);
 	if (d->vm && d->set_up && p->vm_hooks && p->vm_hooks->teardown) {
 		prev = modvm__plugin_enter(p);
 		p->vm_hooks->teardown(p, d->vm, d->vm_id, p->vm_hooks_ud);
@@ -465,17 +470,122 @@ enum verdict devvm_close(struct devvm *d, char *detail, size_t n)
 	return v;
 }
 
+/* ---- accesses on a thread under the vCPU filter (sandbox-vcpu) ---- */
+
+struct devvm_vcpu {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum { VC_STARTING, VC_IDLE, VC_ACCESS, VC_QUIT } state;
+	int err;		/* the filter's installation */
+	struct devvm *d;
+	uint64_t addr;
+	uint8_t *data;
+	uint32_t len;
+	bool is_write;
+};
+
+static void dispatch(struct devvm *d, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
+{
+	/* the runtime's spare reader slot: one access at a time uses it */
+	modvm__iobus_dispatch(d->vm->iobus, d->vm->nvcpus, MODVM_IOBUS_MMIO, addr, data, len,
+			      is_write);
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct devvm_vcpu *vc = arg;
+
+	pthread_setname_np(pthread_self(), "vcpu0");	/* as the report names it in modvm */
+	int err = modvm__sandbox_apply_class_for_test(MODVM__TC_VCPU, NULL);
+
+	pthread_mutex_lock(&vc->lock);
+	vc->err = err;
+	vc->state = err < 0 ? VC_QUIT : VC_IDLE;
+	pthread_cond_broadcast(&vc->cond);
+	while (vc->state != VC_QUIT) {
+		if (vc->state == VC_ACCESS) {
+			dispatch(vc->d, vc->addr, vc->data, vc->len, vc->is_write);
+			vc->state = VC_IDLE;
+			pthread_cond_broadcast(&vc->cond);
+		}
+		pthread_cond_wait(&vc->cond, &vc->lock);
+	}
+	pthread_mutex_unlock(&vc->lock);
+	return NULL;
+}
+
+int devvm_vcpu_start(struct devvm *d)
+{
+	struct devvm_vcpu *vc = calloc(1, sizeof(*vc));
+	int r;
+
+	if (!vc)
+		return -ENOMEM;
+	pthread_mutex_init(&vc->lock, NULL);
+	pthread_cond_init(&vc->cond, NULL);
+	vc->d = d;
+	r = -pthread_create(&vc->thread, NULL, vcpu_main, vc);
+	if (r < 0) {
+		free(vc);
+		return r;
+	}
+	pthread_mutex_lock(&vc->lock);
+	while (vc->state == VC_STARTING)
+		pthread_cond_wait(&vc->cond, &vc->lock);
+	r = vc->err;
+	pthread_mutex_unlock(&vc->lock);
+	if (r < 0) {
+		pthread_join(vc->thread, NULL);
+		free(vc);
+		return r;
+	}
+	d->vcpu = vc;
+	return 0;
+}
+
+static void vcpu_stop(struct devvm *d)
+{
+	struct devvm_vcpu *vc = d->vcpu;
+
+	if (!vc)
+		return;
+	pthread_mutex_lock(&vc->lock);
+	vc->state = VC_QUIT;
+	pthread_cond_broadcast(&vc->cond);
+	pthread_mutex_unlock(&vc->lock);
+	pthread_join(vc->thread, NULL);
+	pthread_cond_destroy(&vc->cond);
+	pthread_mutex_destroy(&vc->lock);
+	free(vc);
+	d->vcpu = NULL;
+}
+
 void devvm_access(struct devvm *d, unsigned w, uint64_t off, uint8_t *data, uint32_t len,
 		  bool is_write)
 {
+	struct devvm_vcpu *vc = d->vcpu;
+
 	devvm_step.window = w;
 	devvm_step.offset = off;
 	devvm_step.len = len;
 	devvm_step.is_write = is_write;
 	devvm_step.value = d->win_base[w] + off;
 	devvm_step.in_access = true;
-	modvm__iobus_dispatch(d->vm->iobus, d->vm->nvcpus, MODVM_IOBUS_MMIO, d->win_base[w] + off,
-			      data, len, is_write);
+	if (!vc) {
+		dispatch(d, d->win_base[w] + off, data, len, is_write);
+	} else {
+		pthread_mutex_lock(&vc->lock);
+		vc->addr = d->win_base[w] + off;
+		vc->data = data;
+		vc->len = len;
+		vc->is_write = is_write;
+		vc->state = VC_ACCESS;
+		pthread_cond_broadcast(&vc->cond);
+		while (vc->state == VC_ACCESS)
+			pthread_cond_wait(&vc->cond, &vc->lock);
+		pthread_mutex_unlock(&vc->lock);
+	}
 	devvm_step.in_access = false;
 }
 

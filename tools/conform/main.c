@@ -46,6 +46,7 @@ enum verdict conform_check_memory_policy(const struct conform_opts *, char *, si
 enum verdict conform_check_power_policy(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_mmio_fuzz(const struct conform_opts *, char *, size_t);
 enum verdict conform_check_virtqueues(const struct conform_opts *, char *, size_t);
+enum verdict conform_check_sandbox_vcpu(const struct conform_opts *, char *, size_t);
 
 const struct check conform_checks[] = {
 	{ "load", conform_check_load, 10 },
@@ -70,6 +71,7 @@ const struct check conform_checks[] = {
 	{ "power-policy", conform_check_power_policy, 30 },
 	{ "mmio-fuzz", conform_check_mmio_fuzz, 30 },
 	{ "virtqueues", conform_check_virtqueues, 30 },
+	{ "sandbox-vcpu", conform_check_sandbox_vcpu, 10 },
 	{ NULL, NULL, 0 },
 };
 
