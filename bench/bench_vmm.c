@@ -333,8 +333,12 @@ out_ram:
 
 /* ---- d) the sandbox's cost on the exit path ---- */
 
-/* runtime_round in a child, locked down first when @strict. */
-static struct cost sandboxed_round(uint64_t n, bool strict)
+/*
+ * @round(@n) in a fresh child, after @prepare() there (a lockdown or a
+ * filter cannot be undone in the bench's own process); {-1, -1} if either
+ * fails.
+ */
+static struct cost round_in_child(int (*prepare)(void), struct cost (*round)(uint64_t), uint64_t n)
 {
 	struct cost cost = { -1, -1 };
 	int p[2];
@@ -345,14 +349,9 @@ static struct cost sandboxed_round(uint64_t n, bool strict)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
-		if (strict) {
-			const struct modvm__sandbox_config sc = { .strict = true };
-			/* The guest is read after the lockdown: Landlock must let it. */
-			if (modvm__sandbox_allow_path("bench", guest_path, MODVM_SANDBOX_READ) < 0 ||
-			    modvm__sandbox_lockdown(&sc) < 0)
-				_exit(1);
-		}
-		cost = runtime_round(n);
+		if (prepare && prepare() < 0)
+			_exit(1);
+		cost = round(n);
 		_exit(write(p[1], &cost, sizeof(cost)) == (ssize_t)sizeof(cost) ? 0 : 1);
 	}
 	close(p[1]);
@@ -362,6 +361,20 @@ static struct cost sandboxed_round(uint64_t n, bool strict)
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
 	return cost;
+}
+
+static int lock_down(void)
+{
+	const struct modvm__sandbox_config sc = { .strict = true };
+	/* The guest is read after the lockdown: Landlock must let it. */
+	int r = modvm__sandbox_allow_path("bench", guest_path, MODVM_SANDBOX_READ);
+	return r < 0 ? r : modvm__sandbox_lockdown(&sc);
+}
+
+/* runtime_round in a child, locked down first when @strict. */
+static struct cost sandboxed_round(uint64_t n, bool strict)
+{
+	return round_in_child(strict ? lock_down : NULL, runtime_round, n);
 }
 
 /* More rounds than a): the difference sought (a filter run per exit) is
@@ -437,26 +450,11 @@ static int vcpu_chain(void)
 
 static struct cost filtered_bare_round(uint64_t n, int (*filters)(void))
 {
-	struct cost cost = { -1, -1 };
-	int p[2];
-
-	if (pipe(p) < 0)
-		return cost;
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		bare_filters = filters;
-		cost = bare_round(n);
-		_exit(write(p[1], &cost, sizeof(cost)) == (ssize_t)sizeof(cost) ? 0 : 1);
-	}
-	close(p[1]);
-	if (pid > 0 && read(p[0], &cost, sizeof(cost)) != (ssize_t)sizeof(cost))
-		cost = (struct cost){ -1, -1 };
-	close(p[0]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	return cost;
+	/* installed by bare_round in the child, after the VM's set-up */
+	bare_filters = filters;
+	struct cost c = round_in_child(NULL, bare_round, n);
+	bare_filters = NULL;
+	return c;
 }
 
 /* The bare KVM_RUN loop of a) with no filter, with one filter that reads an
