@@ -90,6 +90,35 @@ def vmm(text):
     return o
 
 
+def vmm_sandbox(text):
+    """bench_vmm d): per-round µs/exit (vCPU-thread CPU) off and strict, the median
+    per-round ratios; e): the bare loop's median µs/exit under no filter, one
+    trivial filter and a vCPU thread's chain."""
+    o = {"off_cpu": [], "strict_cpu": [], "filters": {}}
+    for m in re.finditer(r"round\s+\d+: off\s+" + NUM + r" wall\s+" + NUM + r" cpu\s+strict\s+" +
+                         NUM + r" wall\s+" + NUM + " cpu", text):
+        o["off_cpu"].append(float(m.group(2)))
+        o["strict_cpu"].append(float(m.group(4)))
+    _find(r"strict / off: " + NUM + r"x wall, " + NUM + "x cpu", text, o, "ratio_wall",
+          "ratio_cpu")
+    for m in re.finditer(r"^\s+(none|one filter|vcpu chain)\s+median\s+" + NUM, text, re.M):
+        o["filters"][m.group(1)] = float(m.group(2))
+    return o
+
+
+def net_sandbox(text):
+    """bench_net's sandboxed TSO TX: per-round CPU s/GB off and strict, the median
+    per-round ratio."""
+    o = {"off_cpu": [], "strict_cpu": []}
+    for m in re.finditer(r"round \d+: off\s+" + NUM + r" Gbit/s\s+" + NUM + r" CPU s/GB\s+strict\s+" +
+                         NUM + r" Gbit/s\s+" + NUM + " CPU s/GB", text):
+        o["off_cpu"].append(float(m.group(2)))
+        o["strict_cpu"].append(float(m.group(4)))
+    _find(r"strict / off \(median of per-round ratios\): " + NUM + "x the CPU per GB", text, o,
+          "ratio_cpu")
+    return o
+
+
 def net(text):
     """bench_net: {"group|case": (Gbit/s, CPU s/GB[, device-side CPU s/GB])}, in output order.
 
@@ -109,6 +138,8 @@ def net(text):
             # Short, as bench/run shortens the TX heading to "TX into a tap".
             group = line.rstrip()[:-1].replace("virtio-net RX from a tap", "RX from a tap")
             continue
+        if group.startswith("the TSO TX path, host.sandbox"):
+            continue    # rounds of a pair: net_sandbox()'s
         m = re.match(r"^\s+(\S.*?)\s+" + NUM + r" Gbit/s\s+" + NUM + r" CPU s/GB"
                      r"(?:\s+\(device side\s+" + NUM + r"\))?", line)
         if m:
