@@ -713,6 +713,49 @@ START_TEST(test_direct_io_bounce)
 }
 END_TEST
 
+/* cache = "none" and a guest whose misaligned buffers add up to more
+ * bounce memory than a disk may have in flight (64 MiB): the request gets
+ * IOERR, the device goes on, and nothing is touched after it is answered
+ * (the IOERR path once read the freed request: ASan's use-after-free). */
+START_TEST(test_direct_io_bounce_budget)
+{
+	SKIP_UNLESS_ENGINE();
+	enum { SEG = 512u << 10, NSEG = (int)(BLKDEV_BOUNCE_BUDGET / SEG) + 1 };
+	const uint64_t img = (uint64_t)NSEG * SEG + 4096;
+	struct blkdev_config cfg;
+	static struct bseg segs[NSEG + 2];
+	uint32_t id, len;
+
+	fd = bdrv_image(path, img, O_DIRECT);
+	cfg = bdrv_config(fd, img, engine);
+	cfg.direct = true;
+	cfg.dio_offset_align = 4096;
+	cfg.dio_mem_align = 512;
+	cfg.block_size = 4096;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(BLK_SIZE), 1, 256);
+	uint64_t hdr = bdrv_alloc(&d, VBLK_HDR_LEN, 16), st = bdrv_alloc(&d, 1, 1);
+	/* every segment the same misaligned 512 KiB of guest RAM */
+	uint64_t odd = bdrv_alloc(&d, SEG + 8, 16) + 8;
+	bdrv_hdr(&d, hdr, VBLK_T_IN, 0);
+	*gpa(&d.v, st) = 0xee;
+	segs[0] = (struct bseg){ hdr, VBLK_HDR_LEN, false };
+	for (int i = 1; i <= NSEG; i++)
+		segs[i] = (struct bseg){ odd, SEG, true };
+	segs[NSEG + 1] = (struct bseg){ st, 1, true };
+	uint16_t head = bdrv_post(&d, 0, segs, NSEG + 2);
+	bdrv_kick(&d, 0);
+	ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	ck_assert_uint_eq(id, head);
+	ck_assert_uint_eq(*gpa(&d.v, st), VBLK_S_IOERR);
+	ck_assert_uint_eq(stats().bounced, 0);
+	/* the disk still serves the next request, bounced within the budget */
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 8, odd, 4096, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(stats().bounced, 1);
+	destroy();
+}
+END_TEST
+
 /* A request chain waiting for the limiter holds no engine op: freeing the
  * device then must not wait for the limiter. */
 START_TEST(test_free_with_throttled_requests)
@@ -755,6 +798,7 @@ int main(void)
 	tcase_add_loop_test(t, test_rate_limit_bytes, 0, n);
 	tcase_add_loop_test(t, test_reset_with_requests_held, 0, n);
 	tcase_add_loop_test(t, test_direct_io_bounce, 0, n);
+	tcase_add_loop_test(t, test_direct_io_bounce_budget, 0, n);
 	tcase_add_loop_test(t, test_free_with_throttled_requests, 0, n);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
