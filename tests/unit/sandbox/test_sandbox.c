@@ -223,7 +223,7 @@ START_TEST(vcpu_forbidden_call_kills_naming_it)
 }
 END_TEST
 
-/* ---- KVM_RUN's fast path ahead of the filter (core/sandbox/sandbox.c) ---- */
+/* ---- KVM_RUN: vCPU threads only, by its request number ---- */
 
 /* @c's filter, then KVM_RUN on a file that is no KVM vCPU (ENOTTY when
  * the filter lets it through), then KVM_CREATE_VM, which only the loop
@@ -259,7 +259,7 @@ static int kvm_run_loop(int ready, int go)
 	return kvm_run_as(MODVM__TC_LOOP);
 }
 
-START_TEST(kvm_run_fast_path_only_for_kvm_run_on_vcpu_threads)
+START_TEST(kvm_run_only_on_vcpu_threads_by_its_request_number)
 {
 	struct child c;
 
@@ -268,7 +268,7 @@ START_TEST(kvm_run_fast_path_only_for_kvm_run_on_vcpu_threads)
 	ck_assert_msg(strstr(c.err, "KVM_RUN passed"), "%s", c.err);
 	ck_assert_msg(strstr(c.err, "(vcpu, tid "), "%s", c.err);
 	ck_assert_msg(strstr(c.err, "made system call ioctl (16)"), "%s", c.err);
-	/* the loop may not KVM_RUN: its filter has no fast path */
+	/* the loop may not KVM_RUN */
 	child_run(&c, kvm_run_loop);
 	ck_assert_msg(killed_by_sigsys(&c), "status 0x%x, stderr:\n%s", c.status, c.err);
 	ck_assert_msg(!strstr(c.err, "KVM_RUN passed"), "%s", c.err);
@@ -560,7 +560,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, vcpu_runs_a_guest_under_its_filter);
 	tcase_add_test(tc, vcpu_forbidden_call_kills_naming_it);
-	tcase_add_test(tc, kvm_run_fast_path_only_for_kvm_run_on_vcpu_threads);
+	tcase_add_test(tc, kvm_run_only_on_vcpu_threads_by_its_request_number);
 	tcase_add_test(tc, plugin_handler_forbidden_call_kills_naming_it);
 	tcase_add_test(tc, declared_call_passes_on_the_plugins_io_thread);
 	tcase_add_test(tc, undeclared_call_kills_the_io_thread);
