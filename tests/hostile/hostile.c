@@ -203,3 +203,25 @@ bool wait_for_ctl(const char *sock, int ms)
 	}
 	return false;
 }
+
+int hostile_start(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s MODVM_EXE\n", argv[0]);
+		return 2;
+	}
+	run_modvm_init(argv[1]);
+	hostile_begin();
+	return 0;
+}
+
+int hostile_run(Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	hostile_end();
+	return failed ? 1 : 0;
+}

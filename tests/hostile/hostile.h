@@ -11,6 +11,7 @@
 #ifndef MODVM_TESTS_HOSTILE_H
 #define MODVM_TESTS_HOSTILE_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -19,6 +20,11 @@
  * own, removed at the end even when a failed assertion skipped a test's
  * cleanup. */
 void hostile_begin(void);
+/* A hostile test's main(): MODVM_EXE from argv[1] (usage and 2 without
+ * it), then hostile_begin(); 0 to go on. */
+int hostile_start(int argc, char **argv);
+/* Runs @s, then hostile_end(): 0 if every test passed. */
+int hostile_run(Suite *s);
 void hostile_end(void);
 /* A fresh 0700 directory in the run's (static buffer); also exported as
  * MODVM_RUNTIME_DIR so nothing a test starts touches /run/modvm. */

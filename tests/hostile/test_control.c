@@ -335,12 +335,9 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s MODVM_EXE\n", argv[0]);
-		return 2;
-	}
-	run_modvm_init(argv[1]);
-	hostile_begin();
+	int r = hostile_start(argc, argv);
+	if (r)
+		return r;
 	Suite *s = suite_create("control");
 	TCase *t = tcase_create("control");
 	tcase_set_timeout(t, 60);
@@ -356,10 +353,5 @@ int main(int argc, char **argv)
 	tcase_add_test(t, auto_socket_in_runtime_dir);
 	tcase_add_test(t, shipped_config_socket_not_in_tmp);
 	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	hostile_end();
-	return failed ? 1 : 0;
+	return hostile_run(s);
 }

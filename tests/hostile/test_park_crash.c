@@ -135,12 +135,9 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s MODVM_EXE\n", argv[0]);
-		return 2;
-	}
-	run_modvm_init(argv[1]);
-	hostile_begin();
+	int r = hostile_start(argc, argv);
+	if (r)
+		return r;
 	Suite *s = suite_create("park_crash");
 	TCase *t = tcase_create("park_crash");
 	tcase_set_timeout(t, 90);
@@ -149,10 +146,5 @@ int main(int argc, char **argv)
 	tcase_add_test(t, sigkill_cpufreq_then_restart_keeps_original_governor);
 	tcase_add_test(t, recover_command_restores_after_sigkill);
 	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	hostile_end();
-	return failed ? 1 : 0;
+	return hostile_run(s);
 }

@@ -140,8 +140,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	only_config_path();
-	run_modvm_init(argv[1]);
-	hostile_begin();
+	int r = hostile_start(argc, argv);
+	if (r)
+		return r;
 	Suite *s = suite_create("trust");
 	TCase *t = tcase_create("trust");
 	tcase_set_timeout(t, 60);
@@ -149,10 +150,5 @@ int main(int argc, char **argv)
 	tcase_add_test(t, world_writable_plugin_file_refused);
 	tcase_add_test(t, config_in_another_users_dir_runs_none_of_its_code);
 	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	hostile_end();
-	return failed ? 1 : 0;
+	return hostile_run(s);
 }
