@@ -192,7 +192,8 @@ START_TEST(halt_ends_the_vm)
 	double t = run_to_end(g.conf, 240);
 	guest_remove(&g);
 	ck_assert_msg(t >= 0, "a halted guest kept modvm running\n%s\n%s", OUT, ERR);
-	ck_assert_int_eq(res.status, 0);
+	ck_assert_msg(res.status == 0, "exit %d after the guest's halt\n%s\n%s", res.status, OUT,
+		      ERR);
 	ck_assert_ptr_nonnull(strstr(res.out, "reboot: System halted"));
 	ck_assert_ptr_nonnull(strstr(res.err, "every vCPU halted with interrupts disabled"));
 }
