@@ -83,15 +83,14 @@ int modvm__host_lockdown(struct modvm_host *host)
 	/* The default may meet a kernel or a container that forbids what it
 	 * needs (seccomp(2) itself, say): say how to run without. */
 	if (r < 0 && sc.strict && c) {
-		const char *where = modvm_config_where(c, "sandbox");
-		if (!where || strcmp(where, "(default)") == 0)
+		if (!modvm_config_is_set(c, "sandbox"))
 			modvm_log(MODVM_LOG_ERROR, "sandbox",
 				  "host.sandbox = \"strict\" (the default) could not be applied "
 				  "(above); host.sandbox = \"off\" in the config runs without it");
 		else
 			modvm_log(MODVM_LOG_ERROR, "sandbox",
 				  "%s: sandbox = \"strict\" could not be applied (above); "
-				  "\"off\" runs without it", where);
+				  "\"off\" runs without it", modvm_config_where(c, "sandbox"));
 	}
 	return r;
 }
