@@ -673,23 +673,31 @@ START_TEST(test_reset_with_requests_held)
 }
 END_TEST
 
+/* cache = "none" on an image of @size bytes: O_DIRECT, 4 KiB blocks and
+ * offsets, 512-byte buffer alignment; one queue of @num. */
+static void make_direct(uint64_t size, uint16_t num)
+{
+	struct blkdev_config cfg;
+
+	fd = bdrv_image(path, size, O_DIRECT);
+	cfg = bdrv_config(fd, size, engine);
+	cfg.direct = true;
+	cfg.dio_offset_align = 4096;
+	cfg.dio_mem_align = 512;
+	cfg.block_size = 4096;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(BLK_SIZE), 1, num);
+}
+
 /* cache = "none": O_DIRECT with aligned guest buffers goes straight to the
  * file; unaligned ones go through a bounce buffer and still read and write
  * the right bytes; offsets off the direct-I/O block are refused. */
 START_TEST(test_direct_io_bounce)
 {
 	SKIP_UNLESS_ENGINE();
-	struct blkdev_config cfg;
 	uint32_t used;
 
-	fd = bdrv_image(path, IMG_SIZE, O_DIRECT);
-	cfg = bdrv_config(fd, IMG_SIZE, engine);
-	cfg.direct = true;
-	cfg.dio_offset_align = 4096;
-	cfg.dio_mem_align = 512;
-	cfg.block_size = 4096;
-	bdrv_init(&d, &cfg);
-	bdrv_start(&d, F(BLK_SIZE), 1, 64);
+	make_direct(IMG_SIZE, 64);
 	uint64_t aligned = bdrv_alloc(&d, 8192, 4096);
 	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 8, aligned, 8192, &used), VBLK_S_OK);
 	ck_assert_uint_eq(gpa(&d.v, aligned)[5], bdrv_pattern(4096 + 5));
@@ -721,19 +729,10 @@ START_TEST(test_direct_io_bounce_budget)
 {
 	SKIP_UNLESS_ENGINE();
 	enum { SEG = 512u << 10, NSEG = (int)(BLKDEV_BOUNCE_BUDGET / SEG) + 1 };
-	const uint64_t img = (uint64_t)NSEG * SEG + 4096;
-	struct blkdev_config cfg;
 	static struct bseg segs[NSEG + 2];
 	uint32_t id, len;
 
-	fd = bdrv_image(path, img, O_DIRECT);
-	cfg = bdrv_config(fd, img, engine);
-	cfg.direct = true;
-	cfg.dio_offset_align = 4096;
-	cfg.dio_mem_align = 512;
-	cfg.block_size = 4096;
-	bdrv_init(&d, &cfg);
-	bdrv_start(&d, F(BLK_SIZE), 1, 256);
+	make_direct((uint64_t)NSEG * SEG + 4096, 256);
 	uint64_t hdr = bdrv_alloc(&d, VBLK_HDR_LEN, 16), st = bdrv_alloc(&d, 1, 1);
 	/* every segment the same misaligned 512 KiB of guest RAM */
 	uint64_t odd = bdrv_alloc(&d, SEG + 8, 16) + 8;
