@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 static struct run_result res;
@@ -561,6 +562,13 @@ START_TEST(test_control_status_balloon)
 }
 END_TEST
 
+static Suite *make_kvm_suite(void)
+{
+	Suite *s = suite_create("cli");
+	guest_suite_add(s, test_control_status_balloon, 90, NULL, NULL);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	SRunner *sr;
@@ -576,14 +584,11 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
+	/* `test-cli MODVM kvm`: only the tests that run a guest, skipped without KVM. */
+	if (argc > 2 && strcmp(argv[2], "kvm") == 0)
+		return guest_suite_run(make_kvm_suite);
 	Suite *s = suite_create("cli");
 	TCase *t = tcase_create("cli");
-	/* `test-cli MODVM kvm`: only the tests that run a guest, skipped without KVM. */
-	if (argc > 2 && strcmp(argv[2], "kvm") == 0) {
-		tcase_set_timeout(t, 90);
-		tcase_add_test(t, test_control_status_balloon);
-		goto run;
-	}
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_missing_file);
 	tcase_add_test(t, test_syntax_error);
@@ -605,7 +610,6 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_describe_refused);
 	tcase_add_test(t, test_list);
 	tcase_add_test(t, test_control_socket);
-run:
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 static struct run_result res;
@@ -88,6 +89,19 @@ START_TEST(caps_reports_this_host)
 }
 END_TEST
 
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("e2e-demo");
+	const TTest *tests[] = {
+		demo_guest_boots_prints_and_powers_off, two_vms_in_one_process,
+		trace_events_logs_deliveries, bad_kernel_refused_before_running,
+		slat_required_names_what_is_missing, caps_reports_this_host,
+	};
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		guest_suite_add(s, tests[i], 120, NULL, NULL);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -100,19 +114,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("e2e-demo");
-	TCase *t = tcase_create("demo");
-	tcase_set_timeout(t, 120);
-	tcase_add_test(t, demo_guest_boots_prints_and_powers_off);
-	tcase_add_test(t, two_vms_in_one_process);
-	tcase_add_test(t, trace_events_logs_deliveries);
-	tcase_add_test(t, bad_kernel_refused_before_running);
-	tcase_add_test(t, slat_required_names_what_is_missing);
-	tcase_add_test(t, caps_reports_this_host);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return guest_suite_run(make_suite);
 }

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest/linux_suite.h"
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 #define MiB (1024ull * 1024ull)
@@ -360,5 +360,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	return linux_suite_run(make_suite);
+	return guest_suite_run(make_suite);
 }

@@ -57,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest/linux_suite.h"
+#include "guest_suite.h"
 #include "netns.h"
 #include "nic_tree.h"
 #include "run_modvm.h"
@@ -553,7 +553,7 @@ END_TEST
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("examples-live");
-	/* One case per test case: a rerun after a guest triple fault (linux_suite.c) is per case. */
+	/* One case per test case: a rerun after a guest triple fault (guest_suite.c) is per case. */
 	struct {
 		const char *name;
 		const TTest *test;
@@ -583,5 +583,5 @@ int main(int argc, char **argv)
 	}
 	run_modvm_init(argv[1]);
 	exdir = argv[2];
-	return linux_suite_run(make_suite);
+	return guest_suite_run(make_suite);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 static char kernel_dir[PATH_MAX];
@@ -152,6 +153,20 @@ static bool hardware_virt(void)
 	return found;
 }
 
+static Suite *make_vmlinux_suite(void)
+{
+	Suite *s = suite_create("e2e-linux");
+	guest_suite_add(s, vmlinux_prints_banner_cmdline_and_our_e820, 150, NULL, NULL);
+	return s;
+}
+
+static Suite *make_bzimage_suite(void)
+{
+	Suite *s = suite_create("e2e-linux");
+	guest_suite_add(s, bzimage_boots_to_init, 150, NULL, NULL);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -180,17 +195,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("e2e-linux");
-	TCase *t = tcase_create("linux");
-	tcase_set_timeout(t, 150);
-	if (bzimage)
-		tcase_add_test(t, bzimage_boots_to_init);
-	else
-		tcase_add_test(t, vmlinux_prints_banner_cmdline_and_our_e820);
-	suite_add_tcase(s, t);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return guest_suite_run(bzimage ? make_bzimage_suite : make_vmlinux_suite);
 }

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
-#include "guest/linux_suite.h"
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 #define MiB (1ull << 20)
@@ -323,7 +323,7 @@ END_TEST
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("linux-balloon");
-	/* one case each: a rerun after a triple fault (linux_suite.h) runs only that one */
+	/* one case each: a rerun after a triple fault (guest_suite.c) runs only that one */
 	const struct {
 		const char *name;
 		const TTest *test;
@@ -352,5 +352,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	return linux_suite_run(make_suite);
+	return guest_suite_run(make_suite);
 }

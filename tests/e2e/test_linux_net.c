@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
-#include "guest/linux_suite.h"
+#include "guest_suite.h"
 #include "netns.h"
 #include "run_modvm.h"
 #include "sha256.h"
@@ -299,5 +299,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	return linux_suite_run(make_suite);
+	return guest_suite_run(make_suite);
 }

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "guest/linux_image.h"
-#include "guest/linux_suite.h"
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 static struct linux_kit kit;
@@ -369,5 +369,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	return linux_suite_run(make_suite);
+	return guest_suite_run(make_suite);
 }

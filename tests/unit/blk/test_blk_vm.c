@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guest_suite.h"
 #include "run_modvm.h"
 
 static struct run_result res;
@@ -223,6 +224,21 @@ START_TEST(missing_image_named)
 }
 END_TEST
 
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("blk_vm");
+	TCase *tc = tcase_create("writes");
+	tcase_set_timeout(tc, 300);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, guest_writes_flushes_and_reads_back, 0, 2);
+	suite_add_tcase(s, tc);
+	const TTest *tests[] = { two_vms_one_writable_image, readers_share_an_image,
+				 image_locked_by_another_process, missing_image_named };
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		guest_suite_add(s, tests[i], 300, setup, teardown);
+	return s;
+}
+
 int main(int argc, char **argv)
 {
 	char why[256];
@@ -236,19 +252,5 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	run_modvm_init(argv[1]);
-	Suite *s = suite_create("blk_vm");
-	TCase *tc = tcase_create("vm");
-	tcase_set_timeout(tc, 300);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_loop_test(tc, guest_writes_flushes_and_reads_back, 0, 2);
-	tcase_add_test(tc, two_vms_one_writable_image);
-	tcase_add_test(tc, readers_share_an_image);
-	tcase_add_test(tc, image_locked_by_another_process);
-	tcase_add_test(tc, missing_image_named);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return guest_suite_run(make_suite);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guest_suite.h"
 #include "run_modvm.h"
 #include "sysfs_tree.h"
 
@@ -275,13 +276,31 @@ START_TEST(caps_reports_permitted_actions)
 }
 END_TEST
 
-int main(int argc, char **argv)
+static bool kvm;
+
+static Suite *make_suite(void)
 {
 	Suite *s = suite_create("park-e2e");
-	TCase *t = tcase_create("e2e");
-	SRunner *sr;
+	TCase *t = tcase_create("describe");
+
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, describe_lists_options);
+	suite_add_tcase(s, t);
+	if (kvm) {
+		guest_suite_add(s, demo_guest_vcpus_packed_and_restored, 60, NULL, NULL);
+		t = tcase_create("sigterm_restores_sysfs");
+		tcase_set_timeout(t, 60);
+		tcase_add_loop_test(t, sigterm_restores_sysfs, 0, 2);
+		suite_add_tcase(s, t);
+		guest_suite_add(s, busy_vcpu_keeps_cores_despite_idle_proc_stat, 60, NULL, NULL);
+		guest_suite_add(s, caps_reports_permitted_actions, 60, NULL, NULL);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
 	char why[256];
-	bool kvm;
 	int failed;
 
 	if (argc < 2) {
@@ -289,23 +308,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	run_modvm_init(argv[1]);
-	tcase_set_timeout(t, 60);
-	tcase_add_test(t, describe_lists_options);
 	kvm = kvm_usable(why, sizeof(why));
-	if (kvm) {
-		tcase_add_test(t, demo_guest_vcpus_packed_and_restored);
-		tcase_add_loop_test(t, sigterm_restores_sysfs, 0, 2);
-		tcase_add_test(t, busy_vcpu_keeps_cores_despite_idle_proc_stat);
-		tcase_add_test(t, caps_reports_permitted_actions);
-	}
-	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = guest_suite_run(make_suite);
 	if (!failed && !kvm) {
 		printf("SKIP: the demo guest run needs /dev/kvm: %s\n", why);
 		return 77;
 	}
-	return failed ? 1 : 0;
+	return failed;
 }

@@ -1,14 +1,25 @@
-/* Running a Linux guest suite: see linux_suite.h. */
+/* Running a suite of guest-booting cases: see guest_suite.h. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "linux_suite.h"
+#include "guest_suite.h"
 
 #define MAX_RERUNS 8
 
-int linux_suite_run(Suite *(*make)(void))
+void guest_suite_add(Suite *s, const TTest *test, int timeout_s, SFun setup, SFun teardown)
+{
+	TCase *tc = tcase_create(test->name);
+
+	tcase_set_timeout(tc, timeout_s);
+	if (setup || teardown)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+}
+
+int guest_suite_run(Suite *(*make)(void))
 {
 	char cases[MAX_RERUNS][128];
 	int ncases = 0, failed;
@@ -43,7 +54,7 @@ int linux_suite_run(Suite *(*make)(void))
 
 	failed = 0;
 	for (int i = 0; i < ncases; i++) {
-		printf("linux-suite: case '%s' failed on a guest triple fault (a rare flake of the "
+		printf("guest-suite: case '%s' failed on a guest triple fault (a rare flake of the "
 		       "nested TCG test host); running it once more\n", cases[i]);
 		fflush(stdout);
 		sr = srunner_create(make());
