@@ -156,6 +156,7 @@ static int setup(struct modvm_host *host, const struct cli *cli, const char *con
 {
 	if (cli->verbose || cli->quiet || cli->trace_events)
 		modvm__host_force_log_level(host, modvm_log_get_level());
+	modvm__host_force_user(host, cli->user, cli->group);
 	for (size_t i = 0; i < cli->dir_count; i++)
 		if (modvm__host_add_plugin_dir(host, cli->dirs[i]) < 0)
 			return EXIT_RUNTIME;
@@ -391,7 +392,8 @@ out:
 
 /* ---- argument parsing ---- */
 
-enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH, OPT_JSON, OPT_RECORD };
+enum { OPT_VERSION = 256, OPT_TRACE, OPT_DESCRIBE, OPT_PATH, OPT_JSON, OPT_RECORD, OPT_USER,
+       OPT_GROUP };
 
 static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
@@ -403,6 +405,8 @@ static const struct option longopts[] = {
 	{ "path", required_argument, NULL, OPT_PATH },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "group", required_argument, NULL, OPT_GROUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -457,6 +461,12 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
 			break;
 		case OPT_RECORD:
 			cli->record = optarg;
+			break;
+		case OPT_USER:
+			cli->user = optarg;
+			break;
+		case OPT_GROUP:
+			cli->group = optarg;
 			break;
 		case OPT_DESCRIBE:
 			cli->describe = optarg;
@@ -545,6 +555,10 @@ static int check_option_use(const struct cli *cli, const char *cmd)
 		return usage_error("--json belongs to 'caps' and 'ctl'", NULL);
 	if (cli->record && !caps)
 		return usage_error("--record belongs to 'caps'", NULL);
+	if ((cli->user || cli->group) && !run && strcmp(cmd, "check") != 0)
+		return usage_error(cli->user ? "--user belongs to 'run' and 'check'"
+					     : "--group belongs to 'run' and 'check'",
+				   NULL);
 	return EXIT_OK;
 }
 

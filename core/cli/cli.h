@@ -30,6 +30,8 @@ struct cli {
 	const char *describe;
 	bool json;
 	const char *record;	/* caps --record FILE */
+	const char *user;	/* run/check --user NAME */
+	const char *group;	/* run/check --group NAME */
 	char **dirs;		/* --path, in order */
 	size_t dir_count;
 };

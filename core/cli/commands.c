@@ -13,9 +13,10 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-	{ "run", "CONFIG [--trace-events]",
+	{ "run", "CONFIG [--trace-events] [--user USER] [--group GROUP]",
 	  "load the plugins and VMs of CONFIG and run them until they end or a signal stops them" },
-	{ "check", "CONFIG", "validate CONFIG and its plugins, run nothing" },
+	{ "check", "CONFIG [--user USER] [--group GROUP]",
+	  "validate CONFIG and its plugins, run nothing" },
 	{ "recover", "CONFIG",
 	  "undo what a crashed or killed run of CONFIG left changed on the host (parked cores)" },
 	{ "plugins", "[--describe NAME]", "list the plugins found, or describe one's options" },

@@ -237,6 +237,25 @@ MODVM_INTERNAL void modvm__host_set_trace_events(struct modvm_host *host, bool o
 	modvm__bus_set_trace(host->bus, on);
 }
 
+MODVM_INTERNAL void modvm__host_force_user(struct modvm_host *host, const char *user,
+					   const char *group)
+{
+	host->user_forced = user;
+	host->group_forced = group;
+}
+
+MODVM_INTERNAL void modvm__host_sandbox_who(const struct modvm_host *host,
+				       struct modvm__sandbox_config *sc)
+{
+	const struct modvm_config *c = host->cfg;
+
+	sc->user = host->user_forced ? host->user_forced : c ? modvm_config_string(c, "user") : NULL;
+	sc->where_user = host->user_forced ? "--user" : c ? modvm_config_where(c, "user") : NULL;
+	sc->group = host->group_forced ? host->group_forced
+				       : c ? modvm_config_string(c, "group") : NULL;
+	sc->where_group = host->group_forced ? "--group" : c ? modvm_config_where(c, "group") : NULL;
+}
+
 MODVM_INTERNAL void modvm__host_force_log_level(struct modvm_host *host,
 						enum modvm_log_level level)
 {
@@ -313,10 +332,9 @@ MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *
 		modvm_log_set_level(level);
 	host->view.plugin_timeout_s = (double)modvm_config_int(host->cfg, "plugin_timeout");
 	/* Known before any plugin starts: modvm_sandbox_owner() answers it. */
-	r = modvm__sandbox_set_user(modvm_config_string(host->cfg, "user"),
-				    modvm_config_string(host->cfg, "group"),
-				    modvm_config_where(host->cfg, "user"),
-				    modvm_config_where(host->cfg, "group"));
+	struct modvm__sandbox_config who = { .strict = false };
+	modvm__host_sandbox_who(host, &who);
+	r = modvm__sandbox_set_user(who.user, who.group, who.where_user, who.where_group);
 	if (r < 0)
 		goto err_vms_none;
 	r = modvm__vmdefs_load(host->cf, &host->vms);

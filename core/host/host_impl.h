@@ -9,6 +9,7 @@
 #define MODVM_CORE_HOST_IMPL_H
 
 #include "host/host.h"
+#include "sandbox/sandbox.h"
 
 struct host_iface {
 	char *id;
@@ -32,6 +33,8 @@ struct modvm_host {
 	struct host_iface *ifaces;
 	size_t iface_count;
 	bool log_forced;
+	const char *user_forced;	/* --user, over host.user (not owned) */
+	const char *group_forced;	/* --group, over host.group */
 	bool started;
 	struct modvm__fleet *fleet;	/* the VMs, once launched */
 	struct modvm__control *control;	/* host.control_socket, while running */
@@ -53,5 +56,9 @@ int modvm__host_lockdown(struct modvm_host *host);
 void modvm__host_stop_plugins(struct modvm_host *host);
 void modvm__host_fini_plugins(struct modvm_host *host);
 void modvm__host_free_plugins(struct modvm_host *host);
+
+/* Who to run as, and where that was said: --user/--group over host.user/host.group. */
+MODVM_INTERNAL void modvm__host_sandbox_who(const struct modvm_host *host,
+					    struct modvm__sandbox_config *sc);
 
 #endif

@@ -66,13 +66,9 @@ int modvm__host_lockdown(struct modvm_host *host)
 	const struct modvm_config *c = host->cfg;
 	struct modvm__sandbox_config sc = { .strict = false };
 
-	if (c) {
+	if (c)
 		sc.strict = strcmp(modvm_config_string(c, "sandbox"), "off") != 0;
-		sc.user = modvm_config_string(c, "user");
-		sc.group = modvm_config_string(c, "group");
-		sc.where_user = modvm_config_where(c, "user");
-		sc.where_group = modvm_config_where(c, "group");
-	}
+	modvm__host_sandbox_who(host, &sc);
 	int r = declare_paths(host);
 	if (r < 0 && r != -EPERM) {
 		modvm_log(MODVM_LOG_ERROR, "sandbox", "cannot note the config's files: %s",

@@ -63,6 +63,16 @@ static bool parse_id(const char *s, unsigned long *out)
 	return !*end && errno == 0 && *out < 0xffffffffUL;
 }
 
+/* "FILE:LINE: host.user: …", or "--user: …" when the command line said it. */
+static void log_unknown(const char *where, const char *option, const char *what,
+			const char *value)
+{
+	bool cli = where && strncmp(where, "--", 2) == 0;
+
+	modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s%s%s%s\"%s\": no such %s", where ? where : "",
+		  where ? ": " : "", cli ? "" : option, cli ? "" : ": ", value, what);
+}
+
 int modvm__sb_resolve_user(const char *user, const char *group, const char *where_user,
 			   const char *where_group, uid_t *uid, gid_t *gid, bool *switch_user)
 {
@@ -81,8 +91,7 @@ int modvm__sb_resolve_user(const char *user, const char *group, const char *wher
 			*uid = (uid_t)id;
 			*gid = (gid_t)id;
 		} else {
-			modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s%shost.user: \"%s\": no such user",
-				  where_user ? where_user : "", where_user ? ": " : "", user);
+			log_unknown(where_user, "host.user", "user", user);
 			return -EINVAL;
 		}
 		*switch_user = true;
@@ -94,8 +103,7 @@ int modvm__sb_resolve_user(const char *user, const char *group, const char *wher
 		} else if (parse_id(group, &id)) {
 			*gid = (gid_t)id;
 		} else {
-			modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s%shost.group: \"%s\": no such group",
-				  where_group ? where_group : "", where_group ? ": " : "", group);
+			log_unknown(where_group, "host.group", "group", group);
 			return -EINVAL;
 		}
 		*switch_user = true;

@@ -327,6 +327,36 @@ START_TEST(test_bad_usage)
 }
 END_TEST
 
+/* --user/--group: who to run as, over host.user/host.group, named in errors
+ * as the option (the switch itself: tests/hostile/test_unprivileged.c). */
+START_TEST(test_user_option)
+{
+	run_modvm(&res, 60, "check", "--user", "no-such-user-x", run_conf("modvm.conf"), NULL);
+	run_expect(&res, 2, NULL, "--user: \"no-such-user-x\": no such user");
+	run_modvm(&res, 60, "check", "--group", "no-such-group-x", run_conf("modvm.conf"), NULL);
+	run_expect(&res, 2, NULL, "--group: \"no-such-group-x\": no such group");
+	run_modvm(&res, 60, "check", "--user", "root", "--group", "0", run_conf("modvm.conf"), NULL);
+	run_expect(&res, 0, ": OK (", NULL);
+	run_modvm(&res, 60, "caps", "--user", "root", NULL);
+	run_expect(&res, 2, NULL, "--user belongs to 'run' and 'check'");
+	run_modvm(&res, 60, "recover", "--group", "root", run_conf("modvm.conf"), NULL);
+	run_expect(&res, 2, NULL, "--group belongs to 'run' and 'check'");
+	/* the command line wins over the config's host.user */
+	char conf[] = "/tmp/modvm-cli-user-XXXXXX.conf";
+	int fd = mkstemps(conf, 5);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("host = { user = \"no-such-user-y\"; };\nvms = ();\n", f);
+	fclose(f);
+	run_modvm(&res, 60, "check", conf, NULL);
+	run_expect(&res, 2, NULL, ".conf:1: host.user: \"no-such-user-y\": no such user");
+	run_modvm(&res, 60, "check", "--user", "root", conf, NULL);
+	unlink(conf);
+	run_expect(&res, 0, ": OK (0 plugins, 0 VMs)", NULL);
+}
+END_TEST
+
 START_TEST(test_describe)
 {
 	run_modvm(&res, 60, "plugins", "--describe", "fixture-good", NULL);
@@ -601,6 +631,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, test_quiet_and_verbose);
 	tcase_add_test(t, test_version_help);
 	tcase_add_test(t, test_bad_usage);
+	tcase_add_test(t, test_user_option);
 	tcase_add_test(t, test_did_you_mean);
 	tcase_add_test(t, test_ctl_usage);
 	tcase_add_test(t, test_caps_json_verdict);

@@ -71,7 +71,9 @@ expect "modvm <TAB>" "$commands" "$(complete_line _modvm modvm '')" --exact
 expect "modvm --<TAB>" "$longopts" "$(complete_line _modvm modvm --)"
 expect "modvm pl<TAB>" "plugins" "$(complete_line _modvm modvm pl)" --exact
 expect "modvm help <TAB>" "$commands config" "$(complete_line _modvm modvm help '')" --exact
-expect "modvm run --<TAB>" "--trace-events" "$(complete_line _modvm modvm run --)"
+expect "modvm run --<TAB>" "--trace-events --user --group" "$(complete_line _modvm modvm run --)"
+expect "modvm check --<TAB>" "--user --group" "$(complete_line _modvm modvm check --)"
+expect "modvm run --user roo<TAB>" "root" "$(complete_line _modvm modvm run --user roo)" --exact
 expect "modvm caps --<TAB>" "--json --record" "$(complete_line _modvm modvm caps --)"
 expect "modvm ctl SOCK <TAB>" "status balloon stop" \
 	"$(complete_line _modvm modvm ctl /run/modvm/x.sock '')" --exact
