@@ -27,6 +27,7 @@
 
 #include "host/control.h"
 #include "host/control_status.h"
+#include "sandbox/sandbox.h"
 
 #define LINE_MAX_BYTES 512
 #define REPLY_MAX_BYTES 65536	/* a status of ~200 VMs; JSON is never cut */
@@ -415,6 +416,10 @@ MODVM_INTERNAL int modvm__control_open(const struct modvm__host_view *view, cons
 		unlink(path);
 		goto err;
 	}
+	/* Removed at the end even after a switch to host.user (reaper.c); a
+	 * run that stays who it is removes it itself, so a failure to note it
+	 * costs nothing then. */
+	modvm__sandbox_remove_at_end(path);
 	*out = ctl;
 	return 0;
 
@@ -446,7 +451,9 @@ MODVM_INTERNAL void modvm__control_close(struct modvm__control *ctl)
 	close(ctl->fd);
 	if (ctl->reserve_fd >= 0)
 		close(ctl->reserve_fd);
-	unlink(ctl->path);
+	if (unlink(ctl->path) < 0 && (errno == EACCES || errno == EPERM))
+		modvm__sandbox_reaper_finish();	/* host.user may not: its helper does */
+	modvm__sandbox_forget_at_end(ctl->path);
 	free(ctl->path);
 	free(ctl);
 }

@@ -120,6 +120,8 @@ const struct modvm__sb_rule modvm__sb_loop[] = {
 	ANY(unlink),
 	ANY(unlinkat),
 	ANY(ftruncate),
+	/* reaping the helper that removes the control socket (reaper.c) */
+	ANY(wait4),
 	/* the control socket: accept, credentials, replies */
 	ANY(accept4),
 	ANY(recvfrom),
@@ -267,5 +269,7 @@ const char *const modvm__sb_lockdown_calls[] = {
 	"seccomp", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
 	"prctl", "capget", "capset", "setgroups", "setresuid", "setresgid",
 	"memfd_create", "rt_sigaction", "sigaltstack", "tgkill", "clone", "getdents64",
+	/* the control socket's reaper (reaper.c), in its own process */
+	"close_range", "newfstatat", "unlinkat", "read", "exit_group",
 	NULL,
 };

@@ -670,6 +670,11 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 		open_kvm();
 
 	keep = kept_caps();
+	/* Before the switch: after it, the control socket's directory (root's)
+	 * would no longer let modvm remove the socket.  A failure only costs
+	 * the socket outliving modvm (logged). */
+	if (sb.switch_user && geteuid() == 0 && (sb.uid != 0 || sb.gid != 0))
+		modvm__sb_reaper_start();
 	r = modvm__sb_drop_privileges(sb.switch_user, sb.uid, sb.gid, sb.user_name, keep,
 				      cfg->strict);
 	if (r < 0)

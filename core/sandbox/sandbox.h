@@ -116,6 +116,18 @@ MODVM_INTERNAL int modvm__sandbox_set_user(const char *user, const char *group,
  */
 MODVM_INTERNAL int modvm__sandbox_kvm_fd(void);
 
+/*
+ * Files made while privileged that modvm must remove at its end (the
+ * control socket), when a switch to host.user would leave it unable to
+ * (reaper.c).  Noting records the file's inode; forgetting drops it.
+ * At most 4.  0, -errno of lstat, -ENOSPC.
+ */
+MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path);
+MODVM_INTERNAL void modvm__sandbox_forget_at_end(const char *path);
+/* Removes every noted file through the helper, if one runs, waits for it
+ * and reaps it.  For when unlink(2) of a noted file fails after the switch. */
+MODVM_INTERNAL void modvm__sandbox_reaper_finish(void);
+
 /* Called on the loop thread at the end of each lockdown (the watchdog
  * wakes its thread so it narrows itself).  At most 4. */
 MODVM_INTERNAL void modvm__sandbox_on_lockdown(void (*fn)(void));

@@ -67,6 +67,9 @@ int modvm__sb_resolve_user(const char *user, const char *group, const char *wher
 int modvm__sb_drop_privileges(bool switch_user, uid_t uid, gid_t gid, const char *user_name,
 			      uint64_t keep, bool strict);
 const char *modvm__sb_cap_name(int cap);
+/* reaper.c: forks the helper that removes the noted files at the end, if
+ * any are noted.  Before the switch away from root.  0 or -errno (logged). */
+int modvm__sb_reaper_start(void);
 /* "CAP_A,CAP_B" for the bits of @caps, "none", cut with "..." at @len. */
 void modvm__sb_cap_list(uint64_t caps, char *out, size_t len);
 

@@ -3,6 +3,11 @@
  * host.user) locks itself down all the same — the default sandbox — and
  * stops cleanly.  Run as root, the test drops to uid/gid 65534 before it
  * execs modvm; run as anyone else, modvm runs as that user.
+ *
+ * And started as root with `--user nobody` (what the packaged unit does):
+ * it binds its control socket in root's directory, switches, and still
+ * leaves no socket behind, whether it stops or is killed (its reaper,
+ * core/sandbox/reaper.c).  Those need root.
  */
 #include <check.h>
 #include <dirent.h>
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,7 +49,7 @@ static bool nobody_can_run(const char *exe)
 	       WEXITSTATUS(status) == 0;
 }
 
-/* The value of @key in /proc/@pid/task/@tid/status, or "" */
+/* The value of @key in /proc/@pid/task/@tid/status (@tid "": the process's), or "" */
 static const char *status_field(pid_t pid, const char *tid, const char *key, char *out,
 				size_t len)
 {
@@ -51,7 +57,10 @@ static const char *status_field(pid_t pid, const char *tid, const char *key, cha
 	size_t klen = strlen(key);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	if (*tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	out[0] = '\0';
 	if (!(f = fopen(path, "re")))
 		return out;
@@ -120,6 +129,114 @@ START_TEST(runs_as_nobody_sandboxed_and_stops_cleanly)
 }
 END_TEST
 
+/* The pid of @pid's child process named @comm, or 0. */
+static pid_t child_named(pid_t pid, const char *comm)
+{
+	char path[96], line[512], v[64];
+	pid_t found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	if (fgets(line, sizeof(line), f))
+		for (char *tok = strtok(line, " \n"); tok && !found; tok = strtok(NULL, " \n"))
+			if (strcmp(status_field(atoi(tok), "", "Name", v, sizeof(v)), comm) == 0)
+				found = atoi(tok);
+	fclose(f);
+	return found;
+}
+
+/* Whether @pid is gone (or a zombie nobody reaped yet: it runs nothing). */
+static bool gone(pid_t pid)
+{
+	char v[64];
+
+	return kill(pid, 0) < 0 || status_field(pid, "", "State", v, sizeof(v))[0] == 'Z';
+}
+
+/* modvm as root with --user nobody, its socket in root's 0700 directory. */
+static pid_t start_switching(const char **sock, pid_t *reaper, const char *errpath)
+{
+	*sock = tmp_path("ctl.sock");
+	const char *conf = write_text("u.conf", "host = { control_socket = \"%s\"; };\n", *sock);
+	const char *const args[] = { "--user", "nobody", NULL };
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(err, 0);
+	pid_t pid = modvm_spawn(conf, -1, err, NULL, args);
+	close(err);
+	ck_assert_msg(wait_for_ctl(*sock, 20000), "no control socket; stderr:\n%s",
+		      read_text(errpath));
+	char v[128];
+	ck_assert_str_eq(status_field(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
+	*reaper = child_named(pid, "modvm-reaper");
+	ck_assert_msg(*reaper > 0, "no modvm-reaper child");
+	/* uid 0 for the directory's sake, nothing more */
+	ck_assert_str_eq(status_field(*reaper, "", "CapEff", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(status_field(*reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(status_field(*reaper, "", "Seccomp", v, sizeof(v)), "2");
+	ck_assert_str_eq(status_field(*reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
+	/* nobody may not remove it: the test is the one it means to be */
+	ck_assert_int_eq(tmp_dir()[0], '/');
+	struct stat st;
+	ck_assert_int_eq(stat(tmp_dir(), &st), 0);
+	ck_assert_int_eq(st.st_uid, 0);
+	return pid;
+}
+
+START_TEST(switched_from_root_removes_its_socket_at_stop)
+{
+	char errpath[300];
+	const char *sock;
+	pid_t reaper;
+
+	if (geteuid() != 0) {
+		printf("SKIP: --user needs root\n");
+		return;
+	}
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	pid_t pid = start_switching(&sock, &reaper, errpath);
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 0, "exit %d after SIGTERM; stderr:\n%s", rc, read_text(errpath));
+	/* gone by the time modvm has exited, not some time after */
+	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+	ck_assert_msg(gone(reaper), "the reaper %d outlived modvm", (int)reaper);
+	ck_assert_msg(!strstr(read_text(errpath), "error") && !strstr(read_text(errpath), "warn"),
+		      "stderr:\n%s", read_text(errpath));
+	tmp_dir_remove();
+}
+END_TEST
+
+START_TEST(switched_from_root_killed_leaves_no_socket)
+{
+	char errpath[300];
+	const char *sock;
+	pid_t reaper;
+
+	if (geteuid() != 0) {
+		printf("SKIP: --user needs root\n");
+		return;
+	}
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	pid_t pid = start_switching(&sock, &reaper, errpath);
+	kill_hard(pid);
+	bool removed = false;
+	for (int i = 0; i < 400 && !removed; i++) {
+		removed = access(sock, F_OK) != 0;
+		if (!removed)
+			usleep(5000);
+	}
+	ck_assert_msg(removed, "the control socket outlived a SIGKILLed modvm by 2 s");
+	for (int i = 0; i < 400 && !gone(reaper); i++)
+		usleep(5000);
+	ck_assert_msg(gone(reaper), "the reaper %d still runs", (int)reaper);
+	tmp_dir_remove();
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !nobody_can_run(argv[1])) {
@@ -135,6 +252,8 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("nobody");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, runs_as_nobody_sandboxed_and_stops_cleanly);
+	tcase_add_test(tc, switched_from_root_removes_its_socket_at_stop);
+	tcase_add_test(tc, switched_from_root_killed_leaves_no_socket);
 	suite_add_tcase(s, tc);
 	return hostile_run(s);
 }
