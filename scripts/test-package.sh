@@ -114,7 +114,7 @@ has() {	# has PACKAGE PATH...: the package ships each path
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 lib=/usr/lib/$multiarch
 has modvm /usr/bin/modvm /usr/share/man/man1/modvm.1.gz /usr/share/man/man5/modvm.conf.5.gz \
-	/lib/systemd/system/modvm@.service /usr/share/bash-completion/completions/modvm \
+	/lib/systemd/system/modvm@.service /usr/lib/sysusers.d/modvm.conf /usr/lib/tmpfiles.d/modvm.conf /usr/share/bash-completion/completions/modvm \
 	/usr/share/doc/modvm/examples/modvm.conf /usr/share/doc/modvm/examples/dynamic-memory.conf \
 	/usr/share/doc/modvm/examples/networking.conf /usr/share/doc/modvm/examples/storage.conf \
 	/etc/modvm/ \
@@ -248,6 +248,36 @@ cc -Wall -Werror -std=c11 -fPIC -shared -o affinity.so affinity.c $(pkg-config -
 	fail "pkg-config --cflags modvm lacks what vm.h needs"
 echo "installed packages: OK"
 INSIDE
+
+# ---- 6. the unit's user and directories, made as postinst makes them ----
+# postinst runs systemd-sysusers and systemd-tmpfiles on the packaged files
+# (debhelper's snippets); here they run on an empty root of their own.
+step "postinst: the modvm user and its directories (systemd-sysusers/-tmpfiles --root)"
+ctrl=$work/ctrl
+dpkg-deb -e "${deb[modvm]}" "$ctrl"
+grep -q 'systemd-sysusers.*modvm.conf' "$ctrl/postinst" || fail "postinst does not make the modvm user"
+grep -q 'systemd-tmpfiles.*modvm.conf' "$ctrl/postinst" || fail "postinst does not make the directories"
+grep -q 'sysusers' <<<"$(dpkg-deb -f "${deb[modvm]}" Depends)" ||
+	fail "modvm does not depend on something that has systemd-sysusers"
+if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
+	sys=$work/sysroot
+	mkdir -p "$sys/etc" "$sys/usr/lib/sysusers.d" "$sys/usr/lib/tmpfiles.d"
+	cp "$root/usr/lib/sysusers.d/modvm.conf" "$sys/usr/lib/sysusers.d/"
+	cp "$root/usr/lib/tmpfiles.d/modvm.conf" "$sys/usr/lib/tmpfiles.d/"
+	systemd-sysusers --root="$sys" modvm.conf >/dev/null 2>&1 || fail "systemd-sysusers modvm.conf"
+	systemd-tmpfiles --root="$sys" --create modvm.conf || fail "systemd-tmpfiles modvm.conf"
+	grep -E '^modvm:x:[0-9]+:[0-9]+:[^:]*:/var/lib/modvm:/usr/sbin/nologin$' "$sys/etc/passwd" ||
+		fail "no modvm system user without login"
+	grep -E '^kvm:x:[0-9]+:(.*,)?modvm(,.*)?$' "$sys/etc/group" || fail "modvm is not in kvm"
+	gid=$(awk -F: '$1 == "modvm" { print $3 }' "$sys/etc/group")
+	for d in var/lib/modvm var/log/modvm; do
+		got=$(stat -c '%a %u %g' "$sys/$d")
+		[[ $got == "2770 0 $gid" ]] || fail "/$d is '$got', not '2770 0 $gid' (root:modvm 2770)"
+		echo "  /$d: root:modvm 2770"
+	done
+else
+	echo "  (no systemd-sysusers/-tmpfiles here: the files' effect is not checked)"
+fi
 
 step "done"
 echo "test-package: built, lintian-clean, installed and run: OK"

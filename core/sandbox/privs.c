@@ -202,6 +202,17 @@ int modvm__sb_drop_privileges(bool switch_user, uid_t uid, gid_t gid, const char
 	if (have & (1ull << CAP_SETPCAP))
 		bound_to(keep);
 	if (switch_user && root) {
+		uint64_t need = 1ull << CAP_SETUID | 1ull << CAP_SETGID;
+		if ((have & need) != need) {
+			/* root, but a service manager's bounding set took them */
+			modvm_log(MODVM_LOG_ERROR, DOMAIN,
+				  "cannot switch to uid %u gid %u: %s is not permitted here (a "
+				  "service's CapabilityBoundingSet= must keep CAP_SETUID and "
+				  "CAP_SETGID for host.user/--user)",
+				  (unsigned)uid, (unsigned)gid,
+				  have & (1ull << CAP_SETUID) ? "CAP_SETGID" : "CAP_SETUID");
+			return -EPERM;
+		}
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 			return -errno;
 		/* The user's groups, so that membership of `kvm` or the disk

@@ -62,7 +62,9 @@ need=(
 	"DevicePolicy=closed"
 	"DeviceAllow=/dev/kvm rw"
 	"DeviceAllow=/dev/net/tun rw"
-	"CapabilityBoundingSet=CAP_NET_ADMIN CAP_CHOWN"
+	"CapabilityBoundingSet=CAP_NET_ADMIN CAP_CHOWN CAP_SETUID CAP_SETGID"
+	"ExecStart=* run --user modvm */modvm/%i.conf"
+	"ReadWritePaths=/var/lib/modvm /var/log/modvm"
 	"SystemCallFilter=@system-service"
 )
 for n in "${need[@]}"; do

@@ -7,16 +7,22 @@
  * And started as root with `--user nobody` (what the packaged unit does):
  * it binds its control socket in root's directory, switches, and still
  * leaves no socket behind, whether it stops or is killed (its reaper,
- * core/sandbox/reaper.c).  Those need root.
+ * core/sandbox/reaper.c).  Within the packaged unit's confinement (its
+ * CapabilityBoundingSet=, read from dist/systemd/modvm@.service.in, and
+ * no_new_privs) the switch works, and without CAP_SETUID it is refused
+ * with a message that says so.  Those need root.
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,6 +243,96 @@ START_TEST(switched_from_root_killed_leaves_no_socket)
 }
 END_TEST
 
+/* ---- the packaged unit's capabilities ---- */
+
+static uint64_t unit_bset;	/* CapabilityBoundingSet= of dist/systemd/modvm@.service.in */
+
+static void unit_confinement(void)
+{
+	/* what systemd does for the unit: the bounding set, NoNewPrivileges= */
+	for (int c = 0; c < 64; c++)
+		if (!(unit_bset & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
+		    errno == EINVAL)
+			break;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(126);
+}
+
+static void read_unit_bset(void)
+{
+	static const struct { const char *name; int cap; } known[] = {
+		{ "CAP_CHOWN", 0 }, { "CAP_SETGID", 6 }, { "CAP_SETUID", 7 }, { "CAP_NET_ADMIN", 12 },
+		{ "CAP_SYS_NICE", 23 },
+	};
+	char path[PATH_MAX], line[512];
+	const char *src = getenv("MODVM_SOURCE_ROOT");
+	FILE *f;
+
+	ck_assert_ptr_nonnull(src);
+	snprintf(path, sizeof(path), "%s/dist/systemd/modvm@.service.in", src);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	unit_bset = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "CapabilityBoundingSet=", 22) != 0)
+			continue;
+		for (char *tok = strtok(line + 22, " \n"); tok; tok = strtok(NULL, " \n")) {
+			size_t i = 0;
+			while (i < sizeof(known) / sizeof(known[0]) && strcmp(known[i].name, tok) != 0)
+				i++;
+			ck_assert_msg(i < sizeof(known) / sizeof(known[0]),
+				      "the unit names %s: add it to this test's table", tok);
+			unit_bset |= 1ull << known[i].cap;
+		}
+	}
+	fclose(f);
+	ck_assert_msg(unit_bset != 0, "no CapabilityBoundingSet= in %s", path);
+}
+
+START_TEST(switch_works_within_the_units_capabilities)
+{
+	char errpath[300], v[128];
+
+	if (geteuid() != 0) {
+		printf("SKIP: --user needs root\n");
+		return;
+	}
+	read_unit_bset();
+	const char *sock = tmp_path("ctl.sock");
+	const char *conf = write_text("u.conf", "host = { control_socket = \"%s\"; };\n", sock);
+	const char *const args[] = { "--user", "nobody", NULL };
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(err, 0);
+	pid_t pid = modvm_spawn(conf, -1, err, unit_confinement, args);
+	close(err);
+	ck_assert_msg(wait_for_ctl(sock, 20000), "no control socket; stderr:\n%s",
+		      read_text(errpath));
+	ck_assert_str_eq(status_field(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
+	ck_assert_str_eq(status_field(pid, "", "CapEff", v, sizeof(v)), "0000000000000000");
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, read_text(errpath));
+	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+
+	/* without CAP_SETUID the switch is refused, saying what is missing */
+	unit_bset &= ~(1ull << 7);
+	err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	pid = modvm_spawn(conf, -1, err, unit_confinement, args);
+	close(err);
+	rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 1, "exit %d; stderr:\n%s", rc, read_text(errpath));
+	ck_assert_msg(strstr(read_text(errpath), "CAP_SETUID is not permitted here"),
+		      "stderr:\n%s", read_text(errpath));
+	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+	tmp_dir_remove();
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !nobody_can_run(argv[1])) {
@@ -254,6 +350,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, runs_as_nobody_sandboxed_and_stops_cleanly);
 	tcase_add_test(tc, switched_from_root_removes_its_socket_at_stop);
 	tcase_add_test(tc, switched_from_root_killed_leaves_no_socket);
+	tcase_add_test(tc, switch_works_within_the_units_capabilities);
 	suite_add_tcase(s, tc);
 	return hostile_run(s);
 }
