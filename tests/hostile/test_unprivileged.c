@@ -81,6 +81,18 @@ static const char *status_field(pid_t pid, const char *tid, const char *key, cha
 	return out;
 }
 
+/* SIGTERM: exit 0, the control socket gone once modvm has exited, no error. */
+static void stop_cleanly(pid_t pid, const char *sock, const char *errpath)
+{
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 0, "exit %d after SIGTERM; stderr:\n%s", rc, read_text(errpath));
+	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+	ck_assert_msg(!strstr(read_text(errpath), "error"), "stderr:\n%s", read_text(errpath));
+}
+
 START_TEST(runs_as_nobody_sandboxed_and_stops_cleanly)
 {
 	uid_t uid = geteuid() == 0 ? NOBODY : geteuid();
@@ -124,13 +136,7 @@ START_TEST(runs_as_nobody_sandboxed_and_stops_cleanly)
 
 	char reply[4096];
 	ck_assert_int_ge(ctl_raw(sock, "status", reply, sizeof(reply), 5000), 0);
-	kill(pid, SIGTERM);
-	int rc = wait_exit(pid, 15000);
-	if (rc < 0)
-		kill_hard(pid);
-	ck_assert_msg(rc == 0, "exit %d after SIGTERM; stderr:\n%s", rc, read_text(errpath));
-	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
-	ck_assert_msg(!strstr(read_text(errpath), "error"), "stderr:\n%s", read_text(errpath));
+	stop_cleanly(pid, sock, errpath);
 	tmp_dir_remove();
 }
 END_TEST
@@ -161,84 +167,61 @@ static bool gone(pid_t pid)
 	return kill(pid, 0) < 0 || status_field(pid, "", "State", v, sizeof(v))[0] == 'Z';
 }
 
-/* modvm as root with --user nobody, its socket in root's 0700 directory. */
-static pid_t start_switching(const char **sock, pid_t *reaper, const char *errpath)
+/* modvm as root with --user nobody (after @prep, if set), its socket in
+ * root's 0700 directory; running as nobody. */
+static pid_t start_switching(void (*prep)(void), const char **sock, const char *errpath)
 {
 	*sock = tmp_path("ctl.sock");
 	const char *conf = write_text("u.conf", "host = { control_socket = \"%s\"; };\n", *sock);
 	const char *const args[] = { "--user", "nobody", NULL };
 	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_int_ge(err, 0);
-	pid_t pid = modvm_spawn(conf, -1, err, NULL, args);
+	pid_t pid = modvm_spawn(conf, -1, err, prep, args);
 	close(err);
 	ck_assert_msg(wait_for_ctl(*sock, 20000), "no control socket; stderr:\n%s",
 		      read_text(errpath));
 	char v[128];
 	ck_assert_str_eq(status_field(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
-	*reaper = child_named(pid, "modvm-reaper");
-	ck_assert_msg(*reaper > 0, "no modvm-reaper child");
-	/* uid 0 for the directory's sake, nothing more */
-	ck_assert_str_eq(status_field(*reaper, "", "CapEff", v, sizeof(v)), "0000000000000000");
-	ck_assert_str_eq(status_field(*reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
-	ck_assert_str_eq(status_field(*reaper, "", "Seccomp", v, sizeof(v)), "2");
-	ck_assert_str_eq(status_field(*reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
+	ck_assert_str_eq(status_field(pid, "", "CapEff", v, sizeof(v)), "0000000000000000");
 	/* nobody may not remove it: the test is the one it means to be */
-	ck_assert_int_eq(tmp_dir()[0], '/');
 	struct stat st;
 	ck_assert_int_eq(stat(tmp_dir(), &st), 0);
 	ck_assert_int_eq(st.st_uid, 0);
 	return pid;
 }
 
-START_TEST(switched_from_root_removes_its_socket_at_stop)
+/* _i 0: SIGTERM, the socket gone once modvm has exited; 1: SIGKILL, gone
+ * soon after (the reaper reads end of file). */
+START_TEST(switched_from_root_leaves_no_socket)
 {
-	char errpath[300];
+	char errpath[300], v[128];
 	const char *sock;
-	pid_t reaper;
 
 	if (geteuid() != 0) {
 		printf("SKIP: --user needs root\n");
 		return;
 	}
 	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
-	pid_t pid = start_switching(&sock, &reaper, errpath);
-	kill(pid, SIGTERM);
-	int rc = wait_exit(pid, 15000);
-	if (rc < 0)
+	pid_t pid = start_switching(NULL, &sock, errpath);
+	pid_t reaper = child_named(pid, "modvm-reaper");
+	ck_assert_msg(reaper > 0, "no modvm-reaper child");
+	/* uid 0 for the directory's sake, nothing more */
+	ck_assert_str_eq(status_field(reaper, "", "CapEff", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(status_field(reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(status_field(reaper, "", "Seccomp", v, sizeof(v)), "2");
+	ck_assert_str_eq(status_field(reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
+	if (_i == 0) {
+		stop_cleanly(pid, sock, errpath);
+		ck_assert_msg(gone(reaper), "the reaper %d outlived modvm", (int)reaper);
+		ck_assert_msg(!strstr(read_text(errpath), "warn"), "stderr:\n%s", read_text(errpath));
+	} else {
 		kill_hard(pid);
-	ck_assert_msg(rc == 0, "exit %d after SIGTERM; stderr:\n%s", rc, read_text(errpath));
-	/* gone by the time modvm has exited, not some time after */
-	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
-	ck_assert_msg(gone(reaper), "the reaper %d outlived modvm", (int)reaper);
-	ck_assert_msg(!strstr(read_text(errpath), "error") && !strstr(read_text(errpath), "warn"),
-		      "stderr:\n%s", read_text(errpath));
-	tmp_dir_remove();
-}
-END_TEST
-
-START_TEST(switched_from_root_killed_leaves_no_socket)
-{
-	char errpath[300];
-	const char *sock;
-	pid_t reaper;
-
-	if (geteuid() != 0) {
-		printf("SKIP: --user needs root\n");
-		return;
-	}
-	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
-	pid_t pid = start_switching(&sock, &reaper, errpath);
-	kill_hard(pid);
-	bool removed = false;
-	for (int i = 0; i < 400 && !removed; i++) {
-		removed = access(sock, F_OK) != 0;
-		if (!removed)
+		for (int i = 0; i < 400 && (access(sock, F_OK) == 0 || !gone(reaper)); i++)
 			usleep(5000);
+		ck_assert_msg(access(sock, F_OK) != 0,
+			      "the control socket outlived a SIGKILLed modvm by 2 s");
+		ck_assert_msg(gone(reaper), "the reaper %d still runs", (int)reaper);
 	}
-	ck_assert_msg(removed, "the control socket outlived a SIGKILLed modvm by 2 s");
-	for (int i = 0; i < 400 && !gone(reaper); i++)
-		usleep(5000);
-	ck_assert_msg(gone(reaper), "the reaper %d still runs", (int)reaper);
 	tmp_dir_remove();
 }
 END_TEST
@@ -291,38 +274,25 @@ static void read_unit_bset(void)
 
 START_TEST(switch_works_within_the_units_capabilities)
 {
-	char errpath[300], v[128];
+	char errpath[300];
+	const char *sock;
 
 	if (geteuid() != 0) {
 		printf("SKIP: --user needs root\n");
 		return;
 	}
 	read_unit_bset();
-	const char *sock = tmp_path("ctl.sock");
-	const char *conf = write_text("u.conf", "host = { control_socket = \"%s\"; };\n", sock);
-	const char *const args[] = { "--user", "nobody", NULL };
 	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
-	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ck_assert_int_ge(err, 0);
-	pid_t pid = modvm_spawn(conf, -1, err, unit_confinement, args);
-	close(err);
-	ck_assert_msg(wait_for_ctl(sock, 20000), "no control socket; stderr:\n%s",
-		      read_text(errpath));
-	ck_assert_str_eq(status_field(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
-	ck_assert_str_eq(status_field(pid, "", "CapEff", v, sizeof(v)), "0000000000000000");
-	kill(pid, SIGTERM);
-	int rc = wait_exit(pid, 15000);
-	if (rc < 0)
-		kill_hard(pid);
-	ck_assert_msg(rc == 0, "exit %d; stderr:\n%s", rc, read_text(errpath));
-	ck_assert_msg(access(sock, F_OK) != 0, "the control socket was left behind");
+	pid_t pid = start_switching(unit_confinement, &sock, errpath);
+	stop_cleanly(pid, sock, errpath);
 
 	/* without CAP_SETUID the switch is refused, saying what is missing */
 	unit_bset &= ~(1ull << 7);
-	err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid = modvm_spawn(conf, -1, err, unit_confinement, args);
+	const char *const args[] = { "--user", "nobody", NULL };
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	pid = modvm_spawn(tmp_path("u.conf"), -1, err, unit_confinement, args);
 	close(err);
-	rc = wait_exit(pid, 15000);
+	int rc = wait_exit(pid, 15000);
 	if (rc < 0)
 		kill_hard(pid);
 	ck_assert_msg(rc == 1, "exit %d; stderr:\n%s", rc, read_text(errpath));
@@ -348,8 +318,7 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("nobody");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, runs_as_nobody_sandboxed_and_stops_cleanly);
-	tcase_add_test(tc, switched_from_root_removes_its_socket_at_stop);
-	tcase_add_test(tc, switched_from_root_killed_leaves_no_socket);
+	tcase_add_loop_test(tc, switched_from_root_leaves_no_socket, 0, 2);
 	tcase_add_test(tc, switch_works_within_the_units_capabilities);
 	suite_add_tcase(s, tc);
 	return hostile_run(s);
