@@ -192,6 +192,15 @@ MODVM_INTERNAL int modvm__sandbox_dry_run(struct modvm__sandbox_stats *out);
 MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class c,
 						       const char *owner);
 
+/*
+ * The conformance kit: from now on, a plugin's I/O thread (class IO, made
+ * through modvm_thread_create) installs its filter as in a locked-down
+ * process (modvm__sandbox_apply_class_for_test) before its code runs, so
+ * that the kit sees its calls without a lockdown.  For a process that
+ * runs nothing else.
+ */
+MODVM_INTERNAL void modvm__sandbox_filter_io_threads_for_test(bool on);
+
 /* The system calls the lockdown itself makes before its filters are in
  * place (seccomp, landlock_*, capset, …): NULL-terminated. */
 MODVM_INTERNAL const char *const *modvm__sandbox_lockdown_calls(void);

@@ -23,6 +23,12 @@
 
 static _Thread_local enum modvm__thread_class my_class;
 static _Thread_local bool my_filtered;
+static bool io_filters_for_test;	/* modvm__sandbox_filter_io_threads_for_test */
+
+MODVM_INTERNAL void modvm__sandbox_filter_io_threads_for_test(bool on)
+{
+	__atomic_store_n(&io_filters_for_test, on, __ATOMIC_RELEASE);
+}
 
 struct start {
 	enum modvm__thread_class c;
@@ -91,6 +97,14 @@ static void *trampoline(void *p)
 	 * lockdown's TSYNC must not matter. */
 	if (s.c != MODVM__TC_SPAWNER)
 		modvm__thread_enter(s.c, s.has_owner ? s.owner : NULL);
+	if (s.c == MODVM__TC_IO && !my_filtered &&
+	    __atomic_load_n(&io_filters_for_test, __ATOMIC_ACQUIRE)) {
+		int r = modvm__sandbox_apply_class_for_test(s.c, s.has_owner ? s.owner : NULL);
+		if (r < 0)
+			modvm_log(MODVM_LOG_WARN, "sandbox", "%s: cannot install the I/O filter: %s",
+				  s.name, strerror(-r));
+		my_filtered = r == 0;
+	}
 	modvm__sb_thread_label(s.name, s.c);
 	return s.fn(s.arg);
 }

@@ -7,8 +7,9 @@
  * call outside the filter traps: the SIGSYS report names the call and the
  * check fails with that line, before the process dies of it.
  *
- * vCPU-thread handlers are "sandbox-vcpu"'s (checks_device.c); the
- * plugin's own I/O threads are not covered.
+ * The plugin's own I/O threads (modvm_thread_create) run under the I/O
+ * class's filter from their first line.  vCPU-thread handlers are
+ * "sandbox-vcpu"'s (checks_device.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +43,8 @@ enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, s
 
 	if (v != V_PASS)
 		return v;
+	modvm__sandbox_set_violation_hook(conform_sandbox_violation);
+	modvm__sandbox_filter_io_threads_for_test(true);
 	if ((r = harness_init(&h)) < 0 || (r = harness_start(&h)) < 0) {
 		snprintf(detail, n, "init/start failed: %s", modvm_strerror(r));
 		harness_close(&h);
@@ -49,10 +52,8 @@ enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, s
 	}
 	/* The counts include what the plugin declared in init and start. */
 	r = modvm__sandbox_dry_run(&st);
-	if (r == 0) {
-		modvm__sandbox_set_violation_hook(conform_sandbox_violation);
+	if (r == 0)
 		r = modvm__sandbox_apply_class_for_test(MODVM__TC_LOOP, NULL);
-	}
 	if (r < 0) {
 		snprintf(detail, n, "cannot install the loop thread's filter: %s",
 			 modvm_strerror(r));
