@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <modvm/log.h>
@@ -49,8 +50,64 @@ void park_actions_set_journal(struct park_actions *a, struct park_state *journal
 	a->journal = journal;
 }
 
-static int write_file(const char *path, const char *text)
+/* The file parking @cpu writes, as cpu_path() names it. */
+static const char *action_leaf(const struct park_actions *a)
 {
+	return a->kind == PARK_ACTION_CPUFREQ ? "cpufreq/scaling_governor" : "online";
+}
+
+static void cpu_path(const struct park_actions *a, unsigned cpu, const char *leaf, char *out,
+		     size_t len)
+{
+	snprintf(out, len, "%s/cpu%u/%s", a->root, cpu, leaf);
+}
+
+int park_actions_hold(struct park_actions *a, unsigned cpu)
+{
+	char path[300];
+
+	if (a->kind == PARK_ACTION_AFFINITY || (a->kind == PARK_ACTION_OFFLINE && cpu == 0) ||
+	    cpu >= PARK_MAX_CPUS || a->held[cpu])
+		return 0;
+	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	a->held[cpu] = fd + 1;
+	return 0;
+}
+
+void park_actions_release(struct park_actions *a)
+{
+	for (unsigned cpu = 0; cpu < PARK_MAX_CPUS; cpu++)
+		if (a->held[cpu]) {
+			close(a->held[cpu] - 1);
+			a->held[cpu] = 0;
+		}
+}
+
+/* @text into the held @fd from its start: sysfs takes the whole value from
+ * offset 0; a fixture tree's regular file is cut to it. */
+static int write_held(int fd, const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	ssize_t w = pwrite(fd, text, len, 0);
+	struct stat st;
+
+	if (w == (ssize_t)len && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(fd, (off_t)len) < 0)
+		w = -1;
+	if (w == (ssize_t)len)
+		return 0;
+	int rc = w < 0 ? -errno : -EIO;
+	modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: cannot write \"%s\": %s", path, text, strerror(-rc));
+	return rc;
+}
+
+static int write_file(const char *path, const char *text, int held)
+{
+	if (held)
+		return write_held(held - 1, path, text);
 	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t len = (ssize_t)strlen(text), w;
 	int rc = 0;
@@ -71,8 +128,19 @@ static int write_file(const char *path, const char *text)
 	return rc;
 }
 
-static int read_word(const char *path, char *out, size_t len)
+static int read_word(const char *path, char *out, size_t len, int held)
 {
+	if (held) {
+		ssize_t n = pread(held - 1, out, len - 1, 0);
+		if (n <= 0) {
+			int rc = n < 0 ? -errno : -EIO;
+			modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, n < 0 ? strerror(errno) : "empty");
+			return rc;
+		}
+		out[n] = '\0';
+		out[strcspn(out, " \n")] = '\0';
+		return 0;
+	}
 	/* O_NONBLOCK: a fifo planted in a fixture root must not hang the loop. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
@@ -94,12 +162,6 @@ static int read_word(const char *path, char *out, size_t len)
 	return rc;
 }
 
-static void cpu_path(const struct park_actions *a, unsigned cpu, const char *leaf, char *out,
-		     size_t len)
-{
-	snprintf(out, len, "%s/cpu%u/%s", a->root, cpu, leaf);
-}
-
 int park_actions_park(struct park_actions *a, unsigned cpu)
 {
 	char path[300];
@@ -110,12 +172,12 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
 		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
-		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]));
+		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]), a->held[cpu]);
 		if (rc == 0 && a->journal)
 			rc = park_state_record(a->journal, path, a->saved_gov[cpu]);
 		if (rc < 0)
 			return rc;
-		rc = write_file(path, "powersave");
+		rc = write_file(path, "powersave", a->held[cpu]);
 		break;
 	case PARK_ACTION_OFFLINE:
 		if (cpu == 0) {
@@ -126,7 +188,7 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 		rc = a->journal ? park_state_record(a->journal, path, "1") : 0;
 		if (rc < 0)
 			return rc;
-		rc = write_file(path, "0");
+		rc = write_file(path, "0", a->held[cpu]);
 		break;
 	default:
 		return 0;
@@ -146,11 +208,11 @@ int park_actions_unpark(struct park_actions *a, unsigned cpu)
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
 		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
-		rc = write_file(path, a->saved_gov[cpu]);
+		rc = write_file(path, a->saved_gov[cpu], a->held[cpu]);
 		break;
 	case PARK_ACTION_OFFLINE:
 		cpu_path(a, cpu, "online", path, sizeof(path));
-		rc = write_file(path, "1");
+		rc = write_file(path, "1", a->held[cpu]);
 		break;
 	default:
 		return 0;
@@ -220,8 +282,9 @@ int park_actions_check(const struct park_actions *a, unsigned cpu, char *err, un
 
 	if (a->kind == PARK_ACTION_AFFINITY || (a->kind == PARK_ACTION_OFFLINE && cpu == 0))
 		return 0;
-	cpu_path(a, cpu, a->kind == PARK_ACTION_CPUFREQ ? "cpufreq/scaling_governor" : "online",
-		 path, sizeof(path));
+	if (cpu < PARK_MAX_CPUS && a->held[cpu])
+		return 0;
+	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	if (access(path, W_OK) == 0)
 		return 0;
 	snprintf(err, len, "action %s: %s: %s", park_action_name(a->kind), path, strerror(errno));

@@ -31,6 +31,7 @@ struct park_actions {
 	cpu_set_t orig_affinity;		/* affinity: the process's at init */
 	bool pinned_threads;			/* affinity: threads re-pinned */
 	struct park_state *journal;		/* cpufreq/offline: NULL = not journaled */
+	int held[PARK_MAX_CPUS];		/* fd + 1 of the file parking writes, 0 = none */
 };
 
 /* Parses "affinity" | "cpufreq" | "offline"; -EINVAL otherwise. */
@@ -46,6 +47,16 @@ int park_actions_init(struct park_actions *a, enum park_action kind, const char 
  * the old value is back.  NULL stops journaling (the unit tests).
  */
 void park_actions_set_journal(struct park_actions *a, struct park_state *journal);
+
+/*
+ * cpufreq / offline: opens the file parking @cpu writes (its
+ * scaling_governor or online) now and keeps it, so that parking still
+ * works once modvm runs as host.user, which may not open it (permission is
+ * checked at open).  0 (also for affinity and offline's cpu0), or -errno.
+ * park_actions_release() closes them all.
+ */
+int park_actions_hold(struct park_actions *a, unsigned cpu);
+void park_actions_release(struct park_actions *a);
 
 /*
  * cpufreq / offline: park or unpark host cpu @cpu.  0 or -errno (logged

@@ -615,6 +615,40 @@ static int park_recover(struct modvm_plugin_ctx *ctx)
 	return rc;
 }
 
+/*
+ * The files parking writes, opened now, while modvm may: once it runs as
+ * host.user (the packaged unit's `modvm` user) it may not open root's
+ * sysfs files or write in the journal's directory, but what is open stays
+ * writable.  The journal is held only when that switch is coming.
+ */
+static int hold_files(struct park *pk)
+{
+	char err[300];
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	for (unsigned i = 0; i < pk->ncores; i++) {
+		rc = park_actions_hold(&pk->act, pk->cpus[i]);
+		if (rc < 0) {
+			modvm_plugin_log(pk->ctx, MODVM_LOG_ERROR, "cpu%u: cannot open the file action "
+					 "%s writes: %s", pk->cpus[i], park_action_name(pk->act.kind),
+					 strerror(-rc));
+			park_actions_release(&pk->act);
+			return rc;
+		}
+	}
+	modvm_sandbox_owner(pk->ctx, &uid, &gid);
+	if (!pk->journal || uid == geteuid())
+		return 0;
+	rc = park_state_hold(pk->journal, err, sizeof(err));
+	if (rc < 0) {
+		modvm_plugin_log(pk->ctx, MODVM_LOG_ERROR, "state_file: %s", err);
+		park_actions_release(&pk->act);
+	}
+	return rc;
+}
+
 static int park_start(struct modvm_plugin_ctx *ctx)
 {
 	struct park *pk = modvm_plugin_data(ctx);
@@ -631,6 +665,9 @@ static int park_start(struct modvm_plugin_ctx *ctx)
 			return rc;
 		}
 	}
+	rc = hold_files(pk);
+	if (rc < 0)
+		return rc;
 	modvm_plugin_log(ctx, MODVM_LOG_INFO,
 			 "managing %u cores, action %s (this host permits: %s), for %s", pk->ncores,
 			 park_action_name(pk->act.kind), permitted,
@@ -673,6 +710,7 @@ static void park_fini(struct modvm_plugin_ctx *ctx)
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_stats);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_queue);
 	modvm_bus_unsubscribe(modvm_plugin_bus(ctx), pk->sub_vm);
+	park_actions_release(&pk->act);
 	close_journal(pk);
 	if (self == pk)
 		self = NULL;

@@ -17,6 +17,7 @@
 
 #define DOMAIN "power-park"
 #define HEADER "# modvm power-park state\n"
+#define END "# end\n"
 #define FILE_MAX (64 * 1024)
 
 static bool ends_with_cpu_leaf(const char *file)
@@ -173,6 +174,8 @@ static int load(struct park_state *st, char *err, size_t errlen)
 	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *tab = strchr(line, '\t');
+		if (strcmp(line, "# end") == 0)
+			break;	/* what follows is a longer earlier text (park_state_hold) */
 		if (line[0] == '#')
 			continue;
 		if (!tab) {
@@ -198,14 +201,83 @@ out:
 	return rc;
 }
 
+/* The journal's text into @buf (HEADER, the entries, END); its length. */
+static size_t render(const struct park_state *st, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "%s", HEADER);
+
+	for (unsigned i = 0; i < st->n && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s\t%s\n", st->e[i].file,
+					 st->e[i].value);
+	if (used < len)
+		used += (size_t)snprintf(buf + used, len - used, "%s", END);
+	return used < len ? used : len;
+}
+
+/* Held: the whole text from offset 0, cut to length, fsync'd. */
+static int save_in_place(struct park_state *st)
+{
+	size_t cap = sizeof(HEADER) + sizeof(END) + (size_t)st->n * sizeof(st->e[0]) + 2;
+	char *buf = malloc(cap);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	size_t len = render(st, buf, cap);
+	ssize_t w = pwrite(st->held_fd, buf, len, 0);
+	if (w != (ssize_t)len)
+		rc = w < 0 ? -errno : -EIO;
+	else if (ftruncate(st->held_fd, (off_t)len) < 0 || fsync(st->held_fd) < 0)
+		rc = -errno;
+	free(buf);
+	return rc;
+}
+
+int park_state_hold(struct park_state *st, char *err, size_t errlen)
+{
+	struct stat sb;
+	int rc;
+
+	if (st->lock_fd < 0)
+		return -EBADF;
+	if (st->held_fd >= 0)
+		return 0;
+	int fd = open(st->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", st->path, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen, "%s: not a regular file owned by uid %u and writable by nobody "
+			 "else", st->path, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
+	}
+	st->held_fd = fd;
+	rc = save_in_place(st);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot write the state file: %s", st->path, strerror(-rc));
+		close(fd);
+		st->held_fd = -1;
+	}
+	return rc;
+}
+
 /* Writes the journal beside it, fsyncs, renames it into place and fsyncs
- * the directory: a crash leaves either the old journal or the new one. */
+ * the directory: a crash leaves either the old journal or the new one.
+ * Held (park_state_hold): in place instead. */
 static int save(struct park_state *st)
 {
 	char tmp[sizeof(st->path) + 8];
 	int fd, rc = 0;
 	FILE *f;
 
+	if (st->held_fd >= 0) {
+		rc = save_in_place(st);
+		goto out;
+	}
 	if (st->n == 0) {
 		if (unlink(st->path) < 0 && errno != ENOENT)
 			rc = -errno;
@@ -229,6 +301,7 @@ static int save(struct park_state *st)
 	fputs(HEADER, f);
 	for (unsigned i = 0; i < st->n; i++)
 		fprintf(f, "%s\t%s\n", st->e[i].file, st->e[i].value);
+	fputs(END, f);
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
 		rc = -errno;
 	if (fclose(f) != 0 && rc == 0)
@@ -295,6 +368,7 @@ int park_state_open(struct park_state *st, const char *path, unsigned *restored,
 
 	memset(st, 0, sizeof(*st));
 	st->lock_fd = -1;
+	st->held_fd = -1;
 	if (strlen(path) >= sizeof(st->path) || path[0] != '/') {
 		snprintf(err, errlen, "%s: the state file needs an absolute path of at most %zu "
 			 "characters", path, sizeof(st->path) - 1);
@@ -375,8 +449,16 @@ void park_state_close(struct park_state *st)
 	if (st->lock_fd < 0)
 		return;
 	/* What is still journaled stays for the next open or `modvm recover`. */
-	if (st->n == 0)
+	if (st->n == 0 && st->held_fd >= 0) {
+		/* as host.user the directory may refuse: cut to nothing, read as empty */
+		if (unlink(st->path) < 0 && ftruncate(st->held_fd, 0) == 0)
+			fsync(st->held_fd);
+	} else if (st->n == 0) {
 		save(st);
+	}
+	if (st->held_fd >= 0)
+		close(st->held_fd);
+	st->held_fd = -1;
 	flock(st->lock_fd, LOCK_UN);
 	close(st->lock_fd);
 	st->lock_fd = -1;

@@ -23,7 +23,17 @@
  * whose PATH is absolute and ends in /cpuN/online or
  * /cpuN/cpufreq/scaling_governor, with a VALUE of [A-Za-z0-9_-], are ever
  * recorded or written back: a tampered file cannot make modvm write
- * anywhere else.  Nothing here knows about parking policy — it is a journal
+ * anywhere else.
+ *
+ * Before modvm switches to host.user, whose rights do not reach the
+ * journal's directory (root's /run/modvm), the owner holds the journal
+ * open (park_state_hold): it is made now if missing and from then on
+ * written in place through that descriptor — the whole text from offset 0,
+ * then cut to length, fsync'd — ending with a "# end" line, after which a
+ * reader ignores anything (what a write cut short by a crash leaves is
+ * more old entries, which only restore what was there before).  The file
+ * stays root's, so root's `modvm recover` trusts it; an empty journal that
+ * can no longer be removed is cut to nothing, which reads as empty.  Nothing here knows about parking policy — it is a journal
  * of (file, old value), ready to move behind an SDK interface.
  */
 #ifndef POWER_PARK_STATEFILE_H
@@ -43,6 +53,7 @@ struct park_state_entry {
 struct park_state {
 	char path[232];
 	int lock_fd;			/* >= 0 while this process owns the journal */
+	int held_fd;			/* >= 0: written in place through it (hold) */
 	unsigned n;
 	struct park_state_entry e[PARK_STATE_MAX];
 };
@@ -60,6 +71,9 @@ bool park_state_valid(const char *file, const char *value);
  */
 int park_state_open(struct park_state *st, const char *path, unsigned *restored,
 		    unsigned *failed, char *err, size_t errlen);
+
+/* Holds the journal open from now on (above).  0 or -errno with @err. */
+int park_state_hold(struct park_state *st, char *err, size_t errlen);
 
 /* Journals @file's old @value before it is changed: fsync'd and renamed
  * into place before this returns.  0 or -errno (logged); then do not

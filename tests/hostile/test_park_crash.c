@@ -6,6 +6,11 @@
  * `modvm recover CONFIG` must put everything back: an offlined core that
  * the (real) kernel no longer lists in the online mask, and a governor
  * left at powersave that must not become "the original".
+ *
+ * Started as root with --user nobody (the packaged unit's way), power-park
+ * opens the sysfs files and its journal before the switch: it parks and
+ * restores as nobody, and root's `modvm recover` trusts the journal a
+ * SIGKILLed run left (root only).
  */
 #include <check.h>
 #include <signal.h>
@@ -42,16 +47,21 @@ static bool parked(const char *action)
 	return strcmp(sysfs_tree_read(root, "cpu1/online"), "0") == 0;
 }
 
-/* Starts the daemon and waits until it has parked cpu1. */
-static pid_t run_until_parked(const char *conf, const char *action)
+/* Starts the daemon (with @args, NULL: "-q") and waits until it has parked cpu1. */
+static pid_t run_until_parked_with(const char *conf, const char *action, const char *const *args)
 {
-	pid_t pid = modvm_spawn(conf, -1, -1, NULL, (const char *const[]){ "-q", NULL });
+	pid_t pid = modvm_spawn(conf, -1, -1, NULL, args ? args : (const char *const[]){ "-q", NULL });
 
 	ck_assert_msg(wait_for_ctl(tmp_path("ctl.sock"), 10000), "no control socket");
 	for (int i = 0; i < 1000 && !parked(action); i++)
 		usleep(10000);
 	ck_assert_msg(parked(action), "cpu1 never parked (%s)", action);
 	return pid;
+}
+
+static pid_t run_until_parked(const char *conf, const char *action)
+{
+	return run_until_parked_with(conf, action, NULL);
 }
 
 static void stop_daemon(pid_t pid)
@@ -133,6 +143,52 @@ START_TEST(recover_command_restores_after_sigkill)
 }
 END_TEST
 
+/* The journal is gone, or (as nobody, in root's directory) cut to nothing. */
+static void journal_empty(void)
+{
+	const char *state = tmp_path("power-park.state");
+	ck_assert_msg(access(state, F_OK) != 0 || read_text(state)[0] == '\0',
+		      "journal left: %s", read_text(state));
+}
+
+START_TEST(switched_to_nobody_parks_restores_and_is_recovered)
+{
+	static const char *const as_nobody[] = { "-q", "--user", "nobody", NULL };
+	const char *action = _i == 0 ? "offline" : "cpufreq";
+	char v[256] = "", path[64], line[256];
+
+	if (geteuid() != 0) {
+		printf("SKIP: --user needs root\n");
+		return;
+	}
+	const char *conf = park_conf(action, "0-1");
+	pid_t pid = run_until_parked_with(conf, action, as_nobody);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "Uid:", 4) == 0)
+			snprintf(v, sizeof(v), "%s", line);
+	if (f)
+		fclose(f);
+	ck_assert_msg(strstr(v, "65534\t65534"), "not running as nobody: %s", v);
+	ck_assert_ptr_nonnull(strstr(read_text(tmp_path("power-park.state")), "cpu1/"));
+	stop_daemon(pid);
+	ck_assert_msg(!parked(action), "cpu1 left parked (%s) by a stop as nobody", action);
+	journal_empty();
+
+	/* SIGKILLed as nobody: root's recover trusts the journal and restores */
+	pid = run_until_parked_with(conf, action, as_nobody);
+	kill_hard(pid);
+	ck_assert(parked(action));
+	struct run_result *res = calloc(1, sizeof(*res));
+	run_modvm(res, 30, "recover", conf, NULL);
+	run_expect(res, 0, "recovered", "restored");
+	free(res);
+	ck_assert(!parked(action));
+	journal_empty();
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	int r = hostile_start(argc, argv);
@@ -145,6 +201,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, sigkill_offline_then_next_start_restores);
 	tcase_add_test(t, sigkill_cpufreq_then_restart_keeps_original_governor);
 	tcase_add_test(t, recover_command_restores_after_sigkill);
+	tcase_add_loop_test(t, switched_to_nobody_parks_restores_and_is_recovered, 0, 2);
 	suite_add_tcase(s, t);
 	return hostile_run(s);
 }

@@ -3,7 +3,9 @@
  * actions change is on disk before it is changed, a run killed with
  * SIGKILL leaves it there, the next owner writes the old values back
  * first, and neither a second owner, a symlink, a file others may write
- * nor an entry naming any other file gets anything written.
+ * nor an entry naming any other file gets anything written.  Held open
+ * (for a switch to host.user) it is written in place and read up to its
+ * "# end" line.
  */
 #include <check.h>
 #include <errno.h>
@@ -231,6 +233,86 @@ START_TEST(foreign_entries_never_written)
 }
 END_TEST
 
+/* Held, the journal is rewritten in place: a crash that leaves a longer
+ * earlier text behind its "# end" line restores only what is above it. */
+START_TEST(held_journal_read_up_to_its_end_line)
+{
+	static struct park_state st;
+	struct park_actions a;
+	unsigned restored = 0;
+	char err[256], text[1024];
+
+	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_hold(&st, err, sizeof(err)), 0);
+	ck_assert_int_eq(access(state, F_OK), 0);	/* made while it may */
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 1), 0);
+	ck_assert_int_eq(park_actions_park(&a, 2), 0);
+	ck_assert_int_eq(park_actions_unpark(&a, 2), 0);
+	/* in place: the shorter text, cut to its length, ends the file */
+	snprintf(text, sizeof(text),
+		 "# modvm power-park state\n%s/cpu1/cpufreq/scaling_governor\tschedutil\n# end\n",
+		 root);
+	ck_assert_str_eq(slurp(state), text);
+	/* what a write cut short would leave: an earlier, longer text after the end */
+	int fd = open(state, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	dprintf(fd, "%s/cpu3/cpufreq/scaling_governor\tperformance\n", root);
+	close(fd);
+	park_state_close(&st);	/* cpu1 still journaled: the file stays */
+	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_uint_eq(restored, 1);
+	ck_assert_str_eq(gov(1), "schedutil");
+	ck_assert_str_eq(gov(3), "schedutil");	/* the line after "# end" was not read */
+	ck_assert_int_eq(access(state, F_OK), -1);
+}
+END_TEST
+
+/* As host.user, root's directory refuses the unlink of an empty journal:
+ * it is cut to nothing, and an empty file reads as an empty journal. */
+START_TEST(held_empty_journal_unremovable_is_cut_to_nothing)
+{
+	static struct park_state st;
+	unsigned restored = 9;
+	char err[256];
+
+	if (geteuid() != 0) {
+		printf("SKIP: dropping to nobody needs root\n");
+		return;
+	}
+	ck_assert_int_eq(chmod(root, 0755), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct park_actions a;
+		if (park_state_open(&st, state, NULL, NULL, err, sizeof(err)) < 0 ||
+		    park_state_hold(&st, err, sizeof(err)) < 0 ||
+		    park_actions_init(&a, PARK_ACTION_OFFLINE, root) < 0 ||
+		    park_actions_hold(&a, 2) < 0)
+			_exit(1);
+		park_actions_set_journal(&a, &st);
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		/* nobody may open neither the journal nor cpu2/online: held, both work */
+		if (park_actions_park(&a, 2) < 0 || strcmp(online(2), "0") != 0)
+			_exit(3);
+		if (park_actions_unpark(&a, 2) < 0)
+			_exit(4);
+		park_state_close(&st);
+		park_actions_release(&a);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	ck_assert_str_eq(online(2), "1");
+	ck_assert_str_eq(slurp(state), "");
+	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_uint_eq(restored, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("park_statefile");
@@ -242,6 +324,8 @@ int main(void)
 	tcase_add_test(t, second_owner_refused_and_nothing_touched);
 	tcase_add_test(t, untrusted_journal_refused);
 	tcase_add_test(t, foreign_entries_never_written);
+	tcase_add_test(t, held_journal_read_up_to_its_end_line);
+	tcase_add_test(t, held_empty_journal_unremovable_is_cut_to_nothing);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
