@@ -38,7 +38,6 @@ MODVM_INTERNAL void modvm__host_free(struct modvm_host *host);
 
 /* Extra plugin directories searched before everything else (`--path`). */
 MODVM_INTERNAL int modvm__host_add_plugin_dir(struct modvm_host *host, const char *dir);
-/* Keeps host.log_level of the config from changing the level (-v / -q). */
 /*
  * `modvm run --user U --group G`: the user and group to run as, over
  * host.user and host.group (the packaged unit says --user modvm).  NULL
@@ -47,7 +46,7 @@ MODVM_INTERNAL int modvm__host_add_plugin_dir(struct modvm_host *host, const cha
  */
 MODVM_INTERNAL void modvm__host_force_user(struct modvm_host *host, const char *user,
 					   const char *group);
-
+/* Keeps host.log_level of the config from changing the level (-v / -q). */
 MODVM_INTERNAL void modvm__host_force_log_level(struct modvm_host *host,
 						enum modvm_log_level level);
 

@@ -125,7 +125,8 @@ MODVM_INTERNAL int modvm__sandbox_kvm_fd(void);
 MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path);
 MODVM_INTERNAL void modvm__sandbox_forget_at_end(const char *path);
 /* Removes every noted file through the helper, if one runs, waits for it
- * and reaps it.  For when unlink(2) of a noted file fails after the switch. */
+ * and reaps it: where a noted file's own removal is (the control socket's
+ * close), which after the switch may be refused. */
 MODVM_INTERNAL void modvm__sandbox_reaper_finish(void);
 
 /* Called on the loop thread at the end of each lockdown (the watchdog
