@@ -43,6 +43,8 @@
 
 struct noted {
 	char path[PATH_MAX];
+	char base[NAME_MAX + 1];	/* the name in its directory */
+	int dir_fd;			/* O_PATH of the directory: no path walked again */
 	dev_t dev;
 	ino_t ino;
 };
@@ -58,19 +60,34 @@ static struct {
 
 MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path)
 {
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
 	struct stat st;
-	int r = 0;
+	int r = 0, dfd;
 
-	if (strlen(path) >= PATH_MAX)
+	if (strlen(path) >= PATH_MAX || strlen(slash ? slash + 1 : path) > NAME_MAX)
 		return -ENAMETOOLONG;
-	if (lstat(path, &st) < 0)
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
+		 slash ? path : ".");
+	/* The directory now, by descriptor: whoever may rename a directory
+	 * above it later cannot point the reaper's unlink elsewhere. */
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -errno;
+	if (fstatat(dfd, slash ? slash + 1 : path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
 	pthread_mutex_lock(&rp.lock);
 	if (rp.n == MAX_NOTED) {
 		r = -ENOSPC;
+		close(dfd);
 	} else {
 		struct noted *f = &rp.files[rp.n++];
 		snprintf(f->path, sizeof(f->path), "%s", path);
+		snprintf(f->base, sizeof(f->base), "%s", slash ? slash + 1 : path);
+		f->dir_fd = dfd;
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
 	}
@@ -83,6 +100,7 @@ MODVM_INTERNAL void modvm__sandbox_forget_at_end(const char *path)
 	pthread_mutex_lock(&rp.lock);
 	for (size_t i = 0; i < rp.n; i++)
 		if (strcmp(rp.files[i].path, path) == 0) {
+			close(rp.files[i].dir_fd);
 			rp.files[i] = rp.files[--rp.n];
 			break;
 		}
@@ -111,27 +129,48 @@ static struct sock_filter reaper_insns[] = {
 #define REAPER_FILTER 0	/* another ABI: no filter, the rest holds */
 #endif
 
-static void close_all_but(int a, int b)
+static bool keep_fd(int fd, int go_fd, int done_fd)
 {
-	int lo = a < b ? a : b, hi = a < b ? b : a;
-
-	if (lo > 0)
-		syscall(SYS_close_range, 0, lo - 1, 0);
-	if (hi > lo + 1)
-		syscall(SYS_close_range, lo + 1, hi - 1, 0);
-	syscall(SYS_close_range, hi + 1, ~0U, 0);
+	if (fd == go_fd || fd == done_fd)
+		return true;
+	for (size_t i = 0; i < rp.n; i++)
+		if (fd == rp.files[i].dir_fd)
+			return true;
+	return false;
 }
 
-static _Noreturn void reaper_main(int go_fd, int done_fd)
+/* Everything but what the reaper uses: above all modvm's ends of the
+ * pipes, which would keep the end of file from ever coming (closed first,
+ * by name).  One by one up to past the highest kept descriptor, the rest
+ * with close_range where the kernel (or a service's filter) allows it. */
+static void close_others(int go_fd, int done_fd, int parent_go, int parent_done)
+{
+	int top = go_fd > done_fd ? go_fd : done_fd;
+
+	syscall(SYS_close, parent_go);
+	syscall(SYS_close, parent_done);
+	for (size_t i = 0; i < rp.n; i++)
+		if (rp.files[i].dir_fd > top)
+			top = rp.files[i].dir_fd;
+	if (top < 1023)
+		top = 1023;
+	for (int fd = 0; fd <= top; fd++)
+		if (!keep_fd(fd, go_fd, done_fd))
+			syscall(SYS_close, fd);
+	syscall(SYS_close_range, top + 1, ~0U, 0);
+}
+
+static _Noreturn void reaper_main(int go_fd, int done_fd, int parent_go, int parent_done)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct none[2] = { { 0 } };
 	sigset_t all;
 	char c;
 
-	sigfillset(&all);
+	/* every signal, glibc's own (SIGCANCEL, SIGSETXID) too: sigfillset leaves them out */
+	memset(&all, 0xff, sizeof(all));
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, _NSIG / 8);
-	close_all_but(go_fd, done_fd);
+	close_others(go_fd, done_fd, parent_go, parent_done);
 	prctl(PR_SET_NAME, "modvm-reaper", 0, 0, 0);
 	if (syscall(SYS_capset, &h, none) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		_exit(1);
@@ -144,10 +183,11 @@ static _Noreturn void reaper_main(int go_fd, int done_fd)
 	while (syscall(SYS_read, go_fd, &c, 1) < 0 && errno == EINTR)
 		;
 	for (size_t i = 0; i < rp.n; i++) {
+		const struct noted *f = &rp.files[i];
 		struct stat st;
-		if (syscall(SYS_newfstatat, AT_FDCWD, rp.files[i].path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_dev == rp.files[i].dev && st.st_ino == rp.files[i].ino)
-			syscall(SYS_unlinkat, AT_FDCWD, rp.files[i].path, 0);
+		if (syscall(SYS_newfstatat, f->dir_fd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == f->dev && st.st_ino == f->ino)
+			syscall(SYS_unlinkat, f->dir_fd, f->base, 0);
 	}
 	syscall(SYS_write, done_fd, "x", 1);
 	syscall(SYS_exit_group, 0);
@@ -176,7 +216,7 @@ int modvm__sb_reaper_start(void)
 	}
 	pid = fork();
 	if (pid == 0)
-		reaper_main(go[0], done[1]);
+		reaper_main(go[0], done[1], go[1], done[0]);
 	if (pid < 0)
 		r = -errno;
 	close(go[0]);
@@ -202,12 +242,18 @@ out:
 MODVM_INTERNAL void modvm__sandbox_reaper_finish(void)
 {
 	char c;
+	ssize_t got;
 
 	pthread_mutex_lock(&rp.lock);
 	if (rp.pid > 0) {
 		close(rp.go_fd);
-		while (read(rp.done_fd, &c, 1) < 0 && errno == EINTR)
+		while ((got = read(rp.done_fd, &c, 1)) < 0 && errno == EINTR)
 			;
+		if (got != 1)
+			modvm_log(MODVM_LOG_WARN, DOMAIN,
+				  "the helper that removes the control socket ended early: %s may be "
+				  "left behind",
+				  rp.n ? rp.files[0].path : "the socket");
 		close(rp.done_fd);
 		while (waitpid(rp.pid, NULL, 0) < 0 && errno == EINTR)
 			;

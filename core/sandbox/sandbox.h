@@ -197,8 +197,10 @@ MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class 
  * The conformance kit: from now on, a plugin's I/O thread (class IO, made
  * through modvm_thread_create) installs its filter as in a locked-down
  * process (modvm__sandbox_apply_class_for_test) before its code runs, so
- * that the kit sees its calls without a lockdown.  For a process that
- * runs nothing else.
+ * that the kit sees its calls without a lockdown: as a VM's devices made
+ * after the lockdown (a guest's reboot) get theirs, with everything the
+ * plugin declared in init and start.  After start, then.  A thread that
+ * cannot install it aborts.  For a process that runs nothing else.
  */
 MODVM_INTERNAL void modvm__sandbox_filter_io_threads_for_test(bool on);
 

@@ -20,6 +20,7 @@
  * and class are thread-local, set when the thread got its filter.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -42,12 +43,19 @@ static _Thread_local bool labelled;
 
 void modvm__sb_names_build(void)
 {
+	/* The kit's I/O threads may get here at once: one builds. */
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+
 	if (__atomic_load_n(&names_built, __ATOMIC_ACQUIRE))
 		return;
-	for (int nr = 0; nr < MAX_NR; nr++)
-		names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-	/* Kept for the life of the process: the handler reads them. */
-	__atomic_store_n(&names_built, true, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&once);
+	if (!__atomic_load_n(&names_built, __ATOMIC_ACQUIRE)) {
+		for (int nr = 0; nr < MAX_NR; nr++)
+			names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		/* Kept for the life of the process: the handler reads them. */
+		__atomic_store_n(&names_built, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&once);
 }
 
 void modvm__sb_thread_label(const char *name, enum modvm__thread_class c)

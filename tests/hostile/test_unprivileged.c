@@ -210,6 +210,16 @@ START_TEST(switched_from_root_leaves_no_socket)
 	ck_assert_str_eq(status_field(reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
 	ck_assert_str_eq(status_field(reaper, "", "Seccomp", v, sizeof(v)), "2");
 	ck_assert_str_eq(status_field(reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
+	/* nothing of modvm's but its two pipe ends and the socket's directory */
+	char fds[64];
+	snprintf(fds, sizeof(fds), "/proc/%d/fd", (int)reaper);
+	DIR *d = opendir(fds);
+	ck_assert_ptr_nonnull(d);
+	int nfd = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		nfd += e->d_name[0] != '.';
+	closedir(d);
+	ck_assert_int_eq(nfd, 3);
 	if (_i == 0) {
 		stop_cleanly(pid, sock, errpath);
 		ck_assert_msg(gone(reaper), "the reaper %d outlived modvm", (int)reaper);

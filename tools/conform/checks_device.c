@@ -599,10 +599,10 @@ enum verdict conform_check_sandbox_vcpu(const struct conform_opts *o, char *deta
 	enum verdict v;
 	int r;
 
-	/* I/O threads the plugin makes from init on (a device's, in its VM
-	 * setup hook) are filtered from their first line. */
+	/* I/O threads the device makes in its VM setup hook are filtered from
+	 * their first line (devvm_open turns it on after start). */
 	modvm__sandbox_set_violation_hook(conform_sandbox_violation);
-	modvm__sandbox_filter_io_threads_for_test(true);
+	devvm_filter_io_threads = true;
 	v = devvm_open(&d, o, detail, n);
 	devvm_step.check = "sandbox-vcpu";
 	if (v != V_PASS)

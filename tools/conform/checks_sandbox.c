@@ -7,8 +7,8 @@
  * call outside the filter traps: the SIGSYS report names the call and the
  * check fails with that line, before the process dies of it.
  *
- * The plugin's own I/O threads (modvm_thread_create) run under the I/O
- * class's filter from their first line.  vCPU-thread handlers are
+ * The plugin's own I/O threads (modvm_thread_create) made after start run
+ * under the I/O class's filter from their first line.  vCPU-thread handlers are
  * "sandbox-vcpu"'s (checks_device.c).
  */
 #include <errno.h>
@@ -44,12 +44,14 @@ enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, s
 	if (v != V_PASS)
 		return v;
 	modvm__sandbox_set_violation_hook(conform_sandbox_violation);
-	modvm__sandbox_filter_io_threads_for_test(true);
 	if ((r = harness_init(&h)) < 0 || (r = harness_start(&h)) < 0) {
 		snprintf(detail, n, "init/start failed: %s", modvm_strerror(r));
 		harness_close(&h);
 		return V_FAIL;
 	}
+	/* Threads made from now on, as after a lockdown (made in init or
+	 * start, they run before it, with the union of every class). */
+	modvm__sandbox_filter_io_threads_for_test(true);
 	/* The counts include what the plugin declared in init and start. */
 	r = modvm__sandbox_dry_run(&st);
 	if (r == 0)

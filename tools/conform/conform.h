@@ -175,5 +175,7 @@ struct devvm_step {
 	uint64_t seed;
 };
 extern struct devvm_step devvm_step;
+/* sandbox-vcpu: devvm_open filters the device's I/O threads (threads.c). */
+extern bool devvm_filter_io_threads;
 
 #endif

@@ -28,6 +28,7 @@
 /* Random bytes in the low RAM the fuzzed rings point into; the rest stays 0. */
 #define RANDOM_FILL (2ull << 20)
 
+bool devvm_filter_io_threads;
 struct devvm_step devvm_step;
 
 /* ---- a CPU backend that only holds memory: nothing here ever runs ---- */
@@ -411,6 +412,10 @@ enum verdict devvm_open(struct devvm *d, const struct conform_opts *o, char *det
 		snprintf(detail, n, "not a device plugin (no VM setup hook)");
 		return V_SKIP;
 	}
+	/* A VM made after the lockdown (a guest's reboot) gets I/O threads
+	 * filtered with all that init and start declared. */
+	if (devvm_filter_io_threads)
+		modvm__sandbox_filter_io_threads_for_test(true);
 	if (create_vm(d, detail, n) < 0)
 		return V_FAIL;
 	fill_ram(d, o->seed);
