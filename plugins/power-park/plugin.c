@@ -476,7 +476,8 @@ static void absolute_root(const char *root, char *out, size_t len)
  * affinity, which changes nothing that outlives the process, leftovers
  * are recovered if no live modvm owns them.
  */
-static int open_journal(struct park *pk, enum park_action kind, const char *path)
+static int open_journal(struct park *pk, enum park_action kind, const char *path,
+			const char *root)
 {
 	char err[300];
 	unsigned restored = 0;
@@ -485,7 +486,7 @@ static int open_journal(struct park *pk, enum park_action kind, const char *path
 	if (kind == PARK_ACTION_AFFINITY) {
 		if (access(path, F_OK) != 0)
 			return 0;	/* nothing left: no directory or lock file made */
-		rc = park_state_recover(path, &restored, err, sizeof(err));
+		rc = park_state_recover(path, root, &restored, err, sizeof(err));
 		if (rc < 0 && rc != -EBUSY)
 			modvm_plugin_log(pk->ctx, MODVM_LOG_WARN, "%s", err);
 		return 0;
@@ -493,7 +494,7 @@ static int open_journal(struct park *pk, enum park_action kind, const char *path
 	pk->journal = calloc(1, sizeof(*pk->journal));
 	if (!pk->journal)
 		return -ENOMEM;
-	rc = park_state_open(pk->journal, path, &restored, NULL, err, sizeof(err));
+	rc = park_state_open(pk->journal, path, root, &restored, NULL, err, sizeof(err));
 	if (rc < 0) {
 		modvm_plugin_log(pk->ctx, MODVM_LOG_ERROR, "state_file: %s%s", err,
 				 rc == -EBUSY ? ": two modvm processes must not park the same cores"
@@ -550,13 +551,13 @@ static int park_init(struct modvm_plugin_ctx *ctx)
 		return -ENOMEM;
 	pk->ctx = ctx;
 	park_action_parse(modvm_config_string(cfg, "action"), &kind);
-	rc = open_journal(pk, kind, modvm_config_string(cfg, "state_file"));
+	absolute_root(modvm_config_string(cfg, "sysfs_root"), root, sizeof(root));
+	rc = open_journal(pk, kind, modvm_config_string(cfg, "state_file"), root);
 	if (rc < 0)
 		goto free_state;
 	rc = configure(pk, ctx, cfg);
 	if (rc < 0)
 		goto close_journal;
-	absolute_root(modvm_config_string(cfg, "sysfs_root"), root, sizeof(root));
 	rc = park_actions_init(&pk->act, kind, root);
 	if (rc < 0) {
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "sched_getaffinity: %s", modvm_strerror(rc));
@@ -604,7 +605,10 @@ static int park_recover(struct modvm_plugin_ctx *ctx)
 	const char *path = modvm_config_string(modvm_plugin_config(ctx), "state_file");
 	unsigned restored = 0;
 	char err[300];
-	int rc = park_state_recover(path, &restored, err, sizeof(err));
+	char root[PATH_MAX];
+	absolute_root(modvm_config_string(modvm_plugin_config(ctx), "sysfs_root"), root,
+		      sizeof(root));
+	int rc = park_state_recover(path, root, &restored, err, sizeof(err));
 
 	if (rc == -EBUSY)
 		modvm_plugin_log(ctx, MODVM_LOG_ERROR, "%s: nothing recovered while it runs", err);

@@ -20,7 +20,8 @@
 #define END "# end\n"
 #define FILE_MAX (64 * 1024)
 
-static bool ends_with_cpu_leaf(const char *file)
+/* 1 for .../cpuN/online, 2 for .../cpuN/cpufreq/scaling_governor, else 0. */
+static int cpu_leaf(const char *file)
 {
 	static const char *const leaves[] = { "/online", "/cpufreq/scaling_governor" };
 
@@ -34,9 +35,9 @@ static bool ends_with_cpu_leaf(const char *file)
 			p--;
 		if (p == end || p - file < 4 || strncmp(p - 4, "/cpu", 4) != 0)
 			continue;
-		return true;
+		return (int)i + 1;
 	}
-	return false;
+	return 0;
 }
 
 bool park_state_valid(const char *file, const char *value)
@@ -44,10 +45,13 @@ bool park_state_valid(const char *file, const char *value)
 	size_t n = strlen(value);
 
 	if (file[0] != '/' || strlen(file) >= sizeof(((struct park_state_entry *)0)->file) ||
-	    strstr(file, "/../") || strstr(file, "/./") || strpbrk(file, "\t\n\r") ||
-	    !ends_with_cpu_leaf(file))
+	    strstr(file, "/../") || strstr(file, "/./") || strpbrk(file, "\t\n\r"))
 		return false;
-	if (n == 0 || n >= sizeof(((struct park_state_entry *)0)->value))
+	int leaf = cpu_leaf(file);
+	if (!leaf || n == 0 || n >= sizeof(((struct park_state_entry *)0)->value))
+		return false;
+	/* parking only ever takes a core offline: its old value is "1" */
+	if (leaf == 1 && strcmp(value, "1") != 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = value[i];
@@ -187,6 +191,12 @@ static int load(struct park_state *st, char *err, size_t errlen)
 			modvm_log(MODVM_LOG_WARN, DOMAIN,
 				  "%s: entry for \"%s\" ignored: not a cpu online or governor file",
 				  st->path, line);
+			continue;
+		}
+		size_t ul = strlen(st->under);
+		if (ul && (strncmp(line, st->under, ul) != 0 || line[ul] != '/')) {
+			modvm_log(MODVM_LOG_WARN, DOMAIN, "%s: entry for \"%s\" ignored: not under %s",
+				  st->path, line, st->under);
 			continue;
 		}
 		if (st->n == PARK_STATE_MAX)
@@ -360,8 +370,8 @@ static int lock(struct park_state *st, char *err, size_t errlen)
 	return 0;
 }
 
-int park_state_open(struct park_state *st, const char *path, unsigned *restored,
-		    unsigned *failed, char *err, size_t errlen)
+int park_state_open(struct park_state *st, const char *path, const char *under,
+		    unsigned *restored, unsigned *failed, char *err, size_t errlen)
 {
 	unsigned ok = 0, bad = 0, keep = 0;
 	int rc;
@@ -375,6 +385,7 @@ int park_state_open(struct park_state *st, const char *path, unsigned *restored,
 		return -EINVAL;
 	}
 	snprintf(st->path, sizeof(st->path), "%s", path);
+	snprintf(st->under, sizeof(st->under), "%s", under ? under : "");
 	rc = check_dir(path, err, errlen);
 	if (rc == 0)
 		rc = lock(st, err, errlen);
@@ -464,7 +475,8 @@ void park_state_close(struct park_state *st)
 	st->lock_fd = -1;
 }
 
-int park_state_recover(const char *path, unsigned *restored, char *err, size_t errlen)
+int park_state_recover(const char *path, const char *under, unsigned *restored, char *err,
+		       size_t errlen)
 {
 	struct park_state *st = calloc(1, sizeof(*st));
 	unsigned failed = 0;
@@ -472,7 +484,7 @@ int park_state_recover(const char *path, unsigned *restored, char *err, size_t e
 
 	if (!st)
 		return -ENOMEM;
-	rc = park_state_open(st, path, restored, &failed, err, errlen);
+	rc = park_state_open(st, path, under, restored, &failed, err, errlen);
 	if (rc == 0) {
 		park_state_close(st);
 		if (failed) {

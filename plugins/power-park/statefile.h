@@ -20,19 +20,23 @@
  * The file is "# modvm power-park state\n" then one "PATH\tVALUE\n" per
  * changed file.  It is read only if it is a regular file (never through a
  * symlink) owned by this user and writable by nobody else, and only entries
- * whose PATH is absolute and ends in /cpuN/online or
- * /cpuN/cpufreq/scaling_governor, with a VALUE of [A-Za-z0-9_-], are ever
- * recorded or written back: a tampered file cannot make modvm write
- * anywhere else.
+ * whose PATH is absolute and ends in /cpuN/online (VALUE "1": a core is
+ * only ever brought back online) or /cpuN/cpufreq/scaling_governor (VALUE
+ * of [A-Za-z0-9_-]), under the configured sysfs root, are ever recorded or
+ * written back: a tampered file cannot make modvm write anywhere else, nor
+ * take a core offline.
  *
  * Before modvm switches to host.user, whose rights do not reach the
  * journal's directory (root's /run/modvm), the owner holds the journal
  * open (park_state_hold): it is made now if missing and from then on
  * written in place through that descriptor — the whole text from offset 0,
  * then cut to length, fsync'd — ending with a "# end" line, after which a
- * reader ignores anything (what a write cut short by a crash leaves is
- * more old entries, which only restore what was there before).  The file
- * stays root's, so root's `modvm recover` trusts it; an empty journal that
+ * reader ignores anything.  The file stays root's, so root's `modvm
+ * recover` reads it, with the rules above: a process running as host.user
+ * that holds it can make root bring a core under the sysfs root online or
+ * set a governor there, nothing else.  A write longer than a page that a
+ * SIGKILL cuts short can join a new line and an old one into one entry
+ * naming another core: the same rules hold for it.  An empty journal that
  * can no longer be removed is cut to nothing, which reads as empty.  Nothing here knows about parking policy — it is a journal
  * of (file, old value), ready to move behind an SDK interface.
  */
@@ -52,6 +56,7 @@ struct park_state_entry {
 
 struct park_state {
 	char path[232];
+	char under[232];		/* only entries under it are read ("": any) */
 	int lock_fd;			/* >= 0 while this process owns the journal */
 	int held_fd;			/* >= 0: written in place through it (hold) */
 	unsigned n;
@@ -63,14 +68,15 @@ bool park_state_valid(const char *file, const char *value);
 
 /*
  * Takes ownership of the journal at @path (creating its directory, mode
- * 0755, if missing): locks it, writes back every leftover entry of an
+ * 0755, if missing): locks it, reads only entries for files under @under
+ * (the sysfs root; NULL: any), writes back every leftover entry of an
  * earlier run (each one logged), and starts empty.  Entries that could not
  * be written back stay journaled (and *@failed counts them).  0, -EBUSY
  * (another live process owns it; @err names its pid) or -errno with @err
  * filled.  @restored and @failed may be NULL.
  */
-int park_state_open(struct park_state *st, const char *path, unsigned *restored,
-		    unsigned *failed, char *err, size_t errlen);
+int park_state_open(struct park_state *st, const char *path, const char *under,
+		    unsigned *restored, unsigned *failed, char *err, size_t errlen);
 
 /* Holds the journal open from now on (above).  0 or -errno with @err. */
 int park_state_hold(struct park_state *st, char *err, size_t errlen);
@@ -91,6 +97,7 @@ void park_state_close(struct park_state *st);
  * written back), -EBUSY if a live process owns it (nothing touched), -EIO
  * if some value could not be written back (logged; still journaled).
  */
-int park_state_recover(const char *path, unsigned *restored, char *err, size_t errlen);
+int park_state_recover(const char *path, const char *under, unsigned *restored, char *err,
+		       size_t errlen);
 
 #endif

@@ -74,7 +74,7 @@ static void park_and_die(enum park_action kind)
 		struct park_actions a;
 		char err[256];
 
-		if (park_state_open(&st, state, NULL, NULL, err, sizeof(err)) < 0 ||
+		if (park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)) < 0 ||
 		    park_actions_init(&a, kind, root) < 0)
 			_exit(1);
 		park_actions_set_journal(&a, &st);
@@ -95,7 +95,7 @@ START_TEST(journaled_before_the_change_and_forgotten_after)
 	struct park_actions a;
 	char err[256];
 
-	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
 	park_actions_set_journal(&a, &st);
 	ck_assert_int_eq(park_actions_park(&a, 1), 0);
@@ -124,7 +124,7 @@ START_TEST(sigkilled_cpufreq_run_restored_at_next_open)
 	park_and_die(PARK_ACTION_CPUFREQ);
 	ck_assert_str_eq(gov(2), "powersave");
 	ck_assert_str_eq(gov(3), "powersave");
-	ck_assert_int_eq(park_state_open(&st, state, &restored, &failed, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, &restored, &failed, err, sizeof(err)), 0);
 	ck_assert_uint_eq(restored, 2);
 	ck_assert_uint_eq(failed, 0);
 	ck_assert_str_eq(gov(2), "schedutil");
@@ -141,7 +141,7 @@ START_TEST(sigkilled_offline_run_recovered)
 
 	park_and_die(PARK_ACTION_OFFLINE);
 	ck_assert_str_eq(online(2), "0");
-	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_recover(state, root, &restored, err, sizeof(err)), 0);
 	ck_assert_uint_eq(restored, 2);
 	ck_assert_str_eq(online(2), "1");
 	ck_assert_str_eq(online(3), "1");
@@ -154,14 +154,14 @@ START_TEST(second_owner_refused_and_nothing_touched)
 	struct park_actions a;
 	char err[256];
 
-	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_OFFLINE, root), 0);
 	park_actions_set_journal(&a, &st);
 	ck_assert_int_eq(park_actions_park(&a, 1), 0);
 	/* another process (flock is per open file): refused, naming the owner */
 	pid_t pid = fork();
 	if (pid == 0) {
-		int rc = park_state_open(&other, state, NULL, NULL, err, sizeof(err));
+		int rc = park_state_open(&other, state, root, NULL, NULL, err, sizeof(err));
 		char want[64];
 		snprintf(want, sizeof(want), "in use by another modvm (pid %d)", (int)getppid());
 		_exit(rc == -EBUSY && strstr(err, want) ? 0 : 1);
@@ -170,7 +170,7 @@ START_TEST(second_owner_refused_and_nothing_touched)
 	waitpid(pid, &status, 0);
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	/* `modvm recover` while it runs: refused, the parked core left to its owner */
-	ck_assert_int_eq(park_state_recover(state, NULL, err, sizeof(err)), -EBUSY);
+	ck_assert_int_eq(park_state_recover(state, root, NULL, err, sizeof(err)), -EBUSY);
 	ck_assert_str_eq(online(1), "0");
 	park_actions_restore(&a);
 	park_state_close(&st);
@@ -186,7 +186,7 @@ START_TEST(untrusted_journal_refused)
 	/* a symlink planted as the state file */
 	snprintf(target, sizeof(target), "%s/elsewhere", root);
 	ck_assert_int_eq(symlink(target, state), 0);
-	ck_assert_int_lt(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_lt(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
 	ck_assert_ptr_nonnull(strstr(err, "symbolic link"));
 	unlink(state);
 	/* a journal others may write */
@@ -194,11 +194,11 @@ START_TEST(untrusted_journal_refused)
 	ck_assert_int_ge(fd, 0);
 	fchmod(fd, 0666);
 	close(fd);
-	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), -EPERM);
 	unlink(state);
 	/* a directory others may write */
 	chmod(root, 0777);
-	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "writable by nobody else"));
 	chmod(root, 0700);
 }
@@ -208,27 +208,32 @@ END_TEST
 START_TEST(foreign_entries_never_written)
 {
 	static struct park_state st;
-	char victim[320], text[1200];
+	char victim[320], text[2400];
 	unsigned restored = 9;
 
 	snprintf(victim, sizeof(victim), "%s/victim", root);
 	int fd = open(victim, O_WRONLY | O_CREAT, 0600);
 	ck_assert_int_eq(write(fd, "intact", 6), 6);
 	close(fd);
+	/* also what a journal written by host.user could say: take a core
+	 * offline (cpu3: "0"), or name a cpu file outside the sysfs root */
 	snprintf(text, sizeof(text),
 		 "# modvm power-park state\n%s\troot\n%s/cpu1/online\t1;reboot\n"
-		 "%s/cpu1/../victim/online\t0\n%s/cpu2/online\t1\n",
-		 victim, root, root, root);
+		 "%s/cpu1/../victim/online\t0\n%s/cpu2/online\t1\n%s/cpu3/online\t0\n"
+		 "%s/elsewhere/cpu1/online\t1\n",
+		 victim, root, root, root, root, victim);
 	fd = open(state, O_WRONLY | O_CREAT, 0600);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	ck_assert(!park_state_valid("/etc/shadow", "x"));
 	ck_assert(!park_state_valid("relative/cpu1/online", "1"));
+	ck_assert(!park_state_valid("/sys/devices/system/cpu/cpu3/online", "0"));
 	ck_assert(park_state_valid("/sys/devices/system/cpu/cpu12/cpufreq/scaling_governor",
 				   "schedutil"));
-	ck_assert_int_eq(park_state_open(&st, state, &restored, NULL, text, sizeof(text)), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, &restored, NULL, text, sizeof(text)), 0);
 	ck_assert_uint_eq(restored, 1);	/* cpu2/online only */
 	ck_assert_str_eq(slurp(victim), "intact");
+	ck_assert_str_eq(online(3), "1");
 	park_state_close(&st);
 }
 END_TEST
@@ -242,7 +247,7 @@ START_TEST(held_journal_read_up_to_its_end_line)
 	unsigned restored = 0;
 	char err[256], text[1024];
 
-	ck_assert_int_eq(park_state_open(&st, state, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(park_state_hold(&st, err, sizeof(err)), 0);
 	ck_assert_int_eq(access(state, F_OK), 0);	/* made while it may */
 	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
@@ -261,7 +266,7 @@ START_TEST(held_journal_read_up_to_its_end_line)
 	dprintf(fd, "%s/cpu3/cpufreq/scaling_governor\tperformance\n", root);
 	close(fd);
 	park_state_close(&st);	/* cpu1 still journaled: the file stays */
-	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_recover(state, root, &restored, err, sizeof(err)), 0);
 	ck_assert_uint_eq(restored, 1);
 	ck_assert_str_eq(gov(1), "schedutil");
 	ck_assert_str_eq(gov(3), "schedutil");	/* the line after "# end" was not read */
@@ -286,7 +291,7 @@ START_TEST(held_empty_journal_unremovable_is_cut_to_nothing)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct park_actions a;
-		if (park_state_open(&st, state, NULL, NULL, err, sizeof(err)) < 0 ||
+		if (park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)) < 0 ||
 		    park_state_hold(&st, err, sizeof(err)) < 0 ||
 		    park_actions_init(&a, PARK_ACTION_OFFLINE, root) < 0 ||
 		    park_actions_hold(&a, 2) < 0)
@@ -308,7 +313,7 @@ START_TEST(held_empty_journal_unremovable_is_cut_to_nothing)
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
 	ck_assert_str_eq(online(2), "1");
 	ck_assert_str_eq(slurp(state), "");
-	ck_assert_int_eq(park_state_recover(state, &restored, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_state_recover(state, root, &restored, err, sizeof(err)), 0);
 	ck_assert_uint_eq(restored, 0);
 }
 END_TEST
