@@ -86,30 +86,18 @@ void park_actions_release(struct park_actions *a)
 		}
 }
 
-/* @text into the held @fd from its start: sysfs takes the whole value from
- * offset 0; a fixture tree's regular file is cut to it. */
-static int write_held(int fd, const char *path, const char *text)
-{
-	size_t len = strlen(text);
-	ssize_t w = pwrite(fd, text, len, 0);
-	struct stat st;
-
-	if (w == (ssize_t)len && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    ftruncate(fd, (off_t)len) < 0)
-		w = -1;
-	if (w == (ssize_t)len)
-		return 0;
-	int rc = w < 0 ? -errno : -EIO;
-	modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: cannot write \"%s\": %s", path, text, strerror(-rc));
-	return rc;
-}
-
+/*
+ * @text into @path, or through the descriptor park_actions_hold() keeps
+ * for it (@held: fd + 1): held, from offset 0, which is where sysfs takes a
+ * whole value, and a fixture tree's regular file is cut to it.
+ */
 static int write_file(const char *path, const char *text, int held)
 {
-	if (held)
-		return write_held(held - 1, path, text);
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	ssize_t len = (ssize_t)strlen(text), w;
+	int fd = held ? held - 1
+		      : open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	size_t len = strlen(text);
+	struct stat st;
+	ssize_t w;
 	int rc = 0;
 
 	if (fd < 0) {
@@ -118,47 +106,43 @@ static int write_file(const char *path, const char *text, int held)
 			  strerror(errno));
 		return rc;
 	}
-	w = write(fd, text, (size_t)len);
-	if (w != len) {
+	w = held ? pwrite(fd, text, len, 0) : write(fd, text, len);
+	if (held && w == (ssize_t)len && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(fd, (off_t)len) < 0)
+		w = -1;
+	if (w != (ssize_t)len) {
 		rc = w < 0 ? -errno : -EIO;
 		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: cannot write \"%s\": %s", path, text,
 			  strerror(-rc));
 	}
-	close(fd);
+	if (!held)
+		close(fd);
 	return rc;
 }
 
+/* The first word of @path (or of the descriptor held for it) into @out. */
 static int read_word(const char *path, char *out, size_t len, int held)
 {
-	if (held) {
-		ssize_t n = pread(held - 1, out, len - 1, 0);
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : -EIO;
-			modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, n < 0 ? strerror(errno) : "empty");
-			return rc;
-		}
-		out[n] = '\0';
-		out[strcspn(out, " \n")] = '\0';
-		return 0;
-	}
 	/* O_NONBLOCK: a fifo planted in a fixture root must not hang the loop. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	int fd = held ? held - 1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	ssize_t n;
 	int rc = 0;
 
-	if (!f) {
+	if (fd < 0) {
 		rc = -errno;
 		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return rc;
 	}
-	if (!fgets(out, (int)len, f)) {
-		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: empty", path);
-		rc = -EIO;
+	n = held ? pread(fd, out, len - 1, 0) : read(fd, out, len - 1);
+	if (n <= 0) {
+		rc = n < 0 ? -errno : -EIO;
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "%s: %s", path, n < 0 ? strerror(errno) : "empty");
+		n = 0;
 	}
+	out[n] = '\0';
 	out[strcspn(out, " \n")] = '\0';
-	fclose(f);
+	if (!held)
+		close(fd);
 	return rc;
 }
 
@@ -169,9 +153,9 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 
 	if (cpu >= PARK_MAX_CPUS || a->parked[cpu])
 		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
+	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
-		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
 		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]), a->held[cpu]);
 		if (rc == 0 && a->journal)
 			rc = park_state_record(a->journal, path, a->saved_gov[cpu]);
@@ -184,7 +168,6 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 			modvm_log(MODVM_LOG_ERROR, DOMAIN, "offline: cpu0 is never taken offline");
 			return -EPERM;
 		}
-		cpu_path(a, cpu, "online", path, sizeof(path));
 		rc = a->journal ? park_state_record(a->journal, path, "1") : 0;
 		if (rc < 0)
 			return rc;
@@ -205,13 +188,12 @@ int park_actions_unpark(struct park_actions *a, unsigned cpu)
 
 	if (cpu >= PARK_MAX_CPUS || !a->parked[cpu])
 		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
+	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
-		cpu_path(a, cpu, "cpufreq/scaling_governor", path, sizeof(path));
 		rc = write_file(path, a->saved_gov[cpu], a->held[cpu]);
 		break;
 	case PARK_ACTION_OFFLINE:
-		cpu_path(a, cpu, "online", path, sizeof(path));
 		rc = write_file(path, "1", a->held[cpu]);
 		break;
 	default:
