@@ -136,6 +136,13 @@ static int write_value(const char *file, const char *value)
 	return rc;
 }
 
+/* A journal file to believe: regular, this user's, writable by nobody else. */
+static bool trusted(int fd, struct stat *sb)
+{
+	return fstat(fd, sb) == 0 && S_ISREG(sb->st_mode) && sb->st_uid == geteuid() &&
+	       !(sb->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* Reads the journal into @st (empty if there is none). */
 static int load(struct park_state *st, char *err, size_t errlen)
 {
@@ -154,8 +161,7 @@ static int load(struct park_state *st, char *err, size_t errlen)
 			 errno == ELOOP ? "is a symbolic link" : strerror(errno));
 		return rc;
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & (S_IWGRP | S_IWOTH)) || sb.st_size > FILE_MAX) {
+	if (!trusted(fd, &sb) || sb.st_size > FILE_MAX) {
 		snprintf(err, errlen,
 			 "%s: not a regular file of at most %d bytes, owned by uid %u and "
 			 "writable by nobody else: not trusted",
@@ -224,8 +230,9 @@ static size_t render(const struct park_state *st, char *buf, size_t len)
 	return used < len ? used : len;
 }
 
-/* Held: the whole text from offset 0, cut to length, fsync'd. */
-static int save_in_place(struct park_state *st)
+/* The journal's whole text into @fd from offset 0, cut to length, fsync'd:
+ * a new file beside the journal, or the held journal itself. */
+static int write_text(const struct park_state *st, int fd)
 {
 	size_t cap = sizeof(HEADER) + sizeof(END) + (size_t)st->n * sizeof(st->e[0]) + 2;
 	char *buf = malloc(cap);
@@ -234,10 +241,10 @@ static int save_in_place(struct park_state *st)
 	if (!buf)
 		return -ENOMEM;
 	size_t len = render(st, buf, cap);
-	ssize_t w = pwrite(st->held_fd, buf, len, 0);
+	ssize_t w = pwrite(fd, buf, len, 0);
 	if (w != (ssize_t)len)
 		rc = w < 0 ? -errno : -EIO;
-	else if (ftruncate(st->held_fd, (off_t)len) < 0 || fsync(st->held_fd) < 0)
+	else if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
 		rc = -errno;
 	free(buf);
 	return rc;
@@ -258,15 +265,14 @@ int park_state_hold(struct park_state *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", st->path, strerror(errno));
 		return rc;
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+	if (!trusted(fd, &sb)) {
 		snprintf(err, errlen, "%s: not a regular file owned by uid %u and writable by nobody "
 			 "else", st->path, (unsigned)geteuid());
 		close(fd);
 		return -EPERM;
 	}
 	st->held_fd = fd;
-	rc = save_in_place(st);
+	rc = write_text(st, fd);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot write the state file: %s", st->path, strerror(-rc));
 		close(fd);
@@ -282,10 +288,9 @@ static int save(struct park_state *st)
 {
 	char tmp[sizeof(st->path) + 8];
 	int fd, rc = 0;
-	FILE *f;
 
 	if (st->held_fd >= 0) {
-		rc = save_in_place(st);
+		rc = write_text(st, st->held_fd);
 		goto out;
 	}
 	if (st->n == 0) {
@@ -301,20 +306,8 @@ static int save(struct park_state *st)
 		rc = -errno;
 		goto out;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		rc = -errno;
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	fputs(HEADER, f);
-	for (unsigned i = 0; i < st->n; i++)
-		fprintf(f, "%s\t%s\n", st->e[i].file, st->e[i].value);
-	fputs(END, f);
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
-		rc = -errno;
-	if (fclose(f) != 0 && rc == 0)
+	rc = write_text(st, fd);
+	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, st->path) < 0)
 		rc = -errno;
