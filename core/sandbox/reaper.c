@@ -61,11 +61,11 @@ static struct {
 MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path)
 {
 	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
 	struct stat st;
 	int r = 0, dfd;
 
-	if (strlen(path) >= PATH_MAX || strlen(slash ? slash + 1 : path) > NAME_MAX)
+	if (strlen(path) >= PATH_MAX || strlen(base) > NAME_MAX)
 		return -ENAMETOOLONG;
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
 		 slash ? path : ".");
@@ -74,7 +74,7 @@ MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path)
 	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	if (fstatat(dfd, slash ? slash + 1 : path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -errno;
 		close(dfd);
 		return r;
@@ -86,7 +86,7 @@ MODVM_INTERNAL int modvm__sandbox_remove_at_end(const char *path)
 	} else {
 		struct noted *f = &rp.files[rp.n++];
 		snprintf(f->path, sizeof(f->path), "%s", path);
-		snprintf(f->base, sizeof(f->base), "%s", slash ? slash + 1 : path);
+		snprintf(f->base, sizeof(f->base), "%s", base);
 		f->dir_fd = dfd;
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
