@@ -225,3 +225,28 @@ int hostile_run(Suite *suite)
 	hostile_end();
 	return failed ? 1 : 0;
 }
+
+/* The value of @key in /proc/@pid/task/@tid/status (@tid "": the process's), or "" */
+const char *proc_status(pid_t pid, const char *tid, const char *key, char *out, size_t len)
+{
+	char path[96], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	if (*tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	out[0] = '\0';
+	if (!(f = fopen(path, "re")))
+		return out;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			const char *v = line + klen + 1;
+			v += strspn(v, " \t");
+			snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
+			break;
+		}
+	fclose(f);
+	return out;
+}

@@ -62,4 +62,8 @@ bool wait_for_ctl(const char *sock, int ms);
 /* A temporary file's contents read whole (static buffer, "" if absent). */
 const char *read_text(const char *path);
 
+/* The value of @key ("Uid", "Seccomp", …) in /proc/@pid/task/@tid/status
+ * (@tid "": the process's) into @out, "" if absent; returns @out. */
+const char *proc_status(pid_t pid, const char *tid, const char *key, char *out, size_t len);
+
 #endif

@@ -155,7 +155,7 @@ START_TEST(switched_to_nobody_parks_restores_and_is_recovered)
 {
 	static const char *const as_nobody[] = { "-q", "--user", "nobody", NULL };
 	const char *action = _i == 0 ? "offline" : "cpufreq";
-	char v[256] = "", path[64], line[256];
+	char v[64];
 
 	if (geteuid() != 0) {
 		printf("SKIP: --user needs root\n");
@@ -163,14 +163,8 @@ START_TEST(switched_to_nobody_parks_restores_and_is_recovered)
 	}
 	const char *conf = park_conf(action, "0-1");
 	pid_t pid = run_until_parked_with(conf, action, as_nobody);
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "Uid:", 4) == 0)
-			snprintf(v, sizeof(v), "%s", line);
-	if (f)
-		fclose(f);
-	ck_assert_msg(strstr(v, "65534\t65534"), "not running as nobody: %s", v);
+	ck_assert_msg(strstr(proc_status(pid, "", "Uid", v, sizeof(v)), "65534\t65534"),
+		      "not running as nobody: %s", v);
 	ck_assert_ptr_nonnull(strstr(read_text(tmp_path("power-park.state")), "cpu1/"));
 	stop_daemon(pid);
 	ck_assert_msg(!parked(action), "cpu1 left parked (%s) by a stop as nobody", action);

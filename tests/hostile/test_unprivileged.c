@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -53,32 +54,6 @@ static bool nobody_can_run(const char *exe)
 	int status;
 	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	       WEXITSTATUS(status) == 0;
-}
-
-/* The value of @key in /proc/@pid/task/@tid/status (@tid "": the process's), or "" */
-static const char *status_field(pid_t pid, const char *tid, const char *key, char *out,
-				size_t len)
-{
-	char path[96], line[256];
-	size_t klen = strlen(key);
-	FILE *f;
-
-	if (*tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	out[0] = '\0';
-	if (!(f = fopen(path, "re")))
-		return out;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			const char *v = line + klen + 1;
-			v += strspn(v, " \t");
-			snprintf(out, len, "%.*s", (int)strcspn(v, "\n"), v);
-			break;
-		}
-	fclose(f);
-	return out;
 }
 
 /* SIGTERM: exit 0, the control socket gone once modvm has exited, no error. */
@@ -124,11 +99,11 @@ START_TEST(runs_as_nobody_sandboxed_and_stops_cleanly)
 		if (e->d_name[0] == '.')
 			continue;
 		threads++;
-		ck_assert_str_eq(status_field(pid, e->d_name, "Uid", v, sizeof(v)), want_uid);
-		ck_assert_msg(strcmp(status_field(pid, e->d_name, "Seccomp", v, sizeof(v)), "2") == 0,
+		ck_assert_str_eq(proc_status(pid, e->d_name, "Uid", v, sizeof(v)), want_uid);
+		ck_assert_msg(strcmp(proc_status(pid, e->d_name, "Seccomp", v, sizeof(v)), "2") == 0,
 			      "thread %s: Seccomp %s", e->d_name, v);
-		ck_assert_str_eq(status_field(pid, e->d_name, "NoNewPrivs", v, sizeof(v)), "1");
-		ck_assert_str_eq(status_field(pid, e->d_name, "CapEff", v, sizeof(v)),
+		ck_assert_str_eq(proc_status(pid, e->d_name, "NoNewPrivs", v, sizeof(v)), "1");
+		ck_assert_str_eq(proc_status(pid, e->d_name, "CapEff", v, sizeof(v)),
 				 "0000000000000000");
 	}
 	closedir(d);
@@ -153,7 +128,7 @@ static pid_t child_named(pid_t pid, const char *comm)
 		return 0;
 	if (fgets(line, sizeof(line), f))
 		for (char *tok = strtok(line, " \n"); tok && !found; tok = strtok(NULL, " \n"))
-			if (strcmp(status_field(atoi(tok), "", "Name", v, sizeof(v)), comm) == 0)
+			if (strcmp(proc_status(atoi(tok), "", "Name", v, sizeof(v)), comm) == 0)
 				found = atoi(tok);
 	fclose(f);
 	return found;
@@ -164,7 +139,7 @@ static bool gone(pid_t pid)
 {
 	char v[64];
 
-	return kill(pid, 0) < 0 || status_field(pid, "", "State", v, sizeof(v))[0] == 'Z';
+	return kill(pid, 0) < 0 || proc_status(pid, "", "State", v, sizeof(v))[0] == 'Z';
 }
 
 /* modvm as root with --user nobody (after @prep, if set), its socket in
@@ -181,8 +156,8 @@ static pid_t start_switching(void (*prep)(void), const char **sock, const char *
 	ck_assert_msg(wait_for_ctl(*sock, 20000), "no control socket; stderr:\n%s",
 		      read_text(errpath));
 	char v[128];
-	ck_assert_str_eq(status_field(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
-	ck_assert_str_eq(status_field(pid, "", "CapEff", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(proc_status(pid, "", "Uid", v, sizeof(v)), "65534\t65534\t65534\t65534");
+	ck_assert_str_eq(proc_status(pid, "", "CapEff", v, sizeof(v)), "0000000000000000");
 	/* nobody may not remove it: the test is the one it means to be */
 	struct stat st;
 	ck_assert_int_eq(stat(tmp_dir(), &st), 0);
@@ -206,10 +181,10 @@ START_TEST(switched_from_root_leaves_no_socket)
 	pid_t reaper = child_named(pid, "modvm-reaper");
 	ck_assert_msg(reaper > 0, "no modvm-reaper child");
 	/* uid 0 for the directory's sake, nothing more */
-	ck_assert_str_eq(status_field(reaper, "", "CapEff", v, sizeof(v)), "0000000000000000");
-	ck_assert_str_eq(status_field(reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
-	ck_assert_str_eq(status_field(reaper, "", "Seccomp", v, sizeof(v)), "2");
-	ck_assert_str_eq(status_field(reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
+	ck_assert_str_eq(proc_status(reaper, "", "CapEff", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(proc_status(reaper, "", "CapPrm", v, sizeof(v)), "0000000000000000");
+	ck_assert_str_eq(proc_status(reaper, "", "Seccomp", v, sizeof(v)), "2");
+	ck_assert_str_eq(proc_status(reaper, "", "NoNewPrivs", v, sizeof(v)), "1");
 	/* nothing of modvm's but its two pipe ends and the socket's directory */
 	char fds[64];
 	snprintf(fds, sizeof(fds), "/proc/%d/fd", (int)reaper);
@@ -253,10 +228,11 @@ static void unit_confinement(void)
 
 static void read_unit_bset(void)
 {
+#define CAP(c) { #c, c }
 	static const struct { const char *name; int cap; } known[] = {
-		{ "CAP_CHOWN", 0 }, { "CAP_SETGID", 6 }, { "CAP_SETUID", 7 }, { "CAP_NET_ADMIN", 12 },
-		{ "CAP_SYS_NICE", 23 },
+		CAP(CAP_CHOWN), CAP(CAP_SETGID), CAP(CAP_SETUID), CAP(CAP_NET_ADMIN), CAP(CAP_SYS_NICE),
 	};
+#undef CAP
 	char path[PATH_MAX], line[512];
 	const char *src = getenv("MODVM_SOURCE_ROOT");
 	FILE *f;
@@ -297,7 +273,7 @@ START_TEST(switch_works_within_the_units_capabilities)
 	stop_cleanly(pid, sock, errpath);
 
 	/* without CAP_SETUID the switch is refused, saying what is missing */
-	unit_bset &= ~(1ull << 7);
+	unit_bset &= ~(1ull << CAP_SETUID);
 	const char *const args[] = { "--user", "nobody", NULL };
 	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	pid = modvm_spawn(tmp_path("u.conf"), -1, err, unit_confinement, args);
