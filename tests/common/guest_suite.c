@@ -8,15 +8,21 @@
 
 #define MAX_RERUNS 8
 
-void guest_suite_add(Suite *s, const TTest *test, int timeout_s, SFun setup, SFun teardown)
+void guest_suite_add_loop(Suite *s, const TTest *test, int start, int end, int timeout_s,
+			  SFun setup, SFun teardown)
 {
 	TCase *tc = tcase_create(test->name);
 
 	tcase_set_timeout(tc, timeout_s);
 	if (setup || teardown)
 		tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test);
+	tcase_add_loop_test(tc, test, start, end);
 	suite_add_tcase(s, tc);
+}
+
+void guest_suite_add(Suite *s, const TTest *test, int timeout_s, SFun setup, SFun teardown)
+{
+	guest_suite_add_loop(s, test, 0, 1, timeout_s, setup, teardown);
 }
 
 int guest_suite_run(Suite *(*make)(void))

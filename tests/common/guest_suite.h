@@ -21,6 +21,9 @@
 /* Adds @test to @s as a test case of its own, named after it, so that a
  * rerun runs just that test.  @setup and @teardown may be NULL. */
 void guest_suite_add(Suite *s, const TTest *test, int timeout_s, SFun setup, SFun teardown);
+/* The same for a loop test (_i from @start to @end - 1), all in one case. */
+void guest_suite_add_loop(Suite *s, const TTest *test, int start, int end, int timeout_s,
+			  SFun setup, SFun teardown);
 
 /* Runs the suite @make builds; 0 if every case passed (on a rerun after a triple fault, too). */
 int guest_suite_run(Suite *(*make)(void));

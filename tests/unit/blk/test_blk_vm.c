@@ -227,11 +227,7 @@ END_TEST
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("blk_vm");
-	TCase *tc = tcase_create("writes");
-	tcase_set_timeout(tc, 300);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_loop_test(tc, guest_writes_flushes_and_reads_back, 0, 2);
-	suite_add_tcase(s, tc);
+	guest_suite_add_loop(s, guest_writes_flushes_and_reads_back, 0, 2, 300, setup, teardown);
 	const TTest *tests[] = { two_vms_one_writable_image, readers_share_an_image,
 				 image_locked_by_another_process, missing_image_named };
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)

@@ -281,17 +281,11 @@ static bool kvm;
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("park-e2e");
-	TCase *t = tcase_create("describe");
 
-	tcase_set_timeout(t, 60);
-	tcase_add_test(t, describe_lists_options);
-	suite_add_tcase(s, t);
+	guest_suite_add(s, describe_lists_options, 60, NULL, NULL);
 	if (kvm) {
 		guest_suite_add(s, demo_guest_vcpus_packed_and_restored, 60, NULL, NULL);
-		t = tcase_create("sigterm_restores_sysfs");
-		tcase_set_timeout(t, 60);
-		tcase_add_loop_test(t, sigterm_restores_sysfs, 0, 2);
-		suite_add_tcase(s, t);
+		guest_suite_add_loop(s, sigterm_restores_sysfs, 0, 2, 60, NULL, NULL);
 		guest_suite_add(s, busy_vcpu_keeps_cores_despite_idle_proc_stat, 60, NULL, NULL);
 		guest_suite_add(s, caps_reports_permitted_actions, 60, NULL, NULL);
 	}
