@@ -74,7 +74,10 @@ static unsigned expected_nics(struct expected *out, unsigned max)
 			if (!is_pci_function(dev))
 				continue;
 		}
-		snprintf(out[n].ifname, sizeof(out[n].ifname), "%s", e->d_name);
+		size_t len = strlen(e->d_name);
+		if (len >= sizeof(out[n].ifname))
+			continue;	/* no interface name is that long (IFNAMSIZ) */
+		memcpy(out[n].ifname, e->d_name, len + 1);
 		snprintf(out[n].pci, sizeof(out[n].pci), "%s", strrchr(dev, '/') + 1);
 		out[n].vendor = read_hex(dev, "vendor");
 		out[n].device = read_hex(dev, "device");
