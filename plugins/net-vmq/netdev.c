@@ -3,6 +3,8 @@
  * life cycle.  TX is netdev_tx.c, RX netdev_rx.c.  See netdev.h.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,4 +381,52 @@ void netdev_get_counters(struct netdev *nd, unsigned pair, struct netdev_counter
 
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+static uint64_t sum(const uint64_t *v, size_t n)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += v[i];
+	return s;
+}
+
+static int describe_queue(struct netdev *nd, uint16_t qi, char *buf, size_t len)
+{
+	struct modvm_virtq *vq = modvm_virtio_queue(nd->dev, qi);
+	struct modvm_virtq_stats st;
+
+	if (!vq)
+		return snprintf(buf, len, "none");
+	modvm_virtq_get_stats(vq, &st);
+	return snprintf(buf, len,
+			"%" PRIu64 " taken, %" PRIu64 " back, %" PRIu64 " interrupts, %" PRIu64
+			" suppressed",
+			st.popped, st.pushed, st.notifications, st.suppressed);
+}
+
+void netdev_describe(struct netdev *nd, unsigned pair, char *buf, size_t len)
+{
+	struct netdev_counters c;
+	const struct netdev_rx *rx;
+	char rxq[128], txq[128];
+
+	if (pair >= nd->cfg.pairs) {
+		snprintf(buf, len, "no pair %u", pair);
+		return;
+	}
+	rx = &nd->rx[pair];
+	netdev_get_counters(nd, pair, &c);
+	describe_queue(nd, (uint16_t)(2 * pair), rxq, sizeof(rxq));
+	describe_queue(nd, (uint16_t)(2 * pair + 1), txq, sizeof(txq));
+	/* The RX fields belong to the loop thread, which is the caller at
+	 * stop; racy reads elsewhere only make the line approximate. */
+	snprintf(buf, len,
+		 "rx %" PRIu64 " frames %" PRIu64 " bytes, %" PRIu64 " dropped, %" PRIu64
+		 " waits for buffers%s (%u held, frame %s); tx %" PRIu64 " frames %" PRIu64
+		 " bytes, %" PRIu64 " dropped; rx queue %s; tx queue %s",
+		 c.rx_packets, c.rx_bytes, sum(c.rx_drops, NETDEV_DROP_NR), c.rx_stalls,
+		 __atomic_load_n(&rx->stalled, __ATOMIC_RELAXED) ? ", waiting now" : "",
+		 rx->nheld, rx->len ? "pending" : "none", c.tx_packets, c.tx_bytes,
+		 sum(c.tx_drops, NETDEV_DROP_NR), rxq, txq);
 }

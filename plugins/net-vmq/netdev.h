@@ -181,5 +181,12 @@ int netdev_rx_poll(struct netdev *nd, unsigned pair, unsigned budget);
 /* Pairs the guest uses now (1 until VQ_PAIRS_SET). */
 unsigned netdev_active_pairs(struct netdev *nd);
 void netdev_get_counters(struct netdev *nd, unsigned pair, struct netdev_counters *out);
+/*
+ * One line on pair @pair for the log at stop: packets, bytes, drops and
+ * stalls each way, whether RX waits for guest buffers (and holds a frame
+ * or buffers), and each queue's chains taken, handed back and interrupts
+ * sent or suppressed.  A transfer that stalled shows where it stopped.
+ */
+void netdev_describe(struct netdev *nd, unsigned pair, char *buf, size_t len);
 
 #endif

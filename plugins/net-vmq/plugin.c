@@ -160,6 +160,20 @@ static int assign_queue(struct nv *m, struct nv_nic *n)
 
 /* ---- per-VM hooks ---- */
 
+/* What each queue pair did, at the stop of a NIC that ran. */
+static void nic_report(struct modvm_plugin_ctx *ctx, struct nv_nic *n)
+{
+	if (!n->nd || !n->tap || !n->rx)
+		return;
+	for (unsigned p = 0; p < n->pairs; p++) {
+		char line[512];
+		netdev_describe(n->nd, p, line, sizeof(line));
+		modvm_plugin_log(ctx, MODVM_LOG_INFO, "vm %s: %s pair %u at stop: %s%s",
+				 modvm_vm_name(n->vm), tap_name(n->tap), p, line,
+				 rxloop_watching(n->rx, p) ? "" : "; tap not watched");
+	}
+}
+
 static void nic_stop(struct nv_nic *n)
 {
 	rxloop_stop(n->rx);
@@ -238,8 +252,10 @@ static void vm_stop(struct nv *m, unsigned id)
 	if (m->vmq)
 		vmq_manager_release(m->vmq, id);
 	for (unsigned k = 0; k < v->n; k++)
-		if (v->nics[k].vm)
+		if (v->nics[k].vm) {
+			nic_report(m->ctx, &v->nics[k]);
 			nic_stop(&v->nics[k]);
+		}
 	v->up = false;
 }
 

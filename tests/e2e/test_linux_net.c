@@ -295,7 +295,8 @@ START_TEST(linux_virtio_net_offloads_mtu_ping_tcp)
 		kit.vmlinuz, initrd);
 	ck_assert_int_eq(fclose(f), 0);
 
-	const char *const args[] = { "run", conf, NULL };
+	/* -v: net-vmq's account of each queue at stop, for a failure report. */
+	const char *const args[] = { "-v", "run", conf, NULL };
 	double t0 = now_s();
 	run_modvm_watch(&res, 900, args, drive, &st);
 	double t = now_s() - t0;
@@ -315,7 +316,8 @@ START_TEST(linux_virtio_net_offloads_mtu_ping_tcp)
 	if (st.stalled) {
 		/* Too long for a Check message (~4 KiB): printed whole. */
 		printf("transfer stalled: no byte for %.0f s; the host's side then:\n%s\n"
-		       "guest output:\n%s\n", st.stalled, st.diag, run_tail(res.out, 6000));
+		       "guest output:\n%s\nmodvm's log:\n%s\n", st.stalled, st.diag,
+		       run_tail(res.out, 6000), run_tail(res.err, 3000));
 		fflush(stdout);
 	}
 	ck_assert_msg(!st.stalled && res.status == 0 && t < 890,

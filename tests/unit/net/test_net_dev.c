@@ -280,6 +280,36 @@ START_TEST(test_rx_stall_and_wake)
 }
 END_TEST
 
+/* The line logged at stop says where traffic stopped: here RX waits for
+ * buffers with a frame pending, after one frame each way. */
+START_TEST(test_describe_at_stop)
+{
+	struct vnet_hdr h = { 0 };
+	uint8_t *f = frame(1000), got[1600];
+	char line[512];
+
+	make(1, 1500, true, true, false);
+	ndrv_start(&d, 0, 2, 64);
+	ndrv_tx(&d, 0, &h, f, 600);
+	ndrv_rx_fill(&d, 0, 1, 1600);
+	fakebe_inject(fb, f, 1000);
+	ck_assert_int_eq(netdev_rx_poll(d.nd, 0, 16), NETDEV_RX_IDLE);
+	ck_assert_int_eq(ndrv_rx(&d, 0, &h, got, sizeof(got)), 1000);
+	fakebe_inject(fb, f, 1000);
+	ck_assert_int_eq(netdev_rx_poll(d.nd, 0, 16), NETDEV_RX_STALLED);
+	netdev_describe(d.nd, 0, line, sizeof(line));
+	ck_assert_msg(strstr(line, "rx 1 frames 1000 bytes, 0 dropped, 1 waits for buffers, "
+				   "waiting now (0 held, frame pending); tx 1 frames 600 bytes"),
+		      "%s", line);
+	ck_assert_msg(strstr(line, "rx queue 1 taken, 1 back,"), "%s", line);
+	ck_assert_msg(strstr(line, "tx queue 1 taken, 1 back,"), "%s", line);
+	netdev_describe(d.nd, 1, line, sizeof(line));
+	ck_assert_str_eq(line, "no pair 1");
+	free(f);
+	destroy();
+}
+END_TEST
+
 /* What the back end hands over must fit the guest's offloads (5.1.6.3.1). */
 START_TEST(test_rx_header_follows_guest_offloads)
 {
@@ -535,6 +565,7 @@ int main(void)
 	TCase *tc = tcase_create("device");
 
 	tcase_add_test(tc, test_features_offered);
+	tcase_add_test(tc, test_describe_at_stop);
 	tcase_add_test(tc, test_features_ok_checks_dependencies);
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_ctrl_mq);
