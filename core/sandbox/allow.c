@@ -198,14 +198,20 @@ const struct modvm__sb_rule modvm__sb_watchdog[] = {
 	END,
 };
 
-/* The spawner: makes threads, nothing else.  It is part of the union,
- * which every thread holds until it narrows itself to its class: hence
- * seccomp (a filter only ever takes calls away). */
-const struct modvm__sb_rule modvm__sb_spawner[] = {
+/* Making a thread, and what a new thread does before its trampoline
+ * runs: the spawners', and so the vCPU threads' (the vCPU spawner holds
+ * their filter, see threads.c). */
+const struct modvm__sb_rule modvm__sb_thread_start[] = {
 	MASKED(clone, 0, CLONE_THREAD, CLONE_THREAD),
-	/* what a new thread does before its trampoline runs */
 	ANY(set_robust_list),
 	ANY(rseq),
+	END,
+};
+
+/* The spawner: makes threads, nothing else.  It holds the union, and the
+ * threads it makes narrow themselves to their class: hence seccomp (a
+ * filter only ever takes calls away). */
+const struct modvm__sb_rule modvm__sb_spawner[] = {
 	EQ(seccomp, 0, SECCOMP_SET_MODE_FILTER),
 	END,
 };

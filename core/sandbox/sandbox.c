@@ -52,6 +52,7 @@ static struct {
 	struct { char *owner; int cap; } *caps;
 	size_t ncaps;
 	bool locked, strict, attempted;
+	bool built;		/* the filters below are compiled (strict) */
 	bool user_set;
 	uid_t uid;
 	gid_t gid;
@@ -309,6 +310,8 @@ static int rset_lists(struct rset *s, enum modvm__thread_class c, const char *ow
 	int last = c == MODVM__TC_NONE ? MODVM__TC_COUNT - 1 : (int)c;
 	for (int k = first; r == 0 && k <= last; k++) {
 		r = rset_table(s, tables[k]);
+		if (r == 0 && (k == MODVM__TC_SPAWNER || k == MODVM__TC_VCPU))
+			r = rset_table(s, modvm__sb_thread_start);
 		unsigned bit = k == MODVM__TC_LOOP ? MODVM_THREAD_LOOP
 			     : k == MODVM__TC_VCPU ? MODVM_THREAD_VCPU
 			     : k == MODVM__TC_IO   ? MODVM_THREAD_IO
@@ -413,6 +416,7 @@ out:
 
 static void free_filters(void)
 {
+	__atomic_store_n(&sb.built, false, __ATOMIC_RELEASE);
 	for (int c = 0; c < MODVM__TC_COUNT; c++) {
 		free(sb.filters[c].filter);
 		sb.filters[c] = (struct sock_fprog){ 0 };
@@ -517,8 +521,14 @@ MODVM_INTERNAL int modvm__sandbox_dry_run(struct modvm__sandbox_stats *out)
 
 const struct sock_fprog *modvm__sb_filter(enum modvm__thread_class c, const char *owner)
 {
-	if (!__atomic_load_n(&sb.locked, __ATOMIC_ACQUIRE) || !sb.strict ||
-	    (unsigned)c >= MODVM__TC_COUNT)
+	if (!__atomic_load_n(&sb.locked, __ATOMIC_ACQUIRE) || !sb.strict)
+		return NULL;
+	return modvm__sb_filter_built(c, owner);
+}
+
+const struct sock_fprog *modvm__sb_filter_built(enum modvm__thread_class c, const char *owner)
+{
+	if (!__atomic_load_n(&sb.built, __ATOMIC_ACQUIRE) || (unsigned)c >= MODVM__TC_COUNT)
 		return NULL;
 	if (c == MODVM__TC_IO && owner)
 		for (size_t i = 0; i < sb.nio; i++)
@@ -660,6 +670,7 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 				  modvm_strerror(r));
 			goto fail;
 		}
+		__atomic_store_n(&sb.built, true, __ATOMIC_RELEASE);
 		modvm__sb_names_build();
 		if (getenv("MODVM_SANDBOX_LOG_ONLY"))
 			modvm_log(MODVM_LOG_WARN, DOMAIN,
@@ -694,8 +705,23 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 			goto fail;
 		st.landlock = st.landlock_abi > 0;
 	}
-	/* Threads already running (the watchdog, plugins' I/O threads)
-	 * take the same capabilities, no_new_privs and Landlock. */
+	if (cfg->strict) {
+		r = modvm__sb_sigsys_install();
+		if (r < 0)
+			goto fail;
+		/* Before the catch-up, which gives them their filters; after
+		 * Landlock, so that they share the loop's domain. */
+		r = modvm__sb_spawner_start();
+		if (r < 0) {
+			modvm_log(MODVM_LOG_ERROR, DOMAIN, "cannot start the thread spawners: %s",
+				  modvm_strerror(r));
+			goto fail;
+		}
+	}
+	/* Threads already running (the watchdog, plugins' I/O threads, the
+	 * spawners) take the same capabilities, no_new_privs, Landlock and
+	 * each its own filter: not one for all with TSYNC, which every
+	 * thread would run ahead of its own on each call. */
 	if (cfg->strict || sb.switch_user) {
 #if MODVM__SANITIZER_BUILD
 		/* Each landlock_restrict_self makes a domain of its own, and a
@@ -706,7 +732,7 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 #else
 		int catchup_ruleset = cfg->strict ? ruleset : -1;
 #endif
-		r = modvm__sb_catchup(keep, cfg->strict, catchup_ruleset);
+		r = modvm__sb_catchup(keep, cfg->strict, catchup_ruleset, cfg->strict);
 		if (ruleset >= 0)
 			close(ruleset);
 		ruleset = -1;
@@ -714,26 +740,11 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 			goto fail;
 	}
 	if (cfg->strict) {
-		r = modvm__sb_sigsys_install();
-		if (r < 0)
-			goto fail;
-		/* Before any filter: the spawner must be able to clone, and is
-		 * covered by the union like every other thread. */
-		r = modvm__sb_spawner_start();
+		/* The loop's own, last (the calling thread is the loop). */
+		modvm__thread_enter(MODVM__TC_LOOP, NULL);
+		r = modvm__sb_thread_take_filter();
 		if (r < 0) {
-			modvm_log(MODVM_LOG_ERROR, DOMAIN, "cannot start the thread spawner: %s",
-				  modvm_strerror(r));
-			goto fail;
-		}
-		long t = modvm__sb_install(&sb.filters[MODVM__TC_NONE], SECCOMP_FILTER_FLAG_TSYNC);
-		if (t != 0) {
-			r = t > 0 ? -EBUSY : (int)t;
-			if (t > 0)
-				modvm_log(MODVM_LOG_ERROR, DOMAIN,
-					  "thread %ld has a seccomp filter of its own: cannot apply "
-					  "the process-wide one", t);
-			else
-				modvm_log(MODVM_LOG_ERROR, DOMAIN, "seccomp: %s", strerror(-r));
+			modvm_log(MODVM_LOG_ERROR, DOMAIN, "seccomp: %s", strerror(-r));
 			goto fail;
 		}
 		pthread_mutex_lock(&sb.lock);
@@ -741,8 +752,6 @@ MODVM_INTERNAL int modvm__sandbox_lockdown(const struct modvm__sandbox_config *c
 		sb.stats = st;
 		__atomic_store_n(&sb.locked, true, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&sb.lock);
-		/* The loop thread is the one calling. */
-		modvm__thread_enter(MODVM__TC_LOOP, NULL);
 	} else {
 		pthread_mutex_lock(&sb.lock);
 		sb.stats = st;
@@ -794,7 +803,9 @@ MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class 
 		r = modvm__sb_sigsys_install();
 	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		r = -errno;
-	if (r == 0)
+	/* The chain a thread of @c has in a locked-down process: the loop and
+	 * vCPU threads their own filter alone, the others the union first. */
+	if (r == 0 && c != MODVM__TC_LOOP && c != MODVM__TC_VCPU)
 		r = modvm__sb_install(&fu, 0);
 	if (r == 0)
 		r = modvm__sb_install(&fc, 0);

@@ -13,17 +13,19 @@
  *     → modvm__sandbox_lockdown: the filters are compiled, privileged
  *       things opened (/dev/kvm), the user switched, capabilities trimmed,
  *       no_new_privs set, Landlock applied to the calling (loop) thread,
- *       the thread spawner started, the union of every class installed on
- *       every thread (SECCOMP_FILTER_FLAG_TSYNC), then the loop's own
- *     → threads made afterwards with modvm__thread_spawn come from the
- *       spawner and install their class's filter before their first line;
- *       the watchdog narrows itself at its next wake-up.
+ *       the thread spawners started, every other thread made to take the
+ *       same and its own class's filter (catchup.c; the union for a
+ *       thread the core did not make), then the loop's own filter
+ *     → threads made afterwards with modvm__thread_spawn come from a
+ *       spawner and have their class's filter before their first line.
  *
- * A thread's filter stacks on what it inherited: the spawner holds only
- * the union, so a thread it makes ends up with exactly its class.  The
- * loop thread cannot create threads itself (no clone), which is why the
- * spawner exists: a VM restarted after a guest reboot gets its vCPU and
- * I/O threads from it, as the first boot did.
+ * A thread's filter stacks on what it inherited: the spawner holds the
+ * union, so a thread it makes ends up with exactly its class, in two
+ * filters; the vCPU spawner holds the vCPU filter, so a vCPU thread runs
+ * one filter per exit (threads.c).  The loop thread cannot create threads
+ * itself (no clone), which is why the spawners exist: a VM restarted
+ * after a guest reboot gets its vCPU and I/O threads from them, as the
+ * first boot did.
  *
  * A forbidden call traps (SECCOMP_RET_TRAP): the SIGSYS handler writes one
  * line naming the thread, its class and the system call (async-signal-safe
@@ -186,9 +188,10 @@ MODVM_INTERNAL void modvm__sandbox_get_stats(struct modvm__sandbox_stats *out);
 MODVM_INTERNAL int modvm__sandbox_dry_run(struct modvm__sandbox_stats *out);
 
 /*
- * Tests and benchmarks: installs @c's filter (and the union first, on
- * this thread only) without switching users or Landlock — what a thread
- * of that class gets.  0 or -errno.
+ * Tests and benchmarks: installs on this thread only the chain a thread
+ * of class @c gets after the lockdown (loop, vCPU: its filter alone;
+ * others: the union, then theirs), without switching users or Landlock.
+ * 0 or -errno.
  */
 MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class c,
 						       const char *owner);

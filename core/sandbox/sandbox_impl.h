@@ -41,6 +41,7 @@ extern const struct modvm__sb_rule modvm__sb_vcpu[];
 extern const struct modvm__sb_rule modvm__sb_io[];
 extern const struct modvm__sb_rule modvm__sb_watchdog[];
 extern const struct modvm__sb_rule modvm__sb_spawner[];
+extern const struct modvm__sb_rule modvm__sb_thread_start[];	/* spawners, vCPUs */
 extern const char *const modvm__sb_lockdown_calls[];
 /* Sanitizer builds: what the runtime needs to report (every class) and
  * to check leaks at exit (the thread that exits: the loop). */
@@ -48,8 +49,10 @@ extern const struct modvm__sb_rule modvm__sb_sanitizer_report[];
 extern const struct modvm__sb_rule modvm__sb_sanitizer_exit[];
 
 /* sandbox.c: the filter of class @c (and @owner for I/O threads); NULL
- * before the lockdown (or when not strict). */
+ * before the lockdown (or when not strict).  _built: as soon as the
+ * lockdown has compiled them (for its catch-up).  Async-signal-safe. */
 const struct sock_fprog *modvm__sb_filter(enum modvm__thread_class c, const char *owner);
+const struct sock_fprog *modvm__sb_filter_built(enum modvm__thread_class c, const char *owner);
 /* Installs @prog on the calling thread (flags: 0 or TSYNC).  0, -errno,
  * or the positive tid TSYNC could not synchronise. */
 long modvm__sb_install(const struct sock_fprog *prog, unsigned flags);
@@ -84,12 +87,18 @@ struct modvm__sb_path {
 int modvm__sb_landlock(const struct modvm__sb_path *paths, size_t n, int *abi, int *ruleset);
 
 /* catchup.c: the lockdown's per-thread half (capabilities to @keep,
- * no_new_privs, Landlock @ruleset unless -1) on every thread already
- * running, through a signal; -EPERM naming a thread that did not take it. */
-int modvm__sb_catchup(uint64_t keep, bool nnp, int ruleset);
+ * no_new_privs, Landlock @ruleset unless -1, and with @filters the
+ * thread's seccomp filter) on every thread already running, through a
+ * signal; -EPERM naming a thread that did not take it. */
+int modvm__sb_catchup(uint64_t keep, bool nnp, int ruleset, bool filters);
 
-/* threads.c: starts the spawner (after the lockdown's Landlock, before
- * the TSYNC).  0 or -errno. */
+/* threads.c: starts the spawners (after the lockdown's Landlock, whose
+ * domain they inherit, before the catch-up, which gives them their
+ * filters).  0 or -errno. */
 int modvm__sb_spawner_start(void);
+/* threads.c, from the catch-up handler: installs the calling thread's
+ * filter (its class's alone; the union for a thread without a class).
+ * 0 or -errno.  Async-signal-safe. */
+int modvm__sb_thread_take_filter(void);
 
 #endif

@@ -6,7 +6,8 @@
  *    a plugin's bus handler on the loop thread kills the process with
  *    SIGSYS and one line naming the call and the thread;
  *  - a call a plugin declared for its I/O threads passes there;
- *  - /proc/PID/status of the locked-down process shows Seccomp: 2 and
+ *  - /proc/PID/status of the locked-down process shows Seccomp: 2 (one
+ *    filter on a vCPU thread, which runs its whole chain on each exit) and
  *    NoNewPrivs: 1 on every thread, no capabilities left, while its vCPU
  *    threads run;
  *  - host.user/host.group switch the uid and gid (root only), strict or
@@ -405,12 +406,26 @@ static void status_field(pid_t pid, const char *tid, const char *key, char *out,
 	fclose(f);
 }
 
+static void thread_comm(pid_t pid, const char *tid, char *out, size_t len)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, tid);
+	out[0] = '\0';
+	if ((f = fopen(path, "r"))) {
+		if (fgets(out, (int)len, f))
+			out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 /* Checks every thread of @pid; returns how many there were. */
 static int check_threads(pid_t pid, const char *uid, bool strict)
 {
 	char path[64], v[128];
 	struct dirent *e;
-	int n = 0;
+	int n = 0, vcpus = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -422,6 +437,17 @@ static int check_threads(pid_t pid, const char *uid, bool strict)
 		n++;
 		status_field(pid, e->d_name, "Seccomp", v, sizeof(v));
 		ck_assert_msg(strcmp(v, strict ? "2" : "0") == 0, "task %s: Seccomp: %s", e->d_name, v);
+		if (strict) {
+			/* Every filter of a chain runs on each KVM_RUN: a vCPU
+			 * thread (and the loop) has one; the others two at most. */
+			char comm[32], n[16];
+			thread_comm(pid, e->d_name, comm, sizeof(comm));
+			status_field(pid, e->d_name, "Seccomp_filters", n, sizeof(n));
+			bool one = strncmp(comm, "vcpu", 4) == 0 || atoi(e->d_name) == (int)pid;
+			ck_assert_msg(one ? strcmp(n, "1") == 0 : (atoi(n) >= 1 && atoi(n) <= 2),
+				      "task %s (%s): Seccomp_filters: %s", e->d_name, comm, n);
+			vcpus += strncmp(comm, "vcpu", 4) == 0 && strcmp(comm, "vcpu-spawner") != 0;
+		}
 		status_field(pid, e->d_name, "NoNewPrivs", v, sizeof(v));
 		ck_assert_msg(strcmp(v, strict ? "1" : "0") == 0, "task %s: NoNewPrivs: %s",
 			      e->d_name, v);
@@ -443,6 +469,8 @@ static int check_threads(pid_t pid, const char *uid, bool strict)
 		}
 	}
 	closedir(d);
+	if (strict)
+		ck_assert_int_eq(vcpus, 2);
 	return n;
 }
 
