@@ -391,18 +391,20 @@ static uint64_t sum(const uint64_t *v, size_t n)
 	return s;
 }
 
-static int describe_queue(struct netdev *nd, uint16_t qi, char *buf, size_t len)
+static void describe_queue(struct netdev *nd, uint16_t qi, char *buf, size_t len)
 {
 	struct modvm_virtq *vq = modvm_virtio_queue(nd->dev, qi);
 	struct modvm_virtq_stats st;
 
-	if (!vq)
-		return snprintf(buf, len, "none");
+	if (!vq) {
+		snprintf(buf, len, "none");
+		return;
+	}
 	modvm_virtq_get_stats(vq, &st);
-	return snprintf(buf, len,
-			"%" PRIu64 " taken, %" PRIu64 " back, %" PRIu64 " interrupts, %" PRIu64
-			" suppressed",
-			st.popped, st.pushed, st.notifications, st.suppressed);
+	snprintf(buf, len,
+		 "%" PRIu64 " taken, %" PRIu64 " back, %" PRIu64 " interrupts, %" PRIu64
+		 " suppressed",
+		 st.popped, st.pushed, st.notifications, st.suppressed);
 }
 
 void netdev_describe(struct netdev *nd, unsigned pair, char *buf, size_t len)
