@@ -17,18 +17,27 @@ static uint16_t get16(struct ndrv *d, uint64_t addr)
 	return __atomic_load_n((uint16_t *)gpa(&d->v, addr), __ATOMIC_ACQUIRE);
 }
 
-void ndrv_init(struct ndrv *d, const struct netdev_config *cfg)
+void ndrv_init_opts(struct ndrv *d, const struct netdev_config *cfg, const struct ndrv_opts *o)
 {
 	struct modvm_virtio_mmio_config mc;
 
 	memset(d, 0, sizeof(*d));
 	vdrv_init(&d->v, &mc);
-	mc.name = "virtio-net-test";
+	mc.name = o && o->name ? o->name : "virtio-net-test";
+	if (o && o->raise_irq) {
+		mc.raise_irq = o->raise_irq;
+		mc.irq_ctx = o->irq_ctx;
+	}
 	ck_assert_int_eq(netdev_create(&mc, cfg, &d->nd), 0);
 	d->v.t = netdev_transport(d->nd);
 	d->v.dev = modvm_virtio_mmio_dev(d->v.t);
 	d->pairs = cfg->pairs;
 	d->data_next = NDRV_DATA_GPA;
+}
+
+void ndrv_init(struct ndrv *d, const struct netdev_config *cfg)
+{
+	ndrv_init_opts(d, cfg, NULL);
 }
 
 void ndrv_fini(struct ndrv *d)
@@ -198,4 +207,39 @@ void ndrv_repost(struct ndrv *d, unsigned q, uint16_t head)
 	put16(d, base + 0x1000 + 4 + 2u * (s->avail_idx % s->num), head);
 	s->avail_idx++;
 	put16(d, base + 0x1000 + 2, s->avail_idx);
+}
+
+void ndrv_set_desc(struct ndrv *d, unsigned q, uint16_t i, const struct ndrv_seg *seg)
+{
+	ck_assert_uint_lt(i, d->q[q].num);
+	vdrv_set_desc(&d->v, ring_base(q), i, seg->gpa, seg->len, seg->write ? F_WRITE : 0, 0);
+	d->q[q].buf_gpa[i] = seg->gpa;
+}
+
+/* avail: flags, idx, ring[num], used_event; used: flags, idx, elems, avail_event */
+void ndrv_set_used_event(struct ndrv *d, unsigned q, uint16_t v)
+{
+	put16(d, ring_base(q) + 0x1000 + 4 + 2u * d->q[q].num, v);
+}
+
+uint16_t ndrv_avail_event(struct ndrv *d, unsigned q)
+{
+	return get16(d, ring_base(q) + 0x2000 + 4 + 8u * d->q[q].num);
+}
+
+uint16_t ndrv_used_idx(struct ndrv *d, unsigned q)
+{
+	return get16(d, ring_base(q) + 0x2000 + 2);
+}
+
+bool ndrv_kick_needed(struct ndrv *d, unsigned q, uint16_t old)
+{
+	uint16_t nw = d->q[q].avail_idx;
+
+	/* The new avail idx must be visible before avail_event is read, or
+	 * the device's last look and this one can miss each other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t event = ndrv_avail_event(d, q);
+	/* vring_need_event (virtio 1.2, 2.7.10) */
+	return (uint16_t)(nw - event - 1) < (uint16_t)(nw - old);
 }

@@ -36,8 +36,17 @@ struct ndrv_seg {
 	bool write;
 };
 
+/* What ndrv_init_opts may change of the transport ndrv_init makes. */
+struct ndrv_opts {
+	const char *name;		/* NULL: "virtio-net-test" */
+	void (*raise_irq)(void *ctx);	/* NULL: vdrv's, counting into v.irqs */
+	void *irq_ctx;
+};
+
 /* Maps RAM and creates the device with @cfg. */
 void ndrv_init(struct ndrv *d, const struct netdev_config *cfg);
+/* The same with @o (NULL: ndrv_init). */
+void ndrv_init_opts(struct ndrv *d, const struct netdev_config *cfg, const struct ndrv_opts *o);
 void ndrv_fini(struct ndrv *d);
 /* Negotiates @want (VERSION_1 added) and returns the status read back. */
 uint8_t ndrv_negotiate(struct ndrv *d, uint64_t want);
@@ -48,11 +57,23 @@ uint64_t ndrv_alloc(struct ndrv *d, uint32_t len);
 void ndrv_data_reset(struct ndrv *d);
 /* Posts a chain on queue @q; returns its head. */
 uint16_t ndrv_post(struct ndrv *d, unsigned q, const struct ndrv_seg *segs, unsigned n);
+/* Writes descriptor @i of queue @q as a chain of its own (@seg), without
+ * making it available: ndrv_repost does that, as often as wanted. */
+void ndrv_set_desc(struct ndrv *d, unsigned q, uint16_t i, const struct ndrv_seg *seg);
 /* Makes the chain at @head available again on queue @q (its descriptors
  * as they are), as a driver racing the device would. */
 void ndrv_repost(struct ndrv *d, unsigned q, uint16_t head);
 void ndrv_kick(struct ndrv *d, unsigned q);
 bool ndrv_used(struct ndrv *d, unsigned q, uint32_t *id, uint32_t *len);
+
+/* RING_EVENT_IDX, queue @q: the driver's used_event (0 is how Linux turns
+ * interrupts off), the device's avail_event, the used index. */
+void ndrv_set_used_event(struct ndrv *d, unsigned q, uint16_t v);
+uint16_t ndrv_avail_event(struct ndrv *d, unsigned q);
+uint16_t ndrv_used_idx(struct ndrv *d, unsigned q);
+/* virtqueue_kick_prepare with RING_EVENT_IDX: a full barrier, then whether
+ * avail_event lies among the entries made available since index @old. */
+bool ndrv_kick_needed(struct ndrv *d, unsigned q, uint16_t old);
 
 /* Sends @hdr + @frame as one buffer on pair @pair's TX queue, kicks, and
  * asserts the buffer came back. */

@@ -28,8 +28,7 @@
 #define TX_FRAMES 20000u
 #define STALL_MS 3000		/* no progress this long: a lost notification */
 
-static struct vdrv v;
-static struct netdev *nd;
+static struct ndrv d;
 
 /* ---- the "interrupt" and the device's wake ---- */
 
@@ -118,72 +117,30 @@ static void be_rx_wake(void *ctx, unsigned pair)
 	pthread_mutex_unlock(&mu);
 }
 
-/* ---- ring access, as the guest does it ---- */
-
-static uint64_t ring(unsigned q)
-{
-	return DESC_GPA + (uint64_t)q * 0x4000;
-}
-
-static uint16_t ld16(uint64_t a)
-{
-	return __atomic_load_n((uint16_t *)gpa(&v, a), __ATOMIC_ACQUIRE);
-}
-
-static void st16(uint64_t a, uint16_t x)
-{
-	__atomic_store_n((uint16_t *)gpa(&v, a), x, __ATOMIC_RELEASE);
-}
-
-static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
-{
-	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
-}
+/* ---- the driver's side of a queue (ndrv's rings) ---- */
 
 struct drv_q {
 	unsigned q;
-	uint16_t avail, last_used;
 	uint16_t added;		/* since the last kick decision */
 	uint64_t kicks;
 };
 
 static void add(struct drv_q *s, uint16_t head)
 {
-	st16(ring(s->q) + 0x1000 + 4 + 2u * (s->avail % NUM), head);
-	s->avail++;
+	ndrv_repost(&d, s->q, head);
 	s->added++;
-	st16(ring(s->q) + 0x1000 + 2, s->avail);
 }
 
-/* virtqueue_kick_prepare with EVENT_IDX: a full barrier, then avail_event. */
+/* Kicks only when avail_event asks for it, as Linux's driver does. */
 static void kick_if_asked(struct drv_q *s)
 {
-	uint16_t old = (uint16_t)(s->avail - s->added), nw = s->avail;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint16_t event = ld16(ring(s->q) + 0x2000 + 4 + 8u * NUM);
+	uint16_t old = (uint16_t)(d.q[s->q].avail_idx - s->added);
+
 	s->added = 0;
-	if (need_event(event, nw, old)) {
+	if (ndrv_kick_needed(&d, s->q, old)) {
 		s->kicks++;
-		mmio_write(&v, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, s->q);
+		ndrv_kick(&d, s->q);
 	}
-}
-
-static bool used(struct drv_q *s, uint32_t *id, uint32_t *len)
-{
-	uint64_t u = ring(s->q) + 0x2000;
-	if (ld16(u + 2) == s->last_used)
-		return false;
-	uint8_t *e = gpa(&v, u + 4 + 8u * (s->last_used % NUM));
-	memcpy(id, e, 4);
-	memcpy(len, e + 4, 4);
-	s->last_used++;
-	return true;
-}
-
-/* used_event: interrupts off (Linux writes 0) or "after last_used". */
-static void set_used_event(struct drv_q *s, uint16_t x)
-{
-	st16(ring(s->q) + 0x1000 + 4 + 2u * NUM, x);
 }
 
 static double now_ms(void)
@@ -232,7 +189,7 @@ static void *device(void *arg)
 
 	while (!__atomic_load_n(&dev_done, __ATOMIC_ACQUIRE)) {
 		unsigned w = load(&wakes);
-		int r = netdev_rx_poll(nd, 0, 64);
+		int r = netdev_rx_poll(d.nd, 0, 64);
 		ck_assert_int_ge(r, 0);
 		unsigned p = __atomic_load_n(&produced, __ATOMIC_RELAXED);
 		if (p != was) {
@@ -270,19 +227,21 @@ static void *tx_driver(void *arg)
 	unsigned sent = 0, inflight = 0;
 	double last = now_ms();
 
-	for (unsigned i = 0; i < NUM; i++)
-		vdrv_set_desc(&v, ring(1), (uint16_t)i, base + (uint64_t)i * 64, 64, 0, 0);
+	for (unsigned i = 0; i < NUM; i++) {
+		struct ndrv_seg seg = { .gpa = base + (uint64_t)i * 64, .len = 64 };
+		ndrv_set_desc(&d, 1, (uint16_t)i, &seg);
+	}
 	while (sent < TX_FRAMES || inflight) {
 		uint32_t id, len;
 		unsigned seen = load(&irqs);
-		while (used(&txq, &id, &len)) {
+		while (ndrv_used(&d, 1, &id, &len)) {
 			inflight--;
 			last = now_ms();
 		}
 		unsigned batch = 0;
 		while (sent < TX_FRAMES && inflight < NUM && batch < 32) {
 			uint16_t head = (uint16_t)(sent % NUM);
-			uint8_t *p = gpa(&v, base + (uint64_t)head * 64);
+			uint8_t *p = gpa(&d.v, base + (uint64_t)head * 64);
 			memset(p, 0, 64);
 			p[VNET_HDR_LEN + 12] = 0x08;
 			memcpy(p + VNET_HDR_LEN + 14, &sent, 4);
@@ -296,11 +255,11 @@ static void *tx_driver(void *arg)
 		if (inflight == NUM || (sent == TX_FRAMES && inflight)) {
 			/* queue full: ask for an interrupt at the next used
 			 * entry, re-check, then wait for it */
-			set_used_event(&txq, txq.last_used);
+			uint16_t last = d.q[1].last_used;
+			ndrv_set_used_event(&d, 1, last);
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (ld16(ring(1) + 0x2000 + 2) == txq.last_used &&
-			    !wait_past(&irqs, seen, STALL_MS) &&
-			    ld16(ring(1) + 0x2000 + 2) == txq.last_used) {
+			if (ndrv_used_idx(&d, 1) == last && !wait_past(&irqs, seen, STALL_MS) &&
+			    ndrv_used_idx(&d, 1) == last) {
 				snprintf(tx_err, sizeof(tx_err),
 					 "tx: %u in flight, none back for %d ms (sent %u, kicks %lu)",
 					 inflight, STALL_MS, sent, (unsigned long)txq.kicks);
@@ -317,33 +276,23 @@ static void *tx_driver(void *arg)
 
 START_TEST(test_rx_tx_concurrent_event_idx)
 {
-	struct modvm_virtio_mmio_config mc;
 	struct netdev_config cfg = { .pairs = 1, .mtu = 9000, .csum = true, .tso = true };
+	struct ndrv_opts o = { .name = "virtio-net-race", .raise_irq = raise_irq };
 	struct drv_q rxq = { .q = 0 };
 	static uint8_t frame[NETDEV_FRAME_MAX];
 
-	memset(&v, 0, sizeof(v));
-	vdrv_init(&v, &mc);
-	mc.raise_irq = raise_irq;
-	mc.name = "virtio-net-race";
 	cfg.backend = (struct netdev_backend){ .rx = be_rx, .tx = be_tx,
 					       .set_offloads = be_set_offloads,
 					       .set_pairs = be_set_pairs, .rx_wake = be_rx_wake };
-	ck_assert_int_eq(netdev_create(&mc, &cfg, &nd), 0);
-	v.t = netdev_transport(nd);
-	v.dev = modvm_virtio_mmio_dev(v.t);
-	ck_assert_uint_ne(vdrv_negotiate(&v, VERSION_1 | EVENT_IDX | F(MRG_RXBUF) | F(MTU)) &
-				  MODVM_VIRTIO_STATUS_FEATURES_OK,
-			  0);
-	ck_assert_uint_eq(vdrv_setup_queue(&v, 0, NUM), 1);
-	ck_assert_uint_eq(vdrv_setup_queue(&v, 1, NUM), 1);
-	vdrv_driver_ok(&v);
+	ndrv_init_opts(&d, &cfg, &o);
+	ndrv_start(&d, EVENT_IDX | F(MRG_RXBUF) | F(MTU), 2, NUM);
 	ck_assert_int_eq(RAM_SIZE >= NDRV_DATA_GPA + NUM * BUF + NUM * 64, 1);
 
 	/* RX buffers: descriptor i is buffer i, for good */
 	for (unsigned i = 0; i < NUM; i++) {
-		vdrv_set_desc(&v, ring(0), (uint16_t)i, NDRV_DATA_GPA + (uint64_t)i * BUF, BUF,
-			      F_WRITE, 0);
+		struct ndrv_seg seg = { .gpa = NDRV_DATA_GPA + (uint64_t)i * BUF, .len = BUF,
+					.write = true };
+		ndrv_set_desc(&d, 0, (uint16_t)i, &seg);
 		add(&rxq, (uint16_t)i);
 	}
 	kick_if_asked(&rxq);
@@ -357,13 +306,13 @@ START_TEST(test_rx_tx_concurrent_event_idx)
 	char err[512] = "";
 	while (next < FRAMES && !*err) {
 		unsigned seen = load(&irqs);
-		set_used_event(&rxq, 0);	/* virtqueue_disable_cb */
+		ndrv_set_used_event(&d, 0, 0);	/* virtqueue_disable_cb */
 		uint32_t id, len;
 		unsigned got = 0;
-		while (next < FRAMES && used(&rxq, &id, &len)) {
+		while (next < FRAMES && ndrv_used(&d, 0, &id, &len)) {
 			/* a frame: its header says how many buffers */
 			ck_assert_uint_lt(id, NUM);
-			const uint8_t *b = gpa(&v, NDRV_DATA_GPA + (uint64_t)id * BUF);
+			const uint8_t *b = gpa(&d.v, NDRV_DATA_GPA + (uint64_t)id * BUF);
 			uint16_t nb;
 			memcpy(&nb, b + 10, 2);
 			ck_assert_uint_ge(len, VNET_HDR_LEN);
@@ -372,12 +321,12 @@ START_TEST(test_rx_tx_concurrent_event_idx)
 			add(&rxq, (uint16_t)id);
 			for (unsigned k = 1; k < nb; k++) {
 				double t0 = now_ms();
-				while (!used(&rxq, &id, &len)) {
+				while (!ndrv_used(&d, 0, &id, &len)) {
 					ck_assert_msg(now_ms() - t0 < STALL_MS,
 						      "frame %u: buffer %u of %u never came", next, k,
 						      nb);
 				}
-				memcpy(frame + off, gpa(&v, NDRV_DATA_GPA + (uint64_t)id * BUF), len);
+				memcpy(frame + off, gpa(&d.v, NDRV_DATA_GPA + (uint64_t)id * BUF), len);
 				off += len;
 				add(&rxq, (uint16_t)id);
 			}
@@ -394,17 +343,18 @@ START_TEST(test_rx_tx_concurrent_event_idx)
 		if (next >= FRAMES)
 			break;
 		/* virtqueue_enable_cb_prepare + virtqueue_poll */
-		set_used_event(&rxq, rxq.last_used);
+		uint16_t last = d.q[0].last_used;
+		ndrv_set_used_event(&d, 0, last);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (ld16(ring(0) + 0x2000 + 2) != rxq.last_used)
+		if (ndrv_used_idx(&d, 0) != last)
 			continue;
 		naps++;
-		if (!wait_past(&irqs, seen, STALL_MS) && ld16(ring(0) + 0x2000 + 2) == rxq.last_used)
+		if (!wait_past(&irqs, seen, STALL_MS) && ndrv_used_idx(&d, 0) == last)
 			snprintf(err, sizeof(err),
 				 "rx: no interrupt for %d ms after frame %u (produced %u, avail %u, "
 				 "kicks %lu, wakes %u; %s)",
 				 STALL_MS, next, __atomic_load_n(&produced, __ATOMIC_RELAXED),
-				 rxq.avail, (unsigned long)rxq.kicks, load(&wakes), dev_err);
+				 d.q[0].avail_idx, (unsigned long)rxq.kicks, load(&wakes), dev_err);
 	}
 	__atomic_store_n(&dev_done, true, __ATOMIC_RELEASE);
 	be_rx_wake(NULL, 0);
@@ -417,15 +367,13 @@ START_TEST(test_rx_tx_concurrent_event_idx)
 	ck_assert_uint_eq(__atomic_load_n(&tx_seen, __ATOMIC_RELAXED), TX_FRAMES);
 	ck_assert(!tx_bad);
 	struct netdev_counters c;
-	netdev_get_counters(nd, 0, &c);
+	netdev_get_counters(d.nd, 0, &c);
 	ck_assert_uint_eq(c.rx_packets, FRAMES);
 	ck_assert_uint_eq(c.tx_packets, TX_FRAMES);
 	/* the run had to wait for buffers and interrupts, or it proved little */
 	ck_assert_uint_gt(c.rx_stalls, 0);
 	ck_assert_uint_gt(naps, 0);
-	netdev_free(nd);
-	v.t = NULL;
-	vdrv_fini(&v);
+	ndrv_fini(&d);
 }
 END_TEST
 
