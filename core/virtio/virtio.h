@@ -1,9 +1,9 @@
 /*
  * core/virtio/ — the virtio library device plugins build on (modvm/virtio.h):
  * split virtqueues with bounded chains (virtio_queue.c), the device state
- * behind a transport (virtio_dev.c) and the virtio-mmio v2 transport
- * (virtio_mmio.c).  This header is what those files share.  Uses only
- * base/.
+ * behind a transport (virtio_dev.c), deferred notifications
+ * (virtio_later.c) and the virtio-mmio v2 transport (virtio_mmio.c).  This
+ * header is what those files share.  Uses only base/.
  * The fuzz target and tests/devices reach the queue internals through it;
  * plugins only see modvm/virtio.h.
  */
@@ -38,6 +38,7 @@ struct modvm_virtq {
 	bool indirect;			/* VIRTIO_F_INDIRECT_DESC negotiated */
 	bool broken;			/* ring untrustworthy until reset */
 	bool warned;			/* first guest error of this setup logged */
+	bool renotify;			/* modvm_virtio_renotify asked; reset clears it */
 	struct modvm__ratelimit *log_limit;	/* guest errors: the VM's limiter (NULL: none) */
 
 	/* translated rings, whole ranges: 16*num, 6+2*num, 6+8*num bytes */
@@ -73,8 +74,15 @@ MODVM_INTERNAL void modvm__virtq_disable(struct modvm_virtq *vq);
 /* The unlocked cores of the public calls (callers hold vq->lock). */
 MODVM_INTERNAL int modvm__virtq_pop_locked(struct modvm_virtq *vq, struct modvm_virtq_chain **out);
 MODVM_INTERNAL bool modvm__virtq_should_notify_locked(struct modvm_virtq *vq);
+/* Whether the driver has made chains available that pop has not taken;
+ * like a pop, it first publishes avail_event (RING_EVENT_IDX), so when
+ * there are none the driver kicks for its next one.  False while the
+ * queue is not live or broken. */
+MODVM_INTERNAL bool modvm__virtq_pending_locked(struct modvm_virtq *vq);
 
 /* ---- the device state behind a transport (virtio_dev.c) ---- */
+
+struct modvm__virtio_later;
 
 struct modvm_virtio_dev {
 	pthread_mutex_t lock;		/* recursive: callbacks may call back in */
@@ -96,6 +104,14 @@ struct modvm_virtio_dev {
 	 * limiter once the device is in a VM, own_limit until then. */
 	struct modvm__ratelimit *log_limit;
 	struct modvm__ratelimit own_limit;
+
+	/* modvm_virtio_renotify: the transport's executor, the token its
+	 * posted call holds (NULL without an executor), whether a call is
+	 * posted and not yet run. */
+	int (*defer)(void *ctx, void (*fn)(void *arg), void *arg);
+	void *defer_ctx;
+	struct modvm__virtio_later *later;
+	bool later_posted;
 };
 
 MODVM_INTERNAL int modvm__virtio_dev_init(struct modvm_virtio_dev *dev, const char *name,
@@ -113,5 +129,17 @@ MODVM_INTERNAL void modvm__virtio_dev_set_log_limit(struct modvm_virtio_dev *dev
 						    struct modvm__ratelimit *rl);
 /* Sets @bits in InterruptStatus and raises the interrupt. */
 MODVM_INTERNAL void modvm__virtio_dev_interrupt(struct modvm_virtio_dev *dev, uint32_t bits);
+
+/* ---- deferred notifications (virtio_later.c) ---- */
+
+/* Gives the device an executor for modvm_virtio_renotify (at create,
+ * before anyone else sees the device).  0 or -ENOMEM. */
+MODVM_INTERNAL int modvm__virtio_later_init(struct modvm_virtio_dev *dev,
+					    int (*defer)(void *, void (*)(void *), void *),
+					    void *ctx);
+/* From its return on, no deferred call reaches the device: one running is
+ * waited out, posted ones find it gone.  Without the transport mutex held
+ * (a running call holds it).  Idempotent; fini calls it. */
+MODVM_INTERNAL void modvm__virtio_later_cancel(struct modvm_virtio_dev *dev);
 
 #endif

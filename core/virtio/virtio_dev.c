@@ -120,6 +120,7 @@ MODVM_INTERNAL void modvm__virtio_dev_fini(struct modvm_virtio_dev *dev)
 {
 	if (!dev->queues)
 		return;
+	modvm__virtio_later_cancel(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->queues);
 	dev->queues = NULL;

@@ -50,10 +50,19 @@ MODVM_EXPORT int modvm_virtio_mmio_create(const struct modvm_virtio_mmio_config 
 				     ops, opaque);
 	if (ret < 0)
 		goto free_t;
+	/* ABI 1.5's defer only where the caller's struct has it. */
+	if (cfg->struct_size >= offsetof(struct modvm_virtio_mmio_config, defer_ctx) +
+				       sizeof(cfg->defer_ctx)) {
+		ret = modvm__virtio_later_init(&t->dev, cfg->defer, cfg->defer_ctx);
+		if (ret < 0)
+			goto fini_dev;
+	}
 	t->base = cfg->base;
 	t->irq = cfg->irq;
 	*out = t;
 	return 0;
+fini_dev:
+	modvm__virtio_dev_fini(&t->dev);
 free_t:
 	free(t);
 	return ret;

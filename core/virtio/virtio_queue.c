@@ -122,7 +122,7 @@ MODVM_INTERNAL void modvm__virtq_reset(struct modvm_virtq *vq)
 	vq->num = 0;
 	vq->desc_gpa = vq->avail_gpa = vq->used_gpa = 0;
 	vq->ready = vq->driver_ok = vq->event_idx = vq->indirect = false;
-	vq->broken = vq->warned = false;
+	vq->broken = vq->warned = vq->renotify = false;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
 	vq->epoch++;
@@ -183,7 +183,7 @@ refuse:
 
 MODVM_INTERNAL void modvm__virtq_disable(struct modvm_virtq *vq)
 {
-	vq->ready = false;
+	vq->ready = vq->renotify = false;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->epoch++;
 }
@@ -373,6 +373,19 @@ MODVM_INTERNAL int modvm__virtq_pop_locked(struct modvm_virtq *vq, struct modvm_
 		vq->stats.bad_chains++;
 		put_used(vq, head, 0);
 	}
+}
+
+MODVM_INTERNAL bool modvm__virtq_pending_locked(struct modvm_virtq *vq)
+{
+	if (!vq->ready || !vq->driver_ok || vq->broken)
+		return false;
+	if (vq->event_idx) {
+		/* What a pop finding nothing leaves behind: a kick asked for
+		 * the next entry, ordered before the idx load. */
+		set_avail_event(vq, vq->last_avail);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	return avail_idx(vq) != vq->last_avail;
 }
 
 MODVM_EXPORT int modvm_virtq_pop(struct modvm_virtq *vq, struct modvm_virtq_chain **out)

@@ -47,6 +47,18 @@ static void raise_irq(void *ctx)
 	modvm_vm_irq_line(s->vm, s->gsi, false);
 }
 
+/* Where the devices' deferred notifications (modvm_virtio_renotify) run:
+ * the VM's loop, behind its other work.  None is posted once the VM is
+ * stopping: its vCPUs are gone, and the device soon follows. */
+static int defer_on_loop(void *ctx, void (*fn)(void *), void *arg)
+{
+	struct slot *s = ctx;
+
+	if (atomic_load_explicit(&s->vm->stop, memory_order_acquire))
+		return -ESHUTDOWN;
+	return modvm_loop_call(s->vm->loop, fn, arg);
+}
+
 static void irqfd_setup(struct slot *s)
 {
 	s->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -94,6 +106,8 @@ MODVM_EXPORT int modvm_vm_add_virtio(struct modvm_vm *vm, const char *name,
 		.mem = { .translate = translate, .ctx = vm },
 		.raise_irq = raise_irq,
 		.irq_ctx = s,
+		.defer = vm->loop ? defer_on_loop : NULL,
+		.defer_ctx = s,
 	};
 	struct modvm_virtio_mmio *t;
 	int ret = modvm_virtio_mmio_create(&cfg, ops, opaque, &t);

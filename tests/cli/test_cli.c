@@ -377,7 +377,7 @@ END_TEST
 START_TEST(test_describe_refused)
 {
 	run_modvm(&res, 60, "plugins", "--describe", "fixture-abi-minor", NULL);
-	run_expect(&res, 2, NULL, "built for ABI 1.5, this modvm supports up to " MODVM_ABI_TEXT);
+	run_expect(&res, 2, NULL, "built for ABI 1.6, this modvm supports up to " MODVM_ABI_TEXT);
 	run_modvm(&res, 60, "plugins", "--describe", "fixture-absent", NULL);
 	run_expect(&res, 2, NULL, "plugin fixture-absent: not found");
 }

@@ -2,12 +2,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <modvm/loop.h>
+
 #include "virtio_driver.h"
 
 static void *translate(void *ctx, uint64_t addr, uint64_t len)
 {
 	struct vdrv *d = ctx;
 
+	if (d->on_translate)
+		d->on_translate(d);
 	if (len == 0)
 		return NULL;
 	if (addr < RAM_SIZE && len <= RAM_SIZE - addr)
@@ -46,6 +50,11 @@ void vdrv_init(struct vdrv *d, struct modvm_virtio_mmio_config *cfg)
 		.raise_irq = count_irq,
 		.irq_ctx = d,
 	};
+}
+
+int vdrv_defer_on_loop(void *loop, void (*fn)(void *), void *arg)
+{
+	return modvm_loop_call(loop, fn, arg);
 }
 
 void vdrv_fini(struct vdrv *d)

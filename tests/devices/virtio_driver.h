@@ -41,12 +41,19 @@ struct vdrv {
 	uint16_t num;
 	uint16_t avail_idx;	/* driver's next avail slot */
 	uint16_t last_used;	/* driver's consumed used entries */
+	/* Called at every translation of a guest address, i.e. while the
+	 * device walks a chain or reads a buffer: a driver adding buffers
+	 * there races the device deterministically.  NULL: none. */
+	void (*on_translate)(struct vdrv *d);
 };
 
 /* Maps RAM and fills a transport config whose raise_irq counts into d. */
 void vdrv_init(struct vdrv *d, struct modvm_virtio_mmio_config *cfg);
 /* Destroys the transport (if any) and unmaps RAM. */
 void vdrv_fini(struct vdrv *d);
+/* A transport config's defer (modvm_virtio_renotify) with @loop as
+ * defer_ctx: modvm_loop_call. */
+int vdrv_defer_on_loop(void *loop, void (*fn)(void *), void *arg);
 
 uint8_t *gpa(struct vdrv *d, uint64_t addr);
 uint32_t mmio_read(struct vdrv *d, uint64_t off);

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 
 #define MODVM_ABI_MAJOR 1
-#define MODVM_ABI_MINOR 4
+#define MODVM_ABI_MINOR 5
 
 /* Marks a symbol that libmodvm (or a plugin, for its descriptor) exports. */
 #define MODVM_EXPORT __attribute__((visibility("default")))

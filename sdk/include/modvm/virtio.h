@@ -22,11 +22,12 @@
  * Locking.  Each transport has one mutex (recursive).  Every function here
  * that takes a transport, a device or a queue takes it, so any thread may
  * call them: vCPU threads (register accesses), the loop thread (a back end
- * completing I/O), a device's own worker.  The device's callbacks run with
- * the mutex held and may call back into this API (e.g. pop and push from
- * queue_notify).  A device with locks of its own must never hold them while
- * calling into this API, or it can deadlock against a vCPU thread that holds
- * the transport mutex and calls the device.
+ * completing I/O, a deferred notification), a device's own worker.  The
+ * device's callbacks run with the mutex held and may call back into this
+ * API (e.g. pop and push from queue_notify).  A device with locks of its
+ * own must never hold them while calling into this API, or it can deadlock
+ * against a vCPU thread that holds the transport mutex and calls the
+ * device.
  *
  * Guest-caused errors are never fatal and never touch memory outside the
  * ranges the translation returned: a malformed descriptor chain is handed
@@ -187,7 +188,8 @@ struct modvm_virtq_chain {
  * loop too, e.g. to modvm_virtq_size() chains per kick: a guest whose used
  * ring overlaps avail->idx sees each push as a new available entry.  When
  * RING_EVENT_IDX was negotiated it also publishes avail_event, so the driver
- * kicks again for the next new buffer.  Any thread.
+ * kicks again for the next new buffer; a loop that its bound ended, not a
+ * pop returning 0, must call modvm_virtio_renotify().  Any thread.
  */
 MODVM_EXPORT int modvm_virtq_pop(struct modvm_virtq *vq, struct modvm_virtq_chain **out);
 
@@ -256,7 +258,9 @@ struct modvm_virtio_device_ops {
 	 * Little-endian, as the guest sees it. */
 	void (*read_config)(void *opaque, uint32_t offset, uint8_t *data, uint32_t len);
 	void (*write_config)(void *opaque, uint32_t offset, const uint8_t *data, uint32_t len);
-	/* The driver kicked ready queue @queue_index (the device is DRIVER_OK). */
+	/* The driver kicked ready queue @queue_index (the device is DRIVER_OK),
+	 * or modvm_virtio_renotify() asked for this call again: then it runs
+	 * on the transport's defer thread (the VM's loop thread). */
 	void (*queue_notify)(void *opaque, uint16_t queue_index);
 	/* The driver wrote FEATURES_OK with @features (already checked to be a
 	 * subset of the offer including VERSION_1).  0 accepts; non-zero refuses
@@ -281,6 +285,29 @@ MODVM_EXPORT struct modvm_virtq *modvm_virtio_queue(struct modvm_virtio_dev *dev
  * raise_irq.  Returns whether it did.  Any thread.
  */
 MODVM_EXPORT bool modvm_virtio_notify_used(struct modvm_virtio_dev *dev, uint16_t index);
+
+/*
+ * ABI 1.5.  For a device whose own bound (a queue's worth per kick, see
+ * modvm_virtq_pop) ended its pop loop on queue @index, rather than a pop
+ * returning 0: makes sure the chains left are not stranded.  A driver may
+ * make buffers available while the device works, and with RING_EVENT_IDX
+ * it does not kick for them, since the last pop asked for a kick at an
+ * entry the driver had already passed; the queue would stall.
+ *
+ * With nothing pending it only asks the driver to kick for its next
+ * buffer, as a pop finding the ring empty does, and returns 0.  Otherwise
+ * it calls queue_notify(@index) again later, as if the driver had kicked,
+ * through the transport's defer (struct modvm_virtio_mmio_config; the VM's
+ * loop thread for devices added with modvm_vm_add_virtio), behind the work
+ * already queued there so that it gets its turn, with the transport mutex
+ * held; one call serves every queue of the device that asked.  The call is
+ * dropped if the driver resets the device or the queue first, and never
+ * runs once the transport is destroyed.  Returns 1 (a call is pending), 0,
+ * -EINVAL (no queue @index), -ENOTSUP (no defer: the transport was made
+ * without one, or the VM has no loop), -ESHUTDOWN (the VM is stopping), or
+ * the defer's error.  Any thread.
+ */
+MODVM_EXPORT int modvm_virtio_renotify(struct modvm_virtio_dev *dev, uint16_t index);
 
 /*
  * The device's configuration space changed: bumps ConfigGeneration, sets
@@ -350,6 +377,13 @@ struct modvm_virtio_mmio_config {
 	 * to an irqfd write or an irq line pulse).  With the mutex held. */
 	void (*raise_irq)(void *ctx);
 	void *irq_ctx;
+	/* ABI 1.5.  Where modvm_virtio_renotify() sends its calls: @defer must
+	 * call @fn(@arg) exactly once, later, never inside defer itself, on a
+	 * thread that does not hold the transport mutex (a loop:
+	 * modvm_loop_call fits through a one-line wrapper, with
+	 * defer_ctx = the loop).  0 or -errno.  NULL: no deferred calls. */
+	int (*defer)(void *ctx, void (*fn)(void *arg), void *arg);
+	void *defer_ctx;
 };
 
 /*

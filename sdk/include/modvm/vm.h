@@ -311,8 +311,10 @@ struct modvm_virtio_mmio;
 /*
  * Adds a virtio-mmio device (modvm/virtio.h) to @vm: takes the next 4 KiB
  * window from MODVM_VM_VIRTIO_MMIO_BASE and the next free ISA interrupt
- * (5, 6, 7, 9, 10, …), wires guest memory and the interrupt, registers the
- * window on the iobus and records it so the boot path announces it with
+ * (5, 6, 7, 9, 10, …), wires guest memory, the interrupt and, if the VM
+ * has a loop, the defer of modvm_virtio_renotify (the loop thread; nothing
+ * new is deferred once the VM is stopping), registers the window on the
+ * iobus and records it so the boot path announces it with
  * "virtio_mmio.device=".  Before modvm_vm_start (a device added later is
  * not on the command line).  @name appears in log lines.  0 or -ENOSPC /
  * -EBUSY / -ENOMEM / the transport's error, logged.  Owner thread.

@@ -174,7 +174,7 @@ static const struct refusal refusals[] = {
 	{ "fixture-nosym", "%s: not a modvm plugin: no symbol modvm_plugin_entry_v1", NULL },
 	{ "fixture-v2-symbol", "%s: built for ABI major 2, this modvm is ABI 1", NULL },
 	{ "fixture-abi-major", "%s: built for ABI major 2, this modvm is ABI 1", NULL },
-	{ "fixture-abi-minor", "%s: built for ABI 1.5, this modvm supports up to " ABI_TEXT, NULL },
+	{ "fixture-abi-minor", "%s: built for ABI 1.6, this modvm supports up to " ABI_TEXT, NULL },
 	{ "fixture-noname", "%s: plugin name is empty", NULL },
 	{ "fixture-wrongname",
 	  "%s: plugin name \"something-else\" does not match its file name \"fixture-wrongname\"",
