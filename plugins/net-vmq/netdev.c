@@ -142,9 +142,9 @@ static void ctrl(struct netdev *nd, uint16_t qi)
 {
 	struct modvm_virtq *vq = modvm_virtio_queue(nd->dev, qi);
 	struct modvm_virtq_chain *c;
-	uint32_t budget = modvm_virtq_size(vq);
+	uint32_t budget = modvm_virtq_size(vq), n = 0;
 
-	while (budget-- > 0 && modvm_virtq_pop(vq, &c) > 0) {
+	for (; n < budget && modvm_virtq_pop(vq, &c) > 0; n++) {
 		uint8_t cmd[16], ack = VNET_CTRL_ERR;
 		uint64_t len = c->readable_bytes, off = 0;
 
@@ -163,6 +163,8 @@ static void ctrl(struct netdev *nd, uint16_t qi)
 		}
 	}
 	modvm_virtio_notify_used(nd->dev, qi);
+	if (budget && n == budget)
+		modvm_virtio_renotify(nd->dev, qi);	/* as netdev__tx */
 }
 
 static void queue_notify(void *opaque, uint16_t qi)

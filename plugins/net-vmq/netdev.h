@@ -12,11 +12,13 @@
  *
  * Threads.  TX runs in queue_notify, on the vCPU thread that kicked (a
  * write into the tap never blocks, so the frame leaves with no thread
- * hop).  RX runs where netdev_rx_poll() is called (the loop thread in the
- * plugin): it copies frames from the back end into guest buffers and, when
- * the guest has none left, reports NETDEV_RX_STALLED and calls
- * backend.rx_wake at the guest's next RX kick.  Counters are atomic and
- * readable from any thread.
+ * hop); a kick takes at most a queue's worth of frames, and what the
+ * driver added meanwhile is sent from the loop thread
+ * (modvm_virtio_renotify).  RX runs where netdev_rx_poll() is called (the
+ * loop thread in the plugin): it copies frames from the back end into
+ * guest buffers and, when the guest has none left, reports
+ * NETDEV_RX_STALLED and calls backend.rx_wake at the guest's next RX kick.
+ * Counters are atomic and readable from any thread.
  */
 #ifndef NET_VMQ_NETDEV_H
 #define NET_VMQ_NETDEV_H
@@ -102,7 +104,8 @@ struct vnet_hdr {
  * except tx and rx.  Frames are handed over with the 12-byte header first.
  */
 struct netdev_backend {
-	/* Sends one frame; bytes written or -errno.  vCPU thread. */
+	/* Sends one frame; bytes written or -errno.  A vCPU thread, or the
+	 * loop thread for a renotified queue; under the transport mutex. */
 	ssize_t (*tx)(void *ctx, unsigned pair, const struct iovec *iov, int iovcnt);
 	/* Reads one frame into @buf; its length, or -EAGAIN when there is none. */
 	ssize_t (*rx)(void *ctx, unsigned pair, void *buf, size_t len);

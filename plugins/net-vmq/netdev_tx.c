@@ -128,13 +128,17 @@ void netdev__tx(struct netdev *nd, unsigned pair)
 	uint64_t features = __atomic_load_n(&nd->features, __ATOMIC_RELAXED);
 	struct modvm_virtq_chain *c;
 	/* A kick handles at most a queue's worth (see modvm_virtq_pop). */
-	uint32_t budget = modvm_virtq_size(vq);
+	uint32_t budget = modvm_virtq_size(vq), n = 0;
 
-	while (budget-- > 0 && modvm_virtq_pop(vq, &c) > 0) {
+	for (; n < budget && modvm_virtq_pop(vq, &c) > 0; n++) {
 		enum netdev_drop why = send_chain(nd, pair, features, c);
 		if (why != NETDEV_DROP_NR)
 			drop(nd, pair, why);
 		modvm_virtq_push(vq, c, 0);
 	}
 	modvm_virtio_notify_used(nd->dev, qi);
+	/* The driver may have added more meanwhile and, with EVENT_IDX, will
+	 * not kick for them: come back on the loop. */
+	if (budget && n == budget)
+		modvm_virtio_renotify(nd->dev, qi);
 }

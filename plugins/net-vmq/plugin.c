@@ -436,8 +436,9 @@ static int vm_configure(struct nv *m, unsigned id)
  * What the NICs need after the lockdown, beyond the core's lists: a
  * guest's reboot sets its taps up again on the loop thread (open
  * /dev/net/tun, the TUN ioctls, MTU and link state through an AF_INET
- * socket, ethtool for VMQ); the TX path writes frames on vCPU threads and
- * the guest's feature negotiation (a vCPU's MMIO write) sets the tap's
+ * socket, ethtool for VMQ); the TX path writes frames on vCPU threads (and
+ * on the loop, which the core lets writev, after a kick's queue's worth)
+ * and the guest's feature negotiation (a vCPU's MMIO write) sets the tap's
  * offloads; taps and queue steering keep CAP_NET_ADMIN.
  */
 static int declare_sandbox(struct nv *m)

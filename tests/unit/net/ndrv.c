@@ -28,6 +28,10 @@ void ndrv_init_opts(struct ndrv *d, const struct netdev_config *cfg, const struc
 		mc.raise_irq = o->raise_irq;
 		mc.irq_ctx = o->irq_ctx;
 	}
+	if (o && o->loop) {
+		mc.defer = vdrv_defer_on_loop;
+		mc.defer_ctx = o->loop;
+	}
 	ck_assert_int_eq(netdev_create(&mc, cfg, &d->nd), 0);
 	d->v.t = netdev_transport(d->nd);
 	d->v.dev = modvm_virtio_mmio_dev(d->v.t);

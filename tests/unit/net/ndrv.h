@@ -41,6 +41,7 @@ struct ndrv_opts {
 	const char *name;		/* NULL: "virtio-net-test" */
 	void (*raise_irq)(void *ctx);	/* NULL: vdrv's, counting into v.irqs */
 	void *irq_ctx;
+	struct modvm_loop *loop;	/* where renotified calls run; NULL: nowhere */
 };
 
 /* Maps RAM and creates the device with @cfg. */

@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "event/event.h"
 #include "fakebe.h"
 #include "ndrv.h"
 
@@ -559,6 +562,112 @@ START_TEST(test_rx_reposted_non_rx_chains_bounded)
 }
 END_TEST
 
+/*
+ * More than a queue's worth per kick.  The driver takes back what the
+ * device used and sends the next frame in that buffer while the device is
+ * still working (from the translation of each chain the device walks, as
+ * another vCPU would), kicking only when avail_event asks: with EVENT_IDX
+ * it never asks then.  The device stops after a queue's worth and must
+ * come back by itself (modvm_virtio_renotify, on the loop) until every
+ * frame is out.
+ */
+#define MORE_NUM 16u
+#define MORE_FRAMES 50u
+#define MORE_LEN 60u
+
+static unsigned more_posted, more_sent, more_taken;
+static bool more_kick_asked, more_bad;
+
+static void more_frame(uint16_t head, unsigned seq)
+{
+	uint8_t *p = gpa(&d.v, d.q[1].buf_gpa[head]);
+
+	memset(p, 0, VNET_HDR_LEN + MORE_LEN);
+	memcpy(p + VNET_HDR_LEN, MAC, 6);
+	p[VNET_HDR_LEN + 12] = 0x08;
+	memcpy(p + VNET_HDR_LEN + 14, &seq, 4);
+}
+
+static void more_driver(struct vdrv *v)
+{
+	uint32_t id, len;
+
+	(void)v;
+	while (more_posted < MORE_FRAMES && ndrv_used(&d, 1, &id, &len)) {
+		uint16_t old = d.q[1].avail_idx;
+
+		more_taken++;
+		more_frame((uint16_t)id, more_posted++);
+		ndrv_repost(&d, 1, (uint16_t)id);
+		more_kick_asked |= ndrv_kick_needed(&d, 1, old);
+	}
+}
+
+static ssize_t more_tx(void *ctx, unsigned pair, const struct iovec *iov, int cnt)
+{
+	unsigned seq;
+
+	(void)ctx;
+	(void)pair;
+	if (cnt != 2 || iov[1].iov_len != MORE_LEN)
+		more_bad = true;
+	else {
+		memcpy(&seq, (uint8_t *)iov[1].iov_base + 14, 4);
+		more_bad |= seq != more_sent;
+	}
+	more_sent++;
+	return (ssize_t)(VNET_HDR_LEN + MORE_LEN);
+}
+
+START_TEST(test_tx_more_than_a_queue_per_kick)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct netdev_config cfg = { .pairs = 1, .mtu = 1500 };
+	struct ndrv_opts o = { .loop = loop };
+	struct timespec t0, t;
+	uint32_t id, len;
+
+	ck_assert_ptr_nonnull(loop);
+	memcpy(cfg.mac, MAC, 6);
+	fb = fakebe_new();
+	cfg.backend = fakebe_backend(fb);
+	cfg.backend.tx = more_tx;
+	ndrv_init_opts(&d, &cfg, &o);
+	ndrv_start(&d, EVENT_IDX, 2, MORE_NUM);
+	more_posted = more_sent = more_taken = 0;
+	more_kick_asked = more_bad = false;
+	for (unsigned i = 0; i < MORE_NUM; i++) {
+		struct ndrv_seg seg = { ndrv_alloc(&d, VNET_HDR_LEN + MORE_LEN),
+					VNET_HDR_LEN + MORE_LEN, false };
+		uint16_t head = ndrv_post(&d, 1, &seg, 1);
+		more_frame(head, more_posted++);
+	}
+	ck_assert(ndrv_kick_needed(&d, 1, 0));
+	d.v.on_translate = more_driver;
+	ndrv_kick(&d, 1);
+	/* a queue's worth went, and the driver added more meanwhile */
+	ck_assert_uint_eq(more_sent, MORE_NUM);
+	ck_assert_uint_gt(more_posted, MORE_NUM);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		modvm__loop_run_once(loop);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (more_sent < MORE_FRAMES && t.tv_sec - t0.tv_sec < 3);
+	d.v.on_translate = NULL;
+	ck_assert_msg(more_sent == MORE_FRAMES, "%u of %u frames sent, %u made available",
+		      more_sent, MORE_FRAMES, more_posted);
+	ck_assert(!more_bad);
+	ck_assert(!more_kick_asked);
+	while (ndrv_used(&d, 1, &id, &len))
+		more_taken++;
+	ck_assert_uint_eq(more_taken, MORE_FRAMES);
+	/* and the driver's next frame gets its kick */
+	ck_assert_uint_eq(ndrv_avail_event(&d, 1), d.q[1].avail_idx);
+	destroy();
+	modvm__loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("net-dev");
@@ -579,6 +688,7 @@ int main(void)
 	tcase_add_test(tc, test_tx_malformed);
 	tcase_add_test(tc, test_rx_malformed);
 	tcase_add_test(tc, test_rx_reposted_non_rx_chains_bounded);
+	tcase_add_test(tc, test_tx_more_than_a_queue_per_kick);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
