@@ -13,8 +13,10 @@
  * status byte is returned used with length 0 and counted.
  *
  * Threads.  Requests are parsed and submitted in queue_notify, on the vCPU
- * thread that kicked, with the transport mutex held; the I/O runs in the
- * kernel (io_uring) or on I/O threads (blkio.h), never on the vCPU thread.
+ * thread that kicked (or on the loop thread, for what was left after a
+ * queue's worth: modvm_virtio_renotify), with the transport mutex held;
+ * the I/O runs in the kernel (io_uring) or on I/O threads (blkio.h), never
+ * on the vCPU thread.
  * Completions write the status byte and push the chain on the engine's
  * thread, under the transport mutex, and interrupt the driver.  A device
  * reset drops requests that have not completed yet (their chains are never

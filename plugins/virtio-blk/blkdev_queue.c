@@ -362,18 +362,22 @@ static struct blkreq_limits limits(const struct blkdev *bd)
 }
 
 /* Pops and starts what queue @qi holds: at most its size per call (a
- * guest can make a ring look endless), stopping when the rate limiter
- * says wait.  Transport mutex held. */
+ * guest can make a ring look endless; what is left is picked up through
+ * modvm_virtio_renotify), stopping when the rate limiter says wait (its
+ * timer resumes).  Transport mutex held. */
 void blkdev__process(struct blkdev *bd, uint16_t qi)
 {
 	struct modvm_virtq *vq = modvm_virtio_queue(bd->dev, qi);
 	struct blkreq_limits lim = limits(bd);
 	struct modvm_virtq_chain *c;
 	bool answered = false;
+	uint32_t size, budget;
 
 	if (!vq || bd->dying || !drain_throttled(bd, qi))
 		return;
-	for (uint32_t budget = modvm_virtq_size(vq); budget > 0; budget--) {
+	/* Ends at 0 only when the budget ran out: every other way out breaks. */
+	size = modvm_virtq_size(vq);
+	for (budget = size; budget > 0; budget--) {
 		if (modvm_virtq_pop(vq, &c) <= 0)
 			break;
 		struct breq *q = malloc(sizeof(*q) + (c->n_readable + c->n_writable) *
@@ -412,6 +416,8 @@ void blkdev__process(struct blkdev *bd, uint16_t qi)
 	}
 	if (answered)
 		modvm_virtio_notify_used(bd->dev, qi);
+	if (size && budget == 0)
+		modvm_virtio_renotify(bd->dev, qi);
 }
 
 /* Frees the throttled requests (reset, teardown).  Transport mutex held. */

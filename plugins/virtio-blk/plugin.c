@@ -266,8 +266,9 @@ static int vm_configure(struct vb *m, unsigned id)
 /*
  * What disks need after the lockdown, beyond the core's lists: a guest's
  * reboot opens and locks the images again on the loop thread; requests
- * are submitted on vCPU threads (virtqueue notify) and done on the I/O
- * threads (the pool's workers or the io_uring reaper).
+ * are submitted on vCPU threads (virtqueue notify; on the loop after a
+ * kick's queue's worth) and done on the I/O threads (the pool's workers
+ * or the io_uring reaper).
  */
 static const char *const loop_calls[] = { "io_uring_setup", "io_uring_register",
 					  "io_uring_enter", NULL };

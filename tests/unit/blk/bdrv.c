@@ -21,18 +21,27 @@ static uint16_t get16(struct bdrv *d, uint64_t addr)
 	return __atomic_load_n((uint16_t *)gpa(&d->v, addr), __ATOMIC_ACQUIRE);
 }
 
-void bdrv_init(struct bdrv *d, const struct blkdev_config *cfg)
+void bdrv_init_loop(struct bdrv *d, const struct blkdev_config *cfg, struct modvm_loop *loop)
 {
 	struct modvm_virtio_mmio_config mc;
 
 	memset(d, 0, sizeof(*d));
 	vdrv_init(&d->v, &mc);
 	mc.name = "virtio-blk-test";
+	if (loop) {
+		mc.defer = vdrv_defer_on_loop;
+		mc.defer_ctx = loop;
+	}
 	ck_assert_int_eq(blkdev_create(&mc, cfg, &d->bd), 0);
 	ck_assert(cfg->io == BLKIO_AUTO || blkdev_io_kind(d->bd) == cfg->io);
 	d->v.t = blkdev_transport(d->bd);
 	d->v.dev = modvm_virtio_mmio_dev(d->v.t);
 	d->data_next = BDRV_DATA_GPA;
+}
+
+void bdrv_init(struct bdrv *d, const struct blkdev_config *cfg)
+{
+	bdrv_init_loop(d, cfg, NULL);
 }
 
 void bdrv_fini(struct bdrv *d)
@@ -121,6 +130,16 @@ uint16_t bdrv_post(struct bdrv *d, unsigned q, const struct bseg *segs, unsigned
 	s->avail_idx++;
 	put16(d, base + 0x1000 + 2, s->avail_idx);
 	return head;
+}
+
+void bdrv_repost(struct bdrv *d, unsigned q, uint16_t head)
+{
+	struct bdrv_q *s = &d->q[q];
+	uint64_t base = ring_base(q);
+
+	put16(d, base + 0x1000 + 4 + 2u * (s->avail_idx % s->num), head);
+	s->avail_idx++;
+	put16(d, base + 0x1000 + 2, s->avail_idx);
 }
 
 void bdrv_kick(struct bdrv *d, unsigned q)

@@ -38,6 +38,8 @@ struct bseg {
 
 /* Maps RAM and creates the device with @cfg. */
 void bdrv_init(struct bdrv *d, const struct blkdev_config *cfg);
+/* The same, its renotified calls (modvm_virtio_renotify) run by @loop. */
+void bdrv_init_loop(struct bdrv *d, const struct blkdev_config *cfg, struct modvm_loop *loop);
 /* Frees the device (waiting for its requests) and unmaps RAM. */
 void bdrv_fini(struct bdrv *d);
 /* Negotiates @want (VERSION_1 added), @nq queues of @num entries, DRIVER_OK. */
@@ -53,6 +55,8 @@ void bdrv_data_reset(struct bdrv *d);
 void bdrv_hdr(struct bdrv *d, uint64_t gpa, uint32_t type, uint64_t sector);
 /* Posts a chain on queue @q; returns its head. */
 uint16_t bdrv_post(struct bdrv *d, unsigned q, const struct bseg *segs, unsigned n);
+/* Makes the chain at @head available again on queue @q, as it is. */
+void bdrv_repost(struct bdrv *d, unsigned q, uint16_t head);
 void bdrv_kick(struct bdrv *d, unsigned q);
 bool bdrv_used(struct bdrv *d, unsigned q, uint32_t *id, uint32_t *len);
 /* Waits up to 5 s for the next used entry of @q. */

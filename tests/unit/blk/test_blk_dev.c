@@ -21,6 +21,7 @@
 #include <modvm/log.h>
 
 #include "bdrv.h"
+#include "event/event.h"
 
 #define F(b) VBLK_BIT(VBLK_F_##b)
 #define IMG_SIZE (1u << 20)		/* 2048 sectors */
@@ -774,6 +775,114 @@ START_TEST(test_free_with_throttled_requests)
 }
 END_TEST
 
+/*
+ * More than a queue's worth per kick.  Reads of 512 bytes, three
+ * descriptors each, so five fit a ring of 16; the engine runs them inside
+ * submit, so they are used at once.  The driver takes them back and
+ * reuses their descriptors for the next read while the device is still
+ * working (from the translation of each chain the device walks, as
+ * another vCPU would), kicking only when avail_event asks: with EVENT_IDX
+ * it never asks then.  The device stops after a queue's worth and must
+ * come back by itself (modvm_virtio_renotify, on the loop) until every
+ * read is answered.
+ */
+#define MORE_NUM 16u
+#define MORE_CHAINS 5u
+#define MORE_READS 40u
+
+static struct {
+	uint64_t hdr, data, st;
+	unsigned seq;
+} more[MORE_NUM];
+static unsigned more_posted, more_done;
+static bool more_kick_asked, more_bad;
+
+/* Read number @seq (of sector @seq) into the chain at @head. */
+static void more_read(uint16_t head, unsigned seq)
+{
+	bdrv_hdr(&d, more[head].hdr, VBLK_T_IN, seq);
+	memset(gpa(&d.v, more[head].data), 0, 512);
+	*gpa(&d.v, more[head].st) = 0xee;
+	more[head].seq = seq;
+}
+
+/* One answered read: its status and its bytes. */
+static void more_check(uint32_t head, uint32_t len)
+{
+	const uint8_t *p = gpa(&d.v, more[head].data);
+
+	more_bad |= head >= MORE_NUM || len != 513 || *gpa(&d.v, more[head].st) != VBLK_S_OK;
+	for (unsigned i = 0; i < 512 && !more_bad; i++)
+		more_bad |= p[i] != bdrv_pattern((uint64_t)more[head].seq * 512 + i);
+	more_done++;
+}
+
+static void more_driver(struct vdrv *v)
+{
+	uint32_t id, len;
+
+	(void)v;
+	while (more_posted < MORE_READS && bdrv_used(&d, 0, &id, &len)) {
+		uint16_t old = d.q[0].avail_idx;
+
+		more_check(id, len);
+		more_read((uint16_t)id, more_posted++);
+		bdrv_repost(&d, 0, (uint16_t)id);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint16_t event = vdrv_avail_event(&d.v), nw = d.q[0].avail_idx;
+		more_kick_asked |= (uint16_t)(nw - event - 1) < (uint16_t)(nw - old);
+	}
+}
+
+START_TEST(test_more_than_a_queue_per_kick)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct blkdev_config cfg;
+	struct timespec t0, t;
+	uint32_t id, len;
+
+	ck_assert_ptr_nonnull(loop);
+	engine = BLKIO_INLINE;
+	make_cfg(&cfg);
+	bdrv_init_loop(&d, &cfg, loop);
+	bdrv_start(&d, EVENT_IDX, 1, MORE_NUM);
+	more_posted = more_done = 0;
+	more_kick_asked = more_bad = false;
+	for (unsigned i = 0; i < MORE_CHAINS; i++) {
+		uint64_t hdr = bdrv_alloc(&d, VBLK_HDR_LEN, 16), data = bdrv_alloc(&d, 512, 512);
+		uint64_t st = bdrv_alloc(&d, 1, 1);
+		struct bseg segs[3] = { { hdr, VBLK_HDR_LEN, false }, { data, 512, true },
+					{ st, 1, true } };
+		uint16_t head = bdrv_post(&d, 0, segs, 3);
+
+		ck_assert_uint_lt(head, MORE_NUM);
+		more[head].hdr = hdr;
+		more[head].data = data;
+		more[head].st = st;
+		more_read(head, more_posted++);
+	}
+	d.v.on_translate = more_driver;
+	bdrv_kick(&d, 0);
+	/* a queue's worth answered, and the driver added more meanwhile */
+	ck_assert_uint_eq(more_posted, MORE_NUM + MORE_CHAINS - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		modvm__loop_run_once(loop);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (more_posted < MORE_READS && t.tv_sec - t0.tv_sec < 3);
+	d.v.on_translate = NULL;
+	while (bdrv_used(&d, 0, &id, &len))
+		more_check(id, len);
+	ck_assert_msg(more_done == MORE_READS, "%u of %u reads answered, %u made available",
+		      more_done, MORE_READS, more_posted);
+	ck_assert(!more_bad);
+	ck_assert(!more_kick_asked);
+	ck_assert_uint_eq(vdrv_avail_event(&d.v), d.q[0].avail_idx);
+	destroy();
+	modvm__loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("blk-dev");
@@ -799,6 +908,7 @@ int main(void)
 	tcase_add_loop_test(t, test_direct_io_bounce, 0, n);
 	tcase_add_loop_test(t, test_direct_io_bounce_budget, 0, n);
 	tcase_add_loop_test(t, test_free_with_throttled_requests, 0, n);
+	tcase_add_test(t, test_more_than_a_queue_per_kick);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
