@@ -30,7 +30,8 @@ struct balloon_dev {
 	 * under it: no lock of ours needed. */
 	uint8_t role[BALLOON_Q_NR];
 	/* MADV_REMOVE until the mapping refuses it (private RAM), then
-	 * MADV_DONTNEED; only vCPU threads under the transport mutex touch it. */
+	 * MADV_DONTNEED; only queue_notify touches it, under the transport
+	 * mutex. */
 	int advice;
 	uint32_t num_pages;	/* atomic */
 	uint32_t actual;	/* atomic */
@@ -247,12 +248,14 @@ static void queue_notify(void *opaque, uint16_t qi)
 	int got;
 	/* One kick handles at most a queue's worth: a guest whose used ring
 	 * overlaps avail->idx would otherwise make every push a new entry and
-	 * keep this vCPU thread here forever. */
-	uint32_t budget = modvm_virtq_size(vq);
+	 * keep this vCPU thread here forever.  The rest comes back through
+	 * modvm_virtio_renotify. */
+	uint32_t budget = modvm_virtq_size(vq), taken = 0;
 
 	do {
-		got = budget-- > 0 ? modvm_virtq_pop(vq, &c) : 0;
+		got = taken < budget ? modvm_virtq_pop(vq, &c) : 0;
 		if (got > 0) {
+			taken++;
 			switch (role) {
 			case BALLOON_Q_INFLATE:
 				do_pfn_chain(b, c, true, &r);
@@ -281,6 +284,8 @@ static void queue_notify(void *opaque, uint16_t qi)
 		}
 	} while (got > 0);
 	modvm_virtio_notify_used(b->dev, qi);
+	if (budget && taken == budget)
+		modvm_virtio_renotify(b->dev, qi);
 }
 
 static int set_features_ok(void *opaque, uint64_t features)

@@ -15,8 +15,10 @@
  * region); pages that don't are counted in bad_pfns and never touched.
  *
  * Threads.  The virtio callbacks run on vCPU threads under the transport
- * mutex; the getters and balloon_dev_set_target / _request_stats may be
- * called from any thread (the plugin's loop thread).  The device's own
+ * mutex (queue_notify also on the loop thread, for what was left after a
+ * queue's worth: modvm_virtio_renotify); the getters and
+ * balloon_dev_set_target / _request_stats may be called from any thread
+ * (the plugin's loop thread).  The device's own
  * mutex is never held while calling into the virtio library.
  */
 #ifndef MEM_BALLOON_DEV_H

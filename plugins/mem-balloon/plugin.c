@@ -495,7 +495,8 @@ static int mb_init(struct modvm_plugin_ctx *ctx)
 			goto free_vms;
 	/* Inflating hands pages back on the vCPU thread that notified
 	 * (balloon_dev.c): MADV_REMOVE, MADV_DONTNEED (every class has it)
-	 * once the mapping refuses the first. */
+	 * once the mapping refuses the first.  The loop, which takes over
+	 * after a kick's queue's worth, has both from the core. */
 	if ((rc = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_VCPU, "madvise", 2, MADV_REMOVE)) < 0)
 		goto free_vms;
 	if ((rc = modvm_bus_register(&modvm_event_mem_guest_stats)) < 0 ||

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <modvm/loop.h>
+
 #include "bdrv.h"
 
 #define DIE(...)                                                                    \
@@ -19,6 +21,8 @@ static void *translate(void *ctx, uint64_t gpa, uint64_t len)
 {
 	struct bdrv *d = ctx;
 
+	if (d->on_translate)
+		d->on_translate(d);
 	if (len == 0 || gpa >= d->ram_size || len > d->ram_size - gpa)
 		return NULL;
 	return d->ram + gpa;
@@ -29,7 +33,12 @@ static void count_irq(void *ctx)
 	((struct bdrv *)ctx)->irqs++;
 }
 
-void bdrv_init(struct bdrv *d, size_t ram_size, bool shared)
+static int defer_on_loop(void *loop, void (*fn)(void *), void *arg)
+{
+	return modvm_loop_call(loop, fn, arg);
+}
+
+void bdrv_init_loop(struct bdrv *d, size_t ram_size, bool shared, struct modvm_loop *loop)
 {
 	memset(d, 0, sizeof(*d));
 	d->ram_size = ram_size;
@@ -56,11 +65,18 @@ void bdrv_init(struct bdrv *d, size_t ram_size, bool shared)
 		.mem = { .translate = translate, .ctx = d },
 		.raise_irq = count_irq,
 		.irq_ctx = d,
+		.defer = loop ? defer_on_loop : NULL,
+		.defer_ctx = loop,
 	};
 	if (balloon_dev_create(&cfg, &d->b) < 0)
 		DIE("balloon_dev_create failed");
 	d->t = balloon_dev_transport(d->b);
 	d->data_next = BDRV_DATA_GPA;
+}
+
+void bdrv_init(struct bdrv *d, size_t ram_size, bool shared)
+{
+	bdrv_init_loop(d, ram_size, shared, NULL);
 }
 
 void bdrv_fini(struct bdrv *d)
@@ -192,6 +208,23 @@ uint16_t bdrv_post(struct bdrv *d, int role, const struct bdrv_seg *segs, unsign
 	q->avail_idx++;
 	put16(d, q->avail + 2, q->avail_idx);
 	return head;
+}
+
+void bdrv_repost(struct bdrv *d, int role, uint16_t head)
+{
+	struct bdrv_q *q = &d->q[role];
+
+	put16(d, q->avail + 4 + 2u * (q->avail_idx % q->num), head);
+	q->avail_idx++;
+	put16(d, q->avail + 2, q->avail_idx);
+}
+
+uint16_t bdrv_avail_event(struct bdrv *d, int role)
+{
+	struct bdrv_q *q = &d->q[role];
+
+	return __atomic_load_n((uint16_t *)bdrv_gpa(d, q->used + 4 + 8u * q->num),
+			       __ATOMIC_ACQUIRE);
 }
 
 void bdrv_kick(struct bdrv *d, int role)

@@ -34,6 +34,10 @@ struct bdrv {
 	int qidx[BALLOON_Q_NR];	/* queue index of each role, -1 if absent */
 	struct bdrv_q q[BALLOON_Q_NR];
 	uint64_t data_next;	/* bump allocator in the data area */
+	/* Called at every translation of a guest address, i.e. while the
+	 * device walks a chain or reads its page numbers: a driver adding
+	 * buffers there races the device deterministically.  NULL: none. */
+	void (*on_translate)(struct bdrv *d);
 };
 
 struct bdrv_seg {
@@ -44,6 +48,8 @@ struct bdrv_seg {
 
 /* Maps @ram_size bytes (private or shared anonymous) and creates the device. */
 void bdrv_init(struct bdrv *d, size_t ram_size, bool shared);
+/* The same, its renotified calls (modvm_virtio_renotify) run by @loop. */
+void bdrv_init_loop(struct bdrv *d, size_t ram_size, bool shared, struct modvm_loop *loop);
 void bdrv_fini(struct bdrv *d);
 /* Negotiates @want (plus VERSION_1), sets up the queues of the accepted
  * roles, DRIVER_OK.  Returns the status byte. */
@@ -56,6 +62,10 @@ void bdrv_data_reset(struct bdrv *d);
 
 /* Posts a chain of @n segments on role @role's queue; returns its head. */
 uint16_t bdrv_post(struct bdrv *d, int role, const struct bdrv_seg *segs, unsigned n);
+/* Makes the chain at @head available again on @role's queue, as it is. */
+void bdrv_repost(struct bdrv *d, int role, uint16_t head);
+/* The device's avail_event on @role's queue (RING_EVENT_IDX). */
+uint16_t bdrv_avail_event(struct bdrv *d, int role);
 void bdrv_kick(struct bdrv *d, int role);
 bool bdrv_get_used(struct bdrv *d, int role, uint32_t *id, uint32_t *len);
 /* Posts @n PFNs as one buffer on @role (inflate/deflate) and kicks; returns

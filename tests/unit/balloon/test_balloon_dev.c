@@ -6,8 +6,10 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bdrv.h"
+#include "event/event.h"
 
 #define F(bit) MODVM_VIRTIO_FEATURE(bit)
 #define ALL_F (F(BALLOON_F_MUST_TELL_HOST) | F(BALLOON_F_STATS_VQ) | \
@@ -297,6 +299,90 @@ START_TEST(test_config)
 }
 END_TEST
 
+/*
+ * More than a queue's worth per kick.  Inflate buffers of one page number
+ * each; the driver takes them back and sends the next page in them while
+ * the device is still working (from the translations the device makes, as
+ * another vCPU would), kicking only when avail_event asks: with EVENT_IDX
+ * it never asks then.  The device stops after a queue's worth and must
+ * come back by itself (modvm_virtio_renotify, on the loop) until every
+ * page is in.
+ */
+#define MORE_BUFFERS 600u
+
+static uint64_t more_buf[BDRV_QNUM];
+static unsigned more_posted, more_taken;
+static bool more_kick_asked;
+
+static void more_page(uint16_t head)
+{
+	uint32_t pfn = PFN0 + more_posted++;
+
+	memcpy(bdrv_gpa(&d, more_buf[head]), &pfn, 4);
+}
+
+static void more_driver(struct bdrv *b)
+{
+	struct bdrv_q *q = &b->q[BALLOON_Q_INFLATE];
+	uint32_t id, len;
+
+	while (more_posted < MORE_BUFFERS && bdrv_get_used(b, BALLOON_Q_INFLATE, &id, &len)) {
+		uint16_t old = q->avail_idx;
+
+		ck_assert_uint_lt(id, BDRV_QNUM);
+		more_taken++;
+		more_page((uint16_t)id);
+		bdrv_repost(b, BALLOON_Q_INFLATE, (uint16_t)id);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint16_t event = bdrv_avail_event(b, BALLOON_Q_INFLATE), nw = q->avail_idx;
+		more_kick_asked |= (uint16_t)(nw - event - 1) < (uint16_t)(nw - old);
+	}
+}
+
+START_TEST(test_more_than_a_queue_per_kick)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct timespec t0, t;
+	uint32_t id, len;
+
+	ck_assert_ptr_nonnull(loop);
+	bdrv_init_loop(&d, RAM, false, loop);
+	ck_assert_uint_ne(bdrv_start(&d, F(MODVM_VIRTIO_F_RING_EVENT_IDX)) &
+				  MODVM_VIRTIO_STATUS_DRIVER_OK, 0);
+	more_posted = more_taken = 0;
+	more_kick_asked = false;
+	for (unsigned i = 0; i < BDRV_QNUM; i++) {
+		struct bdrv_seg s = { .gpa = bdrv_alloc(&d, 4), .len = 4 };
+		uint16_t head = bdrv_post(&d, BALLOON_Q_INFLATE, &s, 1);
+
+		more_buf[head] = s.gpa;
+		more_page(head);
+	}
+	d.on_translate = more_driver;
+	bdrv_kick(&d, BALLOON_Q_INFLATE);
+	/* a queue's worth went in, and the driver added more meanwhile */
+	ck_assert_uint_eq(counters().inflated_pages, BDRV_QNUM);
+	ck_assert_uint_gt(more_posted, BDRV_QNUM);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		modvm__loop_run_once(loop);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (counters().inflated_pages < MORE_BUFFERS && t.tv_sec - t0.tv_sec < 3);
+	d.on_translate = NULL;
+	ck_assert_msg(counters().inflated_pages == MORE_BUFFERS,
+		      "%llu of %u pages inflated, %u made available",
+		      (unsigned long long)counters().inflated_pages, MORE_BUFFERS, more_posted);
+	ck_assert(!more_kick_asked);
+	while (bdrv_get_used(&d, BALLOON_Q_INFLATE, &id, &len))
+		more_taken++;
+	ck_assert_uint_eq(more_taken, MORE_BUFFERS);
+	ck_assert_uint_eq(bdrv_avail_event(&d, BALLOON_Q_INFLATE),
+			  d.q[BALLOON_Q_INFLATE].avail_idx);
+	bdrv_fini(&d);
+	modvm__loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("balloon_dev");
@@ -312,6 +398,7 @@ int main(void)
 	tcase_add_test(tc, test_reporting);
 	tcase_add_test(tc, test_roles_without_stats);
 	tcase_add_test(tc, test_config);
+	tcase_add_test(tc, test_more_than_a_queue_per_kick);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
