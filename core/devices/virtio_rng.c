@@ -3,7 +3,9 @@
  * The guest posts writable buffers; we fill them from getrandom(2) on the
  * vCPU thread that kicked, which is cheap enough for the small requests
  * Linux makes, and bounded per chain (MODVM_VIRTIO_RNG_CHAIN_MAX) and per
- * kick (the queue size) for the large ones a hostile guest could make.
+ * kick (the queue size) for the large ones a hostile guest could make;
+ * what is left after a kick's worth is filled on the loop
+ * (modvm_virtio_renotify).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,9 +45,9 @@ static void rng_queue_notify(void *opaque, uint16_t queue_index)
 	struct modvm__virtio_rng *rng = opaque;
 	struct modvm_virtq *vq = modvm_virtio_queue(rng->dev, queue_index);
 	struct modvm_virtq_chain *c;
-	uint32_t budget = modvm_virtq_size(vq);
+	uint32_t budget = modvm_virtq_size(vq), n = 0;
 
-	while (budget-- > 0 && modvm_virtq_pop(vq, &c) > 0) {
+	for (; n < budget && modvm_virtq_pop(vq, &c) > 0; n++) {
 		uint32_t left = MODVM_VIRTIO_RNG_CHAIN_MAX, written = 0;
 		uint32_t first = c->n_readable, end = c->n_readable + c->n_writable;
 
@@ -62,6 +64,8 @@ static void rng_queue_notify(void *opaque, uint16_t queue_index)
 	}
 	/* Also covers malformed chains pop returned on its own. */
 	modvm_virtio_notify_used(rng->dev, queue_index);
+	if (budget && n == budget)
+		modvm_virtio_renotify(rng->dev, queue_index);
 }
 
 static const struct modvm_virtio_device_ops rng_ops = {

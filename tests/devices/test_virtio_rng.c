@@ -4,8 +4,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/devices.h"
+#include "event/event.h"
 #include "virtio_driver.h"
 
 static struct vdrv d;
@@ -191,6 +193,84 @@ START_TEST(index_wrap)
 }
 END_TEST
 
+/*
+ * More than a queue's worth per kick: the driver takes filled buffers back
+ * and posts them again while the device is still working (from the
+ * translation of each chain it walks, as another vCPU would), without a
+ * kick, since with EVENT_IDX avail_event never asks for one then.  The
+ * device stops after a queue's worth and must come back by itself
+ * (modvm_virtio_renotify, on the loop) until every buffer is filled.
+ */
+#define MORE_NUM 8u
+#define MORE_BUFFERS 30u
+
+static unsigned more_posted, more_taken;
+static bool more_kick_asked;
+
+static void more_driver(struct vdrv *v)
+{
+	uint32_t id, len;
+
+	while (more_posted < MORE_BUFFERS && vdrv_get_used(v, &id, &len)) {
+		uint16_t old = v->avail_idx;
+
+		ck_assert_uint_eq(len, 32);
+		more_taken++;
+		vdrv_post(v, (uint16_t)id);
+		more_posted++;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		uint16_t event = vdrv_avail_event(v), nw = v->avail_idx;
+		more_kick_asked |= (uint16_t)(nw - event - 1) < (uint16_t)(nw - old);
+	}
+}
+
+START_TEST(more_than_a_queue_per_kick)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	struct modvm_virtio_mmio_config cfg;
+	struct timespec t0, t;
+	uint32_t id, len;
+
+	ck_assert_ptr_nonnull(loop);
+	vdrv_init(&d, &cfg);
+	cfg.defer = vdrv_defer_on_loop;
+	cfg.defer_ctx = loop;
+	ck_assert_int_eq(modvm__virtio_rng_create(&cfg, &rng), 0);
+	d.t = modvm__virtio_rng_transport(rng);
+	d.dev = modvm_virtio_mmio_dev(d.t);
+	vdrv_start(&d, VERSION_1 | EVENT_IDX, MORE_NUM);
+	more_posted = more_taken = 0;
+	more_kick_asked = false;
+	for (uint16_t i = 0; i < MORE_NUM; i++) {
+		vdrv_set_desc(&d, DESC_GPA, i, BUF_GPA + 32u * i, 32, F_WRITE, 0);
+		vdrv_post(&d, i);
+		more_posted++;
+	}
+	d.on_translate = more_driver;
+	vdrv_kick(&d, 0);
+	ck_assert_uint_eq(modvm__virtio_rng_bytes(rng), 32 * MORE_NUM);
+	ck_assert_uint_gt(more_posted, MORE_NUM);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		modvm__loop_run_once(loop);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (modvm__virtio_rng_bytes(rng) < 32 * MORE_BUFFERS && t.tv_sec - t0.tv_sec < 3);
+	d.on_translate = NULL;
+	ck_assert_msg(modvm__virtio_rng_bytes(rng) == 32 * MORE_BUFFERS,
+		      "%llu of %u bytes filled, %u buffers made available",
+		      (unsigned long long)modvm__virtio_rng_bytes(rng), 32 * MORE_BUFFERS,
+		      more_posted);
+	ck_assert(!more_kick_asked);
+	while (vdrv_get_used(&d, &id, &len))
+		more_taken++;
+	ck_assert_uint_eq(more_taken, MORE_BUFFERS);
+	ck_assert_uint_eq(vdrv_avail_event(&d), d.avail_idx);
+	modvm__virtio_rng_free(rng);
+	vdrv_fini(&d);
+	modvm__loop_free(loop);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("virtio-rng");
@@ -206,6 +286,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, event_idx_suppression);
 	tcase_add_test(tc, indirect_descriptors);
 	tcase_add_test(tc, index_wrap);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("renotify");	/* its own device, on a loop */
+	tcase_add_test(tc, more_than_a_queue_per_kick);
 	suite_add_tcase(s, tc);
 	return s;
 }
