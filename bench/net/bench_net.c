@@ -167,7 +167,7 @@ static void *hop_thread(void *arg)
 static const uint8_t DROP_DST[4] = { 10, 9, 9, 9 }, FWD_DST[4] = { 10, 0, 1, 2 };
 
 /* The kicking thread locked down as a vCPU thread of host.sandbox
- * "strict" (the union and the vCPU filter, net-vmq's declarations,
+ * "strict" (the vCPU filter, with net-vmq's declarations,
  * no_new_privs): after the setup, which a vCPU thread never does. */
 static void lock_down_as_vcpu(void)
 {

@@ -386,7 +386,7 @@ END_TEST
 /* The value after "@key:\t" in /proc/@pid/task/@tid/status ("" if none). */
 static void status_field(pid_t pid, const char *tid, const char *key, char *out, size_t len)
 {
-	char path[128], line[256];
+	char path[300], line[256];
 	size_t klen = strlen(key);
 	FILE *f;
 
@@ -440,7 +440,7 @@ static int check_threads(pid_t pid, const char *uid, bool strict)
 		if (strict) {
 			/* Every filter of a chain runs on each KVM_RUN: a vCPU
 			 * thread (and the loop) has one; the others two at most. */
-			char comm[32], n[16];
+			char comm[32], n[128];
 			thread_comm(pid, e->d_name, comm, sizeof(comm));
 			status_field(pid, e->d_name, "Seccomp_filters", n, sizeof(n));
 			bool one = strncmp(comm, "vcpu", 4) == 0 || atoi(e->d_name) == (int)pid;
