@@ -129,6 +129,9 @@ struct devvm {
 	unsigned nwin;
 	uint64_t win_base[DEVVM_MAX_WINDOWS];
 	struct devvm_vcpu *vcpu;	/* devvm_vcpu_start: accesses made there */
+	/* QueueNotify writes made on the calling (loop) thread all the same:
+	 * where queue_notify runs when modvm_virtio_renotify asks again. */
+	bool kicks_on_loop;
 };
 
 /*

@@ -577,7 +577,7 @@ void devvm_access(struct devvm *d, unsigned w, uint64_t off, uint8_t *data, uint
 	devvm_step.is_write = is_write;
 	devvm_step.value = d->win_base[w] + off;
 	devvm_step.in_access = true;
-	if (!vc) {
+	if (!vc || (d->kicks_on_loop && is_write && off == MODVM_VIRTIO_MMIO_QUEUE_NOTIFY)) {
 		dispatch(d, d->win_base[w] + off, data, len, is_write);
 	} else {
 		pthread_mutex_lock(&vc->lock);

@@ -23,7 +23,9 @@
  *   MODVM_THREAD_LOOP  the loop thread: init…fini, handlers, timers, I/O
  *                      watchers, loop calls and the per-VM hooks;
  *   MODVM_THREAD_VCPU  vCPU threads: PIO/MMIO handlers (and everything
- *                      they call: virtqueue notify, TX paths);
+ *                      they call: virtqueue notify, TX paths; a virtio
+ *                      device's queue_notify also runs on the loop when
+ *                      modvm_virtio_renotify asks: declare it for both);
  *   MODVM_THREAD_IO    the plugin's own threads, made with
  *                      modvm_thread_create() (each plugin's I/O threads
  *                      get the core's I/O list plus what that plugin

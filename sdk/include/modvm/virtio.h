@@ -260,7 +260,10 @@ struct modvm_virtio_device_ops {
 	void (*write_config)(void *opaque, uint32_t offset, const uint8_t *data, uint32_t len);
 	/* The driver kicked ready queue @queue_index (the device is DRIVER_OK),
 	 * or modvm_virtio_renotify() asked for this call again: then it runs
-	 * on the transport's defer thread (the VM's loop thread). */
+	 * on the transport's defer thread (the VM's loop thread), so under
+	 * host.sandbox "strict" what it calls must be allowed on vCPU and
+	 * loop threads both (modvm/sandbox.h; modvm-conform's sandbox-vcpu
+	 * makes kicks on each). */
 	void (*queue_notify)(void *opaque, uint16_t queue_index);
 	/* The driver wrote FEATURES_OK with @features (already checked to be a
 	 * subset of the offer including VERSION_1).  0 accepts; non-zero refuses
