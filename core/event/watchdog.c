@@ -78,9 +78,6 @@ static void *run(void *ud)
 
 	pthread_mutex_lock(&wd.lock);
 	while (generation == wd.generation) {
-		/* After the lockdown this narrows the thread to the watchdog's
-		 * list (the lockdown wakes us for it); a no-op otherwise. */
-		modvm__thread_enter(MODVM__TC_WATCHDOG, NULL);
 		if (wd.depth == 0) {
 			seen_signo = 0;
 			pthread_cond_wait(&wd.cond, &wd.lock);

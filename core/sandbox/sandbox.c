@@ -537,11 +537,9 @@ const struct sock_fprog *modvm__sb_filter_built(enum modvm__thread_class c, cons
 	return sb.filters[c].filter ? &sb.filters[c] : NULL;
 }
 
-long modvm__sb_install(const struct sock_fprog *prog, unsigned flags)
+int modvm__sb_install(const struct sock_fprog *prog)
 {
-	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
-
-	return r < 0 ? -errno : r;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0 ? -errno : 0;
 }
 
 /* ---- the lockdown ---- */
@@ -780,13 +778,11 @@ MODVM_INTERNAL void modvm__sandbox_get_stats(struct modvm__sandbox_stats *out)
 MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class c,
 						       const char *owner)
 {
-	struct modvm__sandbox_stats st = { 0 };
 	struct rset s = { 0 }, u = { 0 };
 	struct sock_fprog fc = { 0 }, fu = { 0 };
-	long r;
+	int r;
 
 	pthread_mutex_lock(&sb.lock);
-	(void)st;
 	r = rset_class(&u, MODVM__TC_NONE, NULL);
 	if (r == 0)
 		r = rset_class(&s, c, owner);
@@ -806,9 +802,9 @@ MODVM_INTERNAL int modvm__sandbox_apply_class_for_test(enum modvm__thread_class 
 	/* The chain a thread of @c has in a locked-down process: the loop and
 	 * vCPU threads their own filter alone, the others the union first. */
 	if (r == 0 && c != MODVM__TC_LOOP && c != MODVM__TC_VCPU)
-		r = modvm__sb_install(&fu, 0);
+		r = modvm__sb_install(&fu);
 	if (r == 0)
-		r = modvm__sb_install(&fc, 0);
+		r = modvm__sb_install(&fc);
 	if (r == 0)
 		modvm__sb_thread_label(NULL, c);
 	free(fu.filter);

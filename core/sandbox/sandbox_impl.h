@@ -53,9 +53,8 @@ extern const struct modvm__sb_rule modvm__sb_sanitizer_exit[];
  * lockdown has compiled them (for its catch-up).  Async-signal-safe. */
 const struct sock_fprog *modvm__sb_filter(enum modvm__thread_class c, const char *owner);
 const struct sock_fprog *modvm__sb_filter_built(enum modvm__thread_class c, const char *owner);
-/* Installs @prog on the calling thread (flags: 0 or TSYNC).  0, -errno,
- * or the positive tid TSYNC could not synchronise. */
-long modvm__sb_install(const struct sock_fprog *prog, unsigned flags);
+/* Installs @prog on the calling thread alone.  0 or -errno. */
+int modvm__sb_install(const struct sock_fprog *prog);
 
 /* sigsys.c */
 int modvm__sb_sigsys_install(void);

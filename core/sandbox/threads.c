@@ -92,12 +92,12 @@ MODVM_INTERNAL void modvm__thread_enter(enum modvm__thread_class c, const char *
 	f = my_union ? modvm__sb_filter_built(c, owner) : modvm__sb_filter(c, owner);
 	if (!f)
 		return;
-	long r = modvm__sb_install(f, 0);
+	int r = modvm__sb_install(f);
 	if (r != 0) {
 		/* A thread that cannot narrow itself keeps the union, which
 		 * is still a sandbox; say so once. */
 		modvm_log(MODVM_LOG_WARN, "sandbox", "%s thread: cannot install its filter: %s",
-			  modvm__thread_class_name(c), strerror((int)-r));
+			  modvm__thread_class_name(c), strerror(-r));
 	}
 	my_filtered = true;
 }
@@ -109,16 +109,16 @@ int modvm__sb_thread_take_filter(void)
 	 * from it); a thread not labelled yet takes it and narrows later. */
 	bool own = c != MODVM__TC_NONE && c != MODVM__TC_SPAWNER;
 	const struct sock_fprog *f;
-	long r;
+	int r;
 
 	if (my_filtered || my_union)
 		return 0;
 	f = modvm__sb_filter_built(own ? c : MODVM__TC_NONE, own ? my_owner : NULL);
 	if (!f)
 		return -ENOENT;
-	r = modvm__sb_install(f, 0);
+	r = modvm__sb_install(f);
 	if (r != 0)
-		return r < 0 ? (int)r : -EBUSY;
+		return r;
 	if (own || c == MODVM__TC_SPAWNER)
 		my_filtered = 1;
 	else
