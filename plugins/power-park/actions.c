@@ -62,6 +62,62 @@ static void cpu_path(const struct park_actions *a, unsigned cpu, const char *lea
 	snprintf(out, len, "%s/cpu%u/%s", a->root, cpu, leaf);
 }
 
+/* ---- cpufreq policies: cpus that share one governor ---- */
+
+static bool in_policy(const struct park_actions *a, unsigned cpu, unsigned other)
+{
+	return a->policy[cpu][other / 64] >> (other % 64) & 1;
+}
+
+/* Which cpus @cpu's governor is also theirs: cpufreq/affected_cpus ("2 3",
+ * the policy's online cpus).  Read once, before the lockdown if the
+ * plugin holds the cpu's file (park_actions_hold). */
+static void policy_load(struct park_actions *a, unsigned cpu)
+{
+	char path[300], text[2048];
+	ssize_t n;
+	int fd;
+
+	if (a->policy_read[cpu])
+		return;
+	a->policy_read[cpu] = true;
+	memset(a->policy[cpu], 0, sizeof(a->policy[cpu]));
+	a->policy[cpu][cpu / 64] |= 1ull << (cpu % 64);
+	cpu_path(a, cpu, "cpufreq/affected_cpus", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;		/* not said: a policy of its own */
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	for (char *p = text, *end; *p; p = end) {
+		if (*p < '0' || *p > '9') {
+			end = p + 1;
+			continue;
+		}
+		unsigned long c = strtoul(p, &end, 10);
+		if (c < PARK_MAX_CPUS)
+			a->policy[cpu][c / 64] |= 1ull << (c % 64);
+	}
+}
+
+/* A policy is named by its lowest cpu. */
+static unsigned policy_leader(const struct park_actions *a, unsigned cpu)
+{
+	for (unsigned c = 0; c < PARK_MAX_CPUS; c++)
+		if (in_policy(a, cpu, c))
+			return c;
+	return cpu;
+}
+
+static bool policy_all_parked(const struct park_actions *a, unsigned cpu)
+{
+	for (unsigned c = 0; c < PARK_MAX_CPUS; c++)
+		if (in_policy(a, cpu, c) && !a->parked[c])
+			return false;
+	return true;
+}
+
 int park_actions_hold(struct park_actions *a, unsigned cpu)
 {
 	char path[300];
@@ -69,6 +125,8 @@ int park_actions_hold(struct park_actions *a, unsigned cpu)
 	if (a->kind == PARK_ACTION_AFFINITY || (a->kind == PARK_ACTION_OFFLINE && cpu == 0) ||
 	    cpu >= PARK_MAX_CPUS || a->held[cpu])
 		return 0;
+	if (a->kind == PARK_ACTION_CPUFREQ)
+		policy_load(a, cpu);
 	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
@@ -146,32 +204,86 @@ static int read_word(const char *path, char *out, size_t len, int held)
 	return rc;
 }
 
+/*
+ * Writes "powersave" to the governor of @cpu's policy, whose cpus are all
+ * parked now, through @cpu's held file: journaled under the leader's path,
+ * the governor saved being the journal's if it has one (a value an earlier
+ * run left and could not restore), not what the file says now.
+ */
+static int throttle(struct park_actions *a, unsigned cpu)
+{
+	unsigned lead = policy_leader(a, cpu);
+	char path[300], *gov = a->saved_gov[lead];
+	const char *journaled;
+	int rc, added = 1;
+
+	cpu_path(a, lead, action_leaf(a), path, sizeof(path));
+	rc = read_word(path, gov, sizeof(a->saved_gov[lead]), a->held[cpu]);
+	if (rc < 0)
+		return rc;
+	journaled = a->journal ? park_state_value(a->journal, path) : NULL;
+	if (journaled)
+		snprintf(gov, sizeof(a->saved_gov[lead]), "%s", journaled);
+	if (a->journal && (added = park_state_record(a->journal, path, gov)) < 0)
+		return added;
+	rc = write_file(path, "powersave", a->held[cpu]);
+	if (rc < 0) {
+		if (added == 0)
+			park_state_forget(a->journal, path);	/* nothing changed after all */
+		return rc;
+	}
+	a->throttled[lead] = true;
+	return 0;
+}
+
+static int take_offline(struct park_actions *a, unsigned cpu)
+{
+	char path[300], now[8];
+	int rc, added = 1;
+
+	if (cpu == 0) {
+		modvm_log(MODVM_LOG_ERROR, DOMAIN, "offline: cpu0 is never taken offline");
+		return -EPERM;
+	}
+	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
+	rc = read_word(path, now, sizeof(now), a->held[cpu]);
+	if (rc < 0)
+		return rc;
+	if (strcmp(now, "0") == 0) {
+		/* Someone else took it down (an operator, a machine-check
+		 * handler): bringing it back on unpark is not ours to do. */
+		if (!a->said_offline[cpu])
+			modvm_log(MODVM_LOG_WARN, DOMAIN, "%s: cpu%u is offline already: not parked",
+				  path, cpu);
+		a->said_offline[cpu] = true;
+		return -EALREADY;
+	}
+	a->said_offline[cpu] = false;
+	if (a->journal && (added = park_state_record(a->journal, path, "1")) < 0)
+		return added;
+	rc = write_file(path, "0", a->held[cpu]);
+	if (rc < 0 && added == 0)
+		park_state_forget(a->journal, path);	/* still online: nothing to restore */
+	return rc;
+}
+
 int park_actions_park(struct park_actions *a, unsigned cpu)
 {
-	char path[300];
 	int rc;
 
 	if (cpu >= PARK_MAX_CPUS || a->parked[cpu])
 		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
-	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
-		rc = read_word(path, a->saved_gov[cpu], sizeof(a->saved_gov[cpu]), a->held[cpu]);
-		if (rc == 0 && a->journal)
-			rc = park_state_record(a->journal, path, a->saved_gov[cpu]);
+		policy_load(a, cpu);
+		a->parked[cpu] = true;
+		/* The last of its policy to park throttles them all. */
+		rc = policy_all_parked(a, cpu) ? throttle(a, cpu) : 0;
 		if (rc < 0)
-			return rc;
-		rc = write_file(path, "powersave", a->held[cpu]);
-		break;
+			a->parked[cpu] = false;
+		return rc;
 	case PARK_ACTION_OFFLINE:
-		if (cpu == 0) {
-			modvm_log(MODVM_LOG_ERROR, DOMAIN, "offline: cpu0 is never taken offline");
-			return -EPERM;
-		}
-		rc = a->journal ? park_state_record(a->journal, path, "1") : 0;
-		if (rc < 0)
-			return rc;
-		rc = write_file(path, "0", a->held[cpu]);
+		rc = take_offline(a, cpu);
 		break;
 	default:
 		return 0;
@@ -184,26 +296,38 @@ int park_actions_park(struct park_actions *a, unsigned cpu)
 int park_actions_unpark(struct park_actions *a, unsigned cpu)
 {
 	char path[300];
+	unsigned lead;
 	int rc;
 
 	if (cpu >= PARK_MAX_CPUS || !a->parked[cpu])
 		return cpu >= PARK_MAX_CPUS ? -EINVAL : 0;
-	cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 	switch (a->kind) {
 	case PARK_ACTION_CPUFREQ:
-		rc = write_file(path, a->saved_gov[cpu], a->held[cpu]);
+		/* The first of its policy to unpark gives them all their governor. */
+		lead = policy_leader(a, cpu);
+		if (a->throttled[lead]) {
+			cpu_path(a, lead, action_leaf(a), path, sizeof(path));
+			rc = write_file(path, a->saved_gov[lead], a->held[cpu]);
+			if (rc < 0)
+				return rc;
+			if (a->journal)
+				park_state_forget(a->journal, path);	/* logged */
+			a->throttled[lead] = false;
+		}
 		break;
 	case PARK_ACTION_OFFLINE:
+		cpu_path(a, cpu, action_leaf(a), path, sizeof(path));
 		rc = write_file(path, "1", a->held[cpu]);
+		if (rc < 0)
+			return rc;
+		if (a->journal)
+			park_state_forget(a->journal, path);	/* logged; recovery would rewrite the same */
 		break;
 	default:
 		return 0;
 	}
-	if (rc == 0 && a->journal)
-		park_state_forget(a->journal, path);	/* logged; recovery would rewrite the same */
-	if (rc == 0)
-		a->parked[cpu] = false;
-	return rc;
+	a->parked[cpu] = false;
+	return 0;
 }
 
 static bool skipped(int tid, const int *skip, unsigned nskip)

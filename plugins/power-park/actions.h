@@ -4,9 +4,15 @@
  *  affinity  re-pin this process's threads (the plugin pins vCPU threads
  *            itself, through modvm_vcpu_set_affinity) onto the unparked set;
  *  cpufreq   write "powersave" to a parked core's scaling_governor, keeping
- *            the governor it had, and write that back on unpark;
+ *            the governor it had, and write that back on unpark.  Cores
+ *            that share one cpufreq policy (cpuN/cpufreq/affected_cpus: one
+ *            governor for all of them) are throttled together, once every
+ *            one of them is parked, and given back their governor as soon
+ *            as one is unparked: parking one never slows a sibling that
+ *            still runs, and the governor saved is never "powersave";
  *  offline   write 0 to a parked core's cpuN/online and 1 on unpark; cpu0 is
- *            refused.
+ *            refused, and so is a core already offline (someone else took
+ *            it down: it is not ours to bring back).
  * sysfs paths are under a configurable root so tests run on a fixture tree.
  * park_actions_restore() undoes everything still changed; it is what stop()
  * (and so SIGTERM) calls.
@@ -16,6 +22,7 @@
 
 #include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cpulist.h"
 
@@ -26,8 +33,15 @@ enum park_action { PARK_ACTION_AFFINITY, PARK_ACTION_CPUFREQ, PARK_ACTION_OFFLIN
 struct park_actions {
 	enum park_action kind;
 	char root[200];
-	bool parked[PARK_MAX_CPUS];		/* cpufreq/offline: changed by us */
-	char saved_gov[PARK_MAX_CPUS][32];	/* cpufreq: governor before parking */
+	bool parked[PARK_MAX_CPUS];		/* cpufreq/offline: parked by us */
+	/* cpufreq, indexed by a policy's lowest cpu (its leader): */
+	char saved_gov[PARK_MAX_CPUS][32];	/* its governor before parking */
+	bool throttled[PARK_MAX_CPUS];		/* powersave written by us */
+	/* cpufreq: the cpus of @cpu's policy, @cpu included (read once, at
+	 * hold or first park; a cpu alone when sysfs does not say). */
+	uint64_t policy[PARK_MAX_CPUS][(PARK_MAX_CPUS + 63) / 64];
+	bool policy_read[PARK_MAX_CPUS];
+	bool said_offline[PARK_MAX_CPUS];	/* offline: "offline already" logged */
 	cpu_set_t orig_affinity;		/* affinity: the process's at init */
 	bool pinned_threads;			/* affinity: threads re-pinned */
 	struct park_state *journal;		/* cpufreq/offline: NULL = not journaled */
@@ -60,8 +74,8 @@ void park_actions_release(struct park_actions *a);
 
 /*
  * cpufreq / offline: park or unpark host cpu @cpu.  0 or -errno (logged
- * with the path).  Unparking a cpu this module did not park does nothing.
- * The affinity action ignores these calls.
+ * with the path; -EALREADY: offline already).  Unparking a cpu this module
+ * did not park does nothing.  The affinity action ignores these calls.
  */
 int park_actions_park(struct park_actions *a, unsigned cpu);
 int park_actions_unpark(struct park_actions *a, unsigned cpu);

@@ -154,6 +154,7 @@ static int load(struct park_state *st, char *err, size_t errlen)
 
 	st->n = 0;
 	if (fd < 0) {
+		st->loaded = errno == ENOENT;
 		if (errno == ENOENT)
 			return 0;
 		rc = -errno;
@@ -200,17 +201,19 @@ static int load(struct park_state *st, char *err, size_t errlen)
 			continue;
 		}
 		size_t ul = strlen(st->under);
-		if (ul && (strncmp(line, st->under, ul) != 0 || line[ul] != '/')) {
-			modvm_log(MODVM_LOG_WARN, DOMAIN, "%s: entry for \"%s\" ignored: not under %s",
+		bool foreign = ul && (strncmp(line, st->under, ul) != 0 || line[ul] != '/');
+		if (foreign)
+			modvm_log(MODVM_LOG_WARN, DOMAIN,
+				  "%s: entry for \"%s\" kept, not written back: not under %s",
 				  st->path, line, st->under);
-			continue;
-		}
 		if (st->n == PARK_STATE_MAX)
 			break;
 		snprintf(st->e[st->n].file, sizeof(st->e[st->n].file), "%s", line);
 		snprintf(st->e[st->n].value, sizeof(st->e[st->n].value), "%s", tab + 1);
+		st->e[st->n].foreign = foreign;
 		st->n++;
 	}
+	st->loaded = true;
 out:
 	free(buf);
 	close(fd);
@@ -389,6 +392,10 @@ int park_state_open(struct park_state *st, const char *path, const char *under,
 		return rc;
 	}
 	for (unsigned i = 0; i < st->n; i++) {
+		if (st->e[i].foreign) {
+			st->e[keep++] = st->e[i];
+			continue;
+		}
 		int w = write_value(st->e[i].file, st->e[i].value);
 		if (w == 0) {
 			modvm_log(MODVM_LOG_WARN, DOMAIN,
@@ -425,7 +432,7 @@ int park_state_record(struct park_state *st, const char *file, const char *value
 	for (i = 0; i < st->n && strcmp(st->e[i].file, file) != 0; i++)
 		;
 	if (i < st->n)
-		return 0;	/* the first old value is the one to restore */
+		return 1;	/* the first old value is the one to restore */
 	if (st->n == PARK_STATE_MAX)
 		return -ENOSPC;
 	snprintf(st->e[i].file, sizeof(st->e[i].file), "%s", file);
@@ -435,6 +442,14 @@ int park_state_record(struct park_state *st, const char *file, const char *value
 	if (rc < 0)
 		st->n--;
 	return rc;
+}
+
+const char *park_state_value(const struct park_state *st, const char *file)
+{
+	for (unsigned i = 0; i < st->n; i++)
+		if (!st->e[i].foreign && strcmp(st->e[i].file, file) == 0)
+			return st->e[i].value;
+	return NULL;
 }
 
 int park_state_forget(struct park_state *st, const char *file)
@@ -452,8 +467,11 @@ void park_state_close(struct park_state *st)
 {
 	if (st->lock_fd < 0)
 		return;
-	/* What is still journaled stays for the next open or `modvm recover`. */
-	if (st->n == 0 && st->held_fd >= 0) {
+	/* What is still journaled stays for the next open or `modvm recover`;
+	 * a journal it did not believe stays exactly as it was. */
+	if (!st->loaded) {
+		/* nothing to write */
+	} else if (st->n == 0 && st->held_fd >= 0) {
 		/* as host.user the directory may refuse: cut to nothing, read as empty */
 		if (unlink(st->path) < 0 && ftruncate(st->held_fd, 0) == 0)
 			fsync(st->held_fd);

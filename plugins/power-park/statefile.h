@@ -52,6 +52,9 @@
 struct park_state_entry {
 	char file[256];
 	char value[32];
+	/* Under another sysfs root (a run with another config shares the
+	 * file): kept as it is for that run's owner, never written back here. */
+	bool foreign;
 };
 
 struct park_state {
@@ -59,6 +62,7 @@ struct park_state {
 	char under[232];		/* only entries under it are read ("": any) */
 	int lock_fd;			/* >= 0 while this process owns the journal */
 	int held_fd;			/* >= 0: written in place through it (hold) */
+	bool loaded;			/* read and believed: ours to rewrite or remove */
 	unsigned n;
 	struct park_state_entry e[PARK_STATE_MAX];
 };
@@ -68,12 +72,14 @@ bool park_state_valid(const char *file, const char *value);
 
 /*
  * Takes ownership of the journal at @path (creating its directory, mode
- * 0755, if missing): locks it, reads only entries for files under @under
- * (the sysfs root; NULL: any), writes back every leftover entry of an
- * earlier run (each one logged), and starts empty.  Entries that could not
- * be written back stay journaled (and *@failed counts them).  0, -EBUSY
- * (another live process owns it; @err names its pid) or -errno with @err
- * filled.  @restored and @failed may be NULL.
+ * 0755, if missing): locks it, writes back every leftover entry of an
+ * earlier run for a file under @under (the sysfs root; NULL: any), each
+ * one logged, and starts empty.  Entries that could not be written back
+ * stay journaled (and *@failed counts them), and so do entries under
+ * another root (logged, not counted).  A journal it refuses (not trusted,
+ * unreadable) is left as it is.  0, -EBUSY (another live process owns it;
+ * @err names its pid) or -errno with @err filled.  @restored and @failed
+ * may be NULL.
  */
 int park_state_open(struct park_state *st, const char *path, const char *under,
 		    unsigned *restored, unsigned *failed, char *err, size_t errlen);
@@ -82,9 +88,14 @@ int park_state_open(struct park_state *st, const char *path, const char *under,
 int park_state_hold(struct park_state *st, char *err, size_t errlen);
 
 /* Journals @file's old @value before it is changed: fsync'd and renamed
- * into place before this returns.  0 or -errno (logged); then do not
- * change the file. */
+ * into place before this returns.  0, 1 if @file was journaled already
+ * (its first old value stays: park_state_value), or -errno (logged); then
+ * do not change the file. */
 int park_state_record(struct park_state *st, const char *file, const char *value);
+
+/* The old value journaled for @file (one that could not be written back
+ * at open, say), or NULL. */
+const char *park_state_value(const struct park_state *st, const char *file);
 
 /* Drops @file's entry once its old value is back.  0 or -errno (logged). */
 int park_state_forget(struct park_state *st, const char *file);

@@ -46,6 +46,8 @@ enum op {
 	OP_CHECK,		/* park_actions_check(.cpu) returns .ret, err .text (%s: root) */
 	OP_SET_GOV,		/* something else writes .text to cpuN's scaling_governor */
 	OP_LOSE_ONLINE,		/* cpuN/online disappears */
+	OP_SHARE,		/* cpus .cpu...ret share one cpufreq policy (.text) */
+	OP_SET_ONLINE,		/* something else writes .text to cpuN/online */
 };
 
 struct step {
@@ -67,12 +69,14 @@ struct step {
 #define CHECK(c, e, err)	{ .op = OP_CHECK, .cpu = (c), .ret = (e), .text = (err) }
 #define SET_GOV(c, g)		{ .op = OP_SET_GOV, .cpu = (c), .text = (g) }
 #define LOSE_ONLINE(c)		{ .op = OP_LOSE_ONLINE, .cpu = (c) }
+#define SHARE(a, b, g)		{ .op = OP_SHARE, .cpu = (a), .ret = (b), .text = (g) }
+#define SET_ONLINE(c, v)	{ .op = OP_SET_ONLINE, .cpu = (c), .text = (v) }
 
 static const struct scenario {
 	const char *name;
 	unsigned ncpus;
 	const char *governor;	/* every core's, as the tree is made */
-	struct step steps[16];	/* up to OP_END */
+	struct step steps[20];	/* up to OP_END */
 } scenarios[] = {
 	{ "cpufreq powersave and back", 4, "schedutil", {
 		INIT(PARK_ACTION_CPUFREQ),
@@ -114,6 +118,23 @@ static const struct scenario {
 		LOSE_ONLINE(3),		/* as if the kernel refused */
 		RESTORE(1),
 		PARKED(2, false), PARKED(3, true), ONLINE(2, "1") } },
+	/* One governor for cpus 2 and 3: parking cpu2 alone would slow cpu3,
+	 * which still runs, and cpu3 would then save "powersave" as its own. */
+	{ "cpufreq throttles a shared policy when all its cores are parked", 4, "schedutil", {
+		SHARE(2, 3, "schedutil"),
+		INIT(PARK_ACTION_CPUFREQ),
+		PARK(2), PARKED(2, true), GOV(3, "schedutil"),
+		PARK(3), GOV(2, "powersave"), GOV(3, "powersave"), GOV(1, "schedutil"),
+		/* the first to unpark gives both their governor back */
+		UNPARK(3), GOV(2, "schedutil"), PARKED(2, true),
+		PARK(3), GOV(2, "powersave"),
+		RESTORE(0), GOV(2, "schedutil"), PARKED(2, false), PARKED(3, false) } },
+	{ "offline leaves a core someone else took down", 4, "schedutil", {
+		SET_ONLINE(2, "0"),
+		INIT(PARK_ACTION_OFFLINE),
+		PARK_FAILS(2, -EALREADY), PARKED(2, false),
+		PARK(3), RESTORE(0),
+		ONLINE(2, "0"), ONLINE(3, "1") } },
 	{ "affinity ignores sysfs", 2, "schedutil", {
 		INIT(PARK_ACTION_AFFINITY),
 		PARK(1), GOV(1, "schedutil"), ONLINE(1, "1") } },
@@ -192,6 +213,14 @@ START_TEST(scenario)
 			break;
 		case OP_SET_GOV:
 			put_cpu_file(root, s->cpu, "cpufreq/scaling_governor", s->text);
+			break;
+		case OP_SHARE:
+			ck_assert_msg(sysfs_tree_share_policy(root, s->cpu, (unsigned)s->ret,
+							      s->text) == 0,
+				      "%s: cannot share a policy", at);
+			break;
+		case OP_SET_ONLINE:
+			put_cpu_file(root, s->cpu, "online", s->text);
 			break;
 		case OP_LOSE_ONLINE:
 			snprintf(path, sizeof(path), "%s/cpu%u/online", root, s->cpu);

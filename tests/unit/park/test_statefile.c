@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +196,8 @@ START_TEST(untrusted_journal_refused)
 	fchmod(fd, 0666);
 	close(fd);
 	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), -EPERM);
+	/* refused, it is left as it is: for its owner to see, not deleted */
+	ck_assert_int_eq(access(state, F_OK), 0);
 	unlink(state);
 	/* a directory others may write */
 	chmod(root, 0777);
@@ -234,6 +237,138 @@ START_TEST(foreign_entries_never_written)
 	ck_assert_uint_eq(restored, 1);	/* cpu2/online only */
 	ck_assert_str_eq(slurp(victim), "intact");
 	ck_assert_str_eq(online(3), "1");
+	park_state_close(&st);
+}
+END_TEST
+
+/* Writes @text as the journal, this user's and 0600: one to believe. */
+static void plant_journal(const char *text)
+{
+	int fd = open(state, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Makes ROOT/@rel a character device that reads zeros and refuses every
+ * write (ENOSPC), as /dev/full does: a sysfs file the kernel will not
+ * take a value for. */
+static void make_full(const char *rel)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_msg(mknod(path, S_IFCHR | 0600, makedev(1, 7)) == 0, "mknod %s: %s", path,
+		      strerror(errno));
+}
+
+/* Entries under another sysfs root belong to a run of another config
+ * that shares the state file: kept, and written back by that run. */
+START_TEST(entries_of_another_root_kept_for_it)
+{
+	static struct park_state st;
+	char other[256], text[800], rel[64];
+	unsigned restored = 9, failed = 9;
+
+	snprintf(other, sizeof(other), "%s", sysfs_tree_create(2, "powersave"));
+	snprintf(text, sizeof(text), "# modvm power-park state\n%s/cpu1/cpufreq/scaling_governor\t"
+		 "performance\n", other);
+	plant_journal(text);
+	ck_assert_int_eq(park_state_open(&st, state, root, &restored, &failed, text, sizeof(text)),
+			 0);
+	ck_assert_uint_eq(restored, 0);
+	ck_assert_uint_eq(failed, 0);
+	park_state_close(&st);
+	snprintf(rel, sizeof(rel), "cpu1/cpufreq/scaling_governor");
+	ck_assert_str_eq(sysfs_tree_read(other, rel), "powersave");
+	ck_assert_msg(strstr(slurp(state), "\tperformance\n"), "journal: %s", slurp(state));
+	/* the run with that root writes it back */
+	ck_assert_int_eq(park_state_recover(state, other, &restored, text, sizeof(text)), 0);
+	ck_assert_uint_eq(restored, 1);
+	ck_assert_str_eq(sysfs_tree_read(other, rel), "performance");
+	ck_assert_int_eq(access(state, F_OK), -1);
+	sysfs_tree_destroy(other);
+}
+END_TEST
+
+/* A park whose write the kernel refuses changed nothing: its entry goes
+ * too, or a clean stop would leave a journal that rewrites the value. */
+START_TEST(refused_park_leaves_no_entry)
+{
+	static struct park_state st;
+	struct park_actions a;
+	char err[256];
+
+	make_full("cpu2/online");
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_OFFLINE, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 2), -ENOSPC);
+	ck_assert(!a.parked[2]);
+	ck_assert_int_eq(access(state, F_OK), -1);
+	park_state_close(&st);
+	ck_assert_int_eq(access(state, F_OK), -1);
+}
+END_TEST
+
+/* A governor an earlier run left at powersave and could not restore stays
+ * journaled; parking that core again must restore the journaled one, not
+ * the powersave it finds. */
+START_TEST(unrestored_governor_is_the_one_given_back)
+{
+	static struct park_state st;
+	struct park_actions a;
+	char text[800], path[400];
+	unsigned restored = 9, failed = 0;
+
+	snprintf(text, sizeof(text), "# modvm power-park state\n%s/cpu1/cpufreq/scaling_governor\t"
+		 "performance\n", root);
+	plant_journal(text);
+	make_full("cpu1/cpufreq/scaling_governor");
+	ck_assert_int_eq(park_state_open(&st, state, root, &restored, &failed, text, sizeof(text)),
+			 0);
+	ck_assert_uint_eq(restored, 0);
+	ck_assert_uint_eq(failed, 1);
+	/* the kernel takes values again; the core still runs at powersave */
+	snprintf(path, sizeof(path), "%s/cpu1/cpufreq/scaling_governor", root);
+	ck_assert_int_eq(unlink(path), 0);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("powersave\n", f);
+	fclose(f);
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 1), 0);
+	ck_assert_int_eq(park_actions_unpark(&a, 1), 0);
+	ck_assert_str_eq(gov(1), "performance");
+	park_state_close(&st);
+	ck_assert_int_eq(access(state, F_OK), -1);
+}
+END_TEST
+
+/* A shared policy is one governor file: journaled once, under the
+ * policy's first cpu, with the governor it had, and given back once. */
+START_TEST(shared_policy_journaled_once)
+{
+	static struct park_state st;
+	struct park_actions a;
+	char err[256], line[400];
+
+	ck_assert_int_eq(sysfs_tree_share_policy(root, 2, 3, "ondemand"), 0);
+	ck_assert_int_eq(park_state_open(&st, state, root, NULL, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(park_actions_init(&a, PARK_ACTION_CPUFREQ, root), 0);
+	park_actions_set_journal(&a, &st);
+	ck_assert_int_eq(park_actions_park(&a, 2), 0);
+	ck_assert_int_eq(park_actions_park(&a, 3), 0);
+	ck_assert_str_eq(gov(3), "powersave");
+	snprintf(line, sizeof(line), "state\n%s/cpu2/cpufreq/scaling_governor\tondemand\n# end",
+		 root);
+	ck_assert_msg(strstr(slurp(state), line), "journal: %s", slurp(state));
+	ck_assert_uint_eq(park_actions_restore(&a), 0);
+	ck_assert_str_eq(gov(2), "ondemand");
+	ck_assert_int_eq(access(state, F_OK), -1);
 	park_state_close(&st);
 }
 END_TEST
@@ -329,6 +464,10 @@ int main(void)
 	tcase_add_test(t, second_owner_refused_and_nothing_touched);
 	tcase_add_test(t, untrusted_journal_refused);
 	tcase_add_test(t, foreign_entries_never_written);
+	tcase_add_test(t, entries_of_another_root_kept_for_it);
+	tcase_add_test(t, refused_park_leaves_no_entry);
+	tcase_add_test(t, unrestored_governor_is_the_one_given_back);
+	tcase_add_test(t, shared_policy_journaled_once);
 	tcase_add_test(t, held_journal_read_up_to_its_end_line);
 	tcase_add_test(t, held_empty_journal_unremovable_is_cut_to_nothing);
 	suite_add_tcase(s, t);
