@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/ethtool.h>
 
 #include <modvm/log.h>
 
@@ -48,20 +49,82 @@ struct nt_driver *nt_driver_new(const struct nt_ethtool_ops *ops, void *ud)
 	return d;
 }
 
+static void fmt_mac(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+}
+
+/* Deletes the rule @q installed, if the location still holds it: the
+ * operator (or another modvm) may have replaced it meanwhile, and a rule
+ * that is not ours stays. */
+static void remove_rule(struct nt_driver *d, struct nt_queue *q)
+{
+	uint32_t loc = (uint32_t)q->rule_loc;
+	struct nt_rule now;
+	int rc = nt_rule_get(d->ops, d->ud, q->ifname, loc, &now);
+
+	if (rc == -ENOENT) {
+		modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: steering rule %u is gone already", q->ifname,
+			  loc);
+		return;
+	}
+	if (rc == 0 && !nt_rule_is(&now, q->mac, q->vlan, q->queue)) {
+		modvm_log(MODVM_LOG_WARN, NT_LOG,
+			  "%s: steering rule %u is no longer the one for vm %u: left alone",
+			  q->ifname, loc, q->vm_id);
+		return;
+	}
+	/* rc < 0 otherwise: a driver that cannot show a rule; ours is the best guess */
+	rc = nt_rule_delete(d->ops, d->ud, q->ifname, loc);
+	if (rc)
+		modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: cannot delete steering rule %u: %s",
+			  q->ifname, loc, strerror(-rc));
+}
+
 static void undo(struct nt_driver *d, struct nt_queue *q)
 {
-	int rc;
-
 	if (q->irq >= 0)
 		nt_irq_set_affinity(q->proc_root, q->irq, q->saved_affinity);
-	if (q->rule_loc >= 0) {
-		rc = nt_rule_delete(d->ops, d->ud, q->ifname, (uint32_t)q->rule_loc);
-		if (rc)
-			modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: cannot delete steering rule %lld: %s",
-				  q->ifname, (long long)q->rule_loc, strerror(-rc));
-	}
+	if (q->rule_loc >= 0)
+		remove_rule(d, q);
 	q->irq = -1;
 	q->rule_loc = -1;
+}
+
+/*
+ * What the NIC's own table says (rules of another modvm, of the operator,
+ * of a run that was killed): their rings are taken too, and a rule that
+ * already steers @mac (@vlan) is not ours to replace: -EEXIST.
+ */
+static int rules_on_nic(struct nt_driver *d, const struct modvm_nic *nic,
+			const struct modvm_nic_queue_req *req, uint32_t *taken, size_t max,
+			size_t *ntaken)
+{
+	struct nt_rule *r;
+	size_t n;
+	char macs[18];
+	int rc = nt_rules_read(d->ops, d->ud, nic->info.ifname, &r, &n);
+
+	if (rc)
+		return 0;	/* cannot list them: the insert says what the NIC thinks */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (nt_rule_is(&r[i], req->mac, req->vlan, NT_ANY_RING)) {
+			fmt_mac(req->mac, macs);
+			modvm_log(MODVM_LOG_WARN, NT_LOG,
+				  "vm %u mac %s: %s already has a steering rule for it (location %u, "
+				  "rx queue %llu), not modvm's: left alone (a modvm that was killed "
+				  "leaves one: `ethtool -N %s delete %u`)",
+				  req->vm_id, macs, nic->info.ifname, r[i].loc,
+				  (unsigned long long)ethtool_get_flow_spec_ring(r[i].ring_cookie),
+				  nic->info.ifname, r[i].loc);
+			rc = -EEXIST;
+		} else if (r[i].ring_cookie != RX_CLS_FLOW_DISC && *ntaken < max) {
+			taken[(*ntaken)++] = (uint32_t)ethtool_get_flow_spec_ring(r[i].ring_cookie);
+		}
+	}
+	free(r);
+	return rc;
 }
 
 void nt_driver_free(struct nt_driver *d)
@@ -119,12 +182,6 @@ static bool mac_is_valid(const uint8_t mac[6])
 	return memcmp(mac, zero, 6) != 0 && !(mac[0] & 1);
 }
 
-static void fmt_mac(const uint8_t mac[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
-}
-
 /* The ring's IRQ onto @cpu, remembering what it had; left alone if unknown. */
 static void point_irq(struct nt_queue *q, const struct modvm_nic *nic, int cpu)
 {
@@ -175,7 +232,9 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 		if (ntaken < sizeof(taken) / sizeof(taken[0]))
 			taken[ntaken++] = d->q[i].queue;
 	}
-	rc = nt_pick_ring(nic->info.rx_queues, taken, ntaken, &ring);
+	rc = rules_on_nic(d, nic, req, taken, sizeof(taken) / sizeof(taken[0]), &ntaken);
+	if (rc == 0)
+		rc = nt_pick_ring(nic->info.rx_queues, taken, ntaken, &ring);
 	if (rc)
 		return rc;
 	if (d->n == d->cap) {

@@ -5,6 +5,12 @@
  * library the plugin links whole; the VMQ unit tests drive it with a fake
  * ethtool on the fixture NIC tree (tests/fixtures/net).
  *
+ * The NIC's rule table is shared (another modvm, the operator, a run that
+ * was killed): a queue takes a ring no rule there targets, a MAC a rule
+ * already steers is refused (-EEXIST, the VM keeps the default queue, the
+ * log names the rule), and a rule is deleted only while its location still
+ * holds what this driver put there.
+ *
  * Threading: one loop thread (the plugin's calls).  No locks.
  */
 #ifndef NIC_ETHTOOL_NTUPLE_H
@@ -73,6 +79,26 @@ int nt_rule_count(const struct nt_ethtool_ops *ops, void *ud, const char *ifname
 int nt_rule_insert(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
 		   const uint8_t mac[6], uint16_t vlan, uint32_t queue, uint32_t *loc);
 int nt_rule_delete(const struct nt_ethtool_ops *ops, void *ud, const char *ifname, uint32_t loc);
+
+/* One classification rule as the NIC holds it (ETHTOOL_GRXCLSRULE). */
+struct nt_rule {
+	uint32_t loc;
+	uint32_t flow_type;		/* with FLOW_EXT and the like */
+	uint8_t mac[6], mac_mask[6];	/* ETHER_FLOW: the destination */
+	uint16_t vlan, vlan_mask;	/* FLOW_EXT: the VLAN TCI */
+	uint64_t ring_cookie;		/* RX_CLS_FLOW_DISC: drop */
+};
+/* The rule at @loc.  0, -ENOENT (none there) or -errno. */
+int nt_rule_get(const struct nt_ethtool_ops *ops, void *ud, const char *ifname, uint32_t loc,
+		struct nt_rule *out);
+/* Every rule on @ifname (another modvm's, the operator's): *@out, to be
+ * freed, *@n of them.  0 or -errno. */
+int nt_rules_read(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
+		  struct nt_rule **out, size_t *n);
+/* Whether @r is the rule nt_rule_insert() makes for @mac, @vlan, @ring
+ * (NT_ANY_RING: to whichever ring). */
+#define NT_ANY_RING UINT64_MAX
+bool nt_rule_is(const struct nt_rule *r, const uint8_t mac[6], uint16_t vlan, uint64_t ring);
 
 /* ---- irq.c: the IRQ of a ring, and its affinity ---- */
 

@@ -57,33 +57,64 @@ int nt_rule_count(const struct nt_ethtool_ops *ops, void *ud, const char *ifname
 	return 0;
 }
 
+/* The locations of the @count rules installed (ETHTOOL_GRXCLSRLALL):
+ * *@locs (to be freed), *@n of them. */
+static int rule_locations(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
+			  uint32_t count, uint32_t size, uint32_t **locs, uint32_t *n)
+{
+	struct ethtool_rxnfc *all;
+	int rc = 0;
+
+	*locs = NULL;
+	*n = 0;
+	size &= ~RX_CLS_LOC_SPECIAL;	/* the driver picks locations: still a table size */
+	if (size > MAX_RULES || count > size)
+		return -EPROTO;
+	if (!count)
+		return 0;
+	all = calloc(1, sizeof(*all) + (size_t)count * sizeof(uint32_t));
+	*locs = calloc(count, sizeof(uint32_t));
+	if (!all || !*locs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	all->cmd = ETHTOOL_GRXCLSRLALL;
+	all->rule_cnt = count;
+	all->data = size;
+	rc = ops->ethtool(ud, ifname, all);
+	for (uint32_t i = 0; rc == 0 && i < all->rule_cnt && i < count; i++)
+		(*locs)[(*n)++] = all->rule_locs[i];
+out:
+	free(all);
+	if (rc) {
+		free(*locs);
+		*locs = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 /* The highest location below the table size that holds no rule. */
 static int pick_location(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
 			 uint32_t count, uint32_t size, uint32_t *loc)
 {
-	struct ethtool_rxnfc *all;
+	uint32_t *locs, n;
 	uint8_t *used;
-	int rc = -ENOSPC;
+	int rc;
 
 	if (size == 0 || size > MAX_RULES || count > size)
 		return size == 0 ? -ENOSPC : -EPROTO;
-	all = calloc(1, sizeof(*all) + (size_t)count * sizeof(uint32_t));
+	rc = rule_locations(ops, ud, ifname, count, size, &locs, &n);
+	if (rc)
+		return rc;
 	used = calloc(size, 1);
-	if (!all || !used) {
-		rc = -ENOMEM;
-		goto cleanup;
+	if (!used) {
+		free(locs);
+		return -ENOMEM;
 	}
-	if (count) {
-		all->cmd = ETHTOOL_GRXCLSRLALL;
-		all->rule_cnt = count;
-		all->data = size;
-		rc = ops->ethtool(ud, ifname, all);
-		if (rc)
-			goto cleanup;
-		for (uint32_t i = 0; i < all->rule_cnt && i < count; i++)
-			if (all->rule_locs[i] < size)
-				used[all->rule_locs[i]] = 1;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		if (locs[i] < size)
+			used[locs[i]] = 1;
 	rc = -ENOSPC;
 	for (uint32_t l = size; l-- > 0;) {
 		if (!used[l]) {
@@ -92,10 +123,80 @@ static int pick_location(const struct nt_ethtool_ops *ops, void *ud, const char 
 			break;
 		}
 	}
-cleanup:
-	free(all);
+	free(locs);
 	free(used);
 	return rc;
+}
+
+int nt_rule_get(const struct nt_ethtool_ops *ops, void *ud, const char *ifname, uint32_t loc,
+		struct nt_rule *out)
+{
+	struct ethtool_rxnfc nfc;
+	int rc;
+
+	memset(&nfc, 0, sizeof(nfc));
+	nfc.cmd = ETHTOOL_GRXCLSRULE;
+	nfc.fs.location = loc;
+	rc = ops->ethtool(ud, ifname, &nfc);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	out->loc = loc;
+	out->flow_type = nfc.fs.flow_type;
+	if ((nfc.fs.flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS)) == ETHER_FLOW) {
+		memcpy(out->mac, nfc.fs.h_u.ether_spec.h_dest, 6);
+		memcpy(out->mac_mask, nfc.fs.m_u.ether_spec.h_dest, 6);
+	}
+	if (nfc.fs.flow_type & FLOW_EXT) {
+		out->vlan = ntohs(nfc.fs.h_ext.vlan_tci);
+		out->vlan_mask = ntohs(nfc.fs.m_ext.vlan_tci);
+	}
+	out->ring_cookie = nfc.fs.ring_cookie;
+	return 0;
+}
+
+int nt_rules_read(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,
+		  struct nt_rule **out, size_t *n)
+{
+	uint32_t count, size, *locs, nlocs;
+	struct nt_rule *v;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = nt_rule_count(ops, ud, ifname, &count, &size);
+	if (rc == 0)
+		rc = rule_locations(ops, ud, ifname, count, size, &locs, &nlocs);
+	if (rc)
+		return rc;
+	v = calloc(nlocs ? nlocs : 1, sizeof(*v));
+	if (!v) {
+		free(locs);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nlocs; i++) {
+		/* one removed meanwhile is simply not there */
+		if (nt_rule_get(ops, ud, ifname, locs[i], &v[*n]) == 0)
+			(*n)++;
+	}
+	free(locs);
+	*out = v;
+	return 0;
+}
+
+bool nt_rule_is(const struct nt_rule *r, const uint8_t mac[6], uint16_t vlan, uint64_t ring)
+{
+	static const uint8_t all[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint32_t base = r->flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS);
+
+	if (base != ETHER_FLOW || memcmp(r->mac, mac, 6) != 0 || memcmp(r->mac_mask, all, 6) != 0)
+		return false;
+	if (ring != NT_ANY_RING && ethtool_get_flow_spec_ring(r->ring_cookie) != ring)
+		return false;
+	if (!vlan)
+		return !(r->flow_type & FLOW_EXT) || (r->vlan_mask & 0x0fff) == 0;
+	return (r->flow_type & FLOW_EXT) && (r->vlan_mask & 0x0fff) == 0x0fff &&
+	       (r->vlan & 0x0fff) == vlan;
 }
 
 int nt_rule_insert(const struct nt_ethtool_ops *ops, void *ud, const char *ifname,

@@ -93,6 +93,19 @@ const struct fake_rule *fake_ethtool_rule_for(const struct fake_nic *n, const ui
 	return NULL;
 }
 
+void fake_ethtool_put_rule(struct fake_nic *n, unsigned loc, const uint8_t mac[6],
+			   uint64_t ring)
+{
+	struct fake_rule *r = &n->rules[loc];
+
+	memset(r, 0, sizeof(*r));
+	r->used = true;
+	r->flow_type = ETHER_FLOW;
+	memcpy(r->dst, mac, 6);
+	memset(r->dst_mask, 0xff, 6);
+	r->ring = ring;
+}
+
 static bool ntuple_on(const struct fake_nic *n)
 {
 	for (unsigned i = 0; i < n->nfeatures; i++)
@@ -157,6 +170,23 @@ static int rxnfc(struct fake_nic *n, struct ethtool_rxnfc *nfc)
 		nfc->rule_cnt = k;
 		nfc->data = n->table_size;
 		return 0;
+	case ETHTOOL_GRXCLSRULE: {
+		const struct fake_rule *r;
+
+		if (nfc->fs.location >= FAKE_MAX_RULES || !n->rules[nfc->fs.location].used)
+			return -ENOENT;
+		r = &n->rules[nfc->fs.location];
+		memset(&nfc->fs.h_u, 0, sizeof(nfc->fs.h_u));
+		memset(&nfc->fs.m_u, 0, sizeof(nfc->fs.m_u));
+		nfc->fs.flow_type = r->flow_type;
+		memcpy(nfc->fs.h_u.ether_spec.h_dest, r->dst, 6);
+		memcpy(nfc->fs.m_u.ether_spec.h_dest, r->dst_mask, 6);
+		nfc->fs.h_ext.vlan_tci = htons(r->vlan);
+		nfc->fs.m_ext.vlan_tci = htons(r->vlan_mask);
+		nfc->fs.ring_cookie = r->ring;
+		n->gets++;
+		return 0;
+	}
 	case ETHTOOL_SRXCLSRLINS:
 		return insert(n, nfc);
 	case ETHTOOL_SRXCLSRLDEL:
@@ -233,6 +263,7 @@ static int fake(void *ud, const char *ifname, void *cmd)
 	case ETHTOOL_GRXRINGS:
 	case ETHTOOL_GRXCLSRLCNT:
 	case ETHTOOL_GRXCLSRLALL:
+	case ETHTOOL_GRXCLSRULE:
 	case ETHTOOL_SRXCLSRLINS:
 	case ETHTOOL_SRXCLSRLDEL:
 		return rxnfc(n, cmd);

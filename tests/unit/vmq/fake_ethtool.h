@@ -43,7 +43,7 @@ struct fake_nic {
 	struct fake_feature features[FAKE_MAX_FEATURES];
 	unsigned nfeatures;
 	struct fake_rule rules[FAKE_MAX_RULES];
-	unsigned inserts, deletes;
+	unsigned inserts, deletes, gets;
 };
 
 struct fake_ethtool {
@@ -60,6 +60,10 @@ void fake_ethtool_fixture(struct fake_ethtool *f);
 struct fake_nic *fake_ethtool_nic(struct fake_ethtool *f, const char *ifname);
 /* Rules installed now on @ifname. */
 unsigned fake_ethtool_rule_count(const struct fake_nic *n);
+/* Installs a rule as someone else would (the operator's ethtool -N,
+ * another modvm): ETHER_FLOW to @mac, fully masked, at @loc to @ring. */
+void fake_ethtool_put_rule(struct fake_nic *n, unsigned loc, const uint8_t mac[6],
+			   uint64_t ring);
 /* The installed rule whose destination is @mac, NULL if none. */
 const struct fake_rule *fake_ethtool_rule_for(const struct fake_nic *n, const uint8_t mac[6]);
 

@@ -232,6 +232,57 @@ START_TEST(driver_chosen_rule_location)
 }
 END_TEST
 
+/* Rules already on the NIC (another modvm's, the operator's): their rings
+ * are taken, and a rule that already steers the VM's MAC is not replaced. */
+START_TEST(rules_already_on_the_nic_are_respected)
+{
+	static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01 };
+	struct modvm_net_queue_assigned q;
+	const struct fake_rule *r;
+
+	fake_ethtool_put_rule(ix, 15, other, 1);
+	fake_ethtool_put_rule(ix, 3, mac_b, 5);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	ck_assert_uint_eq(q.queue, 2);		/* 1 and 5 are someone else's */
+	r = fake_ethtool_rule_for(ix, mac_a);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_eq(r, &ix->rules[14]);	/* 15 is taken */
+	/* the VM whose MAC a rule already steers keeps the default queue */
+	ck_assert_int_eq(vmq_manager_assign(mgr, 2, mac_b, NIC_TREE_IXGBE_IF, 0, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_uint_eq(capture_count("already has a steering rule for it (location 3, rx "
+					"queue 5)", NULL), 1);
+	ck_assert_uint_eq(ix->rules[3].ring, 5);
+	vmq_manager_release(mgr, 2);
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
+	ck_assert(ix->rules[15].used && ix->rules[3].used);
+	ck_assert_uint_eq(fake_ethtool_rule_count(ix), 2);
+}
+END_TEST
+
+/* A rule replaced at our location after we made it (the operator deleted
+ * ours and added one; ethtool picks the highest free slot): stop leaves it. */
+START_TEST(a_replaced_rule_is_not_deleted)
+{
+	static const uint8_t other[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x02 };
+	struct modvm_net_queue_assigned q;
+	const struct vmq_assignment *a;
+	int64_t loc;
+
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 0, &q), 0);
+	a = vmq_manager_assignment(mgr, 0);
+	ck_assert_ptr_nonnull(a);
+	loc = nt_rule_location(core, a->handle);
+	ck_assert_int_ge(loc, 0);
+	fake_ethtool_put_rule(ix, (unsigned)loc, other, 3);
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
+	ck_assert_uint_eq(ix->deletes, 0);
+	ck_assert_ptr_nonnull(fake_ethtool_rule_for(ix, other));
+	ck_assert_uint_eq(capture_count("is no longer the one for vm 1: left alone", NULL), 1);
+}
+END_TEST
+
 /* A MAC with a VLAN: one FLOW_EXT rule with the VLAN id masked (not its priority). */
 START_TEST(vlan_goes_into_the_rule)
 {
@@ -433,6 +484,8 @@ int main(void)
 	tcase_add_test(tc, bad_requests_are_refused);
 	tcase_add_test(tc, driver_chosen_rule_location);
 	tcase_add_test(tc, vlan_goes_into_the_rule);
+	tcase_add_test(tc, rules_already_on_the_nic_are_respected);
+	tcase_add_test(tc, a_replaced_rule_is_not_deleted);
 	tcase_add_test(tc, required_offloads_missing_are_named);
 	tcase_add_test(tc, best_probe_owns_the_nic);
 	tcase_add_test(tc, broken_or_refusing_driver_falls_back);
