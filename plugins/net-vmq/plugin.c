@@ -391,6 +391,21 @@ static int nic_configure(struct nv *m, unsigned id, unsigned k, const struct mod
 				 n->key, n->vlan ? "vlan" : "require_offloads");
 		return -EINVAL;
 	}
+	/* Two NICs on one named tap would be two queues of one device, each
+	 * guest seeing the other's frames: the kernel does not refuse it. */
+	for (unsigned i = 0; n->tap_name && *n->tap_name && i <= id; i++)
+		for (unsigned j = 0; j < (i == id ? k : m->vms[i].n); j++) {
+			const struct nv_nic *o = &m->vms[i].nics[j];
+
+			if (!o->tap_name || strcmp(o->tap_name, n->tap_name) != 0)
+				continue;
+			modvm_plugin_log(m->ctx, MODVM_LOG_ERROR,
+					 "%s: vm %s: %stap: \"%s\" is already vm %s's %stap (NICs on "
+					 "one tap see each other's frames)",
+					 modvm_config_where(c, "tap"), vm, n->key, n->tap_name,
+					 modvm_plugin_vm_name(m->ctx, i), o->key);
+			return -EINVAL;
+		}
 	/* Two NICs of a VM with one MAC would confuse the guest and VMQ. */
 	for (unsigned j = 0; j < k; j++)
 		if (!memcmp(m->vms[id].nics[j].mac, n->mac, 6)) {

@@ -146,6 +146,15 @@ static const struct refusal list_refusals[] = {
 	  "  net-vmq = { nics = ( { mac = \"52:54:00:00:00:07\"; },\n"
 	  "    { mac = \"52:54:00:00:00:07\"; } ); }; } );\n", 1,
 	  { ":5: vm a: nics.[1].mac: the same address as nics.[0]" } },
+	{ "two NICs, one tap", "run",
+	  "  net-vmq = { nics = ( { tap = \"t0\"; },\n    { tap = \"t0\"; } ); }; } );\n", 1,
+	  { ":5: vm a: nics.[1].tap: \"t0\" is already vm a's nics.[0].tap (NICs on one tap "
+	    "see each other's frames)" } },
+	{ "two VMs, one tap", "run",
+	  "  net-vmq = { tap = \"t0\"; }; },\n"
+	  "  { name = \"b\"; memory = \"64M\"; autostart = false;\n"
+	  "  net-vmq = { tap = \"t0\"; }; } );\n", 1,
+	  { ":6: vm b: tap: \"t0\" is already vm a's tap" } },
 	{ "a multicast MAC in the list", "run",
 	  "  net-vmq = { nics = ( { },\n    { mac = \"01:00:5e:00:00:01\"; } ); }; } );\n", 1,
 	  { ":5: vm a: nics.[1].mac: \"01:00:5e:00:00:01\": expected a unicast" } },
