@@ -3,10 +3,11 @@
 # (build-fuzz, outside any gcc build; FUZZ_BUILD_DIR overrides it) and runs
 # each for its share of N seconds (default 60, split evenly, at least 1 s
 # each): the virtqueue parser (fuzz_virtq), the virtio-net device model
-# (fuzz_netdev), the virtio-blk device (fuzz_blkdev), the config layer
-# (fuzz_config) and the kernel/initrd loader (fuzz_boot).  Seeds are generated into a temporary directory that
-# is removed afterwards; crash artifacts stay in the build directory.  The
-# last lines give each target's execs/s.
+# (fuzz_netdev), the virtio-blk device (fuzz_blkdev), the virtio-balloon
+# device (fuzz_balloondev), the config layer (fuzz_config) and the
+# kernel/initrd loader (fuzz_boot).  Seeds are generated into a temporary
+# directory that is removed afterwards; crash artifacts stay in the build
+# directory.  The last lines give each target's execs/s.
 #
 #   scripts/run-fuzz.sh [SECONDS]
 set -euo pipefail
@@ -18,7 +19,7 @@ dir=${FUZZ_BUILD_DIR:-build-fuzz}
 if [[ ! -d $dir ]]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Dtests=false >/dev/null
 fi
-targets=(fuzz_virtq fuzz_netdev fuzz_blkdev fuzz_config fuzz_boot)
+targets=(fuzz_virtq fuzz_netdev fuzz_blkdev fuzz_balloondev fuzz_config fuzz_boot)
 # Quiet when it builds; the whole build log and a line saying so when not.
 if ! log=$(ninja -C "$dir" "${targets[@]/#/fuzz/}" 2>&1); then
 	printf '%s\n' "$log" >&2
@@ -29,7 +30,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 artifacts=$dir/fuzz-artifacts/
-mkdir -p "$tmp/virtq" "$tmp/netdev" "$tmp/blkdev" "$tmp/config" "$tmp/boot" "$artifacts"
+mkdir -p "$tmp/virtq" "$tmp/netdev" "$tmp/blkdev" "$tmp/balloondev" "$tmp/config" "$tmp/boot" \
+	"$artifacts"
 python3 fuzz/gen_virtq_seeds.py "$tmp/virtq"
 
 # fuzz_netdev seeds: driver scripts in its op format (fuzz/fuzz_netdev.c),
@@ -113,6 +115,83 @@ for name, data in seeds.items():
         f.write(data)
 EOF
 
+# fuzz_balloondev seeds: driver and host scripts in its op format
+# (fuzz/fuzz_balloondev.c): a balloon brought up that inflates and deflates
+# a few pages and sends stats when the host asks, and the same with free
+# page reporting, shared RAM, failing madvise, bad page numbers and buffers,
+# a reset while a stats buffer is held, and a ring filled past one kick's
+# worth so the device defers the rest to the loop.
+python3 - "$tmp/balloondev" <<'EOF'
+import struct, sys, os
+out = sys.argv[1]
+(NEG, STATUS, QUEUE, RAM, POST, KICK, PFNS, STATS, REPORT, CONFIG, TARGET, REQUEST, LOOP, REG,
+ AVAIL, RACE) = range(16)
+SPLIT, SPLIT_ODD, WRITABLE, TAIL, INDIRECT, BATCH, REPEAT, NO_KICK = (1 << i for i in range(8))
+def u16(v): return struct.pack('<H', v & 0xffff)
+def neg(features): return bytes([NEG, 5]) + struct.pack('<Q', features)
+def queue(q, num=8, base=None, step=0x100):
+    base = 0x1000 + q * 0x400 if base is None else base
+    return bytes([QUEUE, q]) + u16(num) + u16(base) + u16(base + step) + u16(base + 2 * step) + b'\x01'
+# A page is its selector byte (fuzz_balloondev.c: pfn()) or raw(value).
+def raw(v): return b'\xc0' + struct.pack('<I', v)
+def pfns(q, head, gpa, pages, layout=0):
+    return (bytes([PFNS, q, head]) + u16(gpa) + bytes([len(pages), layout])
+            + b''.join(p if isinstance(p, bytes) else bytes([p]) for p in pages))
+def stats(q, head, entries, gpa=0x3000, layout=0):
+    return (bytes([STATS, q, head]) + u16(gpa) + bytes([len(entries), layout])
+            + b''.join(bytes([t]) + struct.pack('<Q', v) for t, v in entries))
+def report(q, head, segs, layout=0):
+    return bytes([REPORT, q, head, len(segs) - 1, layout]) + b''.join(bytes(s) for s in segs)
+def config(off, ln, write, v=0): return bytes([CONFIG, off, ln, write]) + struct.pack('<Q', v)
+def target(n): return bytes([TARGET]) + struct.pack('<I', n)
+MUST_TELL, STATS_VQ, DEFLATE_ON_OOM, REPORTING = 1, 2, 4, 32
+EVENT_IDX, INDIRECT_DESC = 1 << 29, 1 << 28
+feat = MUST_TELL | STATS_VQ | DEFLATE_ON_OOM | EVENT_IDX | INDIRECT_DESC
+setup = neg(feat) + queue(0) + queue(1) + queue(2) + bytes([STATUS, 0x0f])
+setup_rep = neg(feat | REPORTING) + queue(0) + queue(1) + queue(2) + queue(3) + bytes([STATUS, 0x0f])
+first_stats = stats(2, 0, [(t, 1000 * t) for t in range(8)])
+session = (first_stats + target(4) + config(0, 2, 0) + pfns(0, 0, 0x2000, [8, 9, 10, 11])
+           + config(4, 2, 1, 4) + bytes([REQUEST]) + stats(2, 2, [(4, 1 << 20), (5, 1 << 24), (6, 1 << 22)])
+           + bytes([REQUEST]) + target(0) + pfns(1, 0, 0x2100, [8, 9, 10, 11]) + config(4, 2, 1, 0)
+           + bytes([LOOP, 0]))
+# Page numbers 16 (the guard page after RAM), 15 twice, edge values, two raw.
+edge = [0x80, 0x81, 0x82, 0x83, 0x87, 16, 15, 15, 3, raw(0xdeadbeef), raw(5)]
+# A driver that makes the same buffer available again while the device
+# works (every second translation, 20 times): one kick finds more than the
+# ring of eight holds and defers the rest to the loop.
+full = pfns(0, 0, 0x2000, [4], NO_KICK) + bytes([RACE, 0, 0, 1, 20, KICK, 0])
+seeds = {
+    'session': bytes([0x00]) + setup + session,
+    'reporting': bytes([0x01]) + setup_rep + session
+                 + report(3, 0, [(12, 4, 0), (4, 2, 0)]) + report(3, 2, [(5, 1, 1), (6, 1, 2), (7, 1, 4)]),
+    'no-stats-vq': bytes([0x01]) + neg(MUST_TELL | REPORTING) + queue(0) + queue(1) + queue(2)
+                   + bytes([STATUS, 0x0f]) + pfns(0, 0, 0x2000, [12, 13]) + report(2, 0, [(14, 2, 0)])
+                   + pfns(1, 0, 0x2100, [12, 13]) + stats(2, 2, [(0, 1)]),
+    'bad-pfns': bytes([0x00]) + setup + first_stats + pfns(0, 0, 0x2000, edge)
+                + pfns(0, 2, 0x2000, [9, 5, 7, 5, 0x80], BATCH) + pfns(0, 4, 0x2000, [4, 5], TAIL)
+                + pfns(0, 6, 0x2000, [4, 5, 6], WRITABLE) + pfns(1, 0, 0xfff8, [4, 5, 6])
+                + pfns(1, 2, 0x2000, [6, 7, 8, 9], SPLIT_ODD) + pfns(1, 4, 0x2000, [6, 7], INDIRECT | SPLIT)
+                + pfns(0, 1, 0x2000, [10, 11, 12], REPEAT)
+                + stats(2, 2, [(20, 1), (0xff, 2)], layout=TAIL) + stats(2, 4, [(1, 1)] * 70)
+                + stats(2, 6, [(1, 1)] * 3, layout=SPLIT_ODD | INDIRECT) + bytes([REQUEST]),
+    'madvise-einval': bytes([0x08]) + setup + session,
+    'madvise-eagain': bytes([0x11]) + setup_rep + session + report(3, 0, [(8, 8, 0)]),
+    'full-ring': bytes([0x00]) + setup + full + bytes([LOOP, 3]) + full,
+    'full-ring-no-defer': bytes([0x02]) + setup + full,
+    'full-ring-defer-fails': bytes([0x04]) + setup + full,
+    # Buffers of 24 descriptors on a ring of 32: one over the device's
+    # 1 MiB of page numbers, one under it.
+    'big-chains': bytes([0x00]) + neg(feat) + queue(0, 32, 0xf000, 0x200) + queue(1) + queue(2)
+                  + bytes([STATUS, 0x0f]) + pfns(0, 0, 0x2000, [4, 5], REPEAT)
+                  + pfns(0, 0, 0x6000, [4, 5], REPEAT),
+    'reset-mid': bytes([0x00]) + setup + first_stats + pfns(0, 0, 0x2000, [5]) + bytes([STATUS, 0])
+                 + bytes([REQUEST]) + setup + first_stats + bytes([REQUEST]),
+}
+for name, data in seeds.items():
+    with open(os.path.join(out, name), 'wb') as f:
+        f.write(data)
+EOF
+
 # fuzz_config seeds: every config the tree ships or tests with.
 cp etc/*.conf tests/fixtures/configs/*.conf "$tmp/config/"
 
@@ -169,10 +248,10 @@ EOF
 # -max_total_time=0 would mean forever), and the final stats give execs/s.
 share=$((secs / ${#targets[@]}))
 ((share >= 1)) || share=1
-declare -A seeds=([fuzz_virtq]=virtq [fuzz_netdev]=netdev [fuzz_blkdev]=blkdev [fuzz_config]=config
-	[fuzz_boot]=boot)
-declare -A maxlen=([fuzz_virtq]=8192 [fuzz_netdev]=4096 [fuzz_blkdev]=4096 [fuzz_config]=16384
-	[fuzz_boot]=1048576)
+declare -A seeds=([fuzz_virtq]=virtq [fuzz_netdev]=netdev [fuzz_blkdev]=blkdev
+	[fuzz_balloondev]=balloondev [fuzz_config]=config [fuzz_boot]=boot)
+declare -A maxlen=([fuzz_virtq]=8192 [fuzz_netdev]=4096 [fuzz_blkdev]=4096 [fuzz_balloondev]=4096
+	[fuzz_config]=16384 [fuzz_boot]=1048576)
 # libconfig's leak (above) makes libFuzzer run a full leak check on most
 # malformed configs, 15x slower: fuzz_config runs without them and its
 # corpus is replayed once with them at the end, so our leaks still show.
