@@ -46,6 +46,7 @@ struct blkdev {
 	bool timer_cancelled;		/* by a reset, not by the engine */
 	bool warned_guest;
 	uint64_t to_notify;		/* queues pushed to since the last batch end */
+	uint16_t next_first;		/* the queue the rate limiter's timer serves first */
 	struct bqueue q[BLKDEV_MAX_QUEUES];
 
 	/* under mu */
@@ -54,6 +55,11 @@ struct blkdev {
 	unsigned held;			/* requests popped and not finished, plus the timer */
 	uint64_t bounce_bytes;
 	uint64_t err_last_ns, err_suppressed;
+
+	/* A flush failed: the kernel may have dropped writes it could not
+	 * write back and reports that once per file, so every later flush
+	 * fails too (atomic). */
+	bool flush_failed;
 
 	struct blkdev_stats st;		/* atomic fields */
 };

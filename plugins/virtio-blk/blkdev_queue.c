@@ -45,8 +45,8 @@ static void release(struct blkdev *bd)
 static const char *op_name(enum blkio_opcode op)
 {
 	static const char *const names[] = { "read", "write", "flush", "discard", "write-zeroes",
-					     "timer" };
-	return op <= BLKIO_TIMER ? names[op] : "?";
+					     "timer", "write-zeroes" };
+	return op <= BLKIO_ZERO_UNMAP ? names[op] : "?";
 }
 
 /* Host I/O errors: the first at once, then at most one line a second
@@ -70,8 +70,10 @@ static void host_error(struct blkdev *bd, const struct breq *q, int64_t err)
 	if (!say)
 		return;
 	if (q->r.opcode == BLKIO_FLUSH)
-		modvm_log(MODVM_LOG_ERROR, bd->name, "flush failed: %s; the guest gets IOERR",
-			  strerror((int)-err));
+		modvm_log(MODVM_LOG_ERROR, bd->name, "flush failed: %s; the guest gets IOERR%s",
+			  strerror((int)-err), __atomic_load_n(&bd->flush_failed, __ATOMIC_ACQUIRE)
+			  ? ", and so does every flush until the disk is opened again (writes the "
+			    "host could not write back may be lost)" : "");
 	else
 		modvm_log(MODVM_LOG_ERROR, bd->name,
 			  "%s of %" PRIu64 " bytes at sector %" PRIu64 " failed: %s; the guest gets "
@@ -136,8 +138,11 @@ static void timer_done(struct blkdev *bd)
 	 * go on. */
 	if (!bd->dying && (bd->timer.result == 0 || bd->timer_cancelled)) {
 		uint16_t n = bd->features & VBLK_BIT(VBLK_F_MQ) ? bd->cfg.num_queues : 1;
+		/* Each queue first in turn: the first takes the tokens that came
+		 * back, and a busy queue 0 would starve the others for good. */
+		uint16_t first = (uint16_t)(bd->next_first++ % n);
 		for (uint16_t i = 0; i < n; i++)
-			blkdev__process(bd, i);
+			blkdev__process(bd, (uint16_t)((first + i) % n));
 	}
 	bd->timer_cancelled = false;
 	modvm_virtio_unlock(bd->dev);
@@ -158,7 +163,15 @@ void blkdev__complete(void *ctx, struct blkio_op *op)
 	q = (struct breq *)((char *)op - offsetof(struct breq, op));
 	if (op->result < 0) {
 		status = VBLK_S_IOERR;
+		if (q->r.opcode == BLKIO_FLUSH)
+			__atomic_store_n(&bd->flush_failed, true, __ATOMIC_RELEASE);
 		host_error(bd, q, op->result);
+	} else if (q->r.opcode == BLKIO_FLUSH &&
+		   __atomic_load_n(&bd->flush_failed, __ATOMIC_ACQUIRE)) {
+		/* This fdatasync succeeded only because the kernel had already
+		 * reported (and forgotten) the writes it lost. */
+		status = VBLK_S_IOERR;
+		host_error(bd, q, -EIO);
 	}
 	count_result(bd, status);
 	modvm_virtio_lock(bd->dev);
@@ -281,13 +294,9 @@ static void submit(struct blkdev *bd, struct breq *q)
 	case BLKIO_READ: COUNT(bd, reads, 1); COUNT(bd, read_bytes, q->r.len); break;
 	case BLKIO_WRITE: COUNT(bd, writes, 1); COUNT(bd, write_bytes, q->r.len); break;
 	case BLKIO_FLUSH: COUNT(bd, flushes, 1); break;
-	case BLKIO_DISCARD:
-		if (q->r.type == VBLK_T_DISCARD)
-			COUNT(bd, discards, 1);
-		else
-			COUNT(bd, write_zeroes, 1);
-		break;
-	case BLKIO_ZERO: COUNT(bd, write_zeroes, 1); break;
+	case BLKIO_DISCARD: COUNT(bd, discards, 1); break;
+	case BLKIO_ZERO:
+	case BLKIO_ZERO_UNMAP: COUNT(bd, write_zeroes, 1); break;
 	default: break;
 	}
 	blkio_submit(bd->io, &q->op);	/* @q may be gone when this returns */

@@ -44,6 +44,10 @@ enum blkio_opcode {
 	BLKIO_DISCARD,		/* fallocate(PUNCH_HOLE | KEEP_SIZE, offset, len) */
 	BLKIO_ZERO,		/* fallocate(ZERO_RANGE | KEEP_SIZE), else zeros written */
 	BLKIO_TIMER,		/* completes after timer_ns, or -ECANCELED */
+	/* Zeroes that may deallocate: fallocate(PUNCH_HOLE | KEEP_SIZE), and
+	 * where no hole can be punched (a device without write-zeroes, a file
+	 * system without holes) as BLKIO_ZERO: unlike a discard, it must. */
+	BLKIO_ZERO_UNMAP,
 };
 
 struct blkio_op {
@@ -125,6 +129,8 @@ int blkio__pool_start(struct blkio *io, char *why, size_t len);
 /* Runs @op synchronously on this thread (the pool's workers; the ring's
  * fallback for zeroing); sets op->result. */
 void blkio__run_sync(struct blkio_op *op);
+/* Whether a failed deallocation (-@err) means "cannot here", not a failure. */
+bool blkio__no_holes(int err);
 /* Continues @op after @n more bytes moved: advances the iov; true when
  * bytes are left. */
 bool blkio__advance(struct blkio_op *op, uint64_t n);

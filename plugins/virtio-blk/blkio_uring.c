@@ -119,6 +119,7 @@ static void prep(struct io_uring_sqe *sqe, struct blkio_op *op)
 		io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
 		break;
 	case BLKIO_DISCARD:
+	case BLKIO_ZERO_UNMAP:
 		io_uring_prep_fallocate(sqe, op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					op->offset, op->len);
 		break;
@@ -188,8 +189,10 @@ static bool finished(struct blkio *io, struct blkio_op *op, int res)
 		op->result = res == -EOPNOTSUPP ? 0 : res;
 		return true;
 	case BLKIO_ZERO:
-		/* No zeroing in this file system: write zeros, on this thread. */
-		if (res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV) {
+	case BLKIO_ZERO_UNMAP:
+		/* No hole or no zeroing here: zero the range, on this thread. */
+		if (res < 0 && blkio__no_holes(-res)) {
+			op->opcode = BLKIO_ZERO;
 			blkio__run_sync(op);
 			return true;
 		}

@@ -132,9 +132,11 @@ static void parse_dwz(const struct blkreq_limits *lim, const struct modvm_virtq_
 		return done(r, VBLK_S_OK, NULL);
 	r->action = BLKREQ_IO;
 	/* Zeroing may deallocate when the driver allows it and discard is on:
-	 * a punched hole reads back as zeros. */
-	r->opcode = discard || ((flags & VBLK_DWZ_F_UNMAP) && lim->unmap) ? BLKIO_DISCARD
-									    : BLKIO_ZERO;
+	 * a punched hole reads back as zeros, and where none can be punched
+	 * the range is zeroed all the same (a discard may just be ignored). */
+	r->opcode = discard ? BLKIO_DISCARD
+		    : (flags & VBLK_DWZ_F_UNMAP) && lim->unmap ? BLKIO_ZERO_UNMAP
+							     : BLKIO_ZERO;
 	r->offset = sector * VBLK_SECTOR;
 	r->len = (uint64_t)num * VBLK_SECTOR;
 }

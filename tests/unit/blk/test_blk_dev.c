@@ -14,7 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/falloc.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,6 +513,124 @@ START_TEST(test_host_io_errors)
 }
 END_TEST
 
+/*
+ * A failed flush stays failed.  The kernel reports a writeback error once
+ * per file and then marks the pages clean: the next fdatasync succeeds
+ * though the writes are gone.  Made here by putting a pipe where the
+ * image's descriptor was (fdatasync: EINVAL), then the image back.
+ */
+START_TEST(test_failed_flush_stays_failed)
+{
+	SKIP_UNLESS_ENGINE();
+	int pfd[2], keep;
+
+	make();
+	bdrv_start(&d, F(FLUSH), 1, 64);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_OK);
+	keep = dup(fd);
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(dup2(pfd[0], fd), fd);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_IOERR);
+	ck_assert_int_eq(dup2(keep, fd), fd);
+	ck_assert_int_eq(fdatasync(fd), 0);	/* as the kernel would say now */
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_IOERR);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_IOERR);
+	/* reads and writes go on */
+	uint64_t b = bdrv_alloc(&d, 512, 512);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 3, b, 512, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 3, b, 512, NULL), VBLK_S_OK);
+	close(keep);
+	close(pfd[0]);
+	close(pfd[1]);
+	destroy();
+}
+END_TEST
+
+/*
+ * A write-zeroes the driver lets unmap punches a hole; where no hole can
+ * be punched (a block device without write-zeroes, most SATA SSDs and LVM
+ * on them; a file system without holes) the kernel says EOPNOTSUPP and
+ * the range must be zeroed all the same.  A discard is advice: ignored.
+ * The refusal is made with a seccomp filter, which io_uring's own
+ * fallocate does not pass through: the thread pool only.
+ */
+static void refuse_punch_hole(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fallocate, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+				 &prog), 0);
+}
+
+START_TEST(test_write_zeroes_where_no_hole_can_be_punched)
+{
+	struct blkdev_config cfg;
+
+	engine = BLKIO_THREADS;
+	refuse_punch_hole();
+	make_cfg(&cfg);
+	cfg.discard = true;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(DISCARD) | F(WRITE_ZEROES), 1, 64);
+	uint64_t seg = bdrv_alloc(&d, 32, 16);
+	ck_assert(host_untouched(40 * 512, 4096));
+	put_dwz(seg, 40, 8, VBLK_DWZ_F_UNMAP);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_WRITE_ZEROES, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert(image_zero(40 * 512, 4096));
+	ck_assert(host_untouched(48 * 512, 512));
+	put_dwz(seg, 80, 8, 0);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_DISCARD, 0, seg, 16, NULL), VBLK_S_OK);
+	ck_assert(host_untouched(80 * 512, 4096));
+	destroy();
+}
+END_TEST
+
+static void post_reads(unsigned n);
+
+/*
+ * Rate-limited queues are served in turn when tokens come back: 12 reads
+ * on queue 0, then one on queue 1, at 20 a second.  Queue 1's comes long
+ * before queue 0's backlog is gone (it waited for all of it before).
+ */
+START_TEST(test_rate_limit_serves_queues_in_turn)
+{
+	SKIP_UNLESS_ENGINE();
+	struct blkdev_config cfg;
+	uint32_t id, len;
+	unsigned before = 0;
+
+	make_cfg(&cfg);
+	cfg.num_queues = 2;
+	cfg.rate_ops = 20;
+	cfg.burst_ops = 1;
+	bdrv_init(&d, &cfg);
+	bdrv_start(&d, F(MQ), 2, 32);
+	post_reads(12);
+	uint64_t h = bdrv_alloc(&d, 16, 16), b = bdrv_alloc(&d, 512, 512);
+	uint64_t st = bdrv_alloc(&d, 1, 1);
+	bdrv_hdr(&d, h, VBLK_T_IN, 100);
+	struct bseg s[] = { { h, 16, false }, { b, 512, true }, { st, 1, true } };
+	bdrv_post(&d, 1, s, 3);
+	bdrv_kick(&d, 1);
+	ck_assert(bdrv_wait_used(&d, 1, &id, &len));
+	while (bdrv_used(&d, 0, &id, &len))
+		before++;
+	ck_assert_msg(before <= 4, "queue 1 waited for %u of queue 0's 12 reads", before);
+	for (unsigned k = before; k < 12; k++)
+		ck_assert(bdrv_wait_used(&d, 0, &id, &len));
+	destroy();
+}
+END_TEST
+
 /* Each queue's requests complete on that queue. */
 START_TEST(test_multiqueue)
 {
@@ -900,6 +1024,9 @@ int main(void)
 	tcase_add_loop_test(t, test_malformed_chains, 0, n);
 	tcase_add_loop_test(t, test_discard_and_write_zeroes, 0, n);
 	tcase_add_loop_test(t, test_host_io_errors, 0, n);
+	tcase_add_loop_test(t, test_failed_flush_stays_failed, 0, n);
+	tcase_add_test(t, test_write_zeroes_where_no_hole_can_be_punched);
+	tcase_add_loop_test(t, test_rate_limit_serves_queues_in_turn, 0, n);
 	tcase_add_loop_test(t, test_multiqueue, 0, n);
 	tcase_add_loop_test(t, test_no_mq_one_queue, 0, n);
 	tcase_add_loop_test(t, test_rate_limit_ops, 0, n);
