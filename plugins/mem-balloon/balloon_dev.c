@@ -250,18 +250,19 @@ static void queue_notify(void *opaque, uint16_t qi)
 	 * overlaps avail->idx would otherwise make every push a new entry and
 	 * keep this vCPU thread here forever.  The rest comes back through
 	 * modvm_virtio_renotify. */
-	uint32_t budget = modvm_virtq_size(vq), taken = 0;
+	uint32_t budget = modvm_virtq_size(vq), taken = 0, pfns = 0;
 
 	do {
-		got = taken < budget ? modvm_virtq_pop(vq, &c) : 0;
+		got = taken < budget && pfns < BALLOON_PFN_KICK_MAX ? modvm_virtq_pop(vq, &c) : 0;
 		if (got > 0) {
 			taken++;
 			switch (role) {
 			case BALLOON_Q_INFLATE:
-				do_pfn_chain(b, c, true, &r);
-				break;
 			case BALLOON_Q_DEFLATE:
-				do_pfn_chain(b, c, false, &r);
+				do_pfn_chain(b, c, role == BALLOON_Q_INFLATE, &r);
+				pfns += c->readable_bytes / 4 < BALLOON_PFN_KICK_MAX
+						? (uint32_t)(c->readable_bytes / 4)
+						: BALLOON_PFN_KICK_MAX;
 				break;
 			case BALLOON_Q_STATS:
 				parse_stats(b, c);
@@ -284,7 +285,7 @@ static void queue_notify(void *opaque, uint16_t qi)
 		}
 	} while (got > 0);
 	modvm_virtio_notify_used(b->dev, qi);
-	if (budget && taken == budget)
+	if (budget && (taken == budget || pfns >= BALLOON_PFN_KICK_MAX))
 		modvm_virtio_renotify(b->dev, qi);
 }
 

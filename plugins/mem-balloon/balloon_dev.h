@@ -39,10 +39,17 @@
 #define BALLOON_PFN_SHIFT 12
 #define BALLOON_PAGE_SIZE (1u << BALLOON_PFN_SHIFT)
 
-/* An inflate/deflate buffer holding more page numbers than this (1 GiB of
- * pages; Linux sends 256 a buffer) is malformed: it bounds the work one
- * guest kick can cause on a vCPU thread. */
-#define BALLOON_PFN_CHAIN_MAX (1u << 20)
+/* An inflate/deflate buffer of more bytes than this (16384 page numbers,
+ * 64 MiB of pages; Linux sends 256 a buffer, Windows' driver 1024) is
+ * malformed. */
+#define BALLOON_PFN_CHAIN_MAX (64u << 10)
+/* Page numbers one notification takes before it stops and asks to be
+ * notified again (modvm_virtio_renotify): a full ring of Linux's buffers.
+ * Each can be a system call of its own, and a notification runs under the
+ * device's lock, on a vCPU thread or on the loop every VM shares: a guest
+ * filling its ring with the largest buffers must not hold either for
+ * seconds. */
+#define BALLOON_PFN_KICK_MAX 65536u
 
 /* Statistic tags (5.5.6.3), plus the ones Linux added after 1.2. */
 enum {

@@ -383,6 +383,46 @@ START_TEST(test_more_than_a_queue_per_kick)
 }
 END_TEST
 
+/*
+ * One notification takes at most BALLOON_PFN_KICK_MAX page numbers (a full
+ * ring of Linux's buffers): a guest filling its ring with the largest
+ * buffers gets the rest later, on the loop, in turns, instead of holding
+ * the device (and its vCPU thread) for seconds.
+ */
+START_TEST(test_page_numbers_per_kick_bounded)
+{
+	struct modvm_loop *loop = modvm__loop_new();
+	const uint32_t per = BALLOON_PFN_CHAIN_MAX / 4, chains = 8;
+	uint32_t id, len, used = 0;
+
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_uint_eq(BALLOON_PFN_KICK_MAX % per, 0);
+	bdrv_init_loop(&d, RAM, false, loop);
+	ck_assert_uint_ne(bdrv_start(&d, 0) & MODVM_VIRTIO_STATUS_DRIVER_OK, 0);
+	uint64_t buf = bdrv_alloc(&d, BALLOON_PFN_CHAIN_MAX);
+	uint32_t *pfn = (uint32_t *)(void *)bdrv_gpa(&d, buf);
+	for (uint32_t i = 0; i < per; i++)
+		pfn[i] = PFN0 + i % 512;
+	for (uint32_t k = 0; k < chains; k++) {
+		struct bdrv_seg s = { .gpa = buf, .len = BALLOON_PFN_CHAIN_MAX };
+		bdrv_post(&d, BALLOON_Q_INFLATE, &s, 1);
+	}
+	bdrv_kick(&d, BALLOON_Q_INFLATE);
+	while (bdrv_get_used(&d, BALLOON_Q_INFLATE, &id, &len))
+		used++;
+	ck_assert_uint_eq(used, BALLOON_PFN_KICK_MAX / per);
+	for (int turn = 0; turn < 100 && used < chains; turn++) {
+		modvm__loop_run_once(loop);
+		while (bdrv_get_used(&d, BALLOON_Q_INFLATE, &id, &len))
+			used++;
+	}
+	ck_assert_uint_eq(used, chains);
+	ck_assert_uint_eq(counters().bad_requests, 0);
+	bdrv_fini(&d);
+	modvm__loop_free(loop);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("balloon_dev");
@@ -399,6 +439,7 @@ int main(void)
 	tcase_add_test(tc, test_roles_without_stats);
 	tcase_add_test(tc, test_config);
 	tcase_add_test(tc, test_more_than_a_queue_per_kick);
+	tcase_add_test(tc, test_page_numbers_per_kick_bounded);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
