@@ -56,6 +56,8 @@ struct mb_vm {
 	uint64_t actual_bytes;	/* last mem.balloon_actual published (+1: none yet) */
 	bool told_no_balloon;	/* "has no balloon" logged once */
 	bool told_not_governor;	/* a refused caller logged once */
+	struct modvm_mem_balloon_state sent;	/* the last mem.balloon_state published */
+	bool state_sent;
 };
 
 struct mb {
@@ -66,7 +68,15 @@ struct mb {
 	struct modvm_timer *timer;
 	int sub_target;
 	bool publishing;	/* our own mem.balloon_target is on its way round */
+	unsigned nested;	/* requests made in answer to one still being published */
+	bool told_nested;
 };
+
+/* A subscriber that answers each state or target it is sent with a new
+ * request nests inside our publication (the bus delivers at once, on
+ * this thread): deeper than this, it is refused, not followed until the
+ * stack runs out. */
+#define MAX_NESTED_REQUESTS 4
 
 /* The one instance: the vtable's calls name their caller, not us. */
 static struct mb *self;
@@ -122,17 +132,28 @@ static uint32_t flags_of(const struct mb_vm *v)
 	return f;
 }
 
+/* Publishes the VM's state if it differs from the last one published: a
+ * policy that answers every state with the same request then ends. */
 static void publish_state(struct mb *m, unsigned id)
 {
-	const struct mb_vm *v = &m->vms[id];
-	struct modvm_mem_balloon_state ev = {
-		.vm_id = id, .flags = flags_of(v), .ram = v->ram, .minimum = v->minimum,
-		.maximum = v->maximum, .requested = v->requested, .target = v->target,
-	};
+	struct mb_vm *v = &m->vms[id];
+	struct modvm_mem_balloon_state ev;
 	const char *gov = modvm_plugin_governor(m->ctx, MODVM_KIND_MEMORY_POLICY, id);
 
+	memset(&ev, 0, sizeof(ev));	/* compared whole, padding included */
+	ev.vm_id = id;
+	ev.flags = flags_of(v);
+	ev.ram = v->ram;
+	ev.minimum = v->minimum;
+	ev.maximum = v->maximum;
+	ev.requested = v->requested;
+	ev.target = v->target;
 	snprintf(ev.source, sizeof(ev.source), "%s", v->source);
 	snprintf(ev.governor, sizeof(ev.governor), "%s", gov ? gov : "");
+	if (v->state_sent && memcmp(&ev, &v->sent, sizeof(ev)) == 0)
+		return;
+	v->sent = ev;
+	v->state_sent = true;
 	modvm_publish_mem_balloon_state(bus(m), &ev);
 }
 
@@ -148,7 +169,7 @@ static void apply_target(struct mb_vm *v, uint64_t bytes)
  * known (before its setup the request waits for it), published with who
  * asked.  Returns the target in force.
  */
-static uint64_t take_request(struct mb *m, unsigned id, uint64_t bytes, const char *source)
+static uint64_t put_in_force(struct mb *m, unsigned id, uint64_t bytes, const char *source)
 {
 	struct mb_vm *v = &m->vms[id];
 	uint64_t was = v->target;
@@ -174,6 +195,27 @@ static uint64_t take_request(struct mb *m, unsigned id, uint64_t bytes, const ch
 		publish_balloon(m, id, v->target, source, true);
 	publish_state(m, id);
 	return v->target;
+}
+
+/* put_in_force(), unless it nests too deep (-EBUSY): 0 with *@in_force. */
+static int take_request(struct mb *m, unsigned id, uint64_t bytes, const char *source,
+			uint64_t *in_force)
+{
+	*in_force = m->vms[id].target;
+	if (m->nested >= MAX_NESTED_REQUESTS) {
+		if (!m->told_nested)
+			modvm_plugin_log(m->ctx, MODVM_LOG_WARN,
+					 "vm %s: %s asked for a target in answer to one still being "
+					 "published, %u deep: refused (a policy must not answer every "
+					 "mem.balloon_state or mem.balloon_target with a new request)",
+					 vm_name(m, id), source, m->nested);
+		m->told_nested = true;
+		return -EBUSY;
+	}
+	m->nested++;
+	*in_force = put_in_force(m, id, bytes, source);
+	m->nested--;
+	return 0;
 }
 
 /* ---- the interval: what the guests report ---- */
@@ -247,7 +289,9 @@ static void on_target(const struct modvm_mem_balloon *ev, void *ud)
 			return;
 		}
 		v->hold = true;
-		uint64_t t = take_request(m, ev->vm_id, ev->guest_bytes, OPERATOR);
+		uint64_t t;
+		if (take_request(m, ev->vm_id, ev->guest_bytes, OPERATOR, &t) < 0)
+			return;
 		modvm_plugin_log(m->ctx, MODVM_LOG_INFO, "vm %u: target %llu MiB set by operator",
 				 ev->vm_id, (unsigned long long)((t ? t : ev->guest_bytes) >> 20));
 		return;
@@ -264,7 +308,8 @@ static void on_target(const struct modvm_mem_balloon *ev, void *ud)
 	}
 	if (v->hold || !ev->guest_bytes || !v->dev)
 		return;
-	take_request(m, ev->vm_id, ev->guest_bytes, src);
+	uint64_t t;
+	take_request(m, ev->vm_id, ev->guest_bytes, src, &t);	/* refusal logged */
 }
 
 /* ---- "modvm.balloon/1" ---- */
@@ -339,10 +384,11 @@ static int bl_set_target(struct modvm_plugin_ctx *caller, uint32_t vm_id, uint64
 		return -ENODEV;
 	if (v->hold)
 		return -EBUSY;
-	uint64_t t = take_request(m, vm_id, bytes, modvm_plugin_name(caller));
+	uint64_t t;
+	int r = take_request(m, vm_id, bytes, modvm_plugin_name(caller), &t);
 	if (effective)
 		*effective = t;
-	return 0;
+	return r;
 }
 
 static int bl_request_stats(struct modvm_plugin_ctx *caller, uint32_t vm_id)

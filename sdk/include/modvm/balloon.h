@@ -25,6 +25,10 @@
  *  - the operator's `modvm ctl … balloon VM SIZE` overrides: while it
  *    holds (MODVM_BALLOON_OPERATOR) set_target returns -EBUSY; a size of 0
  *    hands the VM back, at the target it has;
+ *  - mem.balloon_state is published when the state changed, at once, on
+ *    the loop thread: a policy may answer it with set_target, but one that
+ *    answers every state (or target) with a different request nests in
+ *    the publication; past a few levels set_target returns -EBUSY;
  *  - a VM without a balloon (no device: not configured, or not running)
  *    answers -ENODEV, its limits still filled in; a policy leaves it alone,
  *    and stops touching a VM once its vm.lifecycle says STOPPING;

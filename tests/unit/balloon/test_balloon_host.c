@@ -161,6 +161,52 @@ START_TEST(operator_targets)
 }
 END_TEST
 
+/* A subscriber answering every state with a new order nests inside the
+ * publication: refused a few levels down, not followed until the stack
+ * runs out.  One that answers with the same order ends at once: a state
+ * that did not change is not published again. */
+static struct modvm_host *echo_host;
+static unsigned echoes;
+static bool echo_same;
+
+static void echo_state(const struct modvm_mem_balloon_state *ev, void *ud)
+{
+	struct modvm_mem_balloon t = { .vm_id = 0 };
+
+	(void)ud;
+	if (ev->vm_id != 0 || ++echoes > 1000)
+		return;
+	t.guest_bytes = (echo_same || echoes % 2 ? 48ull : 40ull) << 20;
+	snprintf(t.source, sizeof(t.source), "operator");
+	modvm_publish_mem_balloon_target(modvm__host_bus(echo_host), &t);
+}
+
+START_TEST(answering_every_state_cannot_recurse)
+{
+	struct modvm_host *host = host_up();
+	struct modvm_mem_balloon t = { .vm_id = 0, .guest_bytes = 48ull << 20 };
+
+	echo_host = host;
+	ck_assert_int_ge(modvm_subscribe_mem_balloon_state(modvm__host_bus(host), 0, echo_state,
+							   NULL), 1);
+	snprintf(t.source, sizeof(t.source), "operator");
+	echo_same = true;
+	echoes = 0;
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_uint_le(echoes, 2);
+	ck_assert_ptr_null(strstr(logbuf, "refused (a policy must not answer"));
+	echo_same = false;
+	echoes = 0;
+	t.guest_bytes = 40ull << 20;
+	ck_assert_int_eq(modvm_publish_mem_balloon_target(modvm__host_bus(host), &t), 0);
+	ck_assert_uint_le(echoes, 8);
+	ck_assert_msg(strstr(logbuf, "in answer to one still being published, 4 deep: refused"),
+		      "log: %s", logbuf);
+	modvm__host_stop(host);
+	modvm__host_free(host);
+}
+END_TEST
+
 /* The interface without a VM running: limits unknown, -ENODEV; the
  * governor is checked before anything changes. */
 START_TEST(interface_answers_without_a_vm)
@@ -222,6 +268,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, pressure_published_every_interval);
 	tcase_add_test(tc, operator_targets);
+	tcase_add_test(tc, answering_every_state_cannot_recurse);
 	tcase_add_test(tc, interface_answers_without_a_vm);
 	tcase_add_test(tc, bad_psi_freezes_with_one_line);
 	suite_add_tcase(s, tc);
