@@ -34,6 +34,9 @@ struct dm_vm {
 	struct dm_policy_vm pol;	/* carried between intervals while `known` */
 	bool known;			/* the policy has state for the VM's balloon */
 	bool told_no_balloon;
+	/* Its vm.lifecycle said STOPPING (or STOPPED, FAILED) and no start
+	 * since: left alone, although its balloon answers until teardown. */
+	bool stopped;
 };
 
 struct dm {
@@ -91,7 +94,7 @@ static bool observe(struct dm *d, unsigned id, const struct modvm_balloon *bl)
 	struct modvm_balloon_info info = { .struct_size = sizeof(info) };
 	const struct modvm_config *c = modvm_plugin_vm_config(d->ctx, id);
 
-	if (!modvm_plugin_governs(d->ctx, id)) {
+	if (!modvm_plugin_governs(d->ctx, id) || v->stopped) {
 		v->known = false;
 		return false;
 	}
@@ -182,15 +185,23 @@ static void on_tick(struct modvm_timer *t, void *ud)
 	}
 }
 
-/* A VM that stops is left alone at once; its next start begins afresh. */
+/* A VM that stops is left alone at once and until it starts again (its
+ * balloon still answers until the VM is torn down); the next start begins
+ * afresh. */
 static void on_vm(const struct modvm_vm_lifecycle *ev, void *ud)
 {
 	struct dm *d = ud;
 
-	if (ev->vm_id < d->nvms &&
-	    (ev->state == MODVM_VM_STOPPING || ev->state == MODVM_VM_STOPPED ||
-	     ev->state == MODVM_VM_FAILED))
+	if (ev->vm_id >= d->nvms)
+		return;
+	if (ev->state == MODVM_VM_STOPPING || ev->state == MODVM_VM_STOPPED ||
+	    ev->state == MODVM_VM_FAILED) {
 		d->vms[ev->vm_id].known = false;
+		d->vms[ev->vm_id].stopped = true;
+	} else if (ev->state == MODVM_VM_CREATED || ev->state == MODVM_VM_STARTING ||
+		   ev->state == MODVM_VM_RUNNING) {
+		d->vms[ev->vm_id].stopped = false;
+	}
 }
 
 /* ---- lifecycle ---- */

@@ -59,11 +59,13 @@ static int fk_get(struct modvm_plugin_ctx *caller, uint32_t vm_id, struct modvm_
 	*out = (struct modvm_balloon_info){ .struct_size = sizeof(*out), .vm_id = 0,
 		.flags = MODVM_BALLOON_PRESENT | MODVM_BALLOON_STATS, .ram = RAM, .minimum = MIN,
 		.maximum = MAX, .startup = RAM, .target = fk.target, .actual = fk.target,
-		.stats_generation = 1 };
+		.stats_generation = fk.stopping ? 2 : 1 };
 	out->stats.vm_id = 0;
 	out->stats.total = RAM;
-	out->stats.available = RAM / 2;
-	out->stats.free = RAM / 4;
+	/* Once the VM stops, its last statistics say it is short of memory: a
+	 * policy that still sizes it would ask now. */
+	out->stats.available = fk.stopping ? RAM / 64 : RAM / 2;
+	out->stats.free = fk.stopping ? RAM / 128 : RAM / 4;
 	snprintf(out->source, sizeof(out->source), "startup");
 	return 0;
 }
