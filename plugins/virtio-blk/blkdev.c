@@ -73,6 +73,9 @@ static int set_features_ok(void *opaque, uint64_t features)
 	return 0;
 }
 
+/* How long a reset waits for the requests the engine holds. */
+#define RESET_WAIT_MS 5000
+
 static void reset(void *opaque)
 {
 	struct blkdev *bd = opaque;
@@ -86,6 +89,18 @@ static void reset(void *opaque)
 		bd->timer_cancelled = true;
 		blkio_cancel_timer(bd->io, &bd->timer);
 	}
+	/* And they finish before the reset does: a read would land in pages
+	 * the next driver owns, a write after that driver's own write to the
+	 * same sectors.  Their completions take the transport mutex, so it is
+	 * let go meanwhile; bounded, so a stuck disk cannot hold the guest's
+	 * vCPU for good. */
+	modvm_virtio_unlock(bd->dev);
+	int r = blkdev_quiesce(bd, RESET_WAIT_MS);
+	modvm_virtio_lock(bd->dev);
+	if (r < 0)
+		modvm_log(MODVM_LOG_WARN, bd->name,
+			  "reset: requests the host still runs after %d ms; the driver goes on, "
+			  "their results are dropped", RESET_WAIT_MS);
 }
 
 /* ---- life cycle ---- */

@@ -17,7 +17,12 @@
 #include <linux/falloc.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -798,6 +803,81 @@ START_TEST(test_reset_with_requests_held)
 }
 END_TEST
 
+/* Keeps a page missing (userfaultfd) until @ms after something touched
+ * it: a read into it is a request the engine holds that long. */
+struct missing_page {
+	int uffd;
+	unsigned ms;
+	bool touched;
+};
+
+static void *resolve_later(void *p)
+{
+	struct missing_page *m = p;
+	struct pollfd pfd = { .fd = m->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&pfd, 1, 10000) != 1 || read(m->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return NULL;
+	__atomic_store_n(&m->touched, true, __ATOMIC_RELEASE);
+	nanosleep(&(struct timespec){ .tv_nsec = (long)m->ms * 1000000L }, NULL);
+	struct uffdio_zeropage z = { .range = { .start = msg.arg.pagefault.address & ~4095ull,
+						.len = 4096 } };
+	if (ioctl(m->uffd, UFFDIO_ZEROPAGE, &z) < 0)
+		fprintf(stderr, "UFFDIO_ZEROPAGE: %s\n", strerror(errno));
+	return NULL;
+}
+
+/*
+ * A reset waits for what the engine holds: a read still running would
+ * land in pages the next driver owns, a write after that driver's own.
+ * Its buffer is a page userfaultfd keeps missing for 300 ms.  The thread
+ * pool only: io_uring's workers do not wait on userfaultfd (the read
+ * finishes at once), and the wait is the engines' common counter.
+ */
+START_TEST(test_reset_waits_for_requests_in_flight)
+{
+	struct missing_page m = { .ms = 300 };
+	pthread_t t;
+
+	engine = BLKIO_THREADS;
+	make();
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t h = bdrv_alloc(&d, 16, 16), b = bdrv_alloc(&d, 4096, 4096);
+	uint64_t st = bdrv_alloc(&d, 1, 1);
+	uint8_t *page = gpa(&d.v, b);
+	m.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (m.uffd < 0) {
+		printf("reset-in-flight variant not run: userfaultfd: %s\n", strerror(errno));
+		destroy();
+		return;
+	}
+	struct uffdio_api api = { .api = UFFD_API };
+	ck_assert_int_eq(ioctl(m.uffd, UFFDIO_API, &api), 0);
+	ck_assert_int_eq(madvise(page, 4096, MADV_DONTNEED), 0);
+	struct uffdio_register reg = { .range = { .start = (uintptr_t)page, .len = 4096 },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	ck_assert_int_eq(ioctl(m.uffd, UFFDIO_REGISTER, &reg), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, resolve_later, &m), 0);
+	bdrv_hdr(&d, h, VBLK_T_IN, 8);
+	struct bseg s[] = { { h, 16, false }, { b, 4096, true }, { st, 1, true } };
+	bdrv_post(&d, 0, s, 3);
+	bdrv_kick(&d, 0);
+	for (int i = 0; i < 500 && !__atomic_load_n(&m.touched, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+	ck_assert_msg(m.touched, "the read never reached its buffer");
+	double t0 = now_s();
+	mmio_write(&d.v, MODVM_VIRTIO_MMIO_STATUS, 0);
+	double waited = now_s() - t0;
+	ck_assert_msg(waited >= 0.15, "the reset returned after %.3f s, the read still running",
+		      waited);
+	ck_assert_uint_eq(stats().stale, 1);	/* finished, dropped, before the reset returned */
+	pthread_join(t, NULL);
+	close(m.uffd);
+	destroy();
+}
+END_TEST
+
 /* cache = "none" on an image of @size bytes: O_DIRECT, 4 KiB blocks and
  * offsets, 512-byte buffer alignment; one queue of @num. */
 static void make_direct(uint64_t size, uint16_t num)
@@ -1032,6 +1112,7 @@ int main(void)
 	tcase_add_loop_test(t, test_rate_limit_ops, 0, n);
 	tcase_add_loop_test(t, test_rate_limit_bytes, 0, n);
 	tcase_add_loop_test(t, test_reset_with_requests_held, 0, n);
+	tcase_add_test(t, test_reset_waits_for_requests_in_flight);
 	tcase_add_loop_test(t, test_direct_io_bounce, 0, n);
 	tcase_add_loop_test(t, test_direct_io_bounce_budget, 0, n);
 	tcase_add_loop_test(t, test_free_with_throttled_requests, 0, n);
