@@ -20,11 +20,15 @@
  * Completions write the status byte and push the chain on the engine's
  * thread, under the transport mutex, and interrupt the driver.  A device
  * reset drops requests that have not completed yet (their chains are never
- * pushed); blkdev_free waits for every request the engine holds.
+ * pushed) and waits (at most 5 s) for those the engine holds, so none
+ * lands after it; blkdev_free waits for every request the engine holds.
  *
  * Flushes: VIRTIO_BLK_T_FLUSH completes only after fdatasync() of the image
  * returned, so an acknowledged flush means the data written before it is
- * on stable storage (5.2.6.2).
+ * on stable storage (5.2.6.2).  Once a flush failed, every later one fails
+ * too: the kernel reports a lost writeback once per file.
+ * Write-zeroes with UNMAP punches a hole, and where none can be punched
+ * zeroes the range: it must read back as zeros (a discard may be ignored).
  */
 #ifndef VIRTIO_BLK_BLKDEV_H
 #define VIRTIO_BLK_BLKDEV_H
