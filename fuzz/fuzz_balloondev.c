@@ -41,11 +41,11 @@
 #define MAX_SEGS 24
 #define MAX_LATER 4
 /*
- * One kick may walk a queue's worth (256) of chains of up to 1 MiB of page
- * numbers each: 64M translations, seconds under the sanitizers.  After this
- * many bytes translated in a run, translate refuses everything (as for
- * addresses outside RAM, which the device must survive anyway) so a unit
- * stays fast; well-formed scripts stay far below it.
+ * Kicks, deferred calls and races together can make a run translate a lot
+ * of page numbers (one kick: up to BALLOON_PFN_KICK_MAX and a buffer).
+ * After this many bytes translated in a run, translate refuses everything
+ * (as for addresses outside RAM, which the device must survive anyway) so
+ * a unit stays fast; well-formed scripts stay far below it.
  */
 #define TRANSLATE_BUDGET (16u << 20)
 
@@ -367,11 +367,16 @@ static void pfns(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
 		put(gpa + 4ull * i, &v[i % n], 4);
 	uint32_t len = 4 * count + ((layout & L_TAIL) ? n % 3 + 1 : 0);
 	if (layout & L_REPEAT) {
-		/* Below gpa 0x5000 or so this is more than the device takes
-		 * in one buffer (BALLOON_PFN_CHAIN_MAX), above it less. */
+		/* The rest of RAM, again and again: below gpa 0x5000 just more
+		 * than the device takes in one buffer (BALLOON_PFN_CHAIN_MAX),
+		 * above it just less. */
 		uint32_t rest = gpa < RAM_SIZE ? (RAM_SIZE - (uint32_t)gpa) & ~3u : 0;
-		for (ns = 0; ns < MAX_SEGS; ns++)
-			s[ns] = (struct seg){ gpa, rest, 0 };
+		ns = rest ? BALLOON_PFN_CHAIN_MAX / rest : 0;
+		if (gpa < 0x5000)
+			ns++;
+		ns = ns < 1 ? 1 : ns > MAX_SEGS ? MAX_SEGS : ns;
+		for (unsigned k = 0; k < ns; k++)
+			s[k] = (struct seg){ gpa, rest, 0 };
 	} else {
 		ns = split(s, gpa, len, 4, layout);
 	}

@@ -179,8 +179,8 @@ seeds = {
     'full-ring': bytes([0x00]) + setup + full + bytes([LOOP, 3]) + full,
     'full-ring-no-defer': bytes([0x02]) + setup + full,
     'full-ring-defer-fails': bytes([0x04]) + setup + full,
-    # Buffers of 24 descriptors on a ring of 32: one over the device's
-    # 1 MiB of page numbers, one under it.
+    # Buffers repeating the rest of RAM on a ring of 32: one just over
+    # the device's 64 KiB of page numbers a buffer, one just under it.
     'big-chains': bytes([0x00]) + neg(feat) + queue(0, 32, 0xf000, 0x200) + queue(1) + queue(2)
                   + bytes([STATUS, 0x0f]) + pfns(0, 0, 0x2000, [4, 5], REPEAT)
                   + pfns(0, 0, 0x6000, [4, 5], REPEAT),
