@@ -335,6 +335,11 @@ static void reset(void *opaque)
 	pthread_mutex_lock(&b->lock);
 	struct modvm_virtq_chain *old = b->stats_chain;
 	b->stats_chain = NULL;
+	/* The last statistics were the old driver's (the boot before a
+	 * reboot): nobody sizes the guest on them.  The generation stays, so
+	 * no empty update is announced. */
+	b->stats.present = 0;
+	memset(b->stats.val, 0, sizeof(b->stats.val));
 	pthread_mutex_unlock(&b->lock);
 	modvm_virtq_chain_free(old);
 	memset(b->role, ROLE_NONE, sizeof(b->role));

@@ -200,6 +200,32 @@ START_TEST(test_stats)
 }
 END_TEST
 
+/* The guest reboots (a reset): the old driver's numbers are nobody's to
+ * size it on, and no empty update is announced (the generation stays). */
+START_TEST(test_stats_forgotten_at_reset)
+{
+	struct balloon_guest_stats st;
+
+	start(false, ALL_F);
+	uint64_t buf = bdrv_alloc(&d, 2 * BALLOON_STAT_SIZE);
+	uint8_t *p = bdrv_gpa(&d, buf);
+	put_stat(p, BALLOON_S_MEMFREE, 4096);
+	put_stat(p + BALLOON_STAT_SIZE, BALLOON_S_MEMTOT, 8192);
+	struct bdrv_seg s = { .gpa = buf, .len = 2 * BALLOON_STAT_SIZE };
+	bdrv_post(&d, BALLOON_Q_STATS, &s, 1);
+	bdrv_kick(&d, BALLOON_Q_STATS);
+	balloon_dev_get_stats(d.b, &st);
+	ck_assert_uint_eq(st.generation, 1);
+	ck_assert_uint_ne(st.present, 0);
+	ck_assert_uint_ne(bdrv_start(&d, ALL_F) & MODVM_VIRTIO_STATUS_DRIVER_OK, 0);
+	balloon_dev_get_stats(d.b, &st);
+	ck_assert_uint_eq(st.present, 0);
+	ck_assert_uint_eq(st.val[BALLOON_S_MEMTOT], 0);
+	ck_assert_uint_eq(st.generation, 1);
+	bdrv_fini(&d);
+}
+END_TEST
+
 START_TEST(test_stats_malformed)
 {
 	struct balloon_guest_stats st;
@@ -434,6 +460,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_pfns);
 	tcase_add_test(tc, test_malformed_pfn_buffers);
 	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_stats_forgotten_at_reset);
 	tcase_add_test(tc, test_stats_malformed);
 	tcase_add_test(tc, test_reporting);
 	tcase_add_test(tc, test_roles_without_stats);
