@@ -26,7 +26,9 @@
  * Flushes: VIRTIO_BLK_T_FLUSH completes only after fdatasync() of the image
  * returned, so an acknowledged flush means the data written before it is
  * on stable storage (5.2.6.2).  Once a flush failed, every later one fails
- * too: the kernel reports a lost writeback once per file.
+ * too: the kernel reports a lost writeback once per file.  A driver that
+ * did not accept VIRTIO_BLK_F_FLUSH takes a completed write for a stable
+ * one: each write is followed by fdatasync before it completes.
  * Write-zeroes with UNMAP punches a hole, and where none can be punched
  * zeroes the range: it must read back as zeros (a discard may be ignored).
  */

@@ -275,6 +275,7 @@ static void submit(struct blkdev *bd, struct breq *q)
 		.len = q->r.len,
 		.iov = q->iov,
 		.iovcnt = q->r.iovcnt,
+		.stable = !(bd->features & VBLK_BIT(VBLK_F_FLUSH)),
 	};
 	if (rw && bd->cfg.direct && !aligned_buffers(bd, q)) {
 		if (bounce(bd, q) < 0) {

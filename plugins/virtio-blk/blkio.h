@@ -57,6 +57,10 @@ struct blkio_op {
 	struct iovec *iov;	/* READ/WRITE; the engine advances it on short transfers */
 	int iovcnt;
 	uint64_t timer_ns;	/* TIMER */
+	/* WRITE and the zeroing ops: on stable storage (fdatasync) before
+	 * they complete, for a driver that did not accept VIRTIO_BLK_F_FLUSH
+	 * and so takes a completed write for a stable one (5.2.6.2). */
+	bool stable;
 	int64_t result;		/* on completion: 0, or -errno */
 	/* engine-private */
 	uint64_t moved;
@@ -129,6 +133,8 @@ int blkio__pool_start(struct blkio *io, char *why, size_t len);
 /* Runs @op synchronously on this thread (the pool's workers; the ring's
  * fallback for zeroing); sets op->result. */
 void blkio__run_sync(struct blkio_op *op);
+/* Before an op completes: makes it stable if it asked to be (@op->stable). */
+void blkio__stable(struct blkio_op *op);
 /* Whether a failed deallocation (-@err) means "cannot here", not a failure. */
 bool blkio__no_holes(int err);
 /* Continues @op after @n more bytes moved: advances the iov; true when

@@ -69,6 +69,7 @@ static void *worker(void *arg)
 			run_timer(p, op);
 		else
 			blkio__run_sync(op);
+		blkio__stable(op);
 		io->cfg.complete(io->cfg.ctx, op);
 		if (io->cfg.batch_end)
 			io->cfg.batch_end(io->cfg.ctx);

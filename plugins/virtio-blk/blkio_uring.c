@@ -241,6 +241,8 @@ static void *reaper(void *arg)
 			} else if (got[i].data != &cancel_tag && got[i].data) {
 				struct blkio_op *op = got[i].data;
 				if (finished(io, op, got[i].res)) {
+					/* rare (a driver without FLUSH): on this thread */
+					blkio__stable(op);
 					io->cfg.complete(io->cfg.ctx, op);
 					any = true;
 				}

@@ -602,6 +602,41 @@ END_TEST
 static void post_reads(unsigned n);
 
 /*
+ * A driver that does not accept VIRTIO_BLK_F_FLUSH takes a completed write
+ * for a stable one (5.2.6.2): each write is followed by fdatasync, and
+ * fails if that does.  Made visible with a seccomp filter failing every
+ * fdatasync (EIO): the thread pool only, as above.
+ */
+START_TEST(test_writes_stable_without_flush)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fdatasync, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	engine = BLKIO_THREADS;
+	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+				 &prog), 0);
+	make();
+	bdrv_start(&d, 0, 1, 64);
+	uint64_t b = bdrv_alloc(&d, 512, 512);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 3, b, 512, NULL), VBLK_S_IOERR);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_IN, 3, b, 512, NULL), VBLK_S_OK);
+	/* with FLUSH the page cache is the driver's to flush */
+	bdrv_data_reset(&d);
+	bdrv_start(&d, F(FLUSH), 1, 64);
+	b = bdrv_alloc(&d, 512, 512);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_OUT, 3, b, 512, NULL), VBLK_S_OK);
+	ck_assert_uint_eq(bdrv_req(&d, 0, VBLK_T_FLUSH, 0, 0, 0, NULL), VBLK_S_IOERR);
+	destroy();
+}
+END_TEST
+
+/*
  * Rate-limited queues are served in turn when tokens come back: 12 reads
  * on queue 0, then one on queue 1, at 20 a second.  Queue 1's comes long
  * before queue 0's backlog is gone (it waited for all of it before).
@@ -1106,6 +1141,7 @@ int main(void)
 	tcase_add_loop_test(t, test_host_io_errors, 0, n);
 	tcase_add_loop_test(t, test_failed_flush_stays_failed, 0, n);
 	tcase_add_test(t, test_write_zeroes_where_no_hole_can_be_punched);
+	tcase_add_test(t, test_writes_stable_without_flush);
 	tcase_add_loop_test(t, test_rate_limit_serves_queues_in_turn, 0, n);
 	tcase_add_loop_test(t, test_multiqueue, 0, n);
 	tcase_add_loop_test(t, test_no_mq_one_queue, 0, n);
