@@ -552,36 +552,43 @@ START_TEST(test_failed_flush_stays_failed)
 END_TEST
 
 /*
- * A write-zeroes the driver lets unmap punches a hole; where no hole can
- * be punched (a block device without write-zeroes, most SATA SSDs and LVM
- * on them; a file system without holes) the kernel says EOPNOTSUPP and
- * the range must be zeroed all the same.  A discard is advice: ignored.
- * The refusal is made with a seccomp filter, which io_uring's own
- * fallocate does not pass through: the thread pool only.
+ * Makes system call @nr fail with @err in this test's process, only when
+ * its second argument is @arg1 (ANY_ARG: whatever it is): the host
+ * refusing something no fixture can make it refuse.  The thread pool
+ * only: what io_uring does itself does not pass through seccomp.
  */
-static void refuse_punch_hole(void)
+#define ANY_ARG UINT64_MAX
+static void refuse_call(int nr, uint64_t arg1, int err)
 {
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fallocate, 0, 3),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 3),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)arg1, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (uint32_t)err),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
 
+	if (arg1 == ANY_ARG)	/* straight to the refusal */
+		f[2] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0);
+	engine = BLKIO_THREADS;
 	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
 	ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
 				 &prog), 0);
 }
 
+/*
+ * A write-zeroes the driver lets unmap punches a hole; where no hole can
+ * be punched (a block device without write-zeroes, most SATA SSDs and LVM
+ * on them; a file system without holes) the kernel says EOPNOTSUPP and
+ * the range must be zeroed all the same.  A discard is advice: ignored.
+ */
 START_TEST(test_write_zeroes_where_no_hole_can_be_punched)
 {
 	struct blkdev_config cfg;
 
-	engine = BLKIO_THREADS;
-	refuse_punch_hole();
+	refuse_call(__NR_fallocate, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, EOPNOTSUPP);
 	make_cfg(&cfg);
 	cfg.discard = true;
 	bdrv_init(&d, &cfg);
@@ -604,23 +611,11 @@ static void post_reads(unsigned n);
 /*
  * A driver that does not accept VIRTIO_BLK_F_FLUSH takes a completed write
  * for a stable one (5.2.6.2): each write is followed by fdatasync, and
- * fails if that does.  Made visible with a seccomp filter failing every
- * fdatasync (EIO): the thread pool only, as above.
+ * fails if that does, which is made visible by failing every fdatasync.
  */
 START_TEST(test_writes_stable_without_flush)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fdatasync, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	engine = BLKIO_THREADS;
-	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-	ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-				 &prog), 0);
+	refuse_call(__NR_fdatasync, ANY_ARG, EIO);
 	make();
 	bdrv_start(&d, 0, 1, 64);
 	uint64_t b = bdrv_alloc(&d, 512, 512);
