@@ -32,6 +32,7 @@ struct nt_queue {
 struct nt_driver {
 	const struct nt_ethtool_ops *ops;
 	void *ud;
+	struct nt_journal *journal;	/* NULL: changes not journaled */
 	struct nt_queue *q;
 	size_t n, cap;
 	uint64_t next_handle;
@@ -82,12 +83,37 @@ static void remove_rule(struct nt_driver *d, struct nt_queue *q)
 			  q->ifname, loc, strerror(-rc));
 }
 
+/* The journal's lines for @q's rule and its IRQ (journal.c). */
+static void rule_line(const struct nt_queue *q, char *out, size_t len)
+{
+	snprintf(out, len, "rule %s %02x:%02x:%02x:%02x:%02x:%02x %u %u", q->ifname, q->mac[0],
+		 q->mac[1], q->mac[2], q->mac[3], q->mac[4], q->mac[5], q->vlan, q->queue);
+}
+
+static void irq_line(int irq, const char *affinity, char *out, size_t len)
+{
+	snprintf(out, len, "irq %d %s", irq, affinity);
+}
+
+void nt_driver_set_journal(struct nt_driver *d, struct nt_journal *j)
+{
+	if (d)
+		d->journal = j;
+}
+
 static void undo(struct nt_driver *d, struct nt_queue *q)
 {
-	if (q->irq >= 0)
-		nt_irq_set_affinity(q->proc_root, q->irq, q->saved_affinity);
-	if (q->rule_loc >= 0)
+	char line[320];
+
+	if (q->irq >= 0 && nt_irq_set_affinity(q->proc_root, q->irq, q->saved_affinity) == 0) {
+		irq_line(q->irq, q->saved_affinity, line, sizeof(line));
+		nt_journal_drop(d->journal, line);
+	}
+	if (q->rule_loc >= 0) {
 		remove_rule(d, q);
+		rule_line(q, line, sizeof(line));
+		nt_journal_drop(d->journal, line);
+	}
 	q->irq = -1;
 	q->rule_loc = -1;
 }
@@ -182,10 +208,12 @@ static bool mac_is_valid(const uint8_t mac[6])
 	return memcmp(mac, zero, 6) != 0 && !(mac[0] & 1);
 }
 
-/* The ring's IRQ onto @cpu, remembering what it had; left alone if unknown. */
-static void point_irq(struct nt_queue *q, const struct modvm_nic *nic, int cpu)
+/* The ring's IRQ onto @cpu, remembering what it had (in the journal too);
+ * left alone if unknown. */
+static void point_irq(struct nt_driver *d, struct nt_queue *q, const struct modvm_nic *nic,
+		      int cpu)
 {
-	char text[16];
+	char text[16], line[320];
 	int irq;
 
 	if (cpu < 0)
@@ -199,9 +227,14 @@ static void point_irq(struct nt_queue *q, const struct modvm_nic *nic, int cpu)
 	if (nt_irq_get_affinity(nic->proc_root, irq, q->saved_affinity,
 				sizeof(q->saved_affinity)) != 0)
 		return;
+	irq_line(irq, q->saved_affinity, line, sizeof(line));
+	if (nt_journal_add(d->journal, line) < 0)
+		return;		/* unjournaled, a crash would lose the original */
 	snprintf(text, sizeof(text), "%d", cpu);
-	if (nt_irq_set_affinity(nic->proc_root, irq, text) != 0)
+	if (nt_irq_set_affinity(nic->proc_root, irq, text) != 0) {
+		nt_journal_drop(d->journal, line);
 		return;
+	}
 	q->irq = irq;
 	q->host_cpu = cpu;
 }
@@ -256,8 +289,13 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 	q.irq = -1;
 	q.host_cpu = -1;
 	fmt_mac(req->mac, macs);
-	rc = nt_rule_insert(d->ops, d->ud, q.ifname, q.mac, q.vlan, ring, &loc);
+	char line[320];
+	rule_line(&q, line, sizeof(line));
+	rc = nt_journal_add(d->journal, line);
+	if (rc == 0)
+		rc = nt_rule_insert(d->ops, d->ud, q.ifname, q.mac, q.vlan, ring, &loc);
 	if (rc) {
+		nt_journal_drop(d->journal, line);
 		modvm_log(MODVM_LOG_WARN, NT_LOG,
 			  "vm %u mac %s: %s refused the steering rule to rx queue %u (%s); "
 			  "using the default queue and per-VM tap queues",
@@ -265,7 +303,7 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 		return rc;
 	}
 	q.rule_loc = loc;
-	point_irq(&q, nic, req->host_cpu);
+	point_irq(d, &q, nic, req->host_cpu);
 	q.handle = d->next_handle++;
 	d->q[d->n++] = q;
 	if (q.irq >= 0)

@@ -100,6 +100,33 @@ int nt_rules_read(const struct nt_ethtool_ops *ops, void *ud, const char *ifname
 #define NT_ANY_RING UINT64_MAX
 bool nt_rule_is(const struct nt_rule *r, const uint8_t mac[6], uint16_t vlan, uint64_t ring);
 
+/* ---- journal.c: what a run changed, for the next one to undo ---- */
+
+struct nt_journal;
+/* This process's journal in @dir (made if missing): its file is made at
+ * the first change and removed when nothing is left to undo, or with
+ * @hold made now and kept open (for a switch to another user).  0, or
+ * -errno with @err naming the file. */
+int nt_journal_open(struct nt_journal **out, const char *dir, bool hold, char *err,
+		    size_t len);
+/* Closes it; removed (emptied where it cannot be) when nothing is left to
+ * undo.  NULL is ignored. */
+void nt_journal_close(struct nt_journal *j);
+/* Lines written before a change and dropped once it is undone (a NULL
+ * journal takes none).  0 or -errno (logged). */
+int nt_journal_add(struct nt_journal *j, const char *line);
+void nt_journal_drop(struct nt_journal *j, const char *line);
+/*
+ * Undoes what the journals in @dir that no live process holds say (@ops:
+ * NULL for the live ethtool; IRQs under @proc_root) and removes them.
+ * *@undone counts the rules deleted and affinities written back.  0 or
+ * -errno (the directory).
+ */
+int nt_journal_recover(const char *dir, const struct nt_ethtool_ops *ops, void *ud,
+		       const char *proc_root, unsigned *undone);
+/* From now on @d journals each rule and IRQ change in @j (NULL: none). */
+void nt_driver_set_journal(struct nt_driver *d, struct nt_journal *j);
+
 /* ---- irq.c: the IRQ of a ring, and its affinity ---- */
 
 /*

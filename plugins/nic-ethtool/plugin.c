@@ -9,13 +9,19 @@
  * destination-MAC (and VLAN) ethtool rule to a ring of its own, never
  * ring 0, with the ring's IRQ pointed at the VM's core (ntuple.c).  Every
  * rule and IRQ affinity it changed is undone by queue_free, and whatever
- * is left by fini.  All of it runs on the loop thread.
+ * is left by fini; each is journaled first (journal.c), so what a killed
+ * run left is undone by the next init or `modvm recover`.  All of it runs
+ * on the loop thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/sockios.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <modvm/nicdrv.h>
 #include <modvm/plugin.h>
@@ -67,12 +73,58 @@ static const void *drv_get_interface(struct modvm_plugin_ctx *ctx, const char *i
 	return id && strcmp(id, MODVM_NIC_DRIVER_IFACE) == 0 ? &driver : NULL;
 }
 
+/* The journals' directory: modvm's runtime directory (MODVM_RUNTIME_DIR,
+ * as the core takes it) / nic-ethtool. */
+static void journal_dir(char *out, size_t len)
+{
+	const char *run = getenv("MODVM_RUNTIME_DIR");
+
+	snprintf(out, len, "%s/" PLUGIN_NAME, run && run[0] == '/' ? run : "/run/modvm");
+}
+
+/* What a run that did not stop cleanly left: undone before anything else. */
+static void recover_leftovers(struct modvm_plugin_ctx *ctx, const char *dir)
+{
+	unsigned undone = 0;
+
+	nt_journal_recover(dir, NULL, NULL, "/proc", &undone);
+	if (undone)
+		modvm_plugin_log(ctx, MODVM_LOG_WARN,
+				 "%u steering rule(s) or IRQ affinities left by a modvm that did not "
+				 "stop cleanly: undone", undone);
+}
+
+static struct nt_journal *journal;
+
+static int drv_recover(struct modvm_plugin_ctx *ctx)
+{
+	char dir[PATH_MAX];
+
+	journal_dir(dir, sizeof(dir));
+	recover_leftovers(ctx, dir);
+	return 0;
+}
+
 static int drv_init(struct modvm_plugin_ctx *ctx)
 {
 	struct nt_driver *d = nt_driver_new(NULL, NULL);
+	char dir[PATH_MAX], err[PATH_MAX + 64];
 
 	if (!d)
 		return -ENOMEM;
+	journal_dir(dir, sizeof(dir));
+	recover_leftovers(ctx, dir);
+	/* Made now and held when modvm will run as another user, who may not
+	 * make it later; without one (no right to the runtime directory)
+	 * queues still work, unjournaled. */
+	uid_t uid;
+	gid_t gid;
+	modvm_sandbox_owner(ctx, &uid, &gid);
+	if (nt_journal_open(&journal, dir, uid != geteuid(), err, sizeof(err)) < 0)
+		modvm_plugin_log(ctx, MODVM_LOG_WARN,
+				 "journal %s: steering rules are not journaled: a modvm killed "
+				 "now leaves them behind", err);
+	nt_driver_set_journal(d, journal);
 	/* Queues are given and taken back on the loop thread when VMs start
 	 * and stop (a reboot too): ethtool n-tuple rules, the ring's IRQ. */
 	int r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "socket", 0, AF_INET);
@@ -80,8 +132,14 @@ static int drv_init(struct modvm_plugin_ctx *ctx)
 		r = modvm_sandbox_allow_arg(ctx, MODVM_THREAD_LOOP, "ioctl", 1, SIOCETHTOOL);
 	if (r == 0)
 		r = modvm_sandbox_allow_path(ctx, "/proc/irq", MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE);
+	/* the journal goes at fini (emptied where it cannot) */
+	if (r == 0 && journal)
+		r = modvm_sandbox_allow_path(ctx, dir, MODVM_SANDBOX_READ | MODVM_SANDBOX_WRITE |
+							       MODVM_SANDBOX_CREATE);
 	if (r < 0) {
 		nt_driver_free(d);
+		nt_journal_close(journal);
+		journal = NULL;
 		return r;
 	}
 	modvm_plugin_set_data(ctx, d);
@@ -91,6 +149,8 @@ static int drv_init(struct modvm_plugin_ctx *ctx)
 static void drv_fini(struct modvm_plugin_ctx *ctx)
 {
 	nt_driver_free(modvm_plugin_data(ctx));	/* rules and IRQs still given: undone */
+	nt_journal_close(journal);		/* and so off the journal */
+	journal = NULL;
 	modvm_plugin_set_data(ctx, NULL);
 }
 
@@ -98,4 +158,5 @@ MODVM_PLUGIN(.name = PLUGIN_NAME, .kind = MODVM_KIND_NIC_DRIVER, .version = "1.0
 	     .license = "MIT",
 	     .description = "generic NIC offload driver: a VM MAC (+VLAN) gets its own receive "
 			    "queue through an ethtool n-tuple rule, its IRQ on the VM's core",
-	     .init = drv_init, .fini = drv_fini, .get_interface = drv_get_interface);
+	     .init = drv_init, .fini = drv_fini, .get_interface = drv_get_interface,
+	     .recover = drv_recover);

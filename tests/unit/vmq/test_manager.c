@@ -6,6 +6,9 @@
  * several drivers, and required offloads the owner lacks named.
  */
 #include <check.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -283,6 +286,81 @@ START_TEST(a_replaced_rule_is_not_deleted)
 }
 END_TEST
 
+static unsigned state_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += strstr(e->d_name, ".state") != NULL;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Each rule and IRQ pin is journaled before it is made.  A run that dies
+ * with them in place (its journal no longer locked) has them undone by
+ * the next one: the rule deleted only where it still matches exactly, the
+ * IRQ's affinity written back; a live run's journal is left alone.
+ */
+START_TEST(a_killed_runs_rules_and_irqs_undone_by_the_next)
+{
+	struct nt_ethtool_ops ops = { .ethtool = fake_ethtool_ops.ethtool };
+	struct modvm_net_queue_assigned q;
+	struct nt_journal *j, *live;
+	char dir[] = "/tmp/nt-journal-XXXXXX", err[256], text[1024] = "", path[300];
+	unsigned undone = 9;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(nt_journal_open(&j, dir, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(state_files(dir), 0);		/* made at the first change */
+	nt_driver_set_journal(core, j);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	int irq = NIC_TREE_IXGBE_IRQ0 + (int)q.queue;
+	ck_assert_str_eq(affinity(irq), "1");
+	snprintf(path, sizeof(path), "%s/%ld.state", dir, (long)getpid());
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_gt(fread(text, 1, sizeof(text) - 1, f), 0);
+	fclose(f);
+	char want[128];
+	snprintf(want, sizeof(want), "rule %s 52:54:00:12:34:01 0 %u\nirq %d %s\n",
+		 NIC_TREE_IXGBE_IF, q.queue, irq, NIC_TREE_AFFINITY);
+	ck_assert_str_eq(text, want);
+	/* the run dies: nothing undone, the journal no longer held */
+	nt_driver_set_journal(core, NULL);
+	nt_journal_close(j);
+	ck_assert_uint_eq(state_files(dir), 1);
+	/* never written over, not even by a process that got its pid */
+	ck_assert_int_eq(nt_journal_open(&live, dir, true, err, sizeof(err)), -EEXIST);
+	ck_assert_int_eq(rename(path, strcat(strcpy(want, dir), "/1.state")), 0);
+	/* the next run's own journal is live: never taken for a dead one */
+	ck_assert_int_eq(nt_journal_open(&live, dir, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(nt_journal_add(live, "irq 120 7"), 0);
+	ck_assert_int_eq(nt_journal_recover(dir, &ops, &fake, tree.proc, &undone), 0);
+	ck_assert_uint_eq(undone, 2);
+	ck_assert_ptr_null(fake_ethtool_rule_for(ix, mac_a));
+	ck_assert_str_eq(affinity(irq), NIC_TREE_AFFINITY);
+	ck_assert_str_eq(affinity(120), NIC_TREE_AFFINITY);	/* the live one's */
+	ck_assert_uint_eq(state_files(dir), 1);
+	nt_journal_drop(live, "irq 120 7");
+	ck_assert_uint_eq(state_files(dir), 1);	/* held: emptied, kept until close */
+	nt_journal_close(live);
+	ck_assert_uint_eq(state_files(dir), 0);
+	/* not held: the file goes with the last change undone */
+	ck_assert_int_eq(nt_journal_open(&j, dir, false, err, sizeof(err)), 0);
+	ck_assert_int_eq(nt_journal_add(j, "irq 121 3"), 0);
+	ck_assert_uint_eq(state_files(dir), 1);
+	nt_journal_drop(j, "irq 121 3");
+	ck_assert_uint_eq(state_files(dir), 0);
+	nt_journal_close(j);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* A MAC with a VLAN: one FLOW_EXT rule with the VLAN id masked (not its priority). */
 START_TEST(vlan_goes_into_the_rule)
 {
@@ -486,6 +564,7 @@ int main(void)
 	tcase_add_test(tc, vlan_goes_into_the_rule);
 	tcase_add_test(tc, rules_already_on_the_nic_are_respected);
 	tcase_add_test(tc, a_replaced_rule_is_not_deleted);
+	tcase_add_test(tc, a_killed_runs_rules_and_irqs_undone_by_the_next);
 	tcase_add_test(tc, required_offloads_missing_are_named);
 	tcase_add_test(tc, best_probe_owns_the_nic);
 	tcase_add_test(tc, broken_or_refusing_driver_falls_back);
