@@ -58,8 +58,9 @@ static void fmt_mac(const uint8_t mac[6], char out[18])
 
 /* Deletes the rule @q installed, if the location still holds it: the
  * operator (or another modvm) may have replaced it meanwhile, and a rule
- * that is not ours stays. */
-static void remove_rule(struct nt_driver *d, struct nt_queue *q)
+ * that is not ours stays.  False if ours is still there (the driver
+ * refused to delete it): its journal line stays for the next recovery. */
+static bool remove_rule(struct nt_driver *d, struct nt_queue *q)
 {
 	uint32_t loc = (uint32_t)q->rule_loc;
 	struct nt_rule now;
@@ -68,19 +69,20 @@ static void remove_rule(struct nt_driver *d, struct nt_queue *q)
 	if (rc == -ENOENT) {
 		modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: steering rule %u is gone already", q->ifname,
 			  loc);
-		return;
+		return true;
 	}
 	if (rc == 0 && !nt_rule_is(&now, q->mac, q->vlan, q->queue)) {
 		modvm_log(MODVM_LOG_WARN, NT_LOG,
 			  "%s: steering rule %u is no longer the one for vm %u: left alone",
 			  q->ifname, loc, q->vm_id);
-		return;
+		return true;
 	}
 	/* rc < 0 otherwise: a driver that cannot show a rule; ours is the best guess */
 	rc = nt_rule_delete(d->ops, d->ud, q->ifname, loc);
 	if (rc)
 		modvm_log(MODVM_LOG_WARN, NT_LOG, "%s: cannot delete steering rule %u: %s",
 			  q->ifname, loc, strerror(-rc));
+	return rc == 0;
 }
 
 /* The journal's lines for @q's rule and its IRQ (journal.c). */
@@ -109,8 +111,7 @@ static void undo(struct nt_driver *d, struct nt_queue *q)
 		irq_line(q->irq, q->saved_affinity, line, sizeof(line));
 		nt_journal_drop(d->journal, line);
 	}
-	if (q->rule_loc >= 0) {
-		remove_rule(d, q);
+	if (q->rule_loc >= 0 && remove_rule(d, q)) {
 		rule_line(q, line, sizeof(line));
 		nt_journal_drop(d->journal, line);
 	}

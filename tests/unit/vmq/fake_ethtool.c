@@ -190,6 +190,8 @@ static int rxnfc(struct fake_nic *n, struct ethtool_rxnfc *nfc)
 	case ETHTOOL_SRXCLSRLINS:
 		return insert(n, nfc);
 	case ETHTOOL_SRXCLSRLDEL:
+		if (n->delete_errno)
+			return -n->delete_errno;
 		if (nfc->fs.location >= FAKE_MAX_RULES || !n->rules[nfc->fs.location].used)
 			return -ENOENT;
 		n->rules[nfc->fs.location].used = false;

@@ -37,6 +37,7 @@ struct fake_nic {
 	bool no_rules;		/* rx classification -> -EOPNOTSUPP */
 	bool loc_special;	/* driver picks rule locations (RX_CLS_LOC_ANY) */
 	int insert_errno;	/* > 0: SRXCLSRLINS fails with it */
+	int delete_errno;	/* > 0: SRXCLSRLDEL fails with it */
 	uint32_t combined, rx, tx;
 	uint32_t rx_rings;	/* rings a rule may target */
 	uint32_t table_size;	/* rule locations */

@@ -356,7 +356,20 @@ START_TEST(a_killed_runs_rules_and_irqs_undone_by_the_next)
 	ck_assert_uint_eq(state_files(dir), 1);
 	nt_journal_drop(j, "irq 121 3");
 	ck_assert_uint_eq(state_files(dir), 0);
+	/* a rule the NIC would not delete stays journaled */
+	nt_driver_set_journal(core, j);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 2, mac_b, NIC_TREE_IXGBE_IF, -1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	ix->delete_errno = EBUSY;
+	ck_assert_int_eq(vmq_manager_release(mgr, 2), 1);
+	ck_assert_uint_eq(state_files(dir), 1);
+	nt_driver_set_journal(core, NULL);
 	nt_journal_close(j);
+	ix->delete_errno = 0;
+	ck_assert_int_eq(nt_journal_recover(dir, &ops, &fake, tree.proc, &undone), 0);
+	ck_assert_uint_eq(undone, 1);
+	ck_assert_ptr_null(fake_ethtool_rule_for(ix, mac_b));
+	ck_assert_uint_eq(state_files(dir), 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
