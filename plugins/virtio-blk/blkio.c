@@ -101,13 +101,14 @@ bool blkio__no_holes(int err)
 	return err == EOPNOTSUPP || err == EINVAL || err == ENODEV;
 }
 
-void blkio__stable(struct blkio_op *op)
+void blkio__finish(struct blkio *io, struct blkio_op *op)
 {
 	bool writes = op->opcode == BLKIO_WRITE || op->opcode == BLKIO_ZERO ||
 		      op->opcode == BLKIO_ZERO_UNMAP;
 
 	if (op->stable && writes && op->result == 0)
 		op->result = fdatasync(op->fd) < 0 ? -errno : 0;
+	io->cfg.complete(io->cfg.ctx, op);
 }
 
 void blkio__run_sync(struct blkio_op *op)
@@ -161,8 +162,7 @@ static void inline_submit(struct blkio *io, struct blkio_op *op)
 		op->result = -ECANCELED;
 	else
 		blkio__run_sync(op);
-	blkio__stable(op);
-	io->cfg.complete(io->cfg.ctx, op);
+	blkio__finish(io, op);
 	if (io->cfg.batch_end)
 		io->cfg.batch_end(io->cfg.ctx);
 }

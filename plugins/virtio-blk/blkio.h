@@ -133,8 +133,9 @@ int blkio__pool_start(struct blkio *io, char *why, size_t len);
 /* Runs @op synchronously on this thread (the pool's workers; the ring's
  * fallback for zeroing); sets op->result. */
 void blkio__run_sync(struct blkio_op *op);
-/* Before an op completes: makes it stable if it asked to be (@op->stable). */
-void blkio__stable(struct blkio_op *op);
+/* Completes @op to the device, first making it stable if it asked to be
+ * (@op->stable): every engine ends an op here so none forgets that step. */
+void blkio__finish(struct blkio *io, struct blkio_op *op);
 /* Whether a failed deallocation (-@err) means "cannot here", not a failure. */
 bool blkio__no_holes(int err);
 /* Continues @op after @n more bytes moved: advances the iov; true when

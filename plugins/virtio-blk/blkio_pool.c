@@ -69,8 +69,7 @@ static void *worker(void *arg)
 			run_timer(p, op);
 		else
 			blkio__run_sync(op);
-		blkio__stable(op);
-		io->cfg.complete(io->cfg.ctx, op);
+		blkio__finish(io, op);
 		if (io->cfg.batch_end)
 			io->cfg.batch_end(io->cfg.ctx);
 		pthread_mutex_lock(&p->mu);

@@ -241,9 +241,9 @@ static void *reaper(void *arg)
 			} else if (got[i].data != &cancel_tag && got[i].data) {
 				struct blkio_op *op = got[i].data;
 				if (finished(io, op, got[i].res)) {
-					/* rare (a driver without FLUSH): on this thread */
-					blkio__stable(op);
-					io->cfg.complete(io->cfg.ctx, op);
+					/* a stable op's fdatasync (rare: a driver
+					 * without FLUSH) runs on this thread */
+					blkio__finish(io, op);
 					any = true;
 				}
 			}
