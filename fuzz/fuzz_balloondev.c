@@ -34,6 +34,7 @@
 #include <modvm/virtio.h>
 
 #include "balloon_dev.h"
+#include "fuzz_driver.h"
 
 #define RAM_SIZE 0x10000u
 #define RAM_PAGES (RAM_SIZE / BALLOON_PAGE_SIZE)
@@ -81,24 +82,16 @@ enum {
 	L_NO_KICK = 128,
 };
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-struct rings {
-	uint64_t desc, avail;
-	uint16_t num, idx;
-};
-
 struct seg {
 	uint64_t gpa;
 	uint32_t len;
 	uint16_t flags;
 };
 
-/* Private and shared RAM, each between guard pages; ram is this run's. */
-static uint8_t *ram_private, *ram_shared, *ram;
+/* Private and shared RAM, each between guard pages; ram.base is this run's.
+ * Buffers may run off the end of RAM: what is inside it is written. */
+static uint8_t *ram_private, *ram_shared;
+static struct fd_ram ram = { .size = RAM_SIZE, .clip = true };
 static uint64_t translated;
 
 /*
@@ -107,7 +100,7 @@ static uint64_t translated;
  * a kick find more than a queue's worth and defer the rest, deterministic.
  */
 static struct race {
-	struct rings *q;
+	struct fd_ring *q;
 	uint16_t head;
 	unsigned every, count, left;
 } race;
@@ -131,10 +124,10 @@ int __wrap_madvise(void *addr, size_t len, int advice);
 
 int __wrap_madvise(void *addr, size_t len, int advice)
 {
-	uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)ram;
+	uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)ram.base;
 
 	/* Outside a run (nobody else calls it, but be exact): not ours. */
-	if (!ram)
+	if (!ram.base)
 		return __real_madvise(addr, len, advice);
 	if (!len || a % BALLOON_PAGE_SIZE || len % BALLOON_PAGE_SIZE || a < lo ||
 	    a - lo > RAM_SIZE || len > RAM_SIZE - (a - lo) ||
@@ -182,100 +175,23 @@ static void run_later(void)
 	fn(arg);
 }
 
-static uint8_t u8(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint16_t u16(struct input *in)
-{
-	uint16_t lo = u8(in);
-	return (uint16_t)(lo | u8(in) << 8);
-}
-
-static uint32_t u32(struct input *in)
-{
-	uint32_t lo = u16(in);
-	return lo | (uint32_t)u16(in) << 16;
-}
-
-static uint64_t u64(struct input *in)
-{
-	uint64_t lo = u32(in);
-	return lo | (uint64_t)u32(in) << 32;
-}
-
-static void reg_write(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
-{
-	modvm_virtio_mmio_access(t, off, (uint8_t *)&v, 4, true);
-}
-
-static uint32_t reg_read(struct modvm_virtio_mmio *t, uint64_t off)
-{
-	uint32_t v = 0;
-	modvm_virtio_mmio_access(t, off, (uint8_t *)&v, 4, false);
-	return v;
-}
-
-/* Guest writes clipped to RAM: what lies past the end is simply not written. */
-static void put(uint64_t gpa, const void *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (gpa + i < RAM_SIZE)
-			ram[gpa + i] = ((const uint8_t *)p)[i];
-}
-
-static void put16(uint64_t gpa, uint16_t v)
-{
-	put(gpa, &v, 2);
-}
-
-static void put_desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t d[16];
-
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	put(table + 16ull * i, d, sizeof(d));
-}
-
-static void make_available(struct rings *q, uint16_t head)
-{
-	if (q->num)
-		put16(q->avail + 4 + 2ull * (q->idx % q->num), head);
-	q->idx++;
-	put16(q->avail + 2, q->idx);
-}
-
 static void *translate(void *ctx, uint64_t gpa, uint64_t len)
 {
 	(void)ctx;
 	if (race.left && ++race.count % race.every == 0) {
 		race.left--;
-		make_available(race.q, race.head);
+		fd_make_available(&ram, race.q, race.head);
 	}
-	if (len == 0 || gpa >= RAM_SIZE || len > RAM_SIZE - gpa)
-		return NULL;
-	if (translated + len > TRANSLATE_BUDGET)
+	void *p = fd_ram_at(&ram, gpa, len);
+	if (!p || translated + len > TRANSLATE_BUDGET)
 		return NULL;
 	translated += len;
-	return ram + gpa;
-}
-
-static void no_irq(void *ctx)
-{
-	(void)ctx;
+	return p;
 }
 
 /* Descriptor @i of a ring of @num, wrapping as a driver would (a bad num:
  * as it comes, which the device has refused anyway). */
-static uint16_t slot(const struct rings *q, unsigned i)
+static uint16_t slot(const struct fd_ring *q, unsigned i)
 {
 	if (q->num && !(q->num & (q->num - 1)))
 		return (uint16_t)(i % q->num);
@@ -286,28 +202,29 @@ static uint16_t slot(const struct rings *q, unsigned i)
  * Posts @n segments as one chain from @head, directly in the ring or
  * through an indirect table at @table, and kicks @qi unless told not to.
  */
-static void chain(struct modvm_virtio_mmio *t, struct rings *r, unsigned qi, uint16_t head,
-		  const struct seg *s, unsigned n, uint64_t table, uint8_t layout)
+static void chain(const struct fd_driver *d, unsigned qi, uint16_t head, const struct seg *s,
+		  unsigned n, uint64_t table, uint8_t layout)
 {
-	struct rings *q = &r[qi];
+	struct fd_ring *q = &d->rings[qi];
 
 	if (!n)
 		return;
 	if (layout & L_INDIRECT) {
 		for (unsigned i = 0; i < n; i++)
-			put_desc(table, (uint16_t)i, s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? MODVM_VIRTQ_DESC_F_NEXT : 0)),
-				 (uint16_t)(i + 1));
-		put_desc(q->desc, slot(q, head), table, 16 * n, MODVM_VIRTQ_DESC_F_INDIRECT, 0);
+			fd_put_desc(&ram, table, (uint16_t)i, s[i].gpa, s[i].len,
+				    (uint16_t)(s[i].flags | (i + 1 < n ? MODVM_VIRTQ_DESC_F_NEXT : 0)),
+				    (uint16_t)(i + 1));
+		fd_put_desc(&ram, q->desc, slot(q, head), table, 16 * n, MODVM_VIRTQ_DESC_F_INDIRECT,
+			    0);
 	} else {
 		for (unsigned i = 0; i < n; i++)
-			put_desc(q->desc, slot(q, head + i), s[i].gpa, s[i].len,
-				 (uint16_t)(s[i].flags | (i + 1 < n ? MODVM_VIRTQ_DESC_F_NEXT : 0)),
-				 slot(q, head + i + 1));
+			fd_put_desc(&ram, q->desc, slot(q, head + i), s[i].gpa, s[i].len,
+				    (uint16_t)(s[i].flags | (i + 1 < n ? MODVM_VIRTQ_DESC_F_NEXT : 0)),
+				    slot(q, head + i + 1));
 	}
-	make_available(q, slot(q, head));
+	fd_make_available(&ram, q, slot(q, head));
 	if (!(layout & L_NO_KICK))
-		reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, qi);
+		fd_reg_write(d->t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, qi);
 }
 
 /*
@@ -315,19 +232,19 @@ static void chain(struct modvm_virtio_mmio *t, struct rings *r, unsigned qi, uin
  * guard page after RAM), else a value where arithmetic goes wrong, else
  * raw.
  */
-static uint32_t pfn(struct input *in)
+static uint32_t pfn(struct fd_input *in)
 {
 	static const uint32_t edge[] = {
 		RAM_PAGES - 1, RAM_PAGES, 0xfffff, 0x100000, 0x7fffffff, 0x80000000,
 		0xfffffffe, 0xffffffff,
 	};
-	uint8_t sel = u8(in);
+	uint8_t sel = fd_u8(in);
 
 	if (sel < 0x80)
 		return sel % (RAM_PAGES + 4);
 	if (sel < 0xc0)
 		return edge[sel % 8];
-	return u32(in);
+	return fd_u32(in);
 }
 
 /* Splits [gpa, gpa + len) as the layout says into @s; returns the count. */
@@ -349,12 +266,12 @@ static unsigned split(struct seg *s, uint64_t gpa, uint32_t len, uint32_t entry,
 	return 1;
 }
 
-static void pfns(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
+static void pfns(const struct fd_driver *d, struct fd_input *in)
 {
-	unsigned qi = u8(in) % BALLOON_Q_NR;
-	uint16_t head = u8(in);
-	uint64_t gpa = u16(in);
-	uint8_t n = u8(in), layout = u8(in);
+	unsigned qi = fd_u8(in) % BALLOON_Q_NR;
+	uint16_t head = fd_u8(in);
+	uint64_t gpa = fd_u16(in);
+	uint8_t n = fd_u8(in), layout = fd_u8(in);
 	uint32_t v[UINT8_MAX + 1];
 	struct seg s[MAX_SEGS];
 	unsigned ns;
@@ -364,7 +281,7 @@ static void pfns(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
 	/* Past PFN_BATCH (1024) the device works in batches. */
 	uint32_t count = (layout & L_BATCH) && n ? 1024 + n : n;
 	for (uint32_t i = 0; i < count; i++)
-		put(gpa + 4ull * i, &v[i % n], 4);
+		fd_put(&ram, gpa + 4ull * i, &v[i % n], 4);
 	uint32_t len = 4 * count + ((layout & L_TAIL) ? n % 3 + 1 : 0);
 	if (layout & L_REPEAT) {
 		/* The rest of RAM, again and again: below gpa 0x5000 just more
@@ -380,43 +297,43 @@ static void pfns(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
 	} else {
 		ns = split(s, gpa, len, 4, layout);
 	}
-	chain(t, r, qi, head, s, ns, (gpa + len + 15) & ~15ull, layout);
+	chain(d, qi, head, s, ns, (gpa + len + 15) & ~15ull, layout);
 }
 
-static void stats(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
+static void stats(const struct fd_driver *d, struct fd_input *in)
 {
-	unsigned qi = u8(in) % BALLOON_Q_NR;
-	uint16_t head = u8(in);
-	uint64_t gpa = u16(in);
-	uint8_t n = u8(in) % (BALLOON_STATS_MAX + 8), layout = u8(in);
+	unsigned qi = fd_u8(in) % BALLOON_Q_NR;
+	uint16_t head = fd_u8(in);
+	uint64_t gpa = fd_u16(in);
+	uint8_t n = fd_u8(in) % (BALLOON_STATS_MAX + 8), layout = fd_u8(in);
 	struct seg s[2];
 
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t tag8 = u8(in);
+		uint8_t tag8 = fd_u8(in);
 		uint16_t tag = tag8 == 0xff ? 0xffff : tag8;
-		uint64_t val = u64(in);
-		put(gpa + BALLOON_STAT_SIZE * i, &tag, 2);
-		put(gpa + BALLOON_STAT_SIZE * i + 2, &val, 8);
+		uint64_t val = fd_u64(in);
+		fd_put(&ram, gpa + BALLOON_STAT_SIZE * i, &tag, 2);
+		fd_put(&ram, gpa + BALLOON_STAT_SIZE * i + 2, &val, 8);
 	}
 	uint32_t len = BALLOON_STAT_SIZE * n + ((layout & L_TAIL) ? 1 : 0);
 	unsigned ns = split(s, gpa, len, BALLOON_STAT_SIZE, layout);
 	/* An empty buffer is a descriptor of length 0, which walks to nothing. */
-	chain(t, r, qi, head, s, ns, (gpa + len + 15) & ~15ull, layout);
+	chain(d, qi, head, s, ns, (gpa + len + 15) & ~15ull, layout);
 }
 
 /* Free page reports: writable whole pages, or misaligned, partial, readable. */
-static void report(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
+static void report(const struct fd_driver *d, struct fd_input *in)
 {
-	unsigned qi = u8(in) % BALLOON_Q_NR;
-	uint16_t head = u8(in);
-	unsigned n = u8(in) % 4 + 1;
-	uint8_t layout = u8(in);
+	unsigned qi = fd_u8(in) % BALLOON_Q_NR;
+	uint16_t head = fd_u8(in);
+	unsigned n = fd_u8(in) % 4 + 1;
+	uint8_t layout = fd_u8(in);
 	struct seg s[4];
 
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t page = u8(in) % (RAM_PAGES + 4);
-		uint32_t pages = u8(in) % (RAM_PAGES + 1);
-		uint8_t f = u8(in);
+		uint64_t page = fd_u8(in) % (RAM_PAGES + 4);
+		uint32_t pages = fd_u8(in) % (RAM_PAGES + 1);
+		uint8_t f = fd_u8(in);
 		s[i] = (struct seg){
 			.gpa = page * BALLOON_PAGE_SIZE + ((f & 1) ? 8 * (f >> 4) + 8 : 0),
 			.len = pages * BALLOON_PAGE_SIZE + ((f & 2) ? 512 : 0),
@@ -425,77 +342,16 @@ static void report(struct modvm_virtio_mmio *t, struct rings *r, struct input *i
 	}
 	/* The indirect table in the last page of RAM: reports may free it
 	 * under the device, which is the guest's business. */
-	chain(t, r, qi, head, s, n, RAM_SIZE - 16 * 4, layout);
-}
-
-static void queue_setup(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
-{
-	uint8_t q = u8(in) % (BALLOON_Q_NR + 1);
-	uint16_t num = u16(in);
-	uint64_t desc = u16(in), avail = u16(in), used = u16(in);
-	uint8_t ready = u8(in);
-
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_SEL, q);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NUM, num);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DESC_HIGH, ready & 0x80 ? 1 : 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_READY, ready & 1);
-	if (q < BALLOON_Q_NR)
-		r[q] = (struct rings){ .desc = desc, .avail = avail, .num = num };
-}
-
-static void post(struct rings *r, struct input *in)
-{
-	struct rings *q = &r[u8(in) % BALLOON_Q_NR];
-	uint16_t head = u8(in), n = (uint16_t)(u8(in) % 4 + 1);
-
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t addr = u16(in);
-		uint32_t len = u16(in);
-		uint16_t flags = u8(in) & 7, next = u8(in);
-		put_desc(q->desc, (uint16_t)(head + i), addr, len, flags, next);
-	}
-	make_available(q, head);
-}
-
-static void negotiate(struct modvm_virtio_mmio *t, struct input *in)
-{
-	uint8_t flags = u8(in);
-	uint64_t f = u64(in);
-	uint32_t s = MODVM_VIRTIO_STATUS_ACKNOWLEDGE;
-
-	if (flags & 1)
-		f |= MODVM_VIRTIO_FEATURE(MODVM_VIRTIO_F_VERSION_1);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s);
-	if (!(flags & 2))
-		s |= MODVM_VIRTIO_STATUS_DRIVER;
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s | MODVM_VIRTIO_STATUS_FEATURES_OK);
-	if (flags & 4)
-		(void)reg_read(t, MODVM_VIRTIO_MMIO_STATUS);
+	chain(d, qi, head, s, n, RAM_SIZE - 16 * 4, layout);
 }
 
 /* Config space; num_pages is the host's: whatever the guest wrote, a read
  * of it gives back the last target. */
-static void config(struct modvm_virtio_mmio *t, struct input *in, uint32_t target)
+static void config(const struct fd_driver *d, struct fd_input *in, uint32_t target)
 {
-	static const uint32_t lens[] = { 1, 2, 4, 8, 3, 0 };
-	uint32_t off = u8(in);
-	uint32_t len = lens[u8(in) % 6];
-	bool write = u8(in) & 1;
-	uint64_t v = u64(in);
+	struct fd_config_access a = fd_config(d, in);
 
-	modvm_virtio_mmio_access(t, MODVM_VIRTIO_MMIO_CONFIG + off, (uint8_t *)&v, len, write);
-	if (!write && off == 0 && (len == 4 || len == 8) && (uint32_t)v != target)
+	if (!a.write && a.off == 0 && (a.len == 4 || a.len == 8) && (uint32_t)a.v != target)
 		abort();
 }
 
@@ -517,45 +373,29 @@ static void host_poll(struct balloon_dev *b)
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint8_t *map_ram(int flags)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *map = mmap(NULL, RAM_SIZE + 2 * page, PROT_NONE, flags | MAP_ANONYMOUS, -1, 0);
-
-	if (map == MAP_FAILED || mprotect(map + page, RAM_SIZE, PROT_READ | PROT_WRITE) < 0)
-		abort();
-	return map + page;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	modvm_log_set_level(MODVM_LOG_ERROR);	/* guest errors are expected here */
-	ram_private = map_ram(MAP_PRIVATE);
-	ram_shared = map_ram(MAP_SHARED);
+	ram_private = fd_map_ram(RAM_SIZE, MAP_PRIVATE);
+	ram_shared = fd_map_ram(RAM_SIZE, MAP_SHARED);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
-	struct rings r[BALLOON_Q_NR] = { { 0 } };
+	struct fd_input in = { data, size };
+	struct fd_ring r[BALLOON_Q_NR] = { { 0 } };
 	struct balloon_dev *b;
-	uint8_t dev = u8(&in);
+	uint8_t dev = fd_u8(&in);
 	uint32_t target = 0;
-	struct modvm_virtio_mmio_config mc = {
-		.struct_size = sizeof(mc),
-		.irq = 5,
-		.base = 0xd0000000,
-		.name = "fuzz-balloon",
-		.mem = { .translate = translate },
-		.raise_irq = no_irq,
-		.defer = defer,
-	};
+	struct modvm_virtio_mmio_config mc = fd_mmio_config("fuzz-balloon", &ram);
 
-	ram = (dev & 1) ? ram_shared : ram_private;
-	memset(ram, 0, RAM_SIZE);
+	mc.mem.translate = translate;	/* with the race and the budget */
+	mc.defer = defer;
+	ram.base = (dev & 1) ? ram_shared : ram_private;
+	memset(ram.base, 0, RAM_SIZE);
 	translated = 0;
 	madv.inject = dev >> 3 & 3;
 	madv.calls = 0;
@@ -568,83 +408,70 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (balloon_dev_create(&mc, &b) < 0)
 		abort();
 	struct modvm_virtio_mmio *t = balloon_dev_transport(b);
+	struct fd_driver d = { .t = t, .ram = &ram, .rings = r, .nq = BALLOON_Q_NR };
 	for (unsigned op = 0; op < MAX_OPS && in.left; op++) {
-		switch (u8(&in) % OP_NR) {
+		switch (fd_u8(&in) % OP_NR) {
 		case OP_NEGOTIATE:
-			negotiate(t, &in);
+			if (fd_negotiate(&d, &in) & 4)
+				(void)fd_reg_read(t, MODVM_VIRTIO_MMIO_STATUS);
 			break;
 		case OP_STATUS:
-			reg_write(t, MODVM_VIRTIO_MMIO_STATUS, u8(&in));
+			fd_status(&d, &in);
 			break;
 		case OP_QUEUE:
-			queue_setup(t, r, &in);
+			fd_queue(&d, &in);
 			break;
-		case OP_WRITE_RAM: {
-			uint64_t a = u16(&in);
-			uint8_t n = u8(&in);
-			for (unsigned i = 0; i < n; i++) {
-				uint8_t v = u8(&in);
-				put(a + i, &v, 1);
-			}
+		case OP_WRITE_RAM:
+			fd_write_ram(&d, &in);
 			break;
-		}
 		case OP_POST:
-			post(r, &in);
+			fd_post(&d, &in);
 			break;
 		case OP_KICK:
-			reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, u8(&in) % (BALLOON_Q_NR + 2));
+			fd_kick(&d, &in);
 			break;
 		case OP_PFNS:
-			pfns(t, r, &in);
+			pfns(&d, &in);
 			break;
 		case OP_STATS:
-			stats(t, r, &in);
+			stats(&d, &in);
 			break;
 		case OP_REPORT:
-			report(t, r, &in);
+			report(&d, &in);
 			break;
 		case OP_CONFIG:
-			config(t, &in, target);
+			config(&d, &in, target);
 			break;
 		case OP_TARGET:
-			target = u32(&in);
+			target = fd_u32(&in);
 			balloon_dev_set_target(b, target);
 			break;
 		case OP_REQUEST:
 			host_poll(b);
 			break;
 		case OP_LOOP:
-			for (unsigned n = u8(&in) % 4 + 1; n; n--)
+			for (unsigned n = fd_u8(&in) % 4 + 1; n; n--)
 				run_later();
 			break;
-		case OP_REG: {
-			uint64_t off = (uint64_t)(u8(&in) % 64) * 4;
-			uint32_t v = u32(&in);
-			if (u8(&in) & 1)
-				reg_write(t, off, v);
-			else
-				(void)reg_read(t, off);
+		case OP_REG:
+			fd_reg(&d, &in);
 			break;
-		}
-		case OP_AVAIL_IDX: {
-			struct rings *q = &r[u8(&in) % BALLOON_Q_NR];
-			q->idx = u16(&in);
-			put16(q->avail + 2, q->idx);
+		case OP_AVAIL_IDX:
+			fd_avail_idx(&d, &in);
 			break;
-		}
 		case OP_RACE:
-			race.q = &r[u8(&in) % BALLOON_Q_NR];
-			race.head = u8(&in);
-			race.every = u8(&in) % 16 + 1;
+			race.q = &r[fd_u8(&in) % BALLOON_Q_NR];
+			race.head = fd_u8(&in);
+			race.every = fd_u8(&in) % 16 + 1;
 			race.count = 0;
-			race.left = u8(&in);
+			race.left = fd_u8(&in);
 			break;
 		}
 	}
 	/* Whatever state the guest left: every queue kicked once more, the
 	 * host asks for stats, and the loop runs what was deferred. */
 	for (unsigned q = 0; q < BALLOON_Q_NR; q++)
-		reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, q);
+		fd_reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, q);
 	host_poll(b);
 	for (unsigned i = 0; i < 8 && later.n; i++)
 		run_later();
@@ -661,6 +488,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (later.n)
 		run_later();
 	race.left = 0;
-	ram = NULL;
+	ram.base = NULL;
 	return 0;
 }

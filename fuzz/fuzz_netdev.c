@@ -21,6 +21,7 @@
 #include <modvm/log.h>
 #include <modvm/virtio.h>
 
+#include "fuzz_driver.h"
 #include "netdev.h"
 
 #define RAM_SIZE 0x10000u
@@ -45,12 +46,7 @@ enum {
 	OP_NR,
 };
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t *ram;		/* RAM_SIZE bytes between two guard pages */
+static struct fd_ram ram = { .size = RAM_SIZE };
 
 /* What the back end holds and does, for one input. */
 struct be {
@@ -59,51 +55,6 @@ struct be {
 	unsigned errors;
 	volatile uint8_t sink;
 };
-
-/* Where the driver put each queue's rings (for OP_POST). */
-struct rings {
-	uint64_t desc, avail;
-	uint16_t num, idx;
-};
-
-static uint8_t u8(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
-
-static uint16_t u16(struct input *in)
-{
-	uint16_t lo = u8(in);
-	return (uint16_t)(lo | u8(in) << 8);
-}
-
-static uint32_t u32(struct input *in)
-{
-	uint32_t lo = u16(in);
-	return lo | (uint32_t)u16(in) << 16;
-}
-
-static uint64_t u64(struct input *in)
-{
-	uint64_t lo = u32(in);
-	return lo | (uint64_t)u32(in) << 32;
-}
-
-static void *translate(void *ctx, uint64_t gpa, uint64_t len)
-{
-	(void)ctx;
-	if (len == 0 || gpa >= RAM_SIZE || len > RAM_SIZE - gpa)
-		return NULL;
-	return ram + gpa;
-}
-
-static void no_irq(void *ctx)
-{
-	(void)ctx;
-}
 
 static ssize_t be_tx(void *ctx, unsigned pair, const struct iovec *iov, int cnt)
 {
@@ -144,132 +95,28 @@ static int be_offloads(void *ctx, unsigned flags)
 	return (((struct be *)ctx)->errors & 4) ? -EINVAL : 0;
 }
 
-static void reg_write(struct modvm_virtio_mmio *t, uint64_t off, uint32_t v)
+/* A control command of n bytes (none: the ack alone) and an ack of one byte or none. */
+static void ctrl(const struct fd_driver *d, unsigned ctrlq, struct fd_input *in)
 {
-	modvm_virtio_mmio_access(t, off, (uint8_t *)&v, 4, true);
-}
-
-static uint32_t reg_read(struct modvm_virtio_mmio *t, uint64_t off)
-{
-	uint32_t v = 0;
-	modvm_virtio_mmio_access(t, off, (uint8_t *)&v, 4, false);
-	return v;
-}
-
-static void put16(uint64_t gpa, uint16_t v)
-{
-	if (gpa + 2 <= RAM_SIZE)
-		memcpy(ram + gpa, &v, 2);
-}
-
-static void negotiate(struct modvm_virtio_mmio *t, struct input *in)
-{
-	uint8_t flags = u8(in);
-	uint64_t f = u64(in);
-	uint32_t s = MODVM_VIRTIO_STATUS_ACKNOWLEDGE;
-
-	if (flags & 1)
-		f |= MODVM_VIRTIO_FEATURE(MODVM_VIRTIO_F_VERSION_1);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s);
-	if (!(flags & 2))
-		s |= MODVM_VIRTIO_STATUS_DRIVER;
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	reg_write(t, MODVM_VIRTIO_MMIO_STATUS, s | MODVM_VIRTIO_STATUS_FEATURES_OK);
-	if (flags & 4)
-		(void)reg_read(t, MODVM_VIRTIO_MMIO_STATUS);
-}
-
-static void queue_setup(struct modvm_virtio_mmio *t, struct rings *r, struct input *in)
-{
-	uint8_t q = u8(in) % (MAX_QUEUES + 1);
-	uint16_t num = u16(in);
-	uint64_t desc = u16(in), avail = u16(in), used = u16(in);
-	uint8_t ready = u8(in);
-
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_SEL, q);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NUM, num);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DESC_HIGH, ready & 0x80 ? 1 : 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_READY, ready & 1);
-	if (q < MAX_QUEUES)
-		r[q] = (struct rings){ .desc = desc, .avail = avail, .num = num };
-}
-
-/* Writes @n descriptors from @head on and makes @head available. */
-static void post(struct rings *r, struct input *in)
-{
-	struct rings *q = &r[u8(in) % MAX_QUEUES];
-	uint16_t head = u8(in), n = (uint16_t)(u8(in) % 4 + 1);
-
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t addr = u16(in);
-		uint32_t len = u16(in);
-		uint16_t flags = u8(in) & 7, next = u8(in);
-		uint64_t at = q->desc + 16ull * (uint16_t)(head + i);
-		if (at + 16 > RAM_SIZE)
-			continue;
-		memcpy(ram + at, &addr, 8);
-		memcpy(ram + at + 8, &len, 4);
-		memcpy(ram + at + 12, &flags, 2);
-		memcpy(ram + at + 14, &next, 2);
-	}
-	if (q->num)
-		put16(q->avail + 4 + 2ull * (q->idx % q->num), head);
-	q->idx++;
-	put16(q->avail + 2, q->idx);
-}
-
-static void ctrl(struct modvm_virtio_mmio *t, unsigned ctrlq, struct rings *r,
-		 struct input *in)
-{
-	struct rings *q = &r[ctrlq];
-	uint8_t n = u8(in) % 21, cmd[20];
+	struct fd_ring *q = &d->rings[ctrlq];
+	uint8_t n = fd_u8(in) % 21, cmd[20];
 	uint64_t b = RAM_SIZE - 64, ack = RAM_SIZE - 8;
 
 	for (unsigned i = 0; i < n; i++)
-		cmd[i] = u8(in);
-	memcpy(ram + b, cmd, n);
+		cmd[i] = fd_u8(in);
+	fd_put(&ram, b, cmd, n);
 	uint16_t flags[2] = { n ? MODVM_VIRTQ_DESC_F_NEXT : 0, MODVM_VIRTQ_DESC_F_WRITE };
-	uint32_t lens[2] = { n, u8(in) & 1 };
+	uint32_t lens[2] = { n, fd_u8(in) & 1 };
 	uint64_t addrs[2] = { b, ack };
-	for (unsigned i = 0; i < 2; i++) {
-		uint64_t at = q->desc + 16ull * i;
-		uint16_t next = 1;
-		if (at + 16 > RAM_SIZE)
+	/* A table that does not fit in RAM: nothing is made available. */
+	for (uint16_t i = 0; i < 2; i++)
+		if (!fd_put_desc(&ram, q->desc, i, addrs[i], lens[i], flags[i], 1))
 			return;
-		memcpy(ram + at, &addrs[i], 8);
-		memcpy(ram + at + 8, &lens[i], 4);
-		memcpy(ram + at + 12, &flags[i], 2);
-		memcpy(ram + at + 14, &next, 2);
-	}
-	if (q->num)
-		put16(q->avail + 4 + 2ull * (q->idx % q->num), n ? 0 : 1);
-	q->idx++;
-	put16(q->avail + 2, q->idx);
-	reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, ctrlq);
+	fd_make_available(&ram, q, n ? 0 : 1);
+	fd_reg_write(d->t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, ctrlq);
 }
 
-static void config(struct modvm_virtio_mmio *t, struct input *in)
-{
-	static const uint32_t lens[] = { 1, 2, 4, 8, 3, 0 };
-	uint32_t off = u8(in);
-	uint32_t len = lens[u8(in) % 6];
-	bool write = u8(in) & 1;
-	uint64_t v = u64(in);
-
-	modvm_virtio_mmio_access(t, MODVM_VIRTIO_MMIO_CONFIG + off, (uint8_t *)&v, len, write);
-}
-
-static void inject(struct be *b, struct input *in)
+static void inject(struct be *b, struct fd_input *in)
 {
 	if (b->tail - b->head >= MAX_FRAMES) {
 		in->left = in->left > 15 ? in->left - 15 : 0;
@@ -277,11 +124,11 @@ static void inject(struct be *b, struct input *in)
 	}
 	unsigned i = b->tail++ % MAX_FRAMES;
 	for (unsigned k = 0; k < VNET_HDR_LEN; k++)
-		b->frames[i].hdr[k] = u8(in);
-	uint16_t l = u16(in);
+		b->frames[i].hdr[k] = fd_u8(in);
+	uint16_t l = fd_u16(in);
 	/* Mostly small; the top bit asks for up to NETDEV_FRAME_MAX + more. */
 	b->frames[i].len = (l & 0x8000) ? (size_t)(l & 0x7fff) * 3 : l & 0x7ff;
-	b->frames[i].fill = u8(in);
+	b->frames[i].fill = fd_u8(in);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -289,28 +136,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *map;
-
 	(void)argc;
 	(void)argv;
 	modvm_log_set_level(MODVM_LOG_ERROR);	/* guest errors are expected here */
-	map = mmap(NULL, RAM_SIZE + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		abort();
-	ram = map + page;
-	if (mprotect(ram, RAM_SIZE, PROT_READ | PROT_WRITE) < 0)
-		abort();
+	ram.base = fd_map_ram(RAM_SIZE, MAP_PRIVATE);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fd_input in = { data, size };
 	struct be b = { 0 };
-	struct rings r[MAX_QUEUES] = { { 0 } };
+	struct fd_ring r[MAX_QUEUES] = { { 0 } };
 	struct netdev *nd;
-	uint8_t dev = u8(&in);
+	uint8_t dev = fd_u8(&in);
 	struct netdev_config cfg = {
 		.mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
 		.pairs = (uint16_t)(dev % 3 + 1),
@@ -320,80 +159,59 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.ecn = (dev & 0x38) == 0x38,
 		.backend = { .tx = be_tx, .rx = be_rx, .set_offloads = be_offloads, .ctx = &b },
 	};
-	struct modvm_virtio_mmio_config mc = {
-		.struct_size = sizeof(mc),
-		.irq = 5,
-		.base = 0xd0000000,
-		.name = "fuzz-net",
-		.mem = { .translate = translate },
-		.raise_irq = no_irq,
-	};
+	struct modvm_virtio_mmio_config mc = fd_mmio_config("fuzz-net", &ram);
 
-	memset(ram, 0, RAM_SIZE);
+	memset(ram.base, 0, RAM_SIZE);
 	if (netdev_create(&mc, &cfg, &nd) < 0)
 		abort();
 	struct modvm_virtio_mmio *t = netdev_transport(nd);
+	struct fd_driver d = { .t = t, .ram = &ram, .rings = r, .nq = MAX_QUEUES };
 	for (unsigned op = 0; op < MAX_OPS && in.left; op++) {
-		switch (u8(&in) % OP_NR) {
+		switch (fd_u8(&in) % OP_NR) {
 		case OP_NEGOTIATE:
-			negotiate(t, &in);
+			if (fd_negotiate(&d, &in) & 4)
+				(void)fd_reg_read(t, MODVM_VIRTIO_MMIO_STATUS);
 			break;
 		case OP_STATUS:
-			reg_write(t, MODVM_VIRTIO_MMIO_STATUS, u8(&in));
+			fd_status(&d, &in);
 			break;
 		case OP_QUEUE:
-			queue_setup(t, r, &in);
+			fd_queue(&d, &in);
 			break;
-		case OP_WRITE_RAM: {
-			uint64_t a = u16(&in);
-			uint8_t n = u8(&in);
-			for (unsigned i = 0; i < n; i++) {
-				uint8_t v = u8(&in);
-				if (a + i < RAM_SIZE)
-					ram[a + i] = v;
-			}
+		case OP_WRITE_RAM:
+			fd_write_ram(&d, &in);
 			break;
-		}
 		case OP_POST:
-			post(r, &in);
+			fd_post(&d, &in);
 			break;
 		case OP_KICK:
-			reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, u8(&in) % (MAX_QUEUES + 2));
+			fd_kick(&d, &in);
 			break;
 		case OP_CTRL: {
 			/* The control queue moves with MQ; the fuzzer picks. */
-			unsigned q = (u8(&in) & 1) ? 2u * cfg.pairs : 2;
-			ctrl(t, q, r, &in);
+			unsigned q = (fd_u8(&in) & 1) ? 2u * cfg.pairs : 2;
+			ctrl(&d, q, &in);
 			break;
 		}
 		case OP_CONFIG:
-			config(t, &in);
+			fd_config(&d, &in);
 			break;
 		case OP_INJECT:
 			inject(&b, &in);
 			break;
 		case OP_POLL: {
-			unsigned pair = u8(&in) % (cfg.pairs + 1);
-			(void)netdev_rx_poll(nd, pair, u8(&in) % 16);
+			unsigned pair = fd_u8(&in) % (cfg.pairs + 1);
+			(void)netdev_rx_poll(nd, pair, fd_u8(&in) % 16);
 			break;
 		}
-		case OP_REG: {
-			uint64_t off = (uint64_t)(u8(&in) % 64) * 4;
-			uint32_t v = u32(&in);
-			if (u8(&in) & 1)
-				reg_write(t, off, v);
-			else
-				(void)reg_read(t, off);
+		case OP_REG:
+			fd_reg(&d, &in);
 			break;
-		}
-		case OP_AVAIL_IDX: {
-			struct rings *q = &r[u8(&in) % MAX_QUEUES];
-			q->idx = u16(&in);
-			put16(q->avail + 2, q->idx);
+		case OP_AVAIL_IDX:
+			fd_avail_idx(&d, &in);
 			break;
-		}
 		case OP_BACKEND:
-			b.errors = u8(&in);
+			b.errors = fd_u8(&in);
 			break;
 		}
 	}
@@ -401,7 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned p = 0; p < cfg.pairs; p++) {
 		struct netdev_counters c;
 		(void)netdev_rx_poll(nd, p, 8);
-		reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, 2 * p + 1);
+		fd_reg_write(t, MODVM_VIRTIO_MMIO_QUEUE_NOTIFY, 2 * p + 1);
 		netdev_get_counters(nd, p, &c);
 	}
 	(void)netdev_active_pairs(nd);
