@@ -192,16 +192,39 @@ static int cmd_recover(const struct cli *cli, const char *config)
 	return rc;
 }
 
+struct summary {
+	struct modvm_bus *bus;
+	FILE *out;
+};
+
 static void print_event(const char *name, uint32_t size, uint32_t version, void *ud)
 {
+	struct summary *sum = ud;
 	struct modvm_bus_stats st;
 
-	if (modvm_bus_get_stats(ud, name, &st) < 0)
+	if (modvm_bus_get_stats(sum->bus, name, &st) < 0)
 		memset(&st, 0, sizeof(st));
-	printf("event %-24s v%u %4u bytes  published %" PRIu64 " delivered %" PRIu64
+	fprintf(sum->out, "event %-24s v%u %4u bytes  published %" PRIu64 " delivered %" PRIu64
 	       " dropped %" PRIu64 " subscribers %u\n",
 	       name, (unsigned)version, (unsigned)size, st.published, st.delivered, st.dropped,
 	       (unsigned)st.subscribers);
+}
+
+/* The events' counts and "stopped": within 1 s, or not at all (cli/out.c). */
+static void print_summary(struct modvm_bus *bus)
+{
+	struct summary sum = { .bus = bus };
+	char *text = NULL;
+	size_t len = 0;
+
+	sum.out = open_memstream(&text, &len);
+	if (!sum.out)
+		return;
+	modvm__bus_foreach_type(print_event, &sum);
+	fprintf(sum.out, "stopped\n");
+	if (fclose(sum.out) == 0)
+		cli_write_bounded(text, len, 1000);
+	free(text);
 }
 
 static int cmd_run(const struct cli *cli, const char *config, bool check_only)
@@ -283,9 +306,7 @@ static int cmd_run(const struct cli *cli, const char *config, bool check_only)
 	cli_sd_notify("STOPPING=1\nSTATUS=stopping");
 	modvm__host_stop(host);
 	if (!cli->quiet)
-		modvm__bus_foreach_type(print_event, modvm__host_bus(host));
-	if (!cli->quiet)
-		printf("stopped\n");
+		print_summary(modvm__host_bus(host));
 out:
 	modvm__host_free(host);
 	return rc;

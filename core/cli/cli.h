@@ -7,6 +7,7 @@
  *                `help config`) and as man(7) source (tools/mangen)
  *   ctl.c        `modvm ctl`, the control socket's client
  *   notify.c     sd_notify(3) for a Type=notify systemd unit, by hand
+ *   out.c        the last words on stdout, never held by a stalled reader
  *
  * Exit status, the same for every command: 0 ok, 1 runtime failure,
  * 2 usage or configuration error.
@@ -106,5 +107,10 @@ int cli_ctl(const struct cli *cli, int argc, char **argv);
  * well when there is no $NOTIFY_SOCKET (not run by systemd), -errno.
  */
 int cli_sd_notify(const char *state);
+
+/* ---- out.c ---- */
+
+/* Writes @text to stdout; a pipe that stays full for @ms loses the rest. */
+void cli_write_bounded(const char *text, size_t len, int ms);
 
 #endif

@@ -7,7 +7,9 @@
  * before that is known); it is truncated or appended to as configured and
  * capped at console_max bytes, after which output is dropped and that is
  * said once.  A reader that went away (EPIPE, with SIGPIPE ignored) stops
- * the output too, said once, instead of killing the process.
+ * the output too, said once, instead of killing the process.  A reader
+ * that stays but stops reading holds the writing vCPU back, as a serial
+ * line's flow control would, until a kick: then the chunk is dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -164,10 +166,11 @@ MODVM_INTERNAL void modvm__console_write(struct modvm__console *c, const void *b
 	}
 	while (len > 0) {
 		ssize_t n = write(c->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;		/* a full pipe: this line is lost, not the VM */
+		/* A signal here is the VM's kick (stop, pause) reaching a vCPU
+		 * blocked on a reader that stopped reading: trying again would
+		 * block the stop for as long as that reader sleeps. */
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;		/* this chunk is lost, not the VM */
 		if (n <= 0) {
 			stop(c, n < 0 ? strerror(errno) : "short write");
 			return;

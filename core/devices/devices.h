@@ -47,7 +47,9 @@ MODVM_INTERNAL int modvm__console_open(const char *vm, const char *spec, bool ap
 /* What `check` can know without opening: an existing file is a regular
  * file of ours (not a link, fifo, …), else its directory exists. */
 MODVM_INTERNAL int modvm__console_check(const char *spec, char *err, size_t errlen);
-/* Writes (callers serialise); never blocks on a full pipe, never fails. */
+/* Writes (callers serialise); never fails.  A full pipe holds the caller
+ * back until its reader reads or a signal (the VM's kick) arrives; then
+ * the rest of @buf is dropped, so a stop is never held up. */
 MODVM_INTERNAL void modvm__console_write(struct modvm__console *c, const void *buf, size_t len);
 /* Bytes in the file so far (appending: counting what was there). */
 MODVM_INTERNAL uint64_t modvm__console_written(const struct modvm__console *c);

@@ -39,7 +39,8 @@ struct modvm__uart {
 
 static void flush_locked(struct modvm__uart *u)
 {
-	/* A closed or full console never stalls the guest (console.c). */
+	/* A closed console never stalls the guest, a full one never past a
+	 * kick (console.c). */
 	modvm__console_write(u->console, u->out, u->out_len);
 	u->out_len = 0;
 }

@@ -54,6 +54,16 @@ static const char *state_name(enum modvm_vm_state s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
+/* A VM's state: its own while it exists; how it ended once released; or
+ * "defined" for one never launched. */
+static const char *vm_state_text(const struct modvm__host_view *view, struct modvm_vm *vm,
+				 size_t i)
+{
+	int ended = view->vm_ended ? view->vm_ended(view->host, (unsigned)i) : 0;
+
+	return vm ? state_name(modvm_vm_state(vm)) : ended ? state_name(ended) : "defined";
+}
+
 /* ---- what the features say: the standard events, kept for `status` ---- */
 
 static struct vm_seen *seen_vm(struct modvm__status *ctl, uint32_t vm_id)
@@ -253,7 +263,7 @@ static void status_vm(struct modvm__status *ctl, size_t i, struct reply *r)
 	const struct vm_seen *v = &ctl->vms[i];
 
 	put(r, "%zu %s %s memory %s", i, view->vm_name(view->host, i),
-	    vm ? state_name(modvm_vm_state(vm)) : "defined", SZ(mem));
+	    vm_state_text(view, vm, i), SZ(mem));
 	if (v->has_actual)
 		put(r, " guest %s", SZ(v->actual));
 	if (v->has_state && (v->state.flags & MODVM_BALLOON_PRESENT))
@@ -353,7 +363,7 @@ static void json_vm(struct modvm__status *ctl, size_t i, struct reply *r)
 	put(r, "%s{\"id\": %zu, \"name\": ", i ? ", " : "", i);
 	put_json_str(r, name, strlen(name));
 	put(r, ", \"state\": \"%s\", \"memory_bytes\": %llu",
-	    vm ? state_name(modvm_vm_state(vm)) : "defined", (unsigned long long)mem);
+	    vm_state_text(view, vm, i), (unsigned long long)mem);
 	if (v->has_actual)
 		put(r, ", \"guest_bytes\": %llu", (unsigned long long)v->actual);
 	if (v->has_target)

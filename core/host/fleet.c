@@ -24,8 +24,9 @@
 struct fleet_vm {
 	struct modvm__fleet *fleet;
 	uint32_t vm_id;
-	struct modvm__machine *m;	/* NULL after a restart failed */
+	struct modvm__machine *m;	/* NULL once ended and released */
 	bool failed;			/* ended in failure, or could not restart */
+	bool ended;			/* for good: no restart follows */
 	unsigned reboots;		/* within the window starting at window_start */
 	time_t window_start;
 };
@@ -37,7 +38,38 @@ struct modvm__fleet {
 	struct fleet_vm *vms;
 	size_t count;
 	unsigned running;
+	/* Calls queued on the loop hold the fleet: freed while any is, it is
+	 * only marked dead, and the last of them frees it. */
+	unsigned queued;
+	bool dead;
 };
+
+static int fleet_call(struct fleet_vm *fv, void (*fn)(void *ud))
+{
+	int r = modvm_loop_call(fv->fleet->view->loop, fn, fv);
+
+	if (r == 0)
+		fv->fleet->queued++;
+	return r;
+}
+
+static void fleet_release(struct modvm__fleet *fleet)
+{
+	free(fleet->vms);
+	free(fleet);
+}
+
+/* At the start of a queued call: false if the fleet was freed meanwhile
+ * (then the call must do nothing; the last one frees what is left). */
+static bool fleet_call_begin(struct modvm__fleet *fleet)
+{
+	fleet->queued--;
+	if (!fleet->dead)
+		return true;
+	if (fleet->queued == 0)
+		fleet_release(fleet);
+	return false;
+}
 
 MODVM_INTERNAL size_t modvm__backends_probe(const struct modvm__host_view *view,
 					    struct modvm__backend_probe *out, size_t max)
@@ -289,6 +321,9 @@ static bool reboot_allowed(struct fleet_vm *fv, const char *name)
 static void restart_vm(void *ud)
 {
 	struct fleet_vm *fv = ud;
+
+	if (!fleet_call_begin(fv->fleet))
+		return;
 	const char *name = fv->fleet->view->vm_name(fv->fleet->view->host, fv->vm_id);
 
 	modvm__machine_free(fv->m);
@@ -298,8 +333,21 @@ static void restart_vm(void *ud)
 		modvm_log(MODVM_LOG_ERROR, name, "cannot start again after the guest's reboot: %s",
 			  modvm_strerror(r));
 		fv->failed = true;
+		fv->ended = true;
 		vm_ended(fv);
 	}
+}
+
+/* A VM that ended for good gives back its RAM, its KVM VM and its devices
+ * now, not when the last VM of the host ends. */
+static void release_vm(void *ud)
+{
+	struct fleet_vm *fv = ud;
+
+	if (!fleet_call_begin(fv->fleet))
+		return;
+	modvm__machine_free(fv->m);
+	fv->m = NULL;
 }
 
 static void on_vm_done(struct modvm_vm *vm, void *ud)
@@ -314,12 +362,15 @@ static void on_vm_done(struct modvm_vm *vm, void *ud)
 	if (restart && reboot_allowed(fv, modvm_vm_name(vm))) {
 		modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "the guest rebooted: starting it afresh");
 		/* Not from inside the VM's own completion: on the next loop turn. */
-		if (modvm_loop_call(view->loop, restart_vm, fv) == 0)
+		if (fleet_call(fv, restart_vm) == 0)
 			return;
 	}
 	/* A restart that could not happen is a failure; on_reboot = "stop" is not. */
 	fv->failed = modvm__machine_failed(fv->m) || restart;
+	fv->ended = true;
 	modvm_log(MODVM_LOG_INFO, modvm_vm_name(vm), "ended");
+	/* Without the memory for the call, the VM is released with the fleet. */
+	(void)fleet_call(fv, release_vm);
 	vm_ended(fv);
 }
 
@@ -439,12 +490,24 @@ MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsi
 	return NULL;
 }
 
+MODVM_INTERNAL int modvm__fleet_ended(const struct modvm__fleet *fleet, unsigned vm_id)
+{
+	for (size_t i = 0; fleet && i < fleet->count; i++)
+		if (fleet->vms[i].vm_id == vm_id && fleet->vms[i].ended)
+			return fleet->vms[i].failed ? MODVM_VM_FAILED : MODVM_VM_STOPPED;
+	return 0;
+}
+
 MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet)
 {
 	if (!fleet)
 		return;
-	for (size_t i = fleet->count; i-- > 0;)
+	for (size_t i = fleet->count; i-- > 0;) {
 		modvm__machine_free(fleet->vms[i].m);
-	free(fleet->vms);
-	free(fleet);
+		fleet->vms[i].m = NULL;
+	}
+	if (fleet->queued > 0)
+		fleet->dead = true;	/* the last queued call frees it */
+	else
+		fleet_release(fleet);
 }

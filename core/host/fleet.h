@@ -58,9 +58,14 @@ MODVM_INTERNAL unsigned modvm__fleet_running(const struct modvm__fleet *fleet);
 MODVM_INTERNAL unsigned modvm__fleet_launched(const struct modvm__fleet *fleet);
 /* VMs that ended in failure so far. */
 MODVM_INTERNAL unsigned modvm__fleet_failed(const struct modvm__fleet *fleet);
-/* The VM of config entry @vm_id while it exists (created, not yet freed). */
+/* The VM of config entry @vm_id while it exists (created, not yet freed:
+ * a VM that ended for good is freed on the next loop turn). */
 MODVM_INTERNAL struct modvm_vm *modvm__fleet_vm(struct modvm__fleet *fleet, unsigned vm_id);
-/* Stops every VM still running, then frees. NULL is ignored. */
+/* How config entry @vm_id ended for good: MODVM_VM_STOPPED or
+ * MODVM_VM_FAILED; 0 while it runs, restarts or was never launched. */
+MODVM_INTERNAL int modvm__fleet_ended(const struct modvm__fleet *fleet, unsigned vm_id);
+/* Stops every VM still running, then frees (what calls the fleet queued
+ * on the loop still hold is freed by the last of them). NULL is ignored. */
 MODVM_INTERNAL void modvm__fleet_free(struct modvm__fleet *fleet);
 
 #endif

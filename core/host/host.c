@@ -105,6 +105,11 @@ static struct modvm_vm *view_vm(void *host, unsigned vm_id)
 	return modvm__fleet_vm(((struct modvm_host *)host)->fleet, vm_id);
 }
 
+static int view_vm_ended(void *host, unsigned vm_id)
+{
+	return modvm__fleet_ended(((struct modvm_host *)host)->fleet, vm_id);
+}
+
 static size_t view_plugin_count(void *host)
 {
 	return modvm__host_plugin_count(host);
@@ -160,6 +165,7 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 		.vm_name = view_vm_name,
 		.vm_config = view_vm_config,
 		.vm = view_vm,
+		.vm_ended = view_vm_ended,
 		.plugin_count = view_plugin_count,
 		.plugin = view_plugin,
 		.core_interface = view_core_interface,

@@ -36,6 +36,8 @@ struct modvm__host_view {
 	const struct modvm_config *(*vm_config)(void *host, size_t vm_id);
 	/* The VM of config entry @vm_id while it runs (created, not yet freed). */
 	struct modvm_vm *(*vm)(void *host, unsigned vm_id);
+	/* How it ended once freed: MODVM_VM_STOPPED, MODVM_VM_FAILED; else 0. */
+	int (*vm_ended)(void *host, unsigned vm_id);
 	/* The loaded plugins, in load order. */
 	size_t (*plugin_count)(void *host);
 	struct modvm_plugin_ctx *(*plugin)(void *host, size_t i);

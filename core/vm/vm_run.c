@@ -45,11 +45,34 @@ static void destroy_vcpus(struct modvm_vm *vm)
 	}
 }
 
+/* How often a vCPU that has not left yet is kicked again while joined. */
+#define REKICK_NS 100000000L
+
+/*
+ * Joins every vCPU thread, kicking a slow one again: one kick can be spent
+ * on a blocking call in an exit handler (a console write to a reader that
+ * stopped reading, which a terminal may partly take before the signal).
+ */
 static void join_spawned(struct modvm_vm *vm)
 {
-	for (uint32_t i = 0; i < vm->nvcpus; i++)
-		if (vm->vcpus[i].spawned)
-			pthread_join(vm->vcpus[i].thread, NULL);
+	for (uint32_t i = 0; i < vm->nvcpus; i++) {
+		if (!vm->vcpus[i].spawned)
+			continue;
+		for (;;) {
+			struct timespec t;
+
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += REKICK_NS;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			if (pthread_timedjoin_np(vm->vcpus[i].thread, NULL, &t) != ETIMEDOUT)
+				break;
+			if (vm->vcpus[i].cpu)
+				vm->be->vcpu_kick(vm->vcpus[i].cpu);
+		}
+	}
 }
 
 /* A start that could not get every vCPU going: undo it, end FAILED. */

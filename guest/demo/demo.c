@@ -166,6 +166,14 @@ void demo_main(uint64_t boot_params)
 	puts_serial("usable RAM: ");
 	put_dec(ram >> 20);
 	puts_serial(" MiB\n");
+	/* modvm.demo.chatter: a guest that writes its console until stopped,
+	 * for the tests of a reader that stops reading. */
+	if (cmdline_value(cmdline, "modvm.demo.chatter"))
+		for (uint64_t line = 0;; line++) {
+			puts_serial("chatter ");
+			put_dec(line);
+			putc_serial('\n');
+		}
 
 	unsigned devices = probe_virtio(cmdline);
 	puts_serial("virtio devices driven: ");
