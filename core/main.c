@@ -519,14 +519,20 @@ static int parse(int argc, char **argv, struct cli *cli, int *exit_now)
  * ignored process-wide and a write to a closed pipe fails with EPIPE, which
  * each writer handles (the console stops writing, the control socket drops
  * the connection).  libmodvm's own sockets also send with MSG_NOSIGNAL, for
- * embedders that keep SIGPIPE.
+ * embedders that keep SIGPIPE.  The other signals whose default action
+ * ends the process and which modvm has no use for (a stray `kill -USR1`, a
+ * log rotation's signal sent to the wrong name) are ignored too: only the
+ * stop signals (event/signals.c) end it, and they end it cleanly.
  */
-static void ignore_sigpipe(void)
+static void ignore_stray_signals(void)
 {
+	static const int stray[] = { SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
+				     SIGPROF,  SIGIO,	SIGPWR,	 SIGXCPU, SIGXFSZ };
 	struct sigaction sa = { .sa_handler = SIG_IGN };
 
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
+	for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++)
+		sigaction(stray[i], &sa, NULL);
 }
 
 /* `modvm help [COMMAND|config]`. */
@@ -589,7 +595,7 @@ int main(int argc, char **argv)
 	int exit_now, first, nargs, rc;
 	const char *cmd;
 
-	ignore_sigpipe();
+	ignore_stray_signals();
 
 	first = parse(argc, argv, &cli, &exit_now);
 	if (first < 0) {

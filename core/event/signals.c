@@ -1,5 +1,8 @@
 /*
- * SIGINT and SIGTERM for the whole process.  The handler only records the
+ * The stop signals for the whole process: SIGINT and SIGTERM, and SIGHUP
+ * and SIGQUIT, whose default actions (the terminal of a foreground `modvm
+ * run` closed; Ctrl-\) would kill modvm with cores parked, rules on the
+ * NIC and the control socket left behind.  The handler only records the
  * signal and writes its number into a pipe (both async-signal-safe); the
  * loop that watches the pipe (modvm__loop_watch_stop_signals) calls its
  * callback on the loop thread, and anything else — the watchdog bounding
@@ -21,6 +24,8 @@ static volatile sig_atomic_t pending;
 static int pipe_fd[2] = { -1, -1 };
 static bool installed;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NSTOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
 
 static void on_signal(int signo)
 {
@@ -48,9 +53,13 @@ MODVM_INTERNAL int modvm__stop_signals_install(void)
 		goto out;
 	}
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0) {
-		rc = -errno;
-		goto out;
+	for (size_t i = 0; i < NSTOP; i++) {
+		if (sigaction(stop_signals[i], &sa, NULL) < 0) {
+			rc = -errno;
+			while (i-- > 0)
+				signal(stop_signals[i], SIG_DFL);
+			goto out;
+		}
 	}
 	installed = true;
 out:
@@ -65,8 +74,8 @@ MODVM_INTERNAL void modvm__stop_signals_uninstall(void)
 	pthread_mutex_lock(&install_lock);
 	if (installed) {
 		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+		for (size_t i = 0; i < NSTOP; i++)
+			sigaction(stop_signals[i], &sa, NULL);
 		installed = false;
 		pending = 0;
 		/* The pipe stays: a handler running on another thread right now

@@ -2,7 +2,9 @@
  * Item 1: one hang-up must not kill every VM.  A control client that sends
  * a command and closes before the reply, and a stdout whose reader is gone
  * (`modvm run X | head`), used to kill modvm with SIGPIPE (exit 141): no
- * stop, no fini, the socket file left behind.
+ * stop, no fini, the socket file left behind.  So did the terminal of a
+ * foreground `modvm run` closing (SIGHUP), Ctrl-\ (SIGQUIT) and any stray
+ * SIGUSR1, SIGUSR2 or SIGALRM.
  */
 #include <check.h>
 #include <errno.h>
@@ -77,6 +79,57 @@ START_TEST(closed_stdout_does_not_kill_modvm)
 }
 END_TEST
 
+static pid_t start_idle_daemon(const char *sock)
+{
+	const char *conf = write_text("idle.conf",
+		"host = { control_socket = \"%s\"; };\n"
+		"vms = ( { name = \"idle\"; autostart = false; } );\n", sock);
+	pid_t pid = modvm_spawn(conf, -1, -1, NULL, (const char *const[]){ "-q", NULL });
+
+	ck_assert_msg(wait_for_path(sock, 10000), "no control socket");
+	return pid;
+}
+
+/* A hang-up (the terminal closed) and Ctrl-\ are stops: everything undone. */
+START_TEST(hangup_and_quit_stop_cleanly)
+{
+	const int sigs[] = { SIGHUP, SIGQUIT };
+
+	for (size_t i = 0; i < 2; i++) {
+		const char *sock = tmp_path("ctl.sock");
+		pid_t pid = start_idle_daemon(sock);
+
+		ck_assert_int_eq(kill(pid, sigs[i]), 0);
+		int rc = wait_exit(pid, 10000);
+		ck_assert_msg(rc == 0, "%s: exit %d (%d: killed by it)", strsignal(sigs[i]), rc,
+			      128 + sigs[i]);
+		ck_assert_msg(access(sock, F_OK) != 0, "%s: the socket was left behind",
+			      strsignal(sigs[i]));
+	}
+	tmp_dir_remove();
+}
+END_TEST
+
+/* Signals modvm has no use for change nothing. */
+START_TEST(stray_signals_ignored)
+{
+	const char *sock = tmp_path("ctl.sock");
+	pid_t pid = start_idle_daemon(sock);
+	const int sigs[] = { SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR };
+	char reply[4096];
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		ck_assert_int_eq(kill(pid, sigs[i]), 0);
+	usleep(200000);
+	ck_assert_int_eq(wait_exit(pid, 0), -1);	/* still running */
+	ck_assert_int_eq(ctl_raw(sock, "status", reply, sizeof(reply), 5000), 0);
+	ck_assert_msg(strncmp(reply, "ok\n0 idle defined", 17) == 0, "status: %s", reply);
+	ck_assert_int_eq(ctl_raw(sock, "stop", reply, sizeof(reply), 5000), 0);
+	ck_assert_int_eq(wait_exit(pid, 10000), 0);
+	tmp_dir_remove();
+}
+END_TEST
+
 static volatile bool clients_done;
 
 static void *client_thread(void *ud)
@@ -134,6 +187,8 @@ int main(int argc, char **argv)
 	tcase_add_test(t, hangup_client_does_not_kill_modvm);
 	tcase_add_test(t, closed_stdout_does_not_kill_modvm);
 	tcase_add_test(t, library_replies_never_raise_sigpipe);
+	tcase_add_test(t, hangup_and_quit_stop_cleanly);
+	tcase_add_test(t, stray_signals_ignored);
 	suite_add_tcase(s, t);
 	return hostile_run(s);
 }
