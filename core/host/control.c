@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 #define CONN_MAX 16		/* open connections; the oldest makes room */
 #define CONN_IDLE_S 5.0		/* a connection that sends no command is closed */
 #define BACKLOG 64
+#define CLIENT_TIMEOUT_S 10	/* `modvm ctl` gives up on a silent modvm */
 #define RESUME_S 0.1		/* listening pauses this long when no fd is left */
 
 struct conn {
@@ -187,11 +189,22 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
+static void on_conn(struct modvm_io *io, int fd, int revents, void *ud);
+
 /* A client that connects and says nothing holds a slot for CONN_IDLE_S. */
 static void on_idle(struct modvm_timer *t, void *ud)
 {
 	struct conn *c = ud;
+	char peek[LINE_MAX_BYTES];
 	(void)t;
+	/* After the loop stalled (a slow plugin hook), this timer can run
+	 * before the read event of a command that came in time: answer it
+	 * (on_conn then closes the connection). */
+	ssize_t n = recv(c->fd, peek, sizeof(c->buf) - 1 - c->len, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 && memchr(peek, '\n', (size_t)n)) {
+		on_conn(c->io, c->fd, 0, c);
+		return;
+	}
 	conn_close(c);
 }
 
@@ -487,16 +500,39 @@ MODVM_INTERNAL int modvm__control_request(const char *path, const char *line, FI
 	}
 	char reply[REPLY_MAX_BYTES];
 	size_t got = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int ret = 0;
-	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+	/* A modvm stopped (SIGSTOP) or stuck must not hang its operator too. */
+	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char msg[LINE_MAX_BYTES + 1];
+	int len = snprintf(msg, sizeof(msg), "%s\n", line);
+	if (len < 0 || (size_t)len >= sizeof(msg)) {
+		ret = -E2BIG;
+		modvm_log(MODVM_LOG_ERROR, NULL, "ctl: %s: command longer than %d bytes", path,
+			  LINE_MAX_BYTES - 1);
+		goto out;
+	}
+	if (send(fd, msg, (size_t)len, MSG_NOSIGNAL) < 0) {
 		ret = -errno;
+		modvm_log(MODVM_LOG_ERROR, NULL, "ctl: %s: cannot send the command: %s", path,
+			  strerror(errno));
 		goto out;
 	}
 	while (got < sizeof(reply) - 1 && (n = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
 		got += (size_t)n;
 	reply[got] = '\0';
+	if (got == 0) {
+		ret = n < 0 ? -errno : -ECONNRESET;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			modvm_log(MODVM_LOG_ERROR, NULL, "ctl: %s: no reply within %d s", path,
+				  CLIENT_TIMEOUT_S);
+		else
+			modvm_log(MODVM_LOG_ERROR, NULL, "ctl: %s: connection closed without a reply%s%s",
+				  path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+		goto out;
+	}
 	fputs(reply, out);
 	ret = strncmp(reply, "ok", 2) == 0 || strncmp(reply, "{\"ok\": true", strlen("{\"ok\": true")) == 0 ? 0 : -EINVAL;
 out:

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hostile.h"
@@ -229,6 +231,97 @@ START_TEST(silent_connection_closed)
 }
 END_TEST
 
+/* A command sent in time is answered even when the loop stalled past the
+ * idle deadline before reading it (here: the whole process stopped 6 s). */
+START_TEST(command_sent_before_a_stall_answered)
+{
+	const char *sock = tmp_path("ctl.sock");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char reply[4096];
+
+	pid_t pid = start_daemon(daemon_conf("c.conf", sock, NULL), sock, NULL);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	usleep(300000);	/* accepted, its idle timer running */
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	ck_assert_int_eq(send(fd, "status\n", 7, MSG_NOSIGNAL), 7);
+	sleep(6);
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	struct timeval tv = { 10, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n = read(fd, reply, sizeof(reply) - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(fd);
+	ck_assert_msg(strncmp(reply, "ok\n0 idle defined", 17) == 0, "reply (%zd): \"%s\"", n,
+		      reply);
+	stop_daemon(pid, sock);
+	tmp_dir_remove();
+}
+END_TEST
+
+/* A fake modvm on @sock: accepts one client, reads its command, then
+ * closes (@answer false) or keeps silent until the client gives up. */
+struct fake_server {
+	int lfd;
+	bool close_at_once;
+};
+
+static void *fake_serve(void *ud)
+{
+	struct fake_server *f = ud;
+	char buf[512];
+	int c = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (c < 0)
+		return NULL;
+	ssize_t n = read(c, buf, sizeof(buf));
+	(void)n;
+	if (!f->close_at_once)
+		while (read(c, buf, sizeof(buf)) > 0)	/* until the client closes */
+			;
+	close(c);
+	return NULL;
+}
+
+/* `modvm ctl` against a modvm that hangs up, or never answers: one line
+ * saying which, exit 1, and no waiting forever. */
+START_TEST(ctl_says_why_there_is_no_reply)
+{
+	const char *sock = tmp_path("fake.sock");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	for (int silent = 0; silent < 2; silent++) {
+		struct fake_server f = { .close_at_once = !silent };
+		pthread_t t;
+
+		unlink(sock);
+		f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(f.lfd, 4), 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, fake_serve, &f), 0);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		run_modvm(&res, 30, "ctl", sock, "status", NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pthread_join(t, NULL);
+		close(f.lfd);
+		ck_assert_int_eq(res.status, 1);
+		ck_assert_str_eq(res.out, "");
+		if (silent) {
+			ck_assert_msg(strstr(res.err, "no reply within 10 s"), "stderr: %s", res.err);
+			ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 20);
+		} else {
+			ck_assert_msg(strstr(res.err, "connection closed without a reply"),
+				      "stderr: %s", res.err);
+		}
+		ck_assert_ptr_nonnull(strstr(res.err, sock));
+	}
+	tmp_dir_remove();
+}
+END_TEST
+
 /* Another config naming the same socket: refused, the first keeps it. */
 START_TEST(live_socket_not_taken_over)
 {
@@ -346,6 +439,8 @@ int main(int argc, char **argv)
 	tcase_add_test(t, control_group_members_allowed);
 	tcase_add_test(t, idle_connection_flood_keeps_serving);
 	tcase_add_test(t, silent_connection_closed);
+	tcase_add_test(t, command_sent_before_a_stall_answered);
+	tcase_add_test(t, ctl_says_why_there_is_no_reply);
 	tcase_add_test(t, live_socket_not_taken_over);
 	tcase_add_test(t, second_instance_of_a_config_refused);
 	tcase_add_test(t, stale_socket_replaced_other_files_kept);
