@@ -22,12 +22,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <modvm/balloon.h>
 #include <modvm/config.h>
 #include <modvm/events.h>
 #include <modvm/vm.h>
 
 #include "host/control.h"
 #include "host/control_status.h"
+#include "event/event.h"
+#include "plugin/plugin.h"
 #include "sandbox/sandbox.h"
 
 #define LINE_MAX_BYTES 512
@@ -106,6 +109,101 @@ MODVM_PRINTF(4, 5) static void reply_error(bool json, char *out, size_t len, con
 	snprintf(o + n, room - n, "\"}\n");
 }
 
+/* The balloon mechanism ("modvm.balloon/1") and its plugin, or NULL. */
+static const struct modvm_balloon *find_balloon(const struct modvm__host_view *view,
+						struct modvm_plugin_ctx **owner)
+{
+	for (size_t i = 0; i < view->plugin_count(view->host); i++) {
+		struct modvm_plugin_ctx *p = view->plugin(view->host, i);
+		if (!p->inited || !p->desc->get_interface)
+			continue;
+		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
+		const struct modvm_balloon *b = p->desc->get_interface(p, MODVM_BALLOON_IFACE);
+		modvm__plugin_leave(prev);
+		if (b && b->struct_size >= sizeof(*b) && b->get) {
+			*owner = p;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * `balloon VM SIZE`: the operator's order, published as mem.balloon_target
+ * (source "operator"; delivered at once, on this thread), then the reply
+ * says what the mechanism put in force: the target after clamping, or
+ * that the VM has no balloon to take it.
+ */
+static void balloon(const struct modvm__host_view *view, char **words, size_t n, bool too_many,
+		    bool json, char *out, size_t len)
+{
+	struct modvm_plugin_ctx *owner = NULL;
+	const struct modvm_balloon *b = find_balloon(view, &owner);
+	long id = n > 1 ? find_vm(view, words[1]) : -1;
+	char asked[24], target[24], lo[24], hi[24];
+	uint64_t bytes;
+
+	if (n != 3 || too_many) {
+		reply_error(json, out, len, "usage: balloon VM SIZE");
+		return;
+	}
+	if (id < 0) {
+		reply_error(json, out, len, "no VM named \"%s\"", words[1]);
+		return;
+	}
+	if (modvm_parse_size(words[2], &bytes) < 0) {
+		reply_error(json, out, len, "\"%s\" is not a size (e.g. \"512M\")", words[2]);
+		return;
+	}
+	const char *name = view->vm_name(view->host, (size_t)id);
+	if (!b) {
+		reply_error(json, out, len, "no balloon mechanism is loaded (enable mem-balloon, or "
+			    "another plugin providing %s)", MODVM_BALLOON_IFACE);
+		return;
+	}
+	struct modvm_mem_balloon ev = { .vm_id = (uint32_t)id, .guest_bytes = bytes };
+	snprintf(ev.source, sizeof(ev.source), "operator");
+	int r = modvm_publish_mem_balloon_target(view->bus, &ev);
+	if (r < 0) {
+		reply_error(json, out, len, "%s", modvm_strerror(r));
+		return;
+	}
+	struct modvm_balloon_info info = { .struct_size = sizeof(info) };
+	modvm__plugin_guard(owner, "balloon get");
+	struct modvm_plugin_ctx *prev = modvm__plugin_enter(owner);
+	r = b->get(owner, (uint32_t)id, &info);
+	modvm__plugin_leave(prev);
+	modvm__watchdog_disarm();
+	if (r == -ENODEV) {
+		reply_error(json, out, len, "vm %s has no balloon now (no %s group, or not running): "
+			    "nothing changed", name, owner->name);
+		return;
+	}
+	if (r < 0) {
+		reply_error(json, out, len, "%s: %s", owner->name, modvm_strerror(r));
+		return;
+	}
+	bool clamped = bytes && info.target != bytes;
+	/* VM names are [A-Za-z0-9._-]: nothing to escape. */
+	if (json) {
+		snprintf(out, len, "{\"ok\": true, \"vm\": \"%s\", \"target_bytes\": %llu, "
+			 "\"requested_bytes\": %llu, \"clamped\": %s}\n", name,
+			 (unsigned long long)info.target, (unsigned long long)bytes,
+			 clamped ? "true" : "false");
+		return;
+	}
+	modvm__size_text(info.target, target, sizeof(target));
+	if (!bytes)
+		snprintf(out, len, "ok target %s %s, handed back to the policy\n", name, target);
+	else if (clamped)
+		snprintf(out, len, "ok target %s %s (asked %s: outside %s..%s)\n", name, target,
+			 modvm__size_text(bytes, asked, sizeof(asked)),
+			 modvm__size_text(info.minimum, lo, sizeof(lo)),
+			 modvm__size_text(info.maximum, hi, sizeof(hi)));
+	else
+		snprintf(out, len, "ok target %s %s\n", name, target);
+}
+
 /*
  * Writes the reply for one command line into @out.  A "--json" word
  * anywhere asks for a JSON reply; sizes then are bytes, in the text they
@@ -136,32 +234,7 @@ static void answer(struct modvm__control *ctl, char *line, char *out, size_t len
 		return;
 	}
 	if (strcmp(cmd, "balloon") == 0) {
-		uint64_t bytes;
-		char size[24];
-		long id = n > 1 ? find_vm(view, words[1]) : -1;
-
-		if (n != 3 || too_many) {
-			reply_error(json, out, len, "usage: balloon VM SIZE");
-		} else if (id < 0) {
-			reply_error(json, out, len, "no VM named \"%s\"", words[1]);
-		} else if (modvm_parse_size(words[2], &bytes) < 0) {
-			reply_error(json, out, len, "\"%s\" is not a size (e.g. \"512M\")", words[2]);
-		} else {
-			struct modvm_mem_balloon ev = { .vm_id = (uint32_t)id, .guest_bytes = bytes };
-			const char *name = view->vm_name(view->host, (size_t)id);
-
-			snprintf(ev.source, sizeof(ev.source), "operator");
-			int r = modvm_publish_mem_balloon_target(view->bus, &ev);
-			if (r < 0)
-				reply_error(json, out, len, "%s", modvm_strerror(r));
-			else if (json)
-				/* VM names are [A-Za-z0-9._-]: nothing to escape. */
-				snprintf(out, len, "{\"ok\": true, \"vm\": \"%s\", \"target_bytes\": %llu}\n",
-					 name, (unsigned long long)bytes);
-			else
-				snprintf(out, len, "ok target %s %s\n", name,
-					 modvm__size_text(bytes, size, sizeof(size)));
-		}
+		balloon(view, words, n, too_many, json, out, len);
 		return;
 	}
 	if (strcmp(cmd, "stop") == 0 && n == 1 && !too_many) {

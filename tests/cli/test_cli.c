@@ -439,10 +439,11 @@ START_TEST(test_control_socket)
 
 	run_modvm(&res, 10, "ctl", sock, "status", NULL);
 	run_expect(&res, 0, "ok\n0 idle defined memory 128M\n", NULL);
+	/* No mem-balloon plugin: nothing would take the order; it says so. */
 	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "64M", NULL);
-	/* Sizes in one style in every reply: as status and the config write them. */
-	run_expect(&res, 0, "ok target idle 64M\n", NULL);
-	/* No mem-balloon plugin: its events are not registered, status stays silent. */
+	run_expect(&res, 1, "error: no balloon mechanism is loaded (enable mem-balloon, or another "
+			    "plugin providing modvm.balloon/1)\n", NULL);
+	/* Its events are not registered, status stays silent. */
 	run_modvm(&res, 10, "ctl", sock, "status", NULL);
 	run_expect(&res, 0, "ok\n0 idle defined memory 128M\n", NULL);
 	ck_assert_ptr_null(strstr(res.out, "target"));
@@ -469,8 +470,10 @@ START_TEST(test_control_socket)
 	ck_assert_str_eq(res.out, "{\"ok\": true, \"vms\": [{\"id\": 0, \"name\": \"idle\", "
 				  "\"state\": \"defined\", \"memory_bytes\": 134217728}], \"host\": {}}\n");
 	run_modvm(&res, 10, "ctl", sock, "balloon", "idle", "32M", "--json", NULL);
-	run_expect(&res, 0, NULL, NULL);
-	ck_assert_str_eq(res.out, "{\"ok\": true, \"vm\": \"idle\", \"target_bytes\": 33554432}\n");
+	run_expect(&res, 1, NULL, NULL);
+	ck_assert_str_eq(res.out, "{\"ok\": false, \"error\": \"no balloon mechanism is loaded "
+				  "(enable mem-balloon, or another plugin providing "
+				  "modvm.balloon/1)\"}\n");
 	run_modvm(&res, 10, "ctl", sock, "balloon", "nope", "1M", "--json", NULL);
 	run_expect(&res, 1, NULL, NULL);
 	ck_assert_str_eq(res.out, "{\"ok\": false, \"error\": \"no VM named \\\"nope\\\"\"}\n");
@@ -537,7 +540,8 @@ START_TEST(test_control_status_balloon)
 		   "                  psi = \"%s/no-psi\"; host_reserve = \"256M\"; }; };\n"
 		   "vms = ( { name = \"web\"; memory = \"256M\"; kernel = \"builtin:demo\";\n"
 		   "  console = \"%s/web.log\"; cmdline = \"console=ttyS0 modvm.demo.work=100M\";\n"
-		   "  mem-balloon = { minimum = \"32M\"; startup = \"64M\"; }; } );\n",
+		   "  mem-balloon = { minimum = \"32M\"; startup = \"64M\"; }; },\n"
+		   "  { name = \"later\"; autostart = false; mem-balloon = { }; } );\n",
 		   sock, meminfo, dir, dir);
 	fclose(f);
 
@@ -597,6 +601,20 @@ START_TEST(test_control_status_balloon)
 	ck_assert_uint_le(target, 256ull << 20);
 	ck_assert_uint_gt(status_size(res.out, "  stats ", "total"), 0);
 	ck_assert_ptr_nonnull(strstr(res.out, "\nhost memory total 24G available 16G "));
+
+	/* The operator's order: the reply is what was put in force. */
+	run_modvm(&res, 10, "ctl", sock, "balloon", "web", "1M", NULL);
+	run_expect(&res, 0, "ok target web 32M (asked 1M: outside 32M..256M)\n", NULL);
+	run_modvm(&res, 10, "--json", "ctl", sock, "balloon", "web", "48M", NULL);
+	run_expect(&res, 0, "{\"ok\": true, \"vm\": \"web\", \"target_bytes\": 50331648, "
+			    "\"requested_bytes\": 50331648, \"clamped\": false}\n", NULL);
+	run_modvm(&res, 10, "ctl", sock, "balloon", "web", "0", NULL);
+	/* the policy may answer at once: whatever it put in force is said */
+	run_expect(&res, 0, "ok target web ", NULL);
+	ck_assert_ptr_nonnull(strstr(res.out, ", handed back to the policy\n"));
+	run_modvm(&res, 10, "ctl", sock, "balloon", "later", "64M", NULL);
+	run_expect(&res, 1, "error: vm later has no balloon now (no mem-balloon group, or not "
+			    "running): nothing changed\n", NULL);
 
 	run_modvm(&res, 10, "ctl", sock, "stop", NULL);
 	run_expect(&res, 0, "ok stopping\n", NULL);
