@@ -36,12 +36,17 @@ static void stats_tick(struct modvm_timer *timer, void *ud)
 	}
 }
 
+/* Each pointer is cleared under the lock first: a kick from another
+ * thread (modvm__vm_end, the halt watch) reads it under the same lock. */
 static void destroy_vcpus(struct modvm_vm *vm)
 {
 	for (uint32_t i = 0; i < vm->nvcpus; i++) {
-		if (vm->vcpus[i].cpu)
-			vm->be->vcpu_destroy(vm->vcpus[i].cpu);
+		pthread_mutex_lock(&vm->lock);
+		struct modvm_cpu_vcpu *cpu = vm->vcpus[i].cpu;
 		vm->vcpus[i].cpu = NULL;
+		pthread_mutex_unlock(&vm->lock);
+		if (cpu)
+			vm->be->vcpu_destroy(cpu);
 	}
 }
 

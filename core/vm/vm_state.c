@@ -100,7 +100,8 @@ MODVM_INTERNAL void modvm__vm_cancel_done(struct modvm_vm *vm)
 
 /* ---- ending ---- */
 
-static void kick_all(struct modvm_vm *vm)
+/* Under vm->lock: destroy_vcpus clears each vCPU under it before freeing. */
+static void kick_all_locked(struct modvm_vm *vm)
 {
 	for (uint32_t i = 0; i < vm->nvcpus; i++)
 		if (vm->vcpus[i].cpu)
@@ -117,8 +118,8 @@ MODVM_INTERNAL void modvm__vm_end(struct modvm_vm *vm, bool failed, const char *
 	if (vm->state == MODVM_VM_STARTING || vm->state == MODVM_VM_RUNNING)
 		modvm__vm_set_state_locked(vm, MODVM_VM_STOPPING);
 	atomic_store_explicit(&vm->stop, true, memory_order_release);
+	kick_all_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
-	kick_all(vm);
 }
 
 MODVM_INTERNAL void modvm__vm_fail(struct modvm_vm *vm, const char *fmt, ...)
