@@ -107,7 +107,9 @@ static const char *slat_name(uint32_t slat)
 static const char *slat_remedy(const struct modvm_cpu_probe *p)
 {
 	for (uint32_t i = 0; i < p->n_advice && i < MODVM_CPU_MAX_ADVICE; i++)
-		if (strcmp(p->advice[i].feature, "SLAT") == 0)
+		if (strcmp(p->advice[i].feature, "SLAT") == 0 ||
+		    strcmp(p->advice[i].feature, "EPT") == 0 ||
+		    strcmp(p->advice[i].feature, "NPT") == 0)
 			return p->advice[i].remedy;
 	return "use a host whose CPU and KVM module provide EPT or NPT";
 }

@@ -18,6 +18,8 @@
 
 /* Room for the leaves a policy may add to KVM's list (0xB, 0x1F, 0x8000001E …). */
 #define CPUID_EXTRA 16
+/* Where Intel's vm86 TSS goes (KVM_SET_TSS_ADDR): as Firecracker and kvmtool. */
+#define TSS_ADDR 0xfffbd000ul
 
 struct modvm_cpu_vm {
 	const struct modvm_kvm_vendor *vendor;
@@ -114,6 +116,11 @@ MODVM_EXPORT int modvm_kvm_backend_vm_create(const struct modvm_kvm_vendor *vend
 		rc = vm->vm_fd;
 		goto close_kvm;
 	}
+	/* Required on Intel (api.rst): without unrestricted guest, real mode
+	 * (an AP's start, a reset) runs in vm86 with its TSS here.  3 pages
+	 * below 4 GiB, past every device window; a no-op on AMD. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, TSS_ADDR) < 0)
+		vlog(vendor, ctx, MODVM_LOG_WARN, "KVM_SET_TSS_ADDR failed: %s", strerror(errno));
 	if (cfg->irqchip) {
 		rc = modvm_kvm_create_irqchip(vm->vm_fd);
 		if (rc < 0) {
@@ -131,6 +138,10 @@ MODVM_EXPORT int modvm_kvm_backend_vm_create(const struct modvm_kvm_vendor *vend
 	rc = modvm_kvm_get_supported_cpuid(vm->kvm_fd, CPUID_EXTRA, &vm->supported);
 	if (rc < 0)
 		goto close_vm;
+	bool deadline = cfg->irqchip &&
+			modvm_kvm_check_extension(vm->kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	modvm__kvm_cpuid_vm_fixups(vm->supported->entries, &vm->supported->nent, cfg->irqchip,
+				   deadline);
 	*out = vm;
 	return 0;
 

@@ -117,3 +117,42 @@ MODVM_EXPORT int modvm_kvm_cpuid_common(struct kvm_cpuid_entry2 *ent, uint32_t *
 	}
 	return 0;
 }
+
+/* CPUID bits the fixups touch (Intel SDM vol. 2, KVM's api.rst / cpuid.rst). */
+#define XFEATURE_XTILECFG (1u << 17)
+#define XFEATURE_XTILEDATA (1u << 18)
+#define L7_EDX_AMX (1u << 22 | 1u << 24 | 1u << 25)	/* AMX-BF16, AMX-TILE, AMX-INT8 */
+#define L1_ECX_X2APIC (1u << 21)
+#define L1_ECX_TSC_DEADLINE (1u << 24)
+#define KVM_LEAF_FEATURES 0x40000001u
+#define KVM_PV_UNHALT (1u << 7)
+
+MODVM_INTERNAL void modvm__kvm_cpuid_vm_fixups(struct kvm_cpuid_entry2 *ent, uint32_t *nent,
+					       bool irqchip, bool tsc_deadline)
+{
+	struct kvm_cpuid_entry2 *xs = modvm_kvm_cpuid_find(ent, *nent, 0xd, 0);
+	if (xs && !(xs->eax & XFEATURE_XTILECFG) != !(xs->eax & XFEATURE_XTILEDATA)) {
+		struct kvm_cpuid_entry2 *l7 = modvm_kvm_cpuid_find(ent, *nent, 7, 0);
+
+		xs->eax &= ~(XFEATURE_XTILECFG | XFEATURE_XTILEDATA);
+		if (l7)
+			l7->edx &= ~L7_EDX_AMX;
+		modvm_kvm_cpuid_remove(ent, nent, 0x1d);
+		modvm_kvm_cpuid_remove(ent, nent, 0x1e);
+		uint32_t w = 0;
+		for (uint32_t r = 0; r < *nent; r++)
+			if (ent[r].function != 0xd || (ent[r].index != 17 && ent[r].index != 18))
+				ent[w++] = ent[r];
+		*nent = w;
+	}
+	struct kvm_cpuid_entry2 *l1 = modvm_kvm_cpuid_find(ent, *nent, 1, 0);
+	struct kvm_cpuid_entry2 *pv = modvm_kvm_cpuid_find(ent, *nent, KVM_LEAF_FEATURES, 0);
+	if (l1 && irqchip && tsc_deadline)
+		l1->ecx |= L1_ECX_TSC_DEADLINE;
+	if (!irqchip) {
+		if (l1)
+			l1->ecx &= ~(L1_ECX_X2APIC | L1_ECX_TSC_DEADLINE);
+		if (pv)
+			pv->eax &= ~KVM_PV_UNHALT;
+	}
+}

@@ -36,7 +36,7 @@ struct modvm_cpu_vcpu;	/* backend-private */
  * vendor backend) first and leaves that advice out if one of them is there.
  */
 struct modvm_cpu_advice {
-	char feature[32];	/* "SLAT", "VPID", "APICv", "nested", "KVM", "vendor" */
+	char feature[32];	/* "SLAT" (or "EPT"/"NPT"), "VPID", "APICv", "nested", "KVM", "vendor" */
 	char remedy[160];	/* "enable EPT: modprobe kvm_intel ept=1" */
 };
 

@@ -2,13 +2,15 @@
  * test_cpuid — the vendor guest-CPUID policies over synthetic supported
  * lists: virtualization bits hidden unless nested, per-vCPU APIC ids, the
  * Intel (0xB/0x1F, leaf 4) and AMD (0x80000008, 0x8000001E) topology, and
- * -ENOSPC when there is no room for added leaves.
+ * -ENOSPC when there is no room for added leaves; and the VM-wide fixups
+ * (AMX half reported, TSC deadline, what needs the in-kernel irqchip).
  */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvm/kvm.h"
 #include "svm_cpuid.h"
 #include "vmx_cpuid.h"
 
@@ -229,6 +231,61 @@ START_TEST(test_zero_vcpus_refused)
 }
 END_TEST
 
+/* A 5.17-6.3 host without the guest AMX permission: XTILECFG without
+ * XTILEDATA, which makes a Linux guest's XSETBV fault; all of AMX goes. */
+START_TEST(test_half_amx_removed)
+{
+	intel_host();
+	add(7, 0, true, 0, 0, 0, (1u << 22) | (1u << 24) | (1u << 25) | 1u);
+	add(0xd, 0, true, 0x202e7, 0x2b00, 0x2b00, 0);
+	add(0xd, 17, true, 0x40, 0xac0, 0, 0);
+	add(0xd, 18, true, 0x2000, 0xb00, 6, 0);
+	add(0x1d, 0, true, 1, 0, 0, 0);
+	add(0x1e, 0, true, 0, 0x4010, 0, 0);
+	modvm__kvm_cpuid_vm_fixups(ent, &nent, true, false);
+	ck_assert_uint_eq(get(0xd, 0)->eax, 0x2e7);
+	ck_assert_uint_eq(get(7, 0)->edx, 1u);
+	ck_assert_ptr_null(modvm_kvm_cpuid_find(ent, nent, 0xd, 17));
+	ck_assert_ptr_null(modvm_kvm_cpuid_find(ent, nent, 0xd, 18));
+	ck_assert_ptr_null(modvm_kvm_cpuid_find(ent, nent, 0x1d, 0));
+	ck_assert_ptr_null(modvm_kvm_cpuid_find(ent, nent, 0x1e, 0));
+	ck_assert_ptr_nonnull(modvm_kvm_cpuid_find(ent, nent, 0x80000008u, 0));
+
+	/* Both halves (permission granted, or a 6.4+ kernel): left alone. */
+	intel_host();
+	add(0xd, 0, true, 0x602e7, 0x2b00, 0x2b00, 0);
+	add(0xd, 18, true, 0x2000, 0xb00, 6, 0);
+	modvm__kvm_cpuid_vm_fixups(ent, &nent, true, false);
+	ck_assert_uint_eq(get(0xd, 0)->eax, 0x602e7);
+	ck_assert_ptr_nonnull(modvm_kvm_cpuid_find(ent, nent, 0xd, 18));
+}
+END_TEST
+
+/* TSC deadline only with the irqchip and the capability; x2APIC and
+ * PV_UNHALT only with the irqchip. */
+START_TEST(test_irqchip_dependent_bits)
+{
+	intel_host();	/* KVM before 6.14 does not list TSC deadline itself */
+	get(1, 0)->ecx &= ~(1u << 24);
+	add(0x40000001u, 0, false, (1u << 7) | 1u, 0, 0, 0);
+	modvm__kvm_cpuid_vm_fixups(ent, &nent, true, true);
+	ck_assert_uint_eq(get(1, 0)->ecx & (1u << 24), 1u << 24);
+	ck_assert_uint_eq(get(1, 0)->ecx & (1u << 21), 1u << 21);
+
+	intel_host();
+	get(1, 0)->ecx &= ~(1u << 24);
+	add(0x40000001u, 0, false, (1u << 7) | 1u, 0, 0, 0);
+	modvm__kvm_cpuid_vm_fixups(ent, &nent, true, false);
+	ck_assert_uint_eq(get(1, 0)->ecx & (1u << 24), 0);
+
+	intel_host();
+	add(0x40000001u, 0, false, (1u << 7) | 1u, 0, 0, 0);
+	modvm__kvm_cpuid_vm_fixups(ent, &nent, false, true);
+	ck_assert_uint_eq(get(1, 0)->ecx & ((1u << 24) | (1u << 21)), 0);
+	ck_assert_uint_eq(get(0x40000001u, 0)->eax, 1u);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cpuid");
@@ -243,6 +300,8 @@ int main(void)
 	tcase_add_test(tc, test_svm_single_vcpu);
 	tcase_add_test(tc, test_svm_adds_0x8000001e);
 	tcase_add_test(tc, test_zero_vcpus_refused);
+	tcase_add_test(tc, test_half_amx_removed);
+	tcase_add_test(tc, test_irqchip_dependent_bits);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
