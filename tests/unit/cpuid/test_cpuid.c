@@ -70,6 +70,11 @@ static void amd_host(void)
 	add(0x80000001u, 0, false, 0xa00f11, 0, 0x75c237ff, 0x2fd3fbff);
 	add(0x80000008u, 0, false, 0x3030, 0x91bef257, 0x0001703f, 0);
 	add(0x8000000au, 0, false, 1, 0x8000, 0, 0x13bcbf);
+	/* the host's cache topology: L1d/L2 shared by 2 threads, L3 by 16 */
+	add(0x8000001du, 0, true, 0x00004121, 0x01c0003f, 0x3f, 0);
+	add(0x8000001du, 1, true, 0x00004143, 0x01c0003f, 0x3ff, 2);
+	add(0x8000001du, 2, true, 0x0003c163, 0x03c0003f, 0x7fff, 1);
+	add(0x8000001du, 3, true, 0, 0, 0, 0);
 	add(0x8000001eu, 0, false, 0, 0x100, 0, 0);
 }
 
@@ -194,6 +199,11 @@ START_TEST(test_svm_topology)
 	/* AMD hosts that list 0xB get the same levels. */
 	ck_assert_uint_eq(get(0xb, 1)->ebx, 6);
 	ck_assert_uint_eq(get(0xb, 2)->edx, 4);
+	/* caches: L1/L2 per vCPU, the L3 shared by all 6; the rest kept */
+	ck_assert_uint_eq(get(0x8000001du, 0)->eax, 0x00000121);
+	ck_assert_uint_eq(get(0x8000001du, 1)->eax, 0x00000143);
+	ck_assert_uint_eq(get(0x8000001du, 2)->eax, 0x00014163);
+	ck_assert_uint_eq(get(0x8000001du, 3)->eax, 0);
 }
 END_TEST
 
