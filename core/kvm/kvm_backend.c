@@ -52,6 +52,15 @@ static void vlog(const struct modvm_kvm_vendor *vendor, struct modvm_plugin_ctx 
 		modvm_log(level, vendor && vendor->name ? vendor->name : "kvm", "%s", line);
 }
 
+/*
+ * kvm_amd runs with AVIC (read by the probe, before the sandbox closes
+ * /sys).  A PIT that reinjects lost ticks, KVM's default, inhibits AVIC
+ * for the VM's whole life (i8254.c: APICV_INHIBIT_REASON_PIT_REINJ, which
+ * SVM requires; VMX does not): with AVIC the PIT discards them instead, as
+ * QEMU's lost_tick_policy=discard.  Guests time by the LAPIC or kvmclock.
+ */
+static bool avic_host;
+
 MODVM_EXPORT int modvm_kvm_backend_probe(const struct modvm_kvm_vendor *vendor,
 					 struct modvm_plugin_ctx *ctx,
 					 struct modvm_cpu_probe *out)
@@ -70,6 +79,8 @@ MODVM_EXPORT int modvm_kvm_backend_probe(const struct modvm_kvm_vendor *vendor,
 			modvm_log(MODVM_LOG_WARN, vendor->name, "%s", out->summary);
 		return 0;
 	}
+	if (modvm_host_facts_param_bool(&facts, "kvm_amd", "avic") == 1)
+		__atomic_store_n(&avic_host, true, __ATOMIC_RELAXED);
 	return vendor->probe_facts(&facts, out);
 }
 
@@ -134,6 +145,11 @@ MODVM_EXPORT int modvm_kvm_backend_vm_create(const struct modvm_kvm_vendor *vend
 			     strerror(-rc));
 			goto close_vm;
 		}
+		struct kvm_reinject_control discard = { .pit_reinject = 0 };
+		if (__atomic_load_n(&avic_host, __ATOMIC_RELAXED) &&
+		    ioctl(vm->vm_fd, KVM_REINJECT_CONTROL, &discard) < 0)
+			vlog(vendor, ctx, MODVM_LOG_WARN, "KVM_REINJECT_CONTROL failed (%s): the PIT "
+			     "keeps AVIC off for this VM", strerror(errno));
 	}
 	rc = modvm_kvm_get_supported_cpuid(vm->kvm_fd, CPUID_EXTRA, &vm->supported);
 	if (rc < 0)

@@ -151,6 +151,7 @@ const struct modvm__sb_rule modvm__sb_loop[] = {
 	EQ(ioctl, 1, KVM_CREATE_IRQCHIP),
 	EQ(ioctl, 1, KVM_CREATE_PIT2),
 	EQ(ioctl, 1, KVM_SET_TSS_ADDR),
+	EQ(ioctl, 1, KVM_REINJECT_CONTROL),
 	EQ(ioctl, 1, KVM_IRQFD),
 	EQ(ioctl, 1, KVM_IOEVENTFD),
 	EQ(ioctl, 1, KVM_CREATE_VCPU),
