@@ -55,11 +55,17 @@ static int secondary(const struct modvm_host_facts *f, uint64_t bits)
 	return (sec & bits) == bits;
 }
 
-static void advise_feature(struct modvm_cpu_probe *out, enum modvm_kvm_feature why, const char *feature,
-			   const char *param, const char *cpu_text)
+/* @cpu: what the MSRs say of the feature (secondary()), -1 unreadable. */
+static void advise_feature(struct modvm_cpu_probe *out, enum modvm_kvm_feature why, int cpu,
+			   const char *feature, const char *param, const char *cpu_text)
 {
 	if (why == MODVM_KVM_FEATURE_OFF_CPU)
 		modvm_cpu_probe_advise(out, feature, "%s", cpu_text);
+	else if (why == MODVM_KVM_FEATURE_OFF_PARAM && cpu < 0)
+		/* kvm_intel writes N for what the CPU lacks too (many desktop
+		 * CPUs have no APICv): reloading cannot be promised to help. */
+		modvm_cpu_probe_advise(out, feature, "%s off in kvm_intel (%s=N), or not in this "
+				       "CPU: " RELOAD " %s=1", feature, param, param);
 	else if (why == MODVM_KVM_FEATURE_OFF_PARAM)
 		modvm_cpu_probe_advise(out, feature, "%s disabled in kvm_intel: " RELOAD " %s=1", feature, param);
 	else if (why == MODVM_KVM_FEATURE_UNKNOWN)
@@ -72,15 +78,17 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 {
 	struct modvm_cpu_caps *c = &out->caps;
 	int apicv_cpu = secondary(f, SEC_APIC_REG_VIRT | SEC_VIRT_INTR_DELIVERY);
+	int ept_cpu = secondary(f, SEC_EPT), vpid_cpu = secondary(f, SEC_VPID);
+	int ug_cpu = secondary(f, SEC_UNRESTRICTED);
 	uint64_t pin;
 	enum modvm_kvm_feature ept, vpid, ug, apicv;
 
 	if (apicv_cpu == 1 && modvm_host_facts_msr(f, MODVM_MSR_IA32_VMX_PINBASED_CTLS, &pin) &&
 	    !(pin & PIN_POSTED_INTR))
 		apicv_cpu = 0;
-	ept = modvm_kvm_feature_decide(secondary(f, SEC_EPT), modvm_host_facts_param_bool(f, OWN_MODULE, "ept"));
-	vpid = modvm_kvm_feature_decide(secondary(f, SEC_VPID), modvm_host_facts_param_bool(f, OWN_MODULE, "vpid"));
-	ug = modvm_kvm_feature_decide(secondary(f, SEC_UNRESTRICTED),
+	ept = modvm_kvm_feature_decide(ept_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "ept"));
+	vpid = modvm_kvm_feature_decide(vpid_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "vpid"));
+	ug = modvm_kvm_feature_decide(ug_cpu,
 		    modvm_host_facts_param_bool(f, OWN_MODULE, "unrestricted_guest"));
 	apicv = modvm_kvm_feature_decide(apicv_cpu, modvm_host_facts_param_bool(f, OWN_MODULE, "enable_apicv"));
 	if (ept != MODVM_KVM_FEATURE_ON && ug == MODVM_KVM_FEATURE_ON)
@@ -92,20 +100,20 @@ static void probe_features(const struct modvm_host_facts *f, bool in_vm,
 	c->apic_virt = apicv == MODVM_KVM_FEATURE_ON;
 	c->nested = modvm_host_facts_param_bool(f, OWN_MODULE, "nested") == 1;
 
-	advise_feature(out, ept, "EPT", "ept", in_vm ?
+	advise_feature(out, ept, ept_cpu, "EPT", "ept", in_vm ?
 		       "EPT: not offered to this VM: enable EPT for it on the outer host; "
 		       "guests use shadow paging" :
 		       "EPT: this CPU has none (IA32_VMX_PROCBASED_CTLS2); guests use shadow paging");
-	advise_feature(out, vpid, "VPID", "vpid",
+	advise_feature(out, vpid, vpid_cpu, "VPID", "vpid",
 		       "VPID: not supported by this CPU; the TLB is flushed on every VM exit");
 	if (ug != MODVM_KVM_FEATURE_ON && ept != MODVM_KVM_FEATURE_ON)
 		modvm_cpu_probe_advise(out, "unrestricted guest", "unrestricted guest needs EPT: enable EPT "
 		       "first; real-mode guest code is emulated meanwhile");
 	else
-		advise_feature(out, ug, "unrestricted guest", "unrestricted_guest",
+		advise_feature(out, ug, ug_cpu, "unrestricted guest", "unrestricted_guest",
 			       "unrestricted guest: not supported by this CPU; "
 			       "real-mode guest code is emulated");
-	advise_feature(out, apicv, "APICv", "enable_apicv",
+	advise_feature(out, apicv, apicv_cpu, "APICv", "enable_apicv",
 		       "APICv: not supported by this CPU (needs APIC-register virtualization "
 		       "and virtual-interrupt delivery); APIC accesses exit to KVM");
 	if (!c->nested)

@@ -187,6 +187,17 @@ START_TEST(vmx_msrs_unreadable_trusts_params)
 	ck_assert_uint_eq(p.caps.slat, MODVM_SLAT_EPT);
 	ck_assert_uint_eq(p.n_advice, 0);
 
+	/* A parameter N with the MSRs unreadable: kvm_intel writes N for what
+	 * the CPU lacks too (desktop CPUs without APICv), so a reload is not
+	 * promised to help. */
+	for (uint32_t i = 0; i < f.n_param; i++)
+		if (!strcmp(f.param[i].name, "enable_apicv"))
+			strcpy(f.param[i].value, "N");
+	probe_vmx(&f, &p);
+	ck_assert_uint_eq(p.caps.apic_virt, 0);
+	assert_advice(&p, 0, "APICv", "APICv off in kvm_intel (enable_apicv=N), or not in this CPU: "
+		      "modprobe -r kvm_intel && modprobe kvm_intel enable_apicv=1");
+
 	/* …and without the parameters either, the probe says it can't tell. */
 	f.n_param = 0;
 	memset(f.param, 0, sizeof(f.param));
