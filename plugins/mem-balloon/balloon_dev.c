@@ -35,6 +35,9 @@ struct balloon_dev {
 	int advice;
 	uint32_t num_pages;	/* atomic */
 	uint32_t actual;	/* atomic */
+	/* Pages inflated and not deflated since the driver's reset, as the
+	 * device counted them: what `actual` may claim at most (atomic). */
+	uint64_t balloon_pages;
 	struct balloon_counters c;	/* atomic fields */
 
 	pthread_mutex_t lock;	/* guards the two below */
@@ -92,6 +95,16 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Deflating what was never inflated takes the count to 0, not below. */
+static void balloon_pages_sub(struct balloon_dev *b, uint64_t n)
+{
+	uint64_t v = __atomic_load_n(&b->balloon_pages, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(&b->balloon_pages, &v, v > n ? v - n : 0, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /* Validates (and for inflate, releases) @n PFNs copied out of the guest. */
 static void do_pfns(struct balloon_dev *b, uint32_t *pfn, size_t n, bool inflate,
 		    struct run *r)
@@ -103,6 +116,7 @@ static void do_pfns(struct balloon_dev *b, uint32_t *pfn, size_t n, bool inflate
 		sorted = pfn[i - 1] <= pfn[i];
 	if (inflate && !sorted)
 		qsort(pfn, n, sizeof(*pfn), cmp_u32);
+	uint64_t unique = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t gpa = (uint64_t)pfn[i] << BALLOON_PFN_SHIFT;
 		uint8_t *p = b->mem.translate(b->mem.ctx, gpa, BALLOON_PAGE_SIZE);
@@ -111,9 +125,15 @@ static void do_pfns(struct balloon_dev *b, uint32_t *pfn, size_t n, bool inflate
 			continue;
 		}
 		good++;
-		if (inflate && !(i > 0 && pfn[i] == pfn[i - 1]))
+		if (inflate && !(i > 0 && pfn[i] == pfn[i - 1])) {
 			run_add(b, r, p, BALLOON_PAGE_SIZE);
+			unique++;
+		}
 	}
+	if (inflate)
+		__atomic_add_fetch(&b->balloon_pages, unique, __ATOMIC_RELAXED);
+	else
+		balloon_pages_sub(b, good);
 	if (bad && __atomic_fetch_add(&b->c.bad_pfns, bad, __ATOMIC_RELAXED) == 0)
 		modvm_virtio_log(b->dev, MODVM_LOG_WARN, "%s: page numbers outside guest RAM ignored",
 				 inflate ? "inflate" : "deflate");
@@ -345,6 +365,7 @@ static void reset(void *opaque)
 	memset(b->role, ROLE_NONE, sizeof(b->role));
 	/* A reset driver has given nothing back yet. */
 	__atomic_store_n(&b->actual, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->balloon_pages, 0, __ATOMIC_RELAXED);
 }
 
 static const struct modvm_virtio_device_ops balloon_ops = {
@@ -477,6 +498,14 @@ uint32_t balloon_dev_target(struct balloon_dev *b)
 uint32_t balloon_dev_actual(struct balloon_dev *b)
 {
 	return __atomic_load_n(&b->actual, __ATOMIC_RELAXED);
+}
+
+uint32_t balloon_dev_given(struct balloon_dev *b)
+{
+	uint32_t actual = balloon_dev_actual(b);
+	uint64_t counted = __atomic_load_n(&b->balloon_pages, __ATOMIC_RELAXED);
+
+	return counted < actual ? (uint32_t)counted : actual;
 }
 
 bool balloon_dev_total_counts_balloon(struct balloon_dev *b)

@@ -135,6 +135,14 @@ uint32_t balloon_dev_target(struct balloon_dev *b);
 /* Config `actual`: pages the guest says it has given. Any thread. */
 uint32_t balloon_dev_actual(struct balloon_dev *b);
 /*
+ * What the guest has given, as far as the device can tell: `actual`, but
+ * no more than the page numbers it sent in inflate buffers and did not
+ * take back.  A guest that only writes `actual` claims nothing, so a
+ * policy budgeting with it cannot be made to squeeze the other VMs.
+ * (Page numbers repeated across buffers still count each time.) Any thread.
+ */
+uint32_t balloon_dev_given(struct balloon_dev *b);
+/*
  * True if the driver negotiated DEFLATE_ON_OOM: Linux then keeps the
  * balloon's pages in its MemTotal (as used), otherwise it takes them out.
  */

@@ -243,7 +243,7 @@ static void read_guest(struct mb *m, unsigned id, struct mb_vm *v)
 	/* Ask for fresh numbers for the next interval. */
 	balloon_dev_request_stats(v->dev);
 
-	uint64_t given = (uint64_t)balloon_dev_actual(v->dev) * BALLOON_PAGE_SIZE;
+	uint64_t given = (uint64_t)balloon_dev_given(v->dev) * BALLOON_PAGE_SIZE;
 	uint64_t has = v->ram > given ? v->ram - given : 0;
 	if (has + 1 != v->actual_bytes) {
 		v->actual_bytes = has + 1;
@@ -340,7 +340,7 @@ static int bl_get(struct modvm_plugin_ctx *caller, uint32_t vm_id, struct modvm_
 		m->vms[vm_id].told_no_balloon = true;	/* again after its next setup/teardown */
 		return -ENODEV;
 	}
-	uint64_t given = (uint64_t)balloon_dev_actual(v->dev) * BALLOON_PAGE_SIZE;
+	uint64_t given = (uint64_t)balloon_dev_given(v->dev) * BALLOON_PAGE_SIZE;
 	out->actual = v->ram > given ? v->ram - given : 0;
 	out->in_balloon = balloon_dev_total_counts_balloon(v->dev) ? given : 0;
 	balloon_dev_get_stats(v->dev, &st);

@@ -116,6 +116,36 @@ START_TEST(test_bad_pfns)
 }
 END_TEST
 
+/* What the guest has given is what it sent, not what it writes in
+ * `actual`: a guest claiming a balloon it never filled gets no credit. */
+START_TEST(test_given_is_what_was_sent)
+{
+	uint32_t pfn[8];
+
+	start(false, ALL_F);
+	bdrv_cfg_write(&d, 4, 4000);	/* claims 4000 pages, sent none */
+	ck_assert_uint_eq(balloon_dev_actual(d.b), 4000);
+	ck_assert_uint_eq(balloon_dev_given(d.b), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		pfn[i] = PFN0 + i;
+	touch(PFN0, 8, 1);
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_INFLATE, pfn, 8));
+	ck_assert_uint_eq(balloon_dev_given(d.b), 8);
+	bdrv_cfg_write(&d, 4, 6);	/* an honest driver says less than it sent */
+	ck_assert_uint_eq(balloon_dev_given(d.b), 6);
+	bdrv_cfg_write(&d, 4, 8);
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_DEFLATE, pfn, 3));
+	ck_assert_uint_eq(balloon_dev_given(d.b), 5);
+	/* deflating more than was ever inflated stops at nothing */
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_DEFLATE, pfn, 8));
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_DEFLATE, pfn, 8));
+	ck_assert_uint_eq(balloon_dev_given(d.b), 0);
+	ck_assert(bdrv_pfns(&d, BALLOON_Q_INFLATE, pfn, 2));
+	ck_assert_uint_eq(balloon_dev_given(d.b), 2);
+	bdrv_fini(&d);
+}
+END_TEST
+
 START_TEST(test_malformed_pfn_buffers)
 {
 	uint32_t id, len;
@@ -458,6 +488,7 @@ int main(void)
 	tcase_add_test(tc, test_inflate_private);
 	tcase_add_test(tc, test_inflate_shared);
 	tcase_add_test(tc, test_bad_pfns);
+	tcase_add_test(tc, test_given_is_what_was_sent);
 	tcase_add_test(tc, test_malformed_pfn_buffers);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_stats_forgotten_at_reset);
