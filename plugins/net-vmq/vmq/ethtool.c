@@ -141,9 +141,11 @@ int vmq_ethtool_channels(const struct vmq_ethtool_ops *ops, void *ud, const char
 static int feature_count(const struct vmq_ethtool_ops *ops, void *ud, const char *ifname,
 			 uint32_t *count)
 {
-	struct {
+	/* Room for the one count the header's flexible data[] gets (a union,
+	 * not a struct around it, which is a GNU extension clang warns on). */
+	union {
 		struct ethtool_sset_info hdr;
-		uint32_t data[1];
+		unsigned char room[sizeof(struct ethtool_sset_info) + sizeof(uint32_t)];
 	} info;
 	int rc;
 
@@ -155,9 +157,9 @@ static int feature_count(const struct vmq_ethtool_ops *ops, void *ud, const char
 		return rc;
 	if (!(info.hdr.sset_mask & (UINT64_C(1) << ETH_SS_FEATURES)))
 		return -EOPNOTSUPP;
-	if (info.data[0] == 0 || info.data[0] > MAX_FEATURES)
+	if (info.hdr.data[0] == 0 || info.hdr.data[0] > MAX_FEATURES)
 		return -EPROTO;
-	*count = info.data[0];
+	*count = info.hdr.data[0];
 	return 0;
 }
 
