@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <modvm/log.h>
@@ -39,6 +40,7 @@
 struct nt_journal {
 	char path[PATH_MAX];
 	int fd;			/* -1 while there is no file */
+	int dir_fd;		/* the directory: flocked while a ring is chosen */
 	bool held;		/* made at open and kept (a switch to host.user comes) */
 	char (*line)[LINE_MAX_LEN];
 	size_t n, cap;
@@ -160,7 +162,12 @@ int nt_journal_open(struct nt_journal **out, const char *dir, bool hold, char *e
 	if (!j)
 		return -ENOMEM;
 	j->fd = -1;
+	j->dir_fd = -1;
 	rc = make_dir(dir);
+	if (rc == 0) {
+		j->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = j->dir_fd < 0 ? -errno : 0;
+	}
 	if (rc == 0 && (size_t)snprintf(j->path, sizeof(j->path), "%s/%ld.state", dir,
 					(long)getpid()) >= sizeof(j->path))
 		rc = -ENAMETOOLONG;
@@ -169,11 +176,35 @@ int nt_journal_open(struct nt_journal **out, const char *dir, bool hold, char *e
 		rc = create(j);
 	if (rc) {
 		snprintf(err, len, "%s: %s", j->path[0] ? j->path : dir, strerror(-rc));
+		if (j->dir_fd >= 0)
+			close(j->dir_fd);
 		free(j);
 		return rc;
 	}
 	*out = j;
 	return 0;
+}
+
+int nt_journal_lock(struct nt_journal *j)
+{
+	if (!j)
+		return 0;
+	/* Another modvm holds it only from reading a NIC's rules to inserting
+	 * its own: milliseconds.  Polled, so a stuck one costs a bounded wait. */
+	for (int waited = 0; flock(j->dir_fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (waited >= NT_LOCK_WAIT_MS)
+			return -EBUSY;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	return 0;
+}
+
+void nt_journal_unlock(struct nt_journal *j)
+{
+	if (j)
+		flock(j->dir_fd, LOCK_UN);
 }
 
 void nt_journal_close(struct nt_journal *j)
@@ -185,6 +216,7 @@ void nt_journal_close(struct nt_journal *j)
 		fsync(j->fd);	/* as host.user: an empty journal, read as nothing */
 	if (j->fd >= 0)
 		close(j->fd);
+	close(j->dir_fd);
 	free(j->line);
 	free(j);
 }

@@ -266,11 +266,6 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 		if (ntaken < sizeof(taken) / sizeof(taken[0]))
 			taken[ntaken++] = d->q[i].queue;
 	}
-	rc = rules_on_nic(d, nic, req, taken, sizeof(taken) / sizeof(taken[0]), &ntaken);
-	if (rc == 0)
-		rc = nt_pick_ring(nic->info.rx_queues, taken, ntaken, &ring);
-	if (rc)
-		return rc;
 	if (d->n == d->cap) {
 		size_t ncap = d->cap ? d->cap * 2 : 8;
 		struct nt_queue *grown = realloc(d->q, ncap * sizeof(*grown));
@@ -279,6 +274,21 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 			return -ENOMEM;
 		d->q = grown;
 		d->cap = ncap;
+	}
+	fmt_mac(req->mac, macs);
+	rc = nt_journal_lock(d->journal);
+	if (rc) {
+		modvm_log(MODVM_LOG_WARN, NT_LOG, "vm %u mac %s: another modvm is choosing a ring "
+			  "on this host (%s): using the default queue", req->vm_id, macs,
+			  strerror(-rc));
+		return rc;
+	}
+	rc = rules_on_nic(d, nic, req, taken, sizeof(taken) / sizeof(taken[0]), &ntaken);
+	if (rc == 0)
+		rc = nt_pick_ring(nic->info.rx_queues, taken, ntaken, &ring);
+	if (rc) {
+		nt_journal_unlock(d->journal);
+		return rc;
 	}
 	memset(&q, 0, sizeof(q));
 	q.vm_id = req->vm_id;
@@ -289,12 +299,12 @@ int nt_queue_alloc(struct nt_driver *d, const struct modvm_nic *nic,
 	q.queue = ring;
 	q.irq = -1;
 	q.host_cpu = -1;
-	fmt_mac(req->mac, macs);
 	char line[320];
 	rule_line(&q, line, sizeof(line));
 	rc = nt_journal_add(d->journal, line);
 	if (rc == 0)
 		rc = nt_rule_insert(d->ops, d->ud, q.ifname, q.mac, q.vlan, ring, &loc);
+	nt_journal_unlock(d->journal);	/* the rule is on the NIC: others see its ring */
 	if (rc) {
 		nt_journal_drop(d->journal, line);
 		modvm_log(MODVM_LOG_WARN, NT_LOG,

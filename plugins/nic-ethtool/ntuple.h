@@ -115,6 +115,16 @@ void nt_journal_close(struct nt_journal *j);
 /* Lines written before a change and dropped once it is undone (a NULL
  * journal takes none).  0 or -errno (logged). */
 int nt_journal_add(struct nt_journal *j, const char *line);
+/*
+ * The host-wide lock on choosing a ring: every modvm with this driver
+ * takes the journals' directory's flock from reading a NIC's rules to
+ * inserting its own, so two cannot pick the same free ring.  Waits up to
+ * NT_LOCK_WAIT_MS; 0, -EBUSY or -errno.  NULL @j (no journal) locks
+ * nothing.
+ */
+#define NT_LOCK_WAIT_MS 1000
+int nt_journal_lock(struct nt_journal *j);
+void nt_journal_unlock(struct nt_journal *j);
 void nt_journal_drop(struct nt_journal *j, const char *line);
 /*
  * Undoes what the journals in @dir that no live process holds say (@ops:

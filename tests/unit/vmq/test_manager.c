@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <linux/ethtool.h>
 
 #include "fake_ethtool.h"
@@ -374,6 +375,43 @@ START_TEST(a_killed_runs_rules_and_irqs_undone_by_the_next)
 }
 END_TEST
 
+/* Two modvm choosing a ring at once must not pick the same one: while
+ * another holds the host-wide lock, this one waits (up to a second), then
+ * keeps the VM on the default queue rather than guess. */
+START_TEST(ring_chosen_under_a_host_wide_lock)
+{
+	struct modvm_net_queue_assigned q;
+	struct nt_journal *mine, *other;
+	char dir[] = "/tmp/nt-journal-XXXXXX", err[256];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(nt_journal_open(&mine, dir, false, err, sizeof(err)), 0);
+	ck_assert_int_eq(nt_journal_open(&other, dir, false, err, sizeof(err)), 0);
+	nt_driver_set_journal(core, mine);
+	ck_assert_int_eq(nt_journal_lock(other), 0);	/* the other is between read and insert */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_uint_eq(q.dedicated, 0);
+	ck_assert_ptr_null(fake_ethtool_rule_for(ix, mac_a));
+	ck_assert_int_ge(t1.tv_sec - t0.tv_sec, NT_LOCK_WAIT_MS / 1000 - 1);
+	vmq_manager_release(mgr, 1);
+	nt_journal_unlock(other);
+	ck_assert_int_eq(vmq_manager_assign(mgr, 1, mac_a, NIC_TREE_IXGBE_IF, 1, &q), 0);
+	ck_assert_uint_eq(q.dedicated, 1);
+	ck_assert_ptr_nonnull(fake_ethtool_rule_for(ix, mac_a));
+	/* the lock was let go after the insert: the other gets it at once */
+	ck_assert_int_eq(nt_journal_lock(other), 0);
+	nt_journal_unlock(other);
+	ck_assert_int_eq(vmq_manager_release(mgr, 1), 1);
+	nt_driver_set_journal(core, NULL);
+	nt_journal_close(mine);
+	nt_journal_close(other);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* A MAC with a VLAN: one FLOW_EXT rule with the VLAN id masked (not its priority). */
 START_TEST(vlan_goes_into_the_rule)
 {
@@ -578,6 +616,7 @@ int main(void)
 	tcase_add_test(tc, rules_already_on_the_nic_are_respected);
 	tcase_add_test(tc, a_replaced_rule_is_not_deleted);
 	tcase_add_test(tc, a_killed_runs_rules_and_irqs_undone_by_the_next);
+	tcase_add_test(tc, ring_chosen_under_a_host_wide_lock);
 	tcase_add_test(tc, required_offloads_missing_are_named);
 	tcase_add_test(tc, best_probe_owns_the_nic);
 	tcase_add_test(tc, broken_or_refusing_driver_falls_back);
