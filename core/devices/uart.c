@@ -79,9 +79,11 @@ static uint8_t read_reg(struct modvm__uart *u, unsigned reg)
 	case LSR:
 		return LSR_THRE | LSR_TEMT;
 	case MSR:
-		/* Loopback echoes MCR's outputs, which Linux's probe checks. */
+		/* Loopback echoes MCR's outputs, which Linux's probe checks:
+		 * RTS to CTS, DTR to DSR, OUT1 to RI, OUT2 to DCD. */
 		if (u->mcr & MCR_LOOP)
-			return (uint8_t)(((u->mcr & 0x0c) << 4) | ((u->mcr & 0x03) << 4));
+			return (uint8_t)(((u->mcr & 0x01) << 5) | ((u->mcr & 0x02) << 3) |
+					 ((u->mcr & 0x0c) << 4));
 		return 0xb0;	/* DCD, DSR, CTS: a cable is plugged in */
 	case SCR:
 		return u->scr;

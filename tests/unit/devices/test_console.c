@@ -91,6 +91,34 @@ static void guest_prints(struct modvm__console *console, unsigned lines)
 	modvm_vm_destroy(vm);
 }
 
+/* In loopback the modem status echoes the modem control outputs as a
+ * 16550 wires them: Linux's 8250 probe writes OUT2|RTS and wants DCD|CTS. */
+START_TEST(uart_loopback_wires_like_a_16550)
+{
+	struct fake_backend fb;
+	struct modvm__uart *uart;
+	const struct {
+		uint8_t mcr, msr;
+	} cases[] = { { 0x10 | 0x0a, 0x90 }, { 0x10 | 0x01, 0x20 }, { 0x10 | 0x02, 0x10 },
+		      { 0x10 | 0x04, 0x40 }, { 0x10 | 0x0f, 0xf0 }, { 0x10, 0x00 } };
+
+	fake_backend_init(&fb);
+	struct modvm_vm *vm = vm_create(&fb, "loop", 1, MiB);
+	ck_assert_int_eq(modvm__uart_attach(vm, MODVM_COM1_BASE, MODVM_COM1_IRQ, NULL, &uart), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t v = cases[i].mcr;
+		modvm__iobus_dispatch(vm->iobus, vm->nvcpus, MODVM_IOBUS_PIO, MODVM_COM1_BASE + 4,
+				      &v, 1, true);
+		modvm__iobus_dispatch(vm->iobus, vm->nvcpus, MODVM_IOBUS_PIO, MODVM_COM1_BASE + 6,
+				      &v, 1, false);
+		ck_assert_msg((v & 0xf0) == cases[i].msr, "MCR 0x%02x: MSR 0x%02x, want 0x%02x",
+			      cases[i].mcr, v, cases[i].msr);
+	}
+	modvm__uart_free(uart);
+	modvm_vm_destroy(vm);
+}
+END_TEST
+
 START_TEST(created_0600_whatever_the_umask)
 {
 	struct modvm__console *c;
@@ -222,6 +250,7 @@ int main(void)
 	TCase *t = tcase_create("console");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, created_0600_whatever_the_umask);
+	tcase_add_test(t, uart_loopback_wires_like_a_16550);
 	tcase_add_test(t, symlink_refused_target_untouched);
 	tcase_add_test(t, fifo_refused_without_blocking);
 	tcase_add_test(t, foreign_file_neither_truncated_nor_written);
