@@ -8,8 +8,9 @@
  * affinity changed, a line says so; once it is undone, the line goes, and
  * an empty journal is no file.  When modvm will run as host.user, which may
  * not make files in root's directory, the file is made at init and held
- * open (emptied, not removed, when nothing is left).  Whoever starts next (any modvm with this driver, or `modvm
- * recover`) takes the journals no live process holds and undoes what they
+ * open (emptied, not removed, when nothing is left).  Whoever starts next
+ * (any modvm with this driver, or `modvm recover`) takes the journals no
+ * live process holds and undoes what they
  * say: deletes the rules that still match exactly (interface, MAC, VLAN,
  * ring: never one somebody put there since) and writes the IRQs' affinity
  * back, newest first, then removes the file.

@@ -103,6 +103,11 @@ void nt_driver_set_journal(struct nt_driver *d, struct nt_journal *j)
 		d->journal = j;
 }
 
+struct nt_journal *nt_driver_journal(const struct nt_driver *d)
+{
+	return d ? d->journal : NULL;
+}
+
 static void undo(struct nt_driver *d, struct nt_queue *q)
 {
 	char line[320];

@@ -136,6 +136,8 @@ int nt_journal_recover(const char *dir, const struct nt_ethtool_ops *ops, void *
 		       const char *proc_root, unsigned *undone);
 /* From now on @d journals each rule and IRQ change in @j (NULL: none). */
 void nt_driver_set_journal(struct nt_driver *d, struct nt_journal *j);
+/* The journal @d writes to (NULL: none); the caller still owns it. */
+struct nt_journal *nt_driver_journal(const struct nt_driver *d);
 
 /* ---- irq.c: the IRQ of a ring, and its affinity ---- */
 

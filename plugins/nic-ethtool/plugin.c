@@ -94,8 +94,6 @@ static void recover_leftovers(struct modvm_plugin_ctx *ctx, const char *dir)
 				 "stop cleanly: undone", undone);
 }
 
-static struct nt_journal *journal;
-
 static int drv_recover(struct modvm_plugin_ctx *ctx)
 {
 	char dir[PATH_MAX];
@@ -108,6 +106,7 @@ static int drv_recover(struct modvm_plugin_ctx *ctx)
 static int drv_init(struct modvm_plugin_ctx *ctx)
 {
 	struct nt_driver *d = nt_driver_new(NULL, NULL);
+	struct nt_journal *journal;
 	char dir[PATH_MAX], err[PATH_MAX + 64];
 
 	if (!d)
@@ -139,7 +138,6 @@ static int drv_init(struct modvm_plugin_ctx *ctx)
 	if (r < 0) {
 		nt_driver_free(d);
 		nt_journal_close(journal);
-		journal = NULL;
 		return r;
 	}
 	modvm_plugin_set_data(ctx, d);
@@ -148,9 +146,11 @@ static int drv_init(struct modvm_plugin_ctx *ctx)
 
 static void drv_fini(struct modvm_plugin_ctx *ctx)
 {
-	nt_driver_free(modvm_plugin_data(ctx));	/* rules and IRQs still given: undone */
-	nt_journal_close(journal);		/* and so off the journal */
-	journal = NULL;
+	struct nt_driver *d = modvm_plugin_data(ctx);
+	struct nt_journal *journal = nt_driver_journal(d);
+
+	nt_driver_free(d);		/* rules and IRQs still given: undone */
+	nt_journal_close(journal);	/* and so off the journal */
 	modvm_plugin_set_data(ctx, NULL);
 }
 
