@@ -100,11 +100,18 @@ struct modvm_bus {
 	bool full_warned;		/* under qlock; one warning per full episode */
 };
 
-static __thread const char *tls_owner;
+/* initial-exec: the SIGSYS handler reads it (modvm__bus_owner), and that
+ * model never allocates on access. */
+static __thread const char *tls_owner __attribute__((tls_model("initial-exec")));
 
 MODVM_INTERNAL void modvm__bus_set_owner(const char *owner)
 {
 	tls_owner = owner;
+}
+
+MODVM_INTERNAL const char *modvm__bus_owner(void)
+{
+	return tls_owner;
 }
 
 /* ---- registry ---- */
@@ -439,7 +446,12 @@ static void dispatch(struct modvm_bus *bus, int type, const void *payload, uint6
 				  registry[type].name, (unsigned long long)seq, s->owner,
 				  s->priority);
 		slot->delivered++;
+		/* The handler runs as its subscriber: what it subscribes is that
+		 * plugin's (removed with it), what the bus refuses names it. */
+		const char *caller = tls_owner;
+		tls_owner = strcmp(s->owner, "core") != 0 ? s->owner : NULL;
 		s->trampoline(payload, s->handler, s->userdata);
+		tls_owner = caller;
 	}
 	if (--bus->dispatch_depth == 0 && bus->need_sweep)
 		sweep(bus);
@@ -618,6 +630,13 @@ MODVM_EXPORT int modvm_bus_unsubscribe(struct modvm_bus *bus, int id)
 	for (int t = 0; t < n; t++) {
 		for (struct sub *s = bus->slots[t].subs; s; s = s->next) {
 			if (s->id == id && !s->dead) {
+				/* A plugin removes its own subscriptions only; the
+				 * core (no plugin on the stack) any. */
+				if (tls_owner && strcmp(tls_owner, s->owner) != 0) {
+					refuse("bus: %s may not unsubscribe #%d, %s's subscription "
+					       "to %s", tls_owner, id, s->owner, registry[t].name);
+					return -EPERM;
+				}
 				kill_sub(bus, t, s);
 				if (bus->dispatch_depth == 0)
 					sweep(bus);

@@ -74,6 +74,9 @@ MODVM_INTERNAL void modvm__bus_set_trace(struct modvm_bus *bus, bool on);
 /* The owner name recorded for subscriptions made by this thread from now on
  * (the loader sets the plugin name around init/start; NULL = "core"). */
 MODVM_INTERNAL void modvm__bus_set_owner(const char *owner);
+/* This thread's owner now: the plugin being called (a lifecycle call, a VM
+ * hook, an event handler), NULL for the core.  Async-signal-safe. */
+MODVM_INTERNAL const char *modvm__bus_owner(void);
 /* Removes every subscription whose owner is @owner. Returns how many. */
 MODVM_INTERNAL int modvm__bus_unsubscribe_owner(struct modvm_bus *bus, const char *owner);
 /* Delivers everything queued by other threads now (must be on the loop thread). */

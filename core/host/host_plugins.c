@@ -300,16 +300,9 @@ static void plugin_fini(struct modvm_host *host, struct modvm_plugin_ctx *p)
 
 static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 {
-	int r = 0;
+	/* A positive return is not success either (plugin_hook says so). */
+	int r = p->desc->init ? plugin_hook(p, p->desc->init, "init") : 0;
 
-	if (p->desc->init) {
-		modvm__plugin_guard(p, "init");
-		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
-
-		r = p->desc->init(p);
-		modvm__plugin_leave(prev);
-		modvm__watchdog_disarm();
-	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: init failed: %s", p->path, modvm_strerror(r));
 		modvm__bus_unsubscribe_owner(host->bus, p->name);
@@ -324,16 +317,8 @@ static int plugin_init(struct modvm_host *host, struct modvm_plugin_ctx *p)
 
 static int plugin_start(struct modvm_plugin_ctx *p)
 {
-	int r = 0;
+	int r = p->desc->start ? plugin_hook(p, p->desc->start, "start") : 0;
 
-	if (p->desc->start) {
-		modvm__plugin_guard(p, "start");
-		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
-
-		r = p->desc->start(p);
-		modvm__plugin_leave(prev);
-		modvm__watchdog_disarm();
-	}
 	if (r < 0) {
 		modvm_log(MODVM_LOG_ERROR, NULL, "%s: start failed: %s", p->path, modvm_strerror(r));
 		return r;

@@ -30,6 +30,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "event/event.h"
 #include "sandbox/sandbox_impl.h"
 
 #define MAX_NR 512
@@ -152,7 +153,14 @@ static void on_sigsys(int signo, siginfo_t *si, void *ucv)
 	put(&b, name ? name : "?");
 	put(&b, " (");
 	put_num(&b, (unsigned long long)nr, false);
-	put(&b, ") with arguments ");
+	put(&b, ")");
+	/* Whose code asked: several plugins share the loop thread. */
+	const char *owner = modvm__bus_owner();
+	if (owner) {
+		put(&b, " in plugin ");
+		put(&b, owner);
+	}
+	put(&b, " with arguments ");
 	for (int i = 0; i < 6; i++) {
 		if (i)
 			put(&b, ", ");

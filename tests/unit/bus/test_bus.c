@@ -489,6 +489,47 @@ static void check_type(const char *name, uint32_t size, uint32_t version, void *
 		s->hits++;
 }
 
+/* A handler runs as its subscriber: what it subscribes is that plugin's
+ * (removed with it), and a plugin removes only its own subscriptions. */
+static struct modvm_bus *owner_bus;
+static int owner_other_id, owner_unsub_rc, owner_late;
+static void subscribes_as_owner(const struct ping *p, void *ud)
+{
+	(void)p;
+	(void)ud;
+	if (!owner_late)
+		owner_late = modvm_subscribe_ping(owner_bus, -5, count_calls, &owner_late);
+	owner_unsub_rc = modvm_bus_unsubscribe(owner_bus, owner_other_id);
+}
+
+START_TEST(handlers_run_as_their_subscriber)
+{
+	struct fixture f = make();
+	int theirs = 0;
+
+	owner_bus = f.bus;
+	owner_late = 0;
+	modvm_log_set_sink(capture, NULL);
+	modvm__bus_set_owner("other");
+	owner_other_id = modvm_subscribe_ping(f.bus, -9, count_calls, &theirs);
+	modvm__bus_set_owner("a-plugin");
+	modvm_subscribe_ping(f.bus, 0, subscribes_as_owner, NULL);
+	modvm__bus_set_owner(NULL);	/* published by the core */
+	struct ping p = { 0 };
+	modvm_publish_ping(f.bus, &p);
+	modvm_log_set_sink(NULL, NULL);
+	ck_assert_int_gt(owner_late, 0);
+	ck_assert_int_eq(owner_unsub_rc, -EPERM);
+	ck_assert_ptr_nonnull(strstr(last_error, "a-plugin may not unsubscribe"));
+	ck_assert_int_eq(theirs, 1);	/* still subscribed, and delivered */
+	/* the subscription made in the handler went with its plugin */
+	ck_assert_int_eq(modvm__bus_unsubscribe_owner(f.bus, "a-plugin"), 2);
+	/* the core may remove anyone's */
+	ck_assert_int_eq(modvm_bus_unsubscribe(f.bus, owner_other_id), 0);
+	destroy(&f);
+}
+END_TEST
+
 START_TEST(registry_lists_types_by_name)
 {
 	ck_assert_int_eq(modvm_bus_register(&modvm_event_pong), 0);
@@ -523,6 +564,7 @@ int main(void)
 	tcase_add_test(tc, counters_follow_publish_delivery_and_subscriptions);
 	tcase_add_test(tc, trace_logs_each_delivery_with_owner_and_priority);
 	tcase_add_test(tc, unsubscribe_owner_removes_only_that_owner);
+	tcase_add_test(tc, handlers_run_as_their_subscriber);
 	tcase_add_test(tc, registry_lists_types_by_name);
 	suite_add_tcase(s, tc);
 

@@ -349,6 +349,26 @@ static const struct start_refusal start_refusals[] = {
 	  "fixture-dep query fixture-good 42\n"
 	  "fixture-good fini\n",
 	  1, "fixture-dep" },
+	/* A positive init is no success: refused like a failure (it ran on
+	 * before, with fini later called on what it had freed). */
+	{ "dependent's init returns 1", "fixture-dep:init+", { "fixture-dep", "fixture-good" },
+	  -EPROTO, "fixture-dep", "init failed: %s",
+	  "fixture-good init greeting=hello rate=10\n"
+	  "fixture-dep init\n"
+	  "fixture-dep query fixture-good 42\n"
+	  "fixture-good fini\n",
+	  1, "fixture-dep" },
+	{ "dependent's start returns 1", "fixture-dep:start+", { "fixture-good", "fixture-dep" },
+	  -EPROTO, "fixture-dep", "start failed: %s",
+	  "fixture-good init greeting=hello rate=10\n"
+	  "fixture-dep init\n"
+	  "fixture-dep query fixture-good 42\n"
+	  "fixture-good start\n"
+	  "fixture-dep start\n"
+	  "fixture-good stop\n"
+	  "fixture-dep fini\n"
+	  "fixture-good fini\n",
+	  2, NULL },
 	/* Both stopped and finalised in reverse order; still loaded, not inited. */
 	{ "dependent's start fails", "fixture-dep:start", { "fixture-good", "fixture-dep" }, -EIO,
 	  "fixture-dep", "start failed: %s",
