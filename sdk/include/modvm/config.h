@@ -18,7 +18,8 @@
  *   ENUM    a string that is one of @choices ("a|b|c")
  *   LIST    a list of groups, `disks = ( { path = "a.img"; }, { path = "b.img"; } );`,
  *           between [min, max] elements (both 0: any number)
- * The default is written as text in the same syntax ("20", "512M", "true");
+ * The default is written as text in the same syntax ("20", "512M", "true";
+ * a STRING's is the string itself, unquoted: "/proc/meminfo");
  * a LIST's default is "()" (no elements) or NULL (the key is required).
  *
  * Groups.  A dotted name ("offload.csum") is an option inside the group

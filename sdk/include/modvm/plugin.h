@@ -51,7 +51,7 @@ struct modvm_vm;
 /*
  * What a plugin is.  A kind is a label the core and the conformance kit
  * read, and each kind that others replace has a contract (sdk/README.md,
- * "Plugin kinds and their contracts"):
+ * section 7a, "Plugin kinds: one mechanism, many policies"):
  *  - CPU_BACKEND implements "modvm.cpu-backend/1" (cpu.h);
  *  - MEMORY_POLICY decides balloon targets through "modvm.balloon/1"
  *    (balloon.h) for the VMs it governs (modvm_plugin_governs);

@@ -1,7 +1,7 @@
 /*
  * modvm/sandbox.h — what a plugin tells the sandbox (ABI 1.4).
  *
- * With host.sandbox = "strict" (opt-in for now, to become the default)
+ * With host.sandbox = "strict" (the default; "off" turns it off)
  * modvm locks itself down after setup and before the first guest
  * instruction: every thread runs under a seccomp allowlist for its class,
  * the process has switched to host.user/host.group (if set) with only the
