@@ -24,6 +24,7 @@
 
 #include "event/event.h"
 #include "host/host.h"
+#include "sandbox/sandbox.h"
 #include "conform.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -223,6 +224,12 @@ enum verdict conform_check_memory_policy(const struct conform_opts *o, char *det
 	}
 	if ((r = harness_init(&h)) < 0 || (r = harness_start(&h)) < 0) {
 		snprintf(detail, n, "init/start with a governed VM failed: %s", modvm_strerror(r));
+		goto fail;
+	}
+	struct modvm__sandbox_stats st;
+	if ((r = conform_sandbox_narrow(&st)) < 0 && r != -ENOSYS && r != -EINVAL) {
+		snprintf(detail, n, "cannot install the loop thread's filter: %s",
+			 modvm_strerror(r));
 		goto fail;
 	}
 	publish_life(&h, MODVM_VM_STARTING);

@@ -23,6 +23,7 @@
 
 #include "event/event.h"
 #include "host/host.h"
+#include "sandbox/sandbox.h"
 #include "conform.h"
 
 enum verdict conform_check_power_policy(const struct conform_opts *o, char *detail, size_t n);
@@ -201,6 +202,12 @@ enum verdict conform_check_power_policy(const struct conform_opts *o, char *deta
 	}
 	if ((r = harness_init(&h)) < 0 || (r = harness_start(&h)) < 0) {
 		snprintf(detail, n, "init/start as the host's power policy failed: %s",
+			 modvm_strerror(r));
+		goto fail;
+	}
+	struct modvm__sandbox_stats st;
+	if ((r = conform_sandbox_narrow(&st)) < 0 && r != -ENOSYS && r != -EINVAL) {
+		snprintf(detail, n, "cannot install the loop thread's filter: %s",
 			 modvm_strerror(r));
 		goto fail;
 	}

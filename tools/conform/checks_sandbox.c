@@ -33,6 +33,19 @@ void conform_sandbox_violation(const char *line)
 	conform_last_words(detail);
 }
 
+int conform_sandbox_narrow(struct modvm__sandbox_stats *st)
+{
+	int r;
+
+	modvm__sandbox_set_violation_hook(conform_sandbox_violation);
+	/* Threads made from now on, as after a lockdown (made in init or
+	 * start, they run before it, with the union of every class). */
+	modvm__sandbox_filter_io_threads_for_test(true);
+	/* The counts include what the plugin declared in init and start. */
+	r = modvm__sandbox_dry_run(st);
+	return r < 0 ? r : modvm__sandbox_apply_class_for_test(MODVM__TC_LOOP, NULL);
+}
+
 enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, size_t n)
 {
 	struct modvm__sandbox_stats st;
@@ -43,19 +56,12 @@ enum verdict conform_check_sandbox(const struct conform_opts *o, char *detail, s
 
 	if (v != V_PASS)
 		return v;
-	modvm__sandbox_set_violation_hook(conform_sandbox_violation);
 	if ((r = harness_init(&h)) < 0 || (r = harness_start(&h)) < 0) {
 		snprintf(detail, n, "init/start failed: %s", modvm_strerror(r));
 		harness_close(&h);
 		return V_FAIL;
 	}
-	/* Threads made from now on, as after a lockdown (made in init or
-	 * start, they run before it, with the union of every class). */
-	modvm__sandbox_filter_io_threads_for_test(true);
-	/* The counts include what the plugin declared in init and start. */
-	r = modvm__sandbox_dry_run(&st);
-	if (r == 0)
-		r = modvm__sandbox_apply_class_for_test(MODVM__TC_LOOP, NULL);
+	r = conform_sandbox_narrow(&st);
 	if (r < 0) {
 		snprintf(detail, n, "cannot install the loop thread's filter: %s",
 			 modvm_strerror(r));

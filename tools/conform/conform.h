@@ -162,6 +162,16 @@ int devvm_vcpu_start(struct devvm *d);
 
 /* checks_sandbox.c: a SIGSYS report becomes the check's verdict. */
 void conform_sandbox_violation(const char *line);
+struct modvm__sandbox_stats;
+/*
+ * After init and start: this check's process narrows itself to the loop
+ * thread's seccomp filter with the plugin's declarations, as modvm's
+ * lockdown does, so the decisions a kind check then drives (a policy's
+ * decision path runs only when it governs something) make their system
+ * calls under it: a call outside it fails the check naming the call.
+ * 0, or -errno (-ENOSYS/-EINVAL: no seccomp here).
+ */
+int conform_sandbox_narrow(struct modvm__sandbox_stats *st);
 
 /*
  * What the device checks are doing, for the verdict if the plugin crashes:
