@@ -77,6 +77,11 @@ MODVM_INTERNAL void modvm__bus_set_owner(const char *owner);
 /* This thread's owner now: the plugin being called (a lifecycle call, a VM
  * hook, an event handler), NULL for the core.  Async-signal-safe. */
 MODVM_INTERNAL const char *modvm__bus_owner(void);
+/* The SDK's standard events (events.h), NULL-terminated (std_events.c). */
+MODVM_INTERNAL extern struct modvm_event_desc *const modvm__std_events[];
+/* Registers them all, so their layout is the SDK's whoever comes first.
+ * 0, or the first registration's -errno. */
+MODVM_INTERNAL int modvm__std_events_register(void);
 /* Removes every subscription whose owner is @owner. Returns how many. */
 MODVM_INTERNAL int modvm__bus_unsubscribe_owner(struct modvm_bus *bus, const char *owner);
 /* Delivers everything queued by other threads now (must be on the loop thread). */

@@ -154,8 +154,10 @@ MODVM_INTERNAL struct modvm_host *modvm__host_new(void)
 	host->bus = modvm__bus_new(host->loop);
 	if (!host->bus)
 		goto err_loop;
-	/* The core publishes vm.lifecycle: list it even before the first VM. */
-	if (modvm_bus_register(&modvm_event_vm_lifecycle) < 0)
+	/* The SDK's own events, with the SDK's layouts, before any plugin:
+	 * vm.lifecycle is listed before the first VM, and a plugin built
+	 * against a changed copy of one is refused, not the others. */
+	if (modvm__std_events_register() < 0)
 		goto err_bus;
 	host->view = (struct modvm__host_view){
 		.bus = host->bus,

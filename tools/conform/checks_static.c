@@ -336,15 +336,6 @@ enum verdict conform_check_options(const struct conform_opts *o, char *detail, s
 	return v;
 }
 
-/* The standard catalogue, registered first so a clash shows as -EPROTO. */
-struct modvm_event_desc *const conform_std_events[] = {
-	&modvm_event_vm_lifecycle, &modvm_event_cpu_caps, &modvm_event_vcpu_stats,
-	&modvm_event_host_cpu_load, &modvm_event_power_core_state, &modvm_event_mem_pressure,
-	&modvm_event_mem_guest_stats, &modvm_event_mem_balloon_target,
-	&modvm_event_mem_balloon_actual, &modvm_event_mem_balloon_state, &modvm_event_net_nic,
-	&modvm_event_net_queue_assigned, NULL,
-};
-
 enum verdict conform_check_events(const struct conform_opts *o, char *detail, size_t n)
 {
 	const struct modvm_plugin *d;
@@ -355,8 +346,8 @@ enum verdict conform_check_events(const struct conform_opts *o, char *detail, si
 
 	if (v != V_PASS)
 		return v;
-	for (i = 0; conform_std_events[i]; i++)
-		modvm_bus_register(conform_std_events[i]);
+	/* the standard catalogue first, so a clash shows as -EPROTO */
+	modvm__std_events_register();
 	for (i = 0; d->events && d->events[i]; i++) {
 		struct modvm_event_desc *e = d->events[i];
 		int r;

@@ -13,6 +13,8 @@
 
 #include <modvm/plugin.h>
 
+#include "event/event.h"
+
 enum verdict { V_PASS = 0, V_FAIL = 1, V_SKIP = 2 };
 
 struct conform_opts {
@@ -74,7 +76,7 @@ enum verdict harness_open_cpu_backend(struct harness *h, const struct conform_op
 const char *harness_last_log(void);
 
 /* The standard event catalogue (checks_static.c), NULL-terminated. */
-extern struct modvm_event_desc *const conform_std_events[];
+#define conform_std_events modvm__std_events	/* event/std_events.c */
 
 /* checks_life.c: publishes @e zeroed on the loop thread and times it; and
  * vm.lifecycle once per state (the worst time in *worst).  0 or -errno. */

@@ -412,6 +412,30 @@ START_TEST(test_start_refusal)
 }
 END_TEST
 
+static void on_cpu_load(const struct modvm_host_cpu_load *l, void *ud)
+{
+	(void)l;
+	(void)ud;
+}
+
+/* A plugin built against a reordered copy of a standard event, loaded
+ * first: the SDK's layout is registered before any plugin, so it is the
+ * one refused, and a plugin built right still gets the event. */
+START_TEST(test_reordered_standard_event_refused_first)
+{
+	struct modvm_host *host = modvm__host_new();
+
+	ck_assert_int_eq(modvm__host_load_one(host, "fixture-reordered", NULL), 0);
+	ck_assert_int_eq(modvm__host_start(host), -EPROTO);
+	expect_line(ERR "%s: init failed: %s", fixture("fixture-reordered"),
+		    modvm_strerror(-EPROTO));
+	ck_assert_ptr_null(modvm__host_plugin_by_name(host, "fixture-reordered"));
+	ck_assert_int_gt(modvm_subscribe_host_cpu_load(modvm__host_bus(host), 0, on_cpu_load,
+						       NULL), 0);
+	modvm__host_free(host);
+}
+END_TEST
+
 /* After its init failed, a plugin's name is free again, and the survivor still cycles. */
 START_TEST(test_failed_init_frees_the_name)
 {
@@ -690,6 +714,7 @@ static Suite *loader_suite(void)
 	tcase_add_loop_test(t, test_start_refusal, 0,
 			    sizeof(start_refusals) / sizeof(start_refusals[0]));
 	tcase_add_test(t, test_failed_init_frees_the_name);
+	tcase_add_test(t, test_reordered_standard_event_refused_first);
 	tcase_add_loop_test(t, test_config_refusal, 0,
 			    sizeof(config_refusals) / sizeof(config_refusals[0]));
 	suite_add_tcase(s, t);
