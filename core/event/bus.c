@@ -89,6 +89,9 @@ struct queue_buf {
 struct modvm_bus {
 	struct modvm_loop *loop;
 	struct slot *slots;	/* MAX_TYPES entries */
+	/* The watchdog's deadline on a plugin's handler (0: none), and its
+	 * grace after a stop signal (modvm__bus_set_handler_timeout). */
+	double handler_timeout_s, handler_grace_s;
 	int next_sub_id;
 	int dispatch_depth;
 	bool need_sweep;
@@ -112,6 +115,15 @@ MODVM_INTERNAL void modvm__bus_set_owner(const char *owner)
 MODVM_INTERNAL const char *modvm__bus_owner(void)
 {
 	return tls_owner;
+}
+
+MODVM_INTERNAL void modvm__bus_set_handler_timeout(struct modvm_bus *bus, double timeout_s,
+						   double grace_s)
+{
+	bus->handler_timeout_s = timeout_s;
+	bus->handler_grace_s = grace_s;
+	if (timeout_s > 0)
+		modvm__watchdog_prepare();
 }
 
 /* ---- registry ---- */
@@ -450,7 +462,19 @@ static void dispatch(struct modvm_bus *bus, int type, const void *payload, uint6
 		 * plugin's (removed with it), what the bus refuses names it. */
 		const char *caller = tls_owner;
 		tls_owner = strcmp(s->owner, "core") != 0 ? s->owner : NULL;
+		/* A plugin's handler that never returns holds the loop thread, and
+		 * with it every stop signal: the watchdog bounds it as it does a
+		 * lifecycle call (one already armed outside keeps its deadline). */
+		bool guarded = tls_owner && bus->handler_timeout_s > 0;
+		if (guarded) {
+			char what[160];
+			snprintf(what, sizeof(what), "plugin %s: handler of %s", s->owner,
+				 registry[type].name);
+			modvm__watchdog_arm(what, bus->handler_timeout_s, bus->handler_grace_s);
+		}
 		s->trampoline(payload, s->handler, s->userdata);
+		if (guarded)
+			modvm__watchdog_disarm();
 		tls_owner = caller;
 	}
 	if (--bus->dispatch_depth == 0 && bus->need_sweep)

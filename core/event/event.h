@@ -62,6 +62,9 @@ MODVM_INTERNAL int modvm__stop_signal_take(void);
  * only the outermost arm counts.  Any thread.
  */
 MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s);
+/* Makes the watchdog's thread now, before a lockdown: the first arm may
+ * come after it (an event handler's), when no thread may be made. */
+MODVM_INTERNAL void modvm__watchdog_prepare(void);
 MODVM_INTERNAL void modvm__watchdog_disarm(void);
 
 /* ---- bus.c ---- */
@@ -77,6 +80,10 @@ MODVM_INTERNAL void modvm__bus_set_owner(const char *owner);
 /* This thread's owner now: the plugin being called (a lifecycle call, a VM
  * hook, an event handler), NULL for the core.  Async-signal-safe. */
 MODVM_INTERNAL const char *modvm__bus_owner(void);
+/* Puts plugins' event handlers under the watchdog: @timeout_s each (0:
+ * not), @grace_s after a stop signal (watchdog.c). */
+MODVM_INTERNAL void modvm__bus_set_handler_timeout(struct modvm_bus *bus, double timeout_s,
+						   double grace_s);
 /* The SDK's standard events (events.h), NULL-terminated (std_events.c). */
 MODVM_INTERNAL extern struct modvm_event_desc *const modvm__std_events[];
 /* Registers them all, so their layout is the SDK's whoever comes first.

@@ -163,14 +163,26 @@ static void wake_for_lockdown(void)
 		pthread_join(wd.first, NULL);
 }
 
-MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s)
+static void start_locked(void)
 {
-	pthread_mutex_lock(&wd.lock);
 	if (!wd.started) {
 		pthread_cond_init(&wd.cond, NULL);
 		wd.started = wd.first_running = start_thread(&wd.first);
 		modvm__sandbox_on_lockdown(wake_for_lockdown);
 	}
+}
+
+MODVM_INTERNAL void modvm__watchdog_prepare(void)
+{
+	pthread_mutex_lock(&wd.lock);
+	start_locked();
+	pthread_mutex_unlock(&wd.lock);
+}
+
+MODVM_INTERNAL void modvm__watchdog_arm(const char *what, double timeout_s, double grace_s)
+{
+	pthread_mutex_lock(&wd.lock);
+	start_locked();
 	if (wd.depth++ == 0) {
 		snprintf(wd.what, sizeof(wd.what), "%s", what);
 		wd.timeout_s = timeout_s;

@@ -339,6 +339,7 @@ MODVM_INTERNAL int modvm__host_load_config(struct modvm_host *host, const char *
 	    modvm_log_level_parse(modvm_config_string(host->cfg, "log_level"), &level) == 0)
 		modvm_log_set_level(level);
 	host->view.plugin_timeout_s = (double)modvm_config_int(host->cfg, "plugin_timeout");
+	modvm__bus_set_handler_timeout(host->bus, host->view.plugin_timeout_s, MODVM__STOP_GRACE_S);
 	/* Known before any plugin starts: modvm_sandbox_owner() answers it. */
 	struct modvm__sandbox_config who = { .strict = false };
 	modvm__host_sandbox_who(host, &who);

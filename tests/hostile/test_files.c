@@ -212,6 +212,42 @@ START_TEST(sigterm_during_blocking_start)
 }
 END_TEST
 
+/* SIGTERM while a plugin's event handler is stuck: the handler is under
+ * the watchdog too, so modvm ends within the grace, naming it (it ignored
+ * SIGINT and SIGTERM for good before). */
+START_TEST(sigterm_during_blocking_handler)
+{
+	const char *log = tmp_path("fixture.log");
+	char errpath[300];
+
+	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	setenv("MODVM_FIXTURE_LOG", log, 1);
+	setenv("MODVM_FIXTURE_BLOCK", "handler", 1);
+	const char *conf = write_text("h.conf", "host = { plugin_timeout = 600; control_socket = "
+				      "\"%s\"; };\nplugins = { fixture-block = { enabled = true; "
+				      "}; };\n", tmp_path("ctl.sock"));
+	pid_t pid = modvm_spawn(conf, -1, err, NULL, NULL);
+	close(err);
+	unsetenv("MODVM_FIXTURE_LOG");
+	unsetenv("MODVM_FIXTURE_BLOCK");
+	for (int i = 0; i < 1000 && !strstr(read_text(log), "blocking handler"); i++)
+		usleep(10000);
+	ck_assert_ptr_nonnull(strstr(read_text(log), "fixture-block blocking handler"));
+	double t0 = now_s();
+	kill(pid, SIGTERM);
+	int rc = wait_exit(pid, 15000);
+	if (rc < 0)
+		kill_hard(pid);
+	ck_assert_msg(rc == 1, "exit %d after SIGTERM (-1: still running after 15 s)", rc);
+	ck_assert_msg(now_s() - t0 < 8, "took %.1f s", now_s() - t0);
+	ck_assert_msg(strstr(read_text(errpath), "plugin fixture-block: handler of fixture.block: "
+						 "still running 3 s after signal 15"),
+		      "stderr: %s", read_text(errpath));
+	tmp_dir_remove();
+}
+END_TEST
+
 /* A stop that hangs after the first SIGTERM: the loop took that one and
  * stops gracefully (the normal deadline); a second SIGTERM ends it. */
 START_TEST(second_sigterm_during_hung_stop)
@@ -267,6 +303,7 @@ int main(int argc, char **argv)
 	tcase_add_test(t, include_of_a_directory_or_nothing);
 	tcase_add_test(t, blocking_start_bounded_by_plugin_timeout);
 	tcase_add_test(t, sigterm_during_blocking_start);
+	tcase_add_test(t, sigterm_during_blocking_handler);
 	tcase_add_test(t, second_sigterm_during_hung_stop);
 	suite_add_tcase(s, t);
 	return hostile_run(s);
