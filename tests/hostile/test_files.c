@@ -181,23 +181,27 @@ START_TEST(blocking_start_bounded_by_plugin_timeout)
 }
 END_TEST
 
-/* SIGTERM while a plugin's start is stuck: modvm ends within the grace. */
-START_TEST(sigterm_during_blocking_start)
+/*
+ * modvm on @conf with fixture-block stuck at @stage; once it is, SIGTERM:
+ * modvm must end within the grace (exit 1) with stderr naming @what.
+ */
+static void sigterm_while_blocked(const char *stage, const char *conf, const char *what)
 {
 	const char *log = tmp_path("fixture.log");
-	char errpath[300];
+	char errpath[300], blocking[64];
 
 	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
+	snprintf(blocking, sizeof(blocking), "fixture-block blocking %s", stage);
 	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	setenv("MODVM_FIXTURE_LOG", log, 1);
-	setenv("MODVM_FIXTURE_BLOCK", "start", 1);
-	pid_t pid = modvm_spawn(block_conf("b.conf", 600), -1, err, NULL, NULL);
+	setenv("MODVM_FIXTURE_BLOCK", stage, 1);
+	pid_t pid = modvm_spawn(conf, -1, err, NULL, NULL);
 	close(err);
 	unsetenv("MODVM_FIXTURE_LOG");
 	unsetenv("MODVM_FIXTURE_BLOCK");
-	for (int i = 0; i < 1000 && !strstr(read_text(log), "blocking start"); i++)
+	for (int i = 0; i < 1000 && !strstr(read_text(log), blocking); i++)
 		usleep(10000);
-	ck_assert_ptr_nonnull(strstr(read_text(log), "fixture-block blocking start"));
+	ck_assert_ptr_nonnull(strstr(read_text(log), blocking));
 	double t0 = now_s();
 	kill(pid, SIGTERM);
 	int rc = wait_exit(pid, 15000);
@@ -205,10 +209,15 @@ START_TEST(sigterm_during_blocking_start)
 		kill_hard(pid);
 	ck_assert_msg(rc == 1, "exit %d after SIGTERM (-1: still running after 15 s)", rc);
 	ck_assert_msg(now_s() - t0 < 8, "took %.1f s", now_s() - t0);
-	ck_assert_msg(strstr(read_text(errpath),
-			     "plugin fixture-block: start: still running 3 s after signal 15"),
-		      "stderr: %s", read_text(errpath));
+	ck_assert_msg(strstr(read_text(errpath), what), "stderr: %s", read_text(errpath));
 	tmp_dir_remove();
+}
+
+/* SIGTERM while a plugin's start is stuck: modvm ends within the grace. */
+START_TEST(sigterm_during_blocking_start)
+{
+	sigterm_while_blocked("start", block_conf("b.conf", 600),
+			      "plugin fixture-block: start: still running 3 s after signal 15");
 }
 END_TEST
 
@@ -217,34 +226,12 @@ END_TEST
  * SIGINT and SIGTERM for good before). */
 START_TEST(sigterm_during_blocking_handler)
 {
-	const char *log = tmp_path("fixture.log");
-	char errpath[300];
-
-	snprintf(errpath, sizeof(errpath), "%s", tmp_path("stderr"));
-	int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	setenv("MODVM_FIXTURE_LOG", log, 1);
-	setenv("MODVM_FIXTURE_BLOCK", "handler", 1);
 	const char *conf = write_text("h.conf", "host = { plugin_timeout = 600; control_socket = "
 				      "\"%s\"; };\nplugins = { fixture-block = { enabled = true; "
 				      "}; };\n", tmp_path("ctl.sock"));
-	pid_t pid = modvm_spawn(conf, -1, err, NULL, NULL);
-	close(err);
-	unsetenv("MODVM_FIXTURE_LOG");
-	unsetenv("MODVM_FIXTURE_BLOCK");
-	for (int i = 0; i < 1000 && !strstr(read_text(log), "blocking handler"); i++)
-		usleep(10000);
-	ck_assert_ptr_nonnull(strstr(read_text(log), "fixture-block blocking handler"));
-	double t0 = now_s();
-	kill(pid, SIGTERM);
-	int rc = wait_exit(pid, 15000);
-	if (rc < 0)
-		kill_hard(pid);
-	ck_assert_msg(rc == 1, "exit %d after SIGTERM (-1: still running after 15 s)", rc);
-	ck_assert_msg(now_s() - t0 < 8, "took %.1f s", now_s() - t0);
-	ck_assert_msg(strstr(read_text(errpath), "plugin fixture-block: handler of fixture.block: "
-						 "still running 3 s after signal 15"),
-		      "stderr: %s", read_text(errpath));
-	tmp_dir_remove();
+
+	sigterm_while_blocked("handler", conf, "plugin fixture-block: handler of fixture.block: "
+					       "still running 3 s after signal 15");
 }
 END_TEST
 
