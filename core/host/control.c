@@ -109,22 +109,16 @@ MODVM_PRINTF(4, 5) static void reply_error(bool json, char *out, size_t len, con
 	snprintf(o + n, room - n, "\"}\n");
 }
 
-/* The balloon mechanism ("modvm.balloon/1") and its plugin, or NULL. */
+/* The balloon mechanism ("modvm.balloon/1") a plugin provides, or NULL. */
 static const struct modvm_balloon *find_balloon(const struct modvm__host_view *view,
 						struct modvm_plugin_ctx **owner)
 {
-	for (size_t i = 0; i < view->plugin_count(view->host); i++) {
-		struct modvm_plugin_ctx *p = view->plugin(view->host, i);
-		if (!p->inited || !p->desc->get_interface)
-			continue;
-		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
-		const struct modvm_balloon *b = p->desc->get_interface(p, MODVM_BALLOON_IFACE);
-		modvm__plugin_leave(prev);
-		if (b && b->struct_size >= sizeof(*b) && b->get) {
-			*owner = p;
+	size_t cursor = 1;	/* plugins only: the core provides none */
+	const struct modvm_balloon *b;
+
+	while ((b = modvm__view_query_each(view, NULL, MODVM_BALLOON_IFACE, &cursor, owner)))
+		if (b->struct_size >= sizeof(*b) && b->get)
 			return b;
-		}
-	}
 	return NULL;
 }
 

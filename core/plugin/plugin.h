@@ -54,6 +54,12 @@ struct modvm__host_view {
 /* After a stop signal, a plugin call still running gets this long. */
 #define MODVM__STOP_GRACE_S 3.0
 
+/* modvm_plugin_query_each over @view, for the core too (@self NULL):
+ * position 0 is the core's own interface, plugin i is i + 1. */
+MODVM_INTERNAL const void *modvm__view_query_each(const struct modvm__host_view *view,
+						 const struct modvm_plugin_ctx *self, const char *id,
+						 size_t *cursor, struct modvm_plugin_ctx **provider);
+
 /* Arms the watchdog (event/event.h) for "plugin NAME: WHAT". */
 MODVM_INTERNAL void modvm__plugin_guard(const struct modvm_plugin_ctx *p, const char *what);
 

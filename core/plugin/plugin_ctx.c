@@ -141,11 +141,10 @@ MODVM_EXPORT const void *modvm_plugin_query(struct modvm_plugin_ctx *ctx, const 
 	return NULL;
 }
 
-MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
-						 size_t *cursor,
-						 struct modvm_plugin_ctx **provider)
+MODVM_INTERNAL const void *modvm__view_query_each(const struct modvm__host_view *view,
+						 const struct modvm_plugin_ctx *self, const char *id,
+						 size_t *cursor, struct modvm_plugin_ctx **provider)
 {
-	const struct modvm__host_view *view = ctx ? ctx->view : NULL;
 	const void *vt;
 
 	if (provider)
@@ -162,7 +161,7 @@ MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, c
 	for (; *cursor - 1 < view->plugin_count(view->host); (*cursor)++) {
 		struct modvm_plugin_ctx *p = view->plugin(view->host, *cursor - 1);
 
-		if (p == ctx || !p->inited || !p->desc->get_interface)
+		if (p == self || !p->inited || !p->desc->get_interface)
 			continue;
 		struct modvm_plugin_ctx *prev = modvm__plugin_enter(p);
 
@@ -176,6 +175,13 @@ MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, c
 		}
 	}
 	return NULL;
+}
+
+MODVM_EXPORT const void *modvm_plugin_query_each(struct modvm_plugin_ctx *ctx, const char *id,
+						 size_t *cursor,
+						 struct modvm_plugin_ctx **provider)
+{
+	return modvm__view_query_each(ctx ? ctx->view : NULL, ctx, id, cursor, provider);
 }
 
 MODVM_EXPORT struct modvm_vm *modvm_plugin_vm(struct modvm_plugin_ctx *ctx, unsigned vm_id)
