@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct stat;
 
@@ -83,5 +84,10 @@ MODVM_INTERNAL void modvm__log_limited(struct modvm__ratelimit *rl, enum modvm_l
 MODVM_INTERNAL void modvm__log_limitedv(struct modvm__ratelimit *rl, enum modvm_log_level level,
 					const char *domain, const char *fmt, va_list ap)
 	MODVM_PRINTF(4, 0);
+
+/* ---- clock.c ---- */
+
+/* Now on @clk plus @ns, normalised: an absolute deadline. */
+MODVM_INTERNAL struct timespec modvm__deadline_after(clockid_t clk, uint64_t ns);
 
 #endif

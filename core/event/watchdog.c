@@ -101,13 +101,7 @@ static void *run(void *ud)
 			expire(since(&signal_at), seen_signo);
 			continue;
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += POLL_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = modvm__deadline_after(CLOCK_REALTIME, POLL_NS);
 		pthread_cond_timedwait(&wd.cond, &wd.lock, &until);
 	}
 	pthread_mutex_unlock(&wd.lock);

@@ -64,14 +64,8 @@ static void join_spawned(struct modvm_vm *vm)
 		if (!vm->vcpus[i].spawned)
 			continue;
 		for (;;) {
-			struct timespec t;
+			struct timespec t = modvm__deadline_after(CLOCK_REALTIME, REKICK_NS);
 
-			clock_gettime(CLOCK_REALTIME, &t);
-			t.tv_nsec += REKICK_NS;
-			if (t.tv_nsec >= 1000000000L) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000L;
-			}
 			if (pthread_timedjoin_np(vm->vcpus[i].thread, NULL, &t) != ETIMEDOUT)
 				break;
 			if (vm->vcpus[i].cpu)
@@ -212,15 +206,8 @@ MODVM_EXPORT int modvm_vm_wait(struct modvm_vm *vm, int timeout_ms)
 
 	if (self && self->vm == vm)
 		return -EDEADLK;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms >= 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	deadline = modvm__deadline_after(CLOCK_MONOTONIC,
+					 timeout_ms >= 0 ? (uint64_t)timeout_ms * 1000000u : 0);
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->started) {
 		pthread_mutex_unlock(&vm->lock);
